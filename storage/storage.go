@@ -1,0 +1,117 @@
+// Package storage defines the contract every backup storage backend implements:
+// uniquely named backup folders, files that become visible only when committed,
+// create-only metadata files, and what garbage collection needs.
+//
+// The contract (checked for every backend by the conformance suite in
+// storage/storagetest):
+//
+//   - CreateBackup returns a folder whose name carries a random suffix and is never
+//     reused, so a retried backup never writes over an earlier attempt.
+//
+//   - Create returns a Writer. Its bytes become visible under the final name only when
+//     Commit returns nil. Abort, a cancelled context, a write error or a panic in the
+//     producing code leave nothing visible under the final name. The pattern is
+//
+//     w, err := st.Create(ctx, backup, "chunk-0")
+//     if err != nil { ... }
+//     defer w.Abort()
+//     ... write ...
+//     if err := w.Commit(); err != nil { ... }
+//
+//     and Abort after Commit is a no-op.
+//
+//   - SaveMetadata is create-only: it fails with ErrAlreadyExists if the name exists and
+//     never replaces an existing file.
+//
+//   - File handles are opaque strings chosen by the backend; handles coming back from
+//     storage or manifests are validated with ValidateHandle before use.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// BackupHandle identifies a backup folder in a store. It is opaque to callers.
+type BackupHandle string
+
+// FileHandle identifies a committed file in a store. It is opaque to callers but is
+// always a relative, slash-separated path without empty, "." or ".." segments.
+type FileHandle string
+
+// Writer streams one file into a store. The file is visible under its final name only
+// after Commit returns nil.
+type Writer interface {
+	io.Writer
+	// Handle returns the handle the file will have once committed.
+	Handle() FileHandle
+	// Commit makes the written bytes visible under the final name, atomically.
+	Commit() error
+	// Abort discards everything written; it is a no-op after a successful Commit and
+	// safe to call more than once.
+	Abort() error
+}
+
+// BackupInfo describes a backup folder for garbage collection.
+type BackupInfo struct {
+	// Handle is the backup folder's handle.
+	Handle BackupHandle
+	// ModTime is when the folder was created or last written, as the backend knows it.
+	ModTime time.Time
+	// Size is the total size in bytes of the files in the folder, if known.
+	Size int64
+}
+
+// Store is the backup storage contract.
+type Store interface {
+	// CreateBackup creates a new, uniquely named backup folder whose name starts with
+	// name (which must satisfy ValidateName).
+	CreateBackup(ctx context.Context, name string) (BackupHandle, error)
+	// Create starts writing the file name (ValidateName) inside backup.
+	Create(ctx context.Context, backup BackupHandle, name string) (Writer, error)
+	// Open streams a committed file. A missing file yields an error matching ErrNotFound.
+	Open(ctx context.Context, h FileHandle) (io.ReadCloser, error)
+	// SaveMetadata writes a metadata file create-only. An existing name yields
+	// ErrAlreadyExists and the existing file is left intact.
+	SaveMetadata(ctx context.Context, name string, data []byte) (FileHandle, error)
+	// ListMetadata lists the handles of all metadata files.
+	ListMetadata(ctx context.Context) ([]FileHandle, error)
+	// DeleteMetadata removes a metadata file (used by compaction).
+	DeleteMetadata(ctx context.Context, h FileHandle) error
+	// ListBackups lists backup folders with their age, for garbage collection.
+	ListBackups(ctx context.Context) ([]BackupInfo, error)
+	// DeleteBackup removes a backup folder and everything in it.
+	DeleteBackup(ctx context.Context, h BackupHandle) error
+	// AbortStaleUploads aborts incomplete uploads (multipart or block uploads, temporary
+	// files) started more than olderThan ago, and reports how many it removed.
+	AbortStaleUploads(ctx context.Context, olderThan time.Duration) (int, error)
+	// Close releases the store's resources.
+	Close() error
+}
+
+// ErrNotFound reports that a file or folder does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrAlreadyExists reports that a create-only write found the name taken.
+var ErrAlreadyExists = errors.New("already exists")
+
+// ErrInvalidName reports a name or handle that fails validation.
+var ErrInvalidName = errors.New("invalid name")
+
+// ErrPermanent marks failures that a retry cannot fix (bad credentials, permission
+// denied, disk full, bad configuration). Errors not marked are treated as transient.
+var ErrPermanent = errors.New("permanent storage failure")
+
+// Permanent wraps err so that errors.Is(err, ErrPermanent) holds.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrPermanent, err)
+}
+
+// IsPermanent reports whether err is a permanent storage failure.
+func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
