@@ -110,3 +110,9 @@ func HashOf(d Domain, parts ...[]byte) Hash {
 	h.Sum(out[:0])
 	return out
 }
+
+// Domains added after the first set (append only).
+const (
+	DomainEventTreeInternal    Domain = "EventTreeInternal"
+	DomainEventTreePlaceholder Domain = "EventTreePlaceholder"
+)
