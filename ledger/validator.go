@@ -126,7 +126,7 @@ type ValidatorSigner struct {
 }
 
 // GenerateValidatorSigner creates a signer with a new key read from rand (crypto/rand's
-// Reader in production; a deterministic reader in tests and dev networks).
+// Reader when nil; a deterministic reader in tests and dev networks).
 func GenerateValidatorSigner(rand io.Reader) (*ValidatorSigner, error) {
 	_, priv, err := ed25519.GenerateKey(rand)
 	if err != nil {

@@ -29,7 +29,10 @@ func refRoot(leaves []ledger.Hash) ledger.Hash {
 }
 
 // fataler is what testing.TB and rapid.T share.
-type fataler interface{ Fatalf(string, ...any); Fatal(...any) }
+type fataler interface {
+	Fatalf(string, ...any)
+	Fatal(...any)
+}
 
 // memTree is a store of nodes as ledgerdb keeps them: every node the builder reports.
 type memTree struct {
