@@ -1,0 +1,88 @@
+package emulator
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// S3 is a gofakes3 server on 127.0.0.1 with one bucket, and an aws-sdk-go-v2 client
+// that reaches it over HTTP with path-style addressing.
+type S3 struct {
+	// URL is the server's base URL (http://127.0.0.1:PORT).
+	URL string
+	// Bucket is the bucket created for the test.
+	Bucket string
+	// Client is a real S3 client configured for the server.
+	Client *s3.Client
+}
+
+// S3AccessKey and S3SecretKey are the static credentials the test client uses;
+// gofakes3 accepts any.
+const (
+	S3AccessKey = "ledgervault-test"
+	S3SecretKey = "ledgervault-test-secret"
+)
+
+// StartS3 starts gofakes3 in process for the duration of the test.
+//
+// gofakes3 v1.2.0 honours If-None-Match: * on PutObject but ignores it on
+// CompleteMultipartUpload. The server is therefore wrapped in a small handler that
+// answers a conditional CompleteMultipartUpload with 412 PreconditionFailed when the
+// key exists, as S3 does; conditional writes are serialised by a mutex so the
+// emulated check-and-write is atomic. This is emulator support, not backend logic.
+func StartS3(t testing.TB) *S3 {
+	t.Helper()
+	backend := s3mem.New()
+	faker := gofakes3.New(backend)
+	srv := httptest.NewServer(conditionalComplete(backend, faker.Server()))
+	t.Cleanup(srv.Close)
+
+	client := s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(S3AccessKey, S3SecretKey, ""),
+		HTTPClient:   srv.Client(),
+	})
+	bucket := UniqueName("lv-test")
+	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatalf("create bucket %s on gofakes3: %v", bucket, err)
+	}
+	return &S3{URL: srv.URL, Bucket: bucket, Client: client}
+}
+
+func conditionalComplete(backend gofakes3.Backend, next http.Handler) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == "" || (r.Method != http.MethodPut && r.Method != http.MethodPost) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") && r.Header.Get("If-None-Match") == "*" {
+			bucket, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+			if ok {
+				if _, err := backend.HeadObject(bucket, key); err == nil {
+					w.Header().Set("Content-Type", "application/xml")
+					w.WriteHeader(http.StatusPreconditionFailed)
+					_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` +
+						`<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message>` +
+						`<Condition>If-None-Match</Condition></Error>`))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
