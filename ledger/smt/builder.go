@@ -1,0 +1,346 @@
+package smt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/ledgervault/ledgervault/ledger"
+)
+
+// ErrRootMismatch is wrapped when restored leaves do not hash to the expected root.
+var ErrRootMismatch = errors.New("smt root mismatch")
+
+// frontierEntry is a complete left subtree on the right frontier: it is the left child,
+// at depth depth+1, of the node at depth on the path of the last leaf added.
+type frontierEntry struct {
+	depth  uint16
+	isLeaf bool
+	count  uint64
+	hash   ledger.Hash
+}
+
+// Builder rebuilds a tree from its leaves in key-hash order, chunk by chunk, verifying
+// each chunk against the expected root with the chunk's range proof. It keeps only the
+// right frontier (at most MaxDepth complete left subtrees and the last leaf) in memory and
+// hands out every node as soon as it is complete, in the format Apply writes, all keyed
+// at the builder's version. A Builder is not safe for concurrent use.
+type Builder struct {
+	root    ledger.Hash
+	version uint64
+	count   uint64 // leaves added
+	last    Leaf   // the last leaf added, when count > 0
+	stack   []frontierEntry
+	saved   []frontierEntry
+	done    bool
+	emit    bool
+	out     []NodeWrite
+}
+
+// NewBuilder returns a Builder for the tree with root expectedRoot, writing its nodes
+// at version.
+func NewBuilder(expectedRoot ledger.Hash, version uint64) *Builder {
+	return &Builder{root: expectedRoot, version: version, emit: true, stack: make([]frontierEntry, 0, 64)}
+}
+
+// LeafCount returns the number of leaves added so far.
+func (b *Builder) LeafCount() uint64 { return b.count }
+
+// AddChunk adds the next leaves (strictly increasing, after every leaf added before) and
+// checks that the leaves added so far, with proof (the range proof of the chunk's last
+// leaf), hash to the expected root. It returns the nodes that became complete; the slice
+// is reused by the next call. A rejected chunk leaves the Builder as it was.
+func (b *Builder) AddChunk(leaves []Leaf, proof RangeProof) (frozen []NodeWrite, err error) {
+	if b.done {
+		return nil, errors.New("smt builder: already finished")
+	}
+	if len(leaves) == 0 {
+		return nil, errors.New("smt builder: empty chunk")
+	}
+	b.saved = append(b.saved[:0], b.stack...)
+	savedCount, savedLast := b.count, b.last
+	b.out = b.out[:0]
+	defer func() {
+		if err != nil {
+			b.stack = append(b.stack[:0], b.saved...)
+			b.count, b.last = savedCount, savedLast
+			b.out = b.out[:0]
+			frozen = nil
+		}
+	}()
+	for i := range leaves {
+		l := &leaves[i]
+		if b.count > 0 {
+			c := commonPrefixLen(&b.last.KeyHash, &l.KeyHash)
+			if c == MaxDepth || bit(&l.KeyHash, c) == 0 {
+				return nil, fmt.Errorf("smt builder: leaf %d (%s) of chunk does not follow %s", i, l.KeyHash.Short(), b.last.KeyHash.Short())
+			}
+			b.complete(c)
+		}
+		b.last = *l
+		b.count++
+	}
+	if err := b.verify(proof.Siblings); err != nil {
+		return nil, fmt.Errorf("smt builder: chunk ending at leaf %d (%s): %w", b.count-1, b.last.KeyHash.Short(), err)
+	}
+	return b.out, nil
+}
+
+// complete closes the subtree at depth c+1 holding the last leaf, now that a leaf
+// diverging from it at bit c has arrived, and pushes it on the frontier.
+func (b *Builder) complete(c int) {
+	k := &b.last.KeyHash
+	top := len(b.stack) - 1
+	depth := c + 1
+	if top >= 0 && int(b.stack[top].depth) >= depth {
+		depth = int(b.stack[top].depth) + 1
+	}
+	cur := frontierEntry{isLeaf: true, count: 1, hash: LeafHash(k, &b.last.ValueHash)}
+	if b.emit {
+		b.out = append(b.out, NodeWrite{
+			Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
+			Node: Node{IsLeaf: true, KeyHash: *k, ValueHash: b.last.ValueHash},
+		})
+	}
+	for j := depth - 1; j > c; j-- {
+		cur = b.fold(j, cur, &top)
+	}
+	b.stack = append(b.stack[:top+1], frontierEntry{depth: uint16(c), isLeaf: cur.isLeaf, count: cur.count, hash: cur.hash})
+}
+
+// fold returns the node at depth j on the last leaf's path whose child on that path is
+// cur and whose other child is the frontier entry at j (popped) or, if none, empty.
+func (b *Builder) fold(j int, cur frontierEntry, top *int) frontierEntry {
+	k := &b.last.KeyHash
+	other := frontierEntry{hash: PlaceholderHash}
+	side := bit(k, j)
+	if side == 1 && *top >= 0 && int(b.stack[*top].depth) == j {
+		other = b.stack[*top]
+		*top--
+	}
+	var h ledger.Hash
+	var n Node
+	if side == 1 {
+		h = InternalHash(&other.hash, &cur.hash)
+	} else {
+		h = InternalHash(&cur.hash, &other.hash)
+	}
+	if b.emit {
+		n.Children[side] = Child{Hash: cur.hash, Version: b.version, LeafCount: cur.count, IsLeaf: cur.isLeaf}
+		if other.count > 0 {
+			n.Children[1-side] = Child{Hash: other.hash, Version: b.version, LeafCount: other.count, IsLeaf: other.isLeaf}
+		} else {
+			n.Children[1-side].Hash = PlaceholderHash
+		}
+		b.out = append(b.out, NodeWrite{Key: NodeKey{Version: b.version, Depth: uint16(j), Path: prefix(*k, j)}, Node: n})
+	}
+	return frontierEntry{count: cur.count + other.count, hash: h}
+}
+
+// verify checks that the frontier, the last leaf and the right siblings hash to the root.
+func (b *Builder) verify(sib []ledger.Hash) error {
+	k := &b.last.KeyHash
+	n := len(sib)
+	if n > MaxDepth {
+		return fmt.Errorf("%w: %d siblings", ErrInvalidProof, n)
+	}
+	want := 0
+	if top := len(b.stack) - 1; top >= 0 {
+		want = int(b.stack[top].depth) + 1
+	}
+	for i := 0; i < n; i++ {
+		if sib[i] == PlaceholderHash {
+			continue
+		}
+		if bit(k, i) == 1 {
+			return fmt.Errorf("%w: sibling %d is on the left of the path", ErrInvalidProof, i)
+		}
+		if i+1 > want {
+			want = i + 1
+		}
+	}
+	if n != want {
+		return fmt.Errorf("%w: last leaf at depth %d, proof has %d siblings", ErrInvalidProof, want, n)
+	}
+	cur := LeafHash(k, &b.last.ValueHash)
+	si := len(b.stack) - 1
+	for j := n - 1; j >= 0; j-- {
+		if bit(k, j) == 0 {
+			cur = InternalHash(&cur, &sib[j])
+			continue
+		}
+		left := PlaceholderHash
+		if si >= 0 && int(b.stack[si].depth) == j {
+			left = b.stack[si].hash
+			si--
+		}
+		cur = InternalHash(&left, &cur)
+	}
+	if cur != b.root {
+		return fmt.Errorf("%w: computed %s, want %s", ErrRootMismatch, cur.Short(), b.root.Short())
+	}
+	return nil
+}
+
+// Finish completes the tree, checks that its root is the expected root and returns the
+// root and the last nodes (the path of the last leaf). No chunk may be added afterwards.
+func (b *Builder) Finish() (RootRef, []NodeWrite, error) {
+	if b.done {
+		return RootRef{}, nil, errors.New("smt builder: already finished")
+	}
+	if b.count == 0 {
+		if b.root != PlaceholderHash {
+			return RootRef{}, nil, fmt.Errorf("smt builder: %w: no leaves, want root %s", ErrRootMismatch, b.root.Short())
+		}
+		b.done = true
+		return EmptyRoot(), nil, nil
+	}
+	b.out = b.out[:0]
+	savedStack := append(b.saved[:0], b.stack...)
+	top := len(b.stack) - 1
+	depth := 0
+	if top >= 0 {
+		depth = int(b.stack[top].depth) + 1
+	}
+	k := &b.last.KeyHash
+	cur := frontierEntry{isLeaf: true, count: 1, hash: LeafHash(k, &b.last.ValueHash)}
+	b.out = append(b.out, NodeWrite{
+		Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
+		Node: Node{IsLeaf: true, KeyHash: *k, ValueHash: b.last.ValueHash},
+	})
+	for j := depth - 1; j >= 0; j-- {
+		cur = b.fold(j, cur, &top)
+	}
+	if cur.hash != b.root || cur.count != b.count {
+		b.stack = append(b.stack[:0], savedStack...)
+		b.out = b.out[:0]
+		return RootRef{}, nil, fmt.Errorf("smt builder: %w: computed %s over %d leaves, want %s", ErrRootMismatch, cur.hash.Short(), b.count, b.root.Short())
+	}
+	b.done = true
+	b.stack = b.stack[:0]
+	return RootRef{Key: NodeKey{Version: b.version}, Hash: cur.hash, LeafCount: cur.count, IsLeaf: cur.isLeaf}, b.out, nil
+}
+
+// Checkpoint encoding.
+const (
+	checkpointMagic   = "SMTB\x01"
+	checkpointFixed   = len(checkpointMagic) + 8 + ledger.HashSize + 8 + 2
+	checkpointEntry   = 2 + 1 + 8 + ledger.HashSize
+	checkpointLast    = 2 * ledger.HashSize
+	maxCheckpointSize = checkpointFixed + checkpointLast + MaxDepth*checkpointEntry
+)
+
+// MaxCheckpointSize is the largest encoded builder checkpoint.
+const MaxCheckpointSize = maxCheckpointSize
+
+// Checkpoint returns the Builder's state after the last accepted chunk, so that a
+// restore killed after persisting that chunk's nodes can resume with ResumeBuilder. The
+// format: "SMTB\x01" ‖ version(8) ‖ root(32) ‖ leafCount(8) ‖ entries(2) ‖ [last
+// keyHash(32) ‖ last valueHash(32) if leafCount > 0] ‖ entries × (depth(2) ‖ isLeaf(1) ‖
+// leafCount(8) ‖ hash(32)), integers big-endian.
+func (b *Builder) Checkpoint() []byte {
+	out := make([]byte, 0, checkpointFixed+checkpointLast+len(b.stack)*checkpointEntry)
+	out = append(out, checkpointMagic...)
+	out = binary.BigEndian.AppendUint64(out, b.version)
+	out = append(out, b.root[:]...)
+	out = binary.BigEndian.AppendUint64(out, b.count)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(b.stack)))
+	if b.count > 0 {
+		out = append(out, b.last.KeyHash[:]...)
+		out = append(out, b.last.ValueHash[:]...)
+	}
+	for _, e := range b.stack {
+		out = binary.BigEndian.AppendUint16(out, e.depth)
+		if e.isLeaf {
+			out = append(out, 1)
+		} else {
+			out = append(out, 0)
+		}
+		out = binary.BigEndian.AppendUint64(out, e.count)
+		out = append(out, e.hash[:]...)
+	}
+	return out
+}
+
+// ResumeBuilder returns a Builder in the state a Checkpoint recorded, after checking
+// that the checkpoint is well formed and belongs to expectedRoot and version.
+func ResumeBuilder(expectedRoot ledger.Hash, version uint64, checkpoint []byte) (*Builder, error) {
+	b, err := decodeCheckpoint(checkpoint)
+	if err != nil {
+		return nil, fmt.Errorf("smt builder checkpoint: %w", err)
+	}
+	if b.root != expectedRoot || b.version != version {
+		return nil, fmt.Errorf("smt builder checkpoint: for root %s version %d, not root %s version %d",
+			b.root.Short(), b.version, expectedRoot.Short(), version)
+	}
+	return b, nil
+}
+
+func decodeCheckpoint(cp []byte) (*Builder, error) {
+	if len(cp) > maxCheckpointSize {
+		return nil, fmt.Errorf("%d bytes exceed %d", len(cp), maxCheckpointSize)
+	}
+	if len(cp) < checkpointFixed || string(cp[:len(checkpointMagic)]) != checkpointMagic {
+		return nil, errors.New("bad header")
+	}
+	p := cp[len(checkpointMagic):]
+	b := NewBuilder(ledger.Hash{}, binary.BigEndian.Uint64(p))
+	copy(b.root[:], p[8:])
+	b.count = binary.BigEndian.Uint64(p[8+ledger.HashSize:])
+	entries := int(binary.BigEndian.Uint16(p[16+ledger.HashSize:]))
+	p = p[18+ledger.HashSize:]
+	if entries > MaxDepth {
+		return nil, fmt.Errorf("%d frontier entries > %d", entries, MaxDepth)
+	}
+	want := entries * checkpointEntry
+	if b.count > 0 {
+		want += checkpointLast
+	} else if entries > 0 {
+		return nil, errors.New("frontier without leaves")
+	}
+	if len(p) != want {
+		return nil, fmt.Errorf("want %d bytes of state, got %d", want, len(p))
+	}
+	if b.count > 0 {
+		copy(b.last.KeyHash[:], p)
+		copy(b.last.ValueHash[:], p[ledger.HashSize:])
+		p = p[checkpointLast:]
+	}
+	total := uint64(1)
+	prev := -1
+	for i := 0; i < entries; i++ {
+		e := frontierEntry{depth: binary.BigEndian.Uint16(p), count: binary.BigEndian.Uint64(p[3:])}
+		copy(e.hash[:], p[11:])
+		switch p[2] {
+		case 0:
+			if e.count < 2 {
+				return nil, fmt.Errorf("entry %d: internal subtree with %d leaves", i, e.count)
+			}
+		case 1:
+			if e.count != 1 {
+				return nil, fmt.Errorf("entry %d: leaf with %d leaves", i, e.count)
+			}
+			e.isLeaf = true
+		default:
+			return nil, fmt.Errorf("entry %d: bad leaf flag", i)
+		}
+		d := int(e.depth)
+		if d <= prev || d >= MaxDepth {
+			return nil, fmt.Errorf("entry %d: depth %d out of order", i, d)
+		}
+		if bit(&b.last.KeyHash, d) != 1 {
+			return nil, fmt.Errorf("entry %d: depth %d is not a left sibling of the last leaf", i, d)
+		}
+		if total+e.count < total {
+			return nil, errors.New("leaf count overflows")
+		}
+		total += e.count
+		prev = d
+		b.stack = append(b.stack, e)
+		p = p[checkpointEntry:]
+	}
+	if b.count > 0 && total != b.count {
+		return nil, fmt.Errorf("frontier holds %d leaves, checkpoint says %d", total, b.count)
+	}
+	return b, nil
+}

@@ -1,0 +1,293 @@
+package smt
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/ledgervault/ledgervault/ledger"
+)
+
+// Update is one change of a version's write set: set KeyHash to ValueHash, or delete it.
+// Deleting an absent key changes nothing.
+type Update struct {
+	KeyHash   ledger.Hash
+	ValueHash ledger.Hash
+	Delete    bool
+}
+
+// Leaf is one (key hash, value hash) pair of the tree.
+type Leaf struct {
+	KeyHash   ledger.Hash
+	ValueHash ledger.Hash
+}
+
+// sub describes a subtree while an update is being computed.
+type sub struct {
+	count uint64 // leaves; 0 means empty
+	hash  ledger.Hash
+	leaf  bool
+	// stored: the subtree's root node is stored at (ver, depth, path) of the position
+	// the sub currently describes.
+	stored bool
+	ver    uint64
+	// key, val: the leaf's contents, valid when haveKV.
+	haveKV   bool
+	key, val ledger.Hash
+}
+
+var emptySub = sub{hash: PlaceholderHash}
+
+func childSub(c *Child) sub {
+	if c.LeafCount == 0 {
+		return emptySub
+	}
+	return sub{count: c.LeafCount, hash: c.Hash, leaf: c.IsLeaf, stored: true, ver: c.Version}
+}
+
+func sameSub(a, b *sub) bool {
+	return a.count == b.count && a.hash == b.hash && a.stored == b.stored && a.ver == b.ver
+}
+
+type updater struct {
+	ctx     context.Context
+	r       NodeReader
+	version uint64
+	writes  []NodeWrite
+}
+
+// Apply applies one version's updates to the tree whose root is prev and returns the new
+// root and the nodes to store (all keyed at version). version must be greater than the
+// version of every node of the tree (for a non-empty prev: greater than prev.Key.Version).
+// updates may come in any order but must not name a key twice. Shared path prefixes are
+// read once, whatever the batch size. When nothing changes the root stays prev (a node of
+// an earlier version) and no node is written.
+func Apply(ctx context.Context, r NodeReader, prev RootRef, version uint64, updates []Update) (RootRef, []NodeWrite, error) {
+	if prev.LeafCount == 0 {
+		prev = EmptyRoot()
+	} else if version <= prev.Key.Version {
+		return prev, nil, fmt.Errorf("smt apply version %d: not after root version %d", version, prev.Key.Version)
+	}
+	if err := prev.Validate(); err != nil {
+		return prev, nil, fmt.Errorf("smt apply version %d: %w", version, err)
+	}
+	ups := updates
+	if !slices.IsSortedFunc(ups, cmpUpdate) {
+		ups = slices.Clone(updates)
+		slices.SortFunc(ups, cmpUpdate)
+	}
+	for i := 1; i < len(ups); i++ {
+		if ups[i].KeyHash == ups[i-1].KeyHash {
+			return prev, nil, fmt.Errorf("smt apply version %d: key %s updated twice", version, ups[i].KeyHash)
+		}
+	}
+	u := &updater{ctx: ctx, r: r, version: version}
+	cur := emptySub
+	if prev.LeafCount > 0 {
+		cur = sub{count: prev.LeafCount, hash: prev.Hash, leaf: prev.IsLeaf, stored: true, ver: prev.Key.Version}
+	}
+	res, err := u.apply(0, ledger.ZeroHash, cur, ups)
+	if err != nil {
+		return prev, nil, fmt.Errorf("smt apply version %d: %w", version, err)
+	}
+	if res.count == 0 {
+		return EmptyRoot(), u.writes, nil
+	}
+	if !res.stored {
+		u.writeLeaf(0, ledger.ZeroHash, &res)
+	}
+	return RootRef{
+		Key:       NodeKey{Version: res.ver},
+		Hash:      res.hash,
+		LeafCount: res.count,
+		IsLeaf:    res.leaf,
+	}, u.writes, nil
+}
+
+// ApplyBlock applies consecutive versions firstVersion, firstVersion+1, ... (one write
+// set each) on top of prev, each version reading the nodes the earlier ones wrote. It
+// returns the root after each version and every node written, in order.
+func ApplyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion uint64, batches [][]Update) ([]RootRef, []NodeWrite, error) {
+	overlay := NewOverlay(r)
+	roots := make([]RootRef, 0, len(batches))
+	var all []NodeWrite
+	root := prev
+	for i, batch := range batches {
+		var writes []NodeWrite
+		var err error
+		root, writes, err = Apply(ctx, overlay, root, firstVersion+uint64(i), batch)
+		if err != nil {
+			return nil, nil, err
+		}
+		overlay.Put(writes...)
+		all = append(all, writes...)
+		roots = append(roots, root)
+	}
+	return roots, all, nil
+}
+
+func cmpUpdate(a, b Update) int {
+	switch {
+	case less(&a.KeyHash, &b.KeyHash):
+		return -1
+	case a.KeyHash == b.KeyHash:
+		return 0
+	}
+	return 1
+}
+
+// splitAt returns the index of the first update whose key has bit depth set.
+func splitAt(ups []Update, depth int) int {
+	return sort.Search(len(ups), func(i int) bool { return bit(&ups[i].KeyHash, depth) == 1 })
+}
+
+func (u *updater) apply(depth int, path ledger.Hash, cur sub, ups []Update) (sub, error) {
+	if len(ups) == 0 {
+		return cur, nil
+	}
+	if cur.count == 0 {
+		leaves := make([]Leaf, 0, len(ups))
+		for i := range ups {
+			if !ups[i].Delete {
+				leaves = append(leaves, Leaf{ups[i].KeyHash, ups[i].ValueHash})
+			}
+		}
+		return u.build(depth, path, leaves)
+	}
+	if cur.leaf {
+		if err := u.loadKV(depth, path, &cur); err != nil {
+			return cur, err
+		}
+		idx := sort.Search(len(ups), func(i int) bool { return !less(&ups[i].KeyHash, &cur.key) })
+		match := idx < len(ups) && ups[idx].KeyHash == cur.key
+		inserts := 0
+		for i := range ups {
+			if !ups[i].Delete {
+				inserts++
+			}
+		}
+		changed := match && (ups[idx].Delete || ups[idx].ValueHash != cur.val)
+		if !changed && (inserts == 0 || (inserts == 1 && match)) {
+			return cur, nil
+		}
+		leaves := make([]Leaf, 0, inserts+1)
+		for i := range ups {
+			if i == idx && !match {
+				leaves = append(leaves, Leaf{cur.key, cur.val})
+			}
+			if !ups[i].Delete {
+				leaves = append(leaves, Leaf{ups[i].KeyHash, ups[i].ValueHash})
+			}
+		}
+		if idx == len(ups) {
+			leaves = append(leaves, Leaf{cur.key, cur.val})
+		}
+		return u.build(depth, path, leaves)
+	}
+	n, err := readNode(u.ctx, u.r, cur.ver, depth, path, false)
+	if err != nil {
+		return cur, err
+	}
+	if n.Hash() != cur.hash || n.LeafCount() != cur.count {
+		return cur, fmt.Errorf("smt node %s: hash or leaf count differs from its parent's record", NodeKey{cur.ver, uint16(depth), path})
+	}
+	s := splitAt(ups, depth)
+	l, r := childSub(&n.Children[0]), childSub(&n.Children[1])
+	nl, err := u.apply(depth+1, path, l, ups[:s])
+	if err != nil {
+		return cur, err
+	}
+	nr, err := u.apply(depth+1, childPath(path, depth, 1), r, ups[s:])
+	if err != nil {
+		return cur, err
+	}
+	if sameSub(&nl, &l) && sameSub(&nr, &r) {
+		return cur, nil
+	}
+	return u.combine(depth, path, nl, nr)
+}
+
+// build returns the subtree at (depth, path) holding exactly leaves (sorted, unique).
+func (u *updater) build(depth int, path ledger.Hash, leaves []Leaf) (sub, error) {
+	switch len(leaves) {
+	case 0:
+		return emptySub, nil
+	case 1:
+		l := &leaves[0]
+		return sub{count: 1, hash: LeafHash(&l.KeyHash, &l.ValueHash), leaf: true, haveKV: true, key: l.KeyHash, val: l.ValueHash}, nil
+	}
+	s := sort.Search(len(leaves), func(i int) bool { return bit(&leaves[i].KeyHash, depth) == 1 })
+	l, err := u.build(depth+1, path, leaves[:s])
+	if err != nil {
+		return l, err
+	}
+	r, err := u.build(depth+1, childPath(path, depth, 1), leaves[s:])
+	if err != nil {
+		return r, err
+	}
+	return u.combine(depth, path, l, r)
+}
+
+// combine returns the subtree at (depth, path) with children l and r, collapsing it to a
+// leaf when it holds one, and writes the nodes that changed.
+func (u *updater) combine(depth int, path ledger.Hash, l, r sub) (sub, error) {
+	if err := u.ctx.Err(); err != nil {
+		return l, err
+	}
+	switch {
+	case l.count == 0 && r.count == 0:
+		return emptySub, nil
+	case l.count == 0 && r.leaf:
+		return u.lift(depth+1, childPath(path, depth, 1), r)
+	case r.count == 0 && l.leaf:
+		return u.lift(depth+1, path, l)
+	}
+	var n Node
+	for b, c := range [2]*sub{&l, &r} {
+		if c.count == 0 {
+			n.Children[b].Hash = PlaceholderHash
+			continue
+		}
+		if !c.stored {
+			u.writeLeaf(depth+1, childPath(path, depth, b), c)
+		}
+		n.Children[b] = Child{Hash: c.hash, Version: c.ver, LeafCount: c.count, IsLeaf: c.leaf}
+	}
+	h := InternalHash(&n.Children[0].Hash, &n.Children[1].Hash)
+	u.writes = append(u.writes, NodeWrite{Key: NodeKey{Version: u.version, Depth: uint16(depth), Path: path}, Node: n})
+	return sub{count: l.count + r.count, hash: h, stored: true, ver: u.version}, nil
+}
+
+// lift returns leaf s, described at (depth, path), ready to move up one level.
+func (u *updater) lift(depth int, path ledger.Hash, s sub) (sub, error) {
+	if err := u.loadKV(depth, path, &s); err != nil {
+		return s, err
+	}
+	s.stored, s.ver = false, 0
+	return s, nil
+}
+
+// loadKV fills in the contents of leaf s stored at (depth, path) if not known yet.
+func (u *updater) loadKV(depth int, path ledger.Hash, s *sub) error {
+	if s.haveKV {
+		return nil
+	}
+	n, err := readNode(u.ctx, u.r, s.ver, depth, path, true)
+	if err != nil {
+		return err
+	}
+	if LeafHash(&n.KeyHash, &n.ValueHash) != s.hash {
+		return fmt.Errorf("smt leaf %s: hash differs from its parent's record", NodeKey{s.ver, uint16(depth), path})
+	}
+	s.haveKV, s.key, s.val = true, n.KeyHash, n.ValueHash
+	return nil
+}
+
+func (u *updater) writeLeaf(depth int, path ledger.Hash, s *sub) {
+	u.writes = append(u.writes, NodeWrite{
+		Key:  NodeKey{Version: u.version, Depth: uint16(depth), Path: path},
+		Node: Node{IsLeaf: true, KeyHash: s.key, ValueHash: s.val},
+	})
+	s.stored, s.ver = true, u.version
+}
