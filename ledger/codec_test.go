@@ -120,7 +120,7 @@ func TestNonCanonicalRejected(t *testing.T) {
 		// Status 0 as a one-byte-argument integer (0x18 0x00) instead of 0x00.
 		"non-minimal integer": append(append([]byte(nil), info[:len(info)-1]...), 0x18, 0x00),
 		// First hash with a 2-byte length (0x59 0x00 0x20) instead of 0x58 0x20.
-		"non-minimal length": append(append([]byte{0x85, 0x59, 0x00, 0x20}, info[3:]...)),
+		"non-minimal length": append([]byte{0x85, 0x59, 0x00, 0x20}, info[3:]...),
 		"indefinite array":   append(append([]byte{0x9f}, info[1:]...), 0xff),
 		"tagged":             append([]byte{0xd8, 0x18}, info...),
 		"trailing byte":      append(append([]byte(nil), info...), 0x00),
