@@ -203,5 +203,24 @@ func (b *Builder) Append(infoHash ledger.Hash, visit func(NodeID, ledger.Hash)) 
 	return nil
 }
 
+// Node is a stored node: its ID and hash.
+type Node struct {
+	ID   NodeID
+	Hash ledger.Hash
+}
+
+// FrontierNodes returns the frontier with its node IDs (FrontierIDs(Size())), for a
+// store that starts from a frontier (a restore) and must persist those nodes so that
+// roots and proofs at later sizes can be computed.
+func (b *Builder) FrontierNodes() []Node {
+	ids := FrontierIDs(b.Size())
+	hs := b.r.Hashes()
+	out := make([]Node, len(ids))
+	for i := range ids {
+		out[i] = Node{ID: ids[i], Hash: toHash(hs[i])}
+	}
+	return out
+}
+
 // Root returns the root of the tree of Size() leaves.
 func (b *Builder) Root() ledger.Hash { return foldRoot(toHashes(b.r.Hashes())) }

@@ -202,7 +202,10 @@ func TestRapidRangeProof(t *testing.T) {
 			t.Fatal(err)
 		}
 		leaves := m.leaves[first : last+1]
-		b, err := VerifyRange(root, n, first, leaves, p2)
+		if err := VerifyRange(root, n, first, leaves, p2); err != nil {
+			t.Fatalf("valid proof of [%d, %d] in %d rejected: %v", first, last, n, err)
+		}
+		b, err := VerifyRangeAndBuild(root, n, first, leaves, p2, nil)
 		if err != nil {
 			t.Fatalf("valid proof of [%d, %d] in %d rejected: %v", first, last, n, err)
 		}
@@ -213,18 +216,18 @@ func TestRapidRangeProof(t *testing.T) {
 		j := rapid.IntRange(0, len(leaves)-1).Draw(t, "j")
 		bad := append([]ledger.Hash(nil), leaves...)
 		bad[j][rapid.IntRange(0, 31).Draw(t, "byte")] ^= 1
-		if _, err := VerifyRange(root, n, first, bad, p2); !errors.Is(err, ErrRootMismatch) {
+		if err := VerifyRange(root, n, first, bad, p2); !errors.Is(err, ErrRootMismatch) {
 			t.Fatalf("tampered leaf %d accepted: %v", j, err)
 		}
 		// Dropping or adding a leaf fails.
 		if len(leaves) > 1 {
-			if _, err := VerifyRange(root, n, first, leaves[:len(leaves)-1], p2); err == nil {
+			if err := VerifyRange(root, n, first, leaves[:len(leaves)-1], p2); err == nil {
 				t.Fatal("proof accepted with a leaf missing")
 			}
 		}
 		// Shifting the range fails.
 		if first+1 <= n-uint64(len(leaves)) {
-			if _, err := VerifyRange(root, n, first+1, leaves, p2); err == nil {
+			if err := VerifyRange(root, n, first+1, leaves, p2); err == nil {
 				t.Fatal("range accepted at a shifted position")
 			}
 		}
@@ -233,12 +236,12 @@ func TestRapidRangeProof(t *testing.T) {
 		flipped := append([]byte(nil), enc...)
 		flipped[bit/8] ^= 1 << (bit % 8)
 		if p3, err := DecodeRangeProof(flipped); err == nil {
-			if _, err := VerifyRange(root, n, first, leaves, p3); err == nil {
+			if err := VerifyRange(root, n, first, leaves, p3); err == nil {
 				t.Fatalf("proof with bit %d flipped accepted", bit)
 			}
 		}
 		// A wrong root fails.
-		if _, err := VerifyRange(m.roots[n-1], n, first, leaves, p2); err == nil && m.roots[n-1] != root {
+		if err := VerifyRange(m.roots[n-1], n, first, leaves, p2); err == nil && m.roots[n-1] != root {
 			t.Fatal("proof accepted against another root")
 		}
 	})
@@ -254,7 +257,7 @@ func TestRangeProofLarge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := VerifyRange(m.roots[n], n, r[0], m.leaves[r[0]:r[1]+1], p); err != nil {
+			if err := VerifyRange(m.roots[n], n, r[0], m.leaves[r[0]:r[1]+1], p); err != nil {
 				t.Fatalf("n=%d range %v: %v", n, r, err)
 			}
 		}
@@ -277,17 +280,17 @@ func TestProofShapeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyRange(m.roots[100], 100, 10, nil, p); err == nil {
+	if err := VerifyRange(m.roots[100], 100, 10, nil, p); err == nil {
 		t.Error("empty leaves accepted")
 	}
 	extra := p
 	extra.Left = append(append([]ledger.Hash(nil), p.Left...), ledger.Hash{})
-	if _, err := VerifyRange(m.roots[100], 100, 10, m.leaves[10:21], extra); err == nil {
+	if err := VerifyRange(m.roots[100], 100, 10, m.leaves[10:21], extra); err == nil {
 		t.Error("proof with an extra hash accepted")
 	}
 	noTail := p
 	noTail.RightTail = nil
-	if _, err := VerifyRange(m.roots[100], 100, 10, m.leaves[10:21], noTail); err == nil {
+	if err := VerifyRange(m.roots[100], 100, 10, m.leaves[10:21], noTail); err == nil {
 		t.Error("proof without its tail accepted")
 	}
 	// The getter's error is reported.
@@ -320,5 +323,98 @@ func TestNodeKey(t *testing.T) {
 	}
 	if _, err := ParseNodeKey([]byte{1}); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+// TestRapidRestoreFromRangeProofs restores a tree from version k on, chunk by chunk as a
+// restore does: each chunk verified against the source root, nodes persisted into a
+// fresh store that starts with the frontier at k. The fresh store then serves the same
+// roots and proofs as the source for every size it reached.
+func TestRapidRestoreFromRangeProofs(t *testing.T) {
+	src := buildTree(t, 700)
+	ctx := context.Background()
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.Uint64Range(2, 700).Draw(t, "n") // the trusted ledger info's tree size
+		k := rapid.Uint64Range(0, n-1).Draw(t, "k") // first restored leaf
+		root := src.roots[n]
+		dst := &memTree{nodes: map[NodeID]ledger.Hash{}}
+		var b *Builder
+		for first := k; first < n; {
+			count := rapid.Uint64Range(1, n-first).Draw(t, "chunk")
+			last := first + count - 1
+			p, err := ProveRange(ctx, src.get, n, first, last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending := map[NodeID]ledger.Hash{}
+			nb, err := VerifyRangeAndBuild(root, n, first, src.leaves[first:last+1], p,
+				func(id NodeID, h ledger.Hash) { pending[id] = h })
+			if err != nil {
+				t.Fatalf("chunk [%d, %d]: %v", first, last, err)
+			}
+			if b == nil {
+				fb, err := NewBuilderFromFrontier(first, p.Left)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, nd := range fb.FrontierNodes() {
+					dst.nodes[nd.ID] = nd.Hash
+				}
+			} else if b.Size() != first || !sameHashes(b.Frontier(), p.Left) {
+				t.Fatalf("chunk [%d, %d] does not continue the restored tree", first, last)
+			}
+			for id, h := range pending {
+				dst.nodes[id] = h
+			}
+			b, first = nb, last+1
+		}
+		if b.Root() != root {
+			t.Fatalf("restored root %s, want %s", b.Root(), root)
+		}
+		for size := k; size <= n; size++ {
+			got, err := RootAt(ctx, dst.get, size)
+			if err != nil {
+				t.Fatalf("RootAt(%d) on the restored store: %v", size, err)
+			}
+			if got != src.roots[size] {
+				t.Fatalf("RootAt(%d) = %s, want %s", size, got, src.roots[size])
+			}
+		}
+		if k < n {
+			i := rapid.Uint64Range(k, n-1).Draw(t, "i")
+			p, err := ProveInclusion(ctx, dst.get, i, n)
+			if err != nil {
+				t.Fatalf("inclusion of %d from the restored store: %v", i, err)
+			}
+			if err := VerifyInclusion(root, n, i, src.leaves[i], p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func sameHashes(a, b []ledger.Hash) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLeafAndEmptyHashes(t *testing.T) {
+	h := leafN(42)
+	if LeafHash(h) != refRoot([]ledger.Hash{h}) {
+		t.Fatal("leaf hash differs from RFC 6962")
+	}
+	if EmptyRoot() != refRoot(nil) {
+		t.Fatal("empty root differs from RFC 6962")
+	}
+	a, b := leafN(1), leafN(2)
+	if HashChildren(LeafHash(a), LeafHash(b)) != refRoot([]ledger.Hash{a, b}) {
+		t.Fatal("inner hash differs from RFC 6962")
 	}
 }

@@ -175,9 +175,19 @@ func (p *RangeProof) Validate(size, first, last uint64) error {
 
 // VerifyRange checks that infoHashes, the TransactionInfo hashes of leaves first,
 // first+1, ..., are in the tree of size leaves whose root is root, by rebuilding the
-// root from the proof and the leaves. On success it returns a Builder at size first +
-// len(infoHashes), positioned to continue appending (used by restore).
-func VerifyRange(root ledger.Hash, size, first uint64, infoHashes []ledger.Hash, p RangeProof) (*Builder, error) {
+// root from the proof and the leaves.
+func VerifyRange(root ledger.Hash, size, first uint64, infoHashes []ledger.Hash, p RangeProof) error {
+	_, err := VerifyRangeAndBuild(root, size, first, infoHashes, p, nil)
+	return err
+}
+
+// VerifyRangeAndBuild is VerifyRange for a restore that rebuilds the tree: it also
+// returns a Builder at size first+len(infoHashes) to continue from, and reports to visit
+// (if not nil) every perfect subtree node that the leaves complete, as Builder.Append
+// does. Nodes are reported before the root is checked: on error, discard them. To store
+// the nodes left of the first restored leaf, persist the FrontierNodes of
+// NewBuilderFromFrontier(first, p.Left) once the proof is verified.
+func VerifyRangeAndBuild(root ledger.Hash, size, first uint64, infoHashes []ledger.Hash, p RangeProof, visit func(NodeID, ledger.Hash)) (*Builder, error) {
 	if len(infoHashes) == 0 {
 		return nil, fmt.Errorf("verify range at %d in size %d: no leaves", first, size)
 	}
@@ -193,7 +203,7 @@ func VerifyRange(root ledger.Hash, size, first uint64, infoHashes []ledger.Hash,
 		return nil, fmt.Errorf("verify range [%d, %d] in size %d: %w", first, last, size, err)
 	}
 	for _, h := range infoHashes {
-		if err := b.Append(h, nil); err != nil {
+		if err := b.Append(h, visit); err != nil {
 			return nil, fmt.Errorf("verify range [%d, %d] in size %d: %w", first, last, size, err)
 		}
 	}
