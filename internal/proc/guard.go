@@ -90,6 +90,8 @@ func runGuard() int {
 		guardf("start bash: %v", err)
 		return GuardExitFailed
 	}
+	// The pipeline owns stdout now; the parent sees EOF when the pipeline closes it.
+	os.Stdout.Close()
 
 	// The only reaper in this process: every child, direct or reparented.
 	bashDone := make(chan syscall.WaitStatus, 1)

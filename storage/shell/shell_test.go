@@ -1,0 +1,182 @@
+package shell_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/shell"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
+)
+
+func TestMain(m *testing.M) {
+	if code, ok := proc.GuardMain(); ok {
+		os.Exit(code)
+	}
+	if os.Getenv(proc.MarkerEnv) == "" {
+		os.Setenv(proc.MarkerEnv, fmt.Sprintf("shell-test-%d", os.Getpid()))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// localConfig loads samples/local.yaml with ROOT set to root.
+func localConfig(t testing.TB, root string) shell.Config {
+	cfg, err := shell.LoadConfig("samples/local.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cfg.EnvVars {
+		if cfg.EnvVars[i].Key == "ROOT" {
+			cfg.EnvVars[i].Value = root
+		}
+	}
+	return cfg
+}
+
+func newLocal(t *testing.T) storage.Store {
+	st, err := shell.New(localConfig(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestConformanceLocalSample(t *testing.T) {
+	storagetest.Run(t, newLocal, storagetest.Options{StaleLeftovers: true, LargeSize: 20<<20 + 12345})
+}
+
+func TestSamplesParse(t *testing.T) {
+	for _, name := range []string{"local.yaml", "aws.yaml", "gcloud.yaml", "azure.yaml"} {
+		cfg, err := shell.LoadConfig(filepath.Join("samples", name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		c := cfg.Commands
+		for _, script := range []string{c.CreateBackup, c.CreateForWrite, c.OpenForRead, c.SaveMetadataLine,
+			c.ListMetadataFiles, c.BackupMetadataFile, c.ListBackups, c.DeleteBackup, c.DeleteMetadata, c.AbortStaleUploads} {
+			if out, err := exec.Command("bash", "-n", "-c", script).CombinedOutput(); err != nil {
+				t.Errorf("%s: bash -n: %v: %s\n%s", name, err, out, script)
+			}
+		}
+		for key, v := range map[string]string{"list_backups": c.ListBackups, "delete_backup": c.DeleteBackup,
+			"delete_metadata": c.DeleteMetadata, "abort_stale_uploads": c.AbortStaleUploads} {
+			if v == "" {
+				t.Errorf("%s: %s missing", name, key)
+			}
+		}
+	}
+}
+
+// The original command-adapter format (six keys) still loads unchanged.
+func TestLegacyConfig(t *testing.T) {
+	legacy := `env_vars:
+  - key: "BUCKET"
+    value: "my-bucket"
+commands:
+  create_backup: 'echo "$BACKUP_NAME"'
+  create_for_write: |
+    FILE_HANDLE="$BACKUP_HANDLE/$FILE_NAME"
+    echo "$FILE_HANDLE"
+    exec 1>&-
+    gzip -c | aws s3 cp - "s3://$BUCKET/$FILE_HANDLE"
+  open_for_read: 'aws s3 cp "s3://$BUCKET/$FILE_HANDLE" - | gzip -cd'
+  save_metadata_line: |
+    FILE_HANDLE="metadata/$FILE_NAME"
+    echo "$FILE_HANDLE"
+    exec 1>&-
+    gzip -c | aws s3 cp - "s3://$BUCKET/$FILE_HANDLE"
+  list_metadata_files: 'aws s3 ls s3://$BUCKET/metadata/ | sed -ne "s#.* \(.*\)#metadata/\1#p"'
+  backup_metadata_file: 'aws s3 mv s3://$BUCKET/metadata/$FILE_NAME s3://$BUCKET/metadata_backup/$FILE_NAME --no-progress'
+`
+	cfg, err := shell.ParseConfig([]byte(legacy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.EnvVars[0].Value != "my-bucket" || !strings.Contains(cfg.Commands.OpenForRead, "gzip -cd") {
+		t.Fatalf("parsed %+v", cfg)
+	}
+	if _, err := shell.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{
+		"commands:\n  create_backup: x\n",                   // missing commands
+		legacy + "  typo_key: 'x'\n",                        // unknown key
+		strings.Replace(legacy, `"BUCKET"`, `"FILE_NAME"`, 1), // reserved variable
+		"",
+	} {
+		if _, err := shell.ParseConfig([]byte(bad)); err == nil {
+			t.Errorf("ParseConfig accepted %q", bad)
+		}
+	}
+}
+
+// Values reach commands as environment variables, never as shell text.
+func TestValuesAreNotShellText(t *testing.T) {
+	root := t.TempDir()
+	cfg := localConfig(t, root)
+	cfg.EnvVars = append(cfg.EnvVars, shell.EnvVar{Key: "EVIL", Value: `$(touch "$ROOT/pwned")`})
+	cfg.Commands.CreateBackup = `echo "$EVIL" > /dev/null; mkdir -- "$ROOT/$BACKUP_NAME"; echo "$BACKUP_NAME"`
+	st, err := shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateBackup(t.Context(), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "pwned")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a value was evaluated as shell text")
+	}
+}
+
+// Commands that print bad handles or fail are reported with their stderr.
+func TestBadCommands(t *testing.T) {
+	cfg := localConfig(t, t.TempDir())
+	cfg.Commands.CreateBackup = `echo "../../etc"`
+	cfg.Commands.CreateForWrite = `echo "unused" >&2; exit 3`
+	cfg.Commands.SaveMetadataLine = `head -c 5000 /dev/zero | tr '\0' a; echo`
+	st, err := shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateBackup(t.Context(), "x"); !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("CreateBackup with a traversal handle: %v, want ErrInvalidName", err)
+	}
+	if _, err := st.Create(t.Context(), "b", "f"); err == nil || !strings.Contains(err.Error(), "unused") {
+		t.Fatalf("Create with a failing command: %v, want its stderr", err)
+	}
+	if _, err := st.SaveMetadata(t.Context(), "m", []byte("x")); !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("SaveMetadata with an oversized handle: %v, want ErrInvalidName", err)
+	}
+	pids, _ := proc.ChildProcesses()
+	if len(pids) > 0 {
+		t.Fatalf("children left: %s", proc.Describe(pids))
+	}
+}
+
+func TestReadErrorAfterOutput(t *testing.T) {
+	cfg := localConfig(t, t.TempDir())
+	cfg.Commands.OpenForRead = `printf 'partial'; echo "connection reset" >&2; exit 5`
+	st, err := shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Open(t.Context(), "b/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(r)
+	if err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("reading a file whose command failed: %v, want the failure, not EOF", err)
+	}
+}
