@@ -108,8 +108,8 @@ commands:
 		t.Fatal(err)
 	}
 	for _, bad := range []string{
-		"commands:\n  create_backup: x\n",                   // missing commands
-		legacy + "  typo_key: 'x'\n",                        // unknown key
+		"commands:\n  create_backup: x\n",                     // missing commands
+		legacy + "  typo_key: 'x'\n",                          // unknown key
 		strings.Replace(legacy, `"BUCKET"`, `"FILE_NAME"`, 1), // reserved variable
 		"",
 	} {
