@@ -62,11 +62,12 @@ func (h *EpochHistory) ValidatorSet(epoch uint64) (*ValidatorSet, bool) {
 
 // Append verifies li as the ledger info that ends LatestEpoch() and adds it: it must be
 // of that epoch, signed by a quorum of that epoch's validators, end the epoch (carry the
-// next validator set) and not go back in version. Appending an ending already known is
-// accepted if it is identical, so overlapping backups can be replayed.
+// next validator set) and not go back in version. Appending an ending already known
+// (including the waypoint's own) is accepted if it is identical, so overlapping backups
+// can be replayed.
 func (h *EpochHistory) Append(l *LedgerInfoWithSignatures) error {
 	li := &l.LedgerInfo
-	if known, ok := h.Ending(li.Epoch); ok && li.Epoch > h.first {
+	if known, ok := h.Ending(li.Epoch); ok {
 		if known.Hash() != li.Hash() {
 			return fmt.Errorf("epoch-ending ledger info of epoch %d (version %d) differs from the verified one (version %d)",
 				li.Epoch, li.Version, known.Version)

@@ -24,9 +24,19 @@ func TestEpochHistoryFromGenesis(t *testing.T) {
 	if h.LatestEpoch() != 8 {
 		t.Fatalf("latest epoch %d, want 8", h.LatestEpoch())
 	}
-	// Replaying a known ending is accepted, a different one for the same epoch is not.
-	if err := h.Append(&c.endings[3]); err != nil {
-		t.Fatalf("replay: %v", err)
+	// Replaying a known ending, the waypoint's included, is accepted.
+	for _, e := range []int{0, 3} {
+		if err := h.Append(&c.endings[e]); err != nil {
+			t.Fatalf("replay of ending %d: %v", e, err)
+		}
+	}
+	if h.LatestEpoch() != 8 {
+		t.Fatal("replay changed the history")
+	}
+	otherGenesis := c.endings[0]
+	otherGenesis.LedgerInfo.TimestampUsec++
+	if err := h.Append(&otherGenesis); err == nil {
+		t.Fatal("a different genesis was accepted")
 	}
 	// Ledger infos inside known epochs verify, including with the next epoch's signers
 	// for epoch 8 (whose set is known from ending 7).
