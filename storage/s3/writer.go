@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type writer struct {
 	mu       sync.Mutex
 	state    state
 	uploadID string // set by startUpload on the writing goroutine
+	werr     error  // the first Write error: such a writer never commits
 }
 
 func (w *writer) Handle() storage.FileHandle { return w.handle }
@@ -68,12 +70,16 @@ func (w *writer) Write(p []byte) (int, error) {
 	if w.state != open {
 		return 0, fmt.Errorf("write %s: %w", w.handle, errClosed)
 	}
+	if w.werr != nil {
+		return 0, w.werr
+	}
 	if err := w.ctx.Err(); err != nil {
 		return 0, fmt.Errorf("write %s: %w", w.handle, err)
 	}
 	n, err := w.parts.Write(p)
 	if err != nil {
-		return n, fmt.Errorf("write %s: %w", w.handle, err)
+		w.werr = fmt.Errorf("write %s: %w", w.handle, err)
+		return n, w.werr
 	}
 	return n, nil
 }
@@ -99,7 +105,7 @@ func (w *writer) Commit() error {
 }
 
 func (w *writer) commit() error {
-	if err := w.ctx.Err(); err != nil {
+	if err := cmp.Or(w.ctx.Err(), w.werr); err != nil {
 		return err
 	}
 	if !w.parts.Started() {
