@@ -10,15 +10,16 @@ import (
 	"github.com/ledgervault/ledgervault/storage"
 	gcsstore "github.com/ledgervault/ledgervault/storage/gcs"
 	"github.com/ledgervault/ledgervault/storage/internal/emulator"
+	"github.com/ledgervault/ledgervault/storage/internal/emulator/fakegcs"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction(emulator.GCSIgnore))
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction(fakegcs.IgnoreTop))
 }
 
 const testChunk = 256 << 10
 
-func newStore(t *testing.T, srv *emulator.GCS, prefix string) *gcsstore.Store {
+func newStore(t *testing.T, srv *fakegcs.Server, prefix string) *gcsstore.Store {
 	t.Helper()
 	st, err := gcsstore.New(srv.Client, gcsstore.Config{Bucket: srv.Bucket, Prefix: prefix, ChunkSize: testChunk})
 	if err != nil {
@@ -29,7 +30,7 @@ func newStore(t *testing.T, srv *emulator.GCS, prefix string) *gcsstore.Store {
 
 // objectCount counts every object in the emulator's bucket, with no prefix filter:
 // a partial upload committed under any name would show here.
-func objectCount(t *testing.T, srv *emulator.GCS) int {
+func objectCount(t *testing.T, srv *fakegcs.Server) int {
 	t.Helper()
 	objs, _, err := srv.Server.ListObjects(srv.Bucket, "", "", false)
 	if err != nil {
@@ -39,7 +40,7 @@ func objectCount(t *testing.T, srv *emulator.GCS) int {
 }
 
 func TestBehaviour(t *testing.T) {
-	srv := emulator.StartGCS(t)
+	srv := fakegcs.Start(t)
 	n := 0
 	emulator.Behaviour(t, emulator.Harness{
 		New: func(t *testing.T) storage.Store {
@@ -53,7 +54,7 @@ func TestBehaviour(t *testing.T) {
 // TestCancelMidWrite20MiB cancels a 20 MiB resumable upload halfway and checks
 // that no object at all appeared in the bucket.
 func TestCancelMidWrite20MiB(t *testing.T) {
-	srv := emulator.StartGCS(t)
+	srv := fakegcs.Start(t)
 	st := newStore(t, srv, "")
 	b, err := st.CreateBackup(context.Background(), "cancel")
 	if err != nil {
@@ -94,7 +95,7 @@ func TestCancelMidWrite20MiB(t *testing.T) {
 
 func TestMissingBucketIsPermanent(t *testing.T) {
 	ctx := context.Background()
-	srv := emulator.StartGCS(t)
+	srv := fakegcs.Start(t)
 	st, err := gcsstore.New(srv.Client, gcsstore.Config{Bucket: "no-such-bucket"})
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func TestMissingBucketIsPermanent(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	srv := emulator.StartGCS(t)
+	srv := fakegcs.Start(t)
 	for _, cfg := range []gcsstore.Config{
 		{},
 		{Bucket: "b", Prefix: "a/../b"},
