@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/internal/proc"
 )
 
 // exitError carries a specific exit status out of a command.
@@ -22,6 +24,10 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	// A guard re-exec of this binary (see internal/proc) must not run the CLI.
+	if code, ok := proc.GuardMain(); ok {
+		os.Exit(code)
+	}
 	root := newRootCmd()
 	err := root.ExecuteContext(context.Background())
 	if err == nil {

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/storage/shell"
+)
+
+func init() { extraCommands = append(extraCommands, newStorageCmd) }
+
+// storageFlags select a store: --command-config FILE or --storage file:///DIR.
+type storageFlags struct {
+	commandConfig string
+	url           string
+}
+
+func (f *storageFlags) register(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&f.commandConfig, "command-config", "", "YAML command-adapter config (shell-command storage)")
+	cmd.PersistentFlags().StringVar(&f.url, "storage", "", "storage URL (file:///DIR)")
+}
+
+func (f *storageFlags) open() (storage.Store, error) {
+	switch {
+	case f.commandConfig != "" && f.url != "":
+		return nil, errors.New("use either --command-config or --storage, not both")
+	case f.commandConfig != "":
+		return shell.Load(f.commandConfig)
+	case f.url != "":
+		u, err := url.Parse(f.url)
+		if err != nil {
+			return nil, fmt.Errorf("parse --storage: %w", err)
+		}
+		if u.Scheme != "file" {
+			return nil, fmt.Errorf("--storage %s: only file:// is handled by the storage subcommand", f.url)
+		}
+		return local.New(u.Path)
+	}
+	return nil, errors.New("choose a store with --command-config FILE or --storage file:///DIR")
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM; sig reports which one arrived.
+func signalContext(parent context.Context) (ctx context.Context, sig func() os.Signal, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	got := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case s := <-ch:
+			got <- s
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() os.Signal {
+			select {
+			case s := <-got:
+				got <- s
+				return s
+			default:
+				return nil
+			}
+		}, func() {
+			signal.Stop(ch)
+			cancel()
+			<-done
+		}
+}
+
+// interrupted turns an error after a signal into exit status 128+signal.
+func interrupted(err error, sig os.Signal) error {
+	if err == nil || sig == nil {
+		return err
+	}
+	n := int(sig.(syscall.Signal))
+	return &exitError{code: 128 + n, err: fmt.Errorf("interrupted by %v, nothing committed: %w", sig, err)}
+}
+
+func newStorageCmd() *cobra.Command {
+	var sf storageFlags
+	cmd := &cobra.Command{
+		Use:   "storage",
+		Short: "Operator and debugging access to backup storage (put, get, ls)",
+	}
+	sf.register(cmd)
+	cmd.AddCommand(newStoragePutCmd(&sf), newStorageGetCmd(&sf), newStorageLsCmd(&sf))
+	return cmd
+}
+
+func newStoragePutCmd(sf *storageFlags) *cobra.Command {
+	var backup, newBackup, name, input string
+	var metadata bool
+	cmd := &cobra.Command{
+		Use:   "put --name NAME (--backup HANDLE | --new-backup NAME | --metadata) [--input FILE]",
+		Short: "Write stdin (or --input) to a file in storage; it becomes visible only if all of it arrived",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, sig, stop := signalContext(cmd.Context())
+			defer stop()
+			st, err := sf.open()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			var in io.Reader = cmd.InOrStdin()
+			if in == os.Stdin && (input == "" || input == "-") {
+				// A pollable stdin lets a signal interrupt a read that is waiting for data.
+				if err := syscall.SetNonblock(0, true); err == nil {
+					defer syscall.SetNonblock(0, false)
+					f := os.NewFile(0, "/dev/stdin")
+					stopDeadline := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
+					defer stopDeadline()
+					in = f
+				}
+			}
+			if input != "" && input != "-" {
+				f, err := os.Open(input)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in = f
+			}
+			h, err := storagePut(ctx, st, in, backup, newBackup, name, metadata)
+			if err != nil {
+				return interrupted(err, sig())
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), h)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&backup, "backup", "", "existing backup folder handle")
+	cmd.Flags().StringVar(&newBackup, "new-backup", "", "create a new backup folder with this name prefix")
+	cmd.Flags().StringVar(&name, "name", "", "file name inside the folder (or metadata name)")
+	cmd.Flags().BoolVar(&metadata, "metadata", false, "save a metadata file (create-only)")
+	cmd.Flags().StringVar(&input, "input", "-", "file to read instead of stdin")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+// storagePut writes in to storage; the file is committed only after in reached EOF.
+func storagePut(ctx context.Context, st storage.Store, in io.Reader, backup, newBackup, name string, metadata bool) (storage.FileHandle, error) {
+	if metadata {
+		data, err := io.ReadAll(io.LimitReader(in, 64<<20+1))
+		if err != nil {
+			return "", fmt.Errorf("read metadata: %w", err)
+		}
+		if len(data) > 64<<20 {
+			return "", errors.New("metadata larger than 64 MiB")
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		return st.SaveMetadata(ctx, name, data)
+	}
+	b := storage.BackupHandle(backup)
+	switch {
+	case backup != "" && newBackup != "":
+		return "", errors.New("use either --backup or --new-backup")
+	case newBackup != "":
+		var err error
+		if b, err = st.CreateBackup(ctx, newBackup); err != nil {
+			return "", err
+		}
+	case backup == "":
+		return "", errors.New("one of --backup, --new-backup or --metadata is required")
+	}
+	w, err := st.Create(ctx, b, name)
+	if err != nil {
+		return "", err
+	}
+	defer w.Abort()
+	if _, err := io.CopyBuffer(w, ctxReader{ctx, in}, make([]byte, 1<<20)); err != nil {
+		return "", fmt.Errorf("write %s: %w", w.Handle(), err)
+	}
+	if err := w.Commit(); err != nil {
+		return "", err
+	}
+	return w.Handle(), nil
+}
+
+// ctxReader stops reading input once ctx is done, so a signal aborts the copy even
+// while the input is idle between reads.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	if cerr := c.ctx.Err(); cerr != nil && err == nil {
+		return n, cerr
+	}
+	return n, err
+}
+
+func newStorageGetCmd(sf *storageFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get HANDLE",
+		Short: "Write a stored file to stdout",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, sig, stop := signalContext(cmd.Context())
+			defer stop()
+			st, err := sf.open()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			r, err := st.Open(ctx, storage.FileHandle(args[0]))
+			if err != nil {
+				return interrupted(err, sig())
+			}
+			defer r.Close()
+			if _, err := io.Copy(cmd.OutOrStdout(), r); err != nil {
+				return interrupted(fmt.Errorf("read %s: %w", args[0], err), sig())
+			}
+			return r.Close()
+		},
+	}
+}
+
+func newStorageLsCmd(sf *storageFlags) *cobra.Command {
+	var backups bool
+	cmd := &cobra.Command{
+		Use:   "ls [--backups]",
+		Short: "List metadata files, or backup folders with their age and size",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, sig, stop := signalContext(cmd.Context())
+			defer stop()
+			st, err := sf.open()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			out := cmd.OutOrStdout()
+			if backups {
+				infos, err := st.ListBackups(ctx)
+				if err != nil {
+					return interrupted(err, sig())
+				}
+				for _, in := range infos {
+					fmt.Fprintf(out, "%s\t%s\t%d\n", in.Handle, in.ModTime.UTC().Format("2006-01-02T15:04:05Z"), in.Size)
+				}
+				return nil
+			}
+			hs, err := st.ListMetadata(ctx)
+			if err != nil {
+				return interrupted(err, sig())
+			}
+			for _, h := range hs {
+				fmt.Fprintln(out, h)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&backups, "backups", false, "list backup folders instead of metadata files")
+	return cmd
+}
