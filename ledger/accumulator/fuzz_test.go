@@ -97,3 +97,21 @@ func FuzzDecodeInclusionProof(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseNodeKey(f *testing.F) {
+	for _, id := range []NodeID{{0, 0}, {5, 12345}, {62, 1}, {63, 1<<64 - 1}} {
+		k := NodeKey(id)
+		f.Add(k[:])
+	}
+	f.Add([]byte{64, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, err := ParseNodeKey(b)
+		if err != nil {
+			return
+		}
+		if k := NodeKey(id); !bytes.Equal(k[:], b) {
+			t.Fatalf("accepted key %x re-encodes to %x", b, k)
+		}
+	})
+}
