@@ -1,0 +1,236 @@
+// Package ledgerdb is the ledger's store on Pebble: it commits blocks of transactions
+// atomically, keeps every version (an archive node), serves the ordered range reads and
+// proofs that backups need, and takes the writes of a restore (state snapshot leaves
+// ingested as SSTables, transactions saved without re-execution) with recorded progress.
+package ledgerdb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/accumulator"
+)
+
+// ErrNotFound reports that a version, epoch or ledger info is not in the store.
+var ErrNotFound = errors.New("not found in ledger store")
+
+// Options configures a store.
+type Options struct {
+	// Logger receives Pebble's log messages (at debug and error levels). Nil discards them.
+	Logger *slog.Logger
+	// CacheSize is Pebble's block cache size in bytes (default 64 MiB).
+	CacheSize int64
+	// ReadOnly opens the store without writing to it.
+	ReadOnly bool
+}
+
+// DB is an open ledger store. Its methods are safe for concurrent use; commits are
+// serialised.
+type DB struct {
+	pdb   *pebble.DB
+	popts *pebble.Options
+	dir   string
+	log *slog.Logger
+
+	mu    sync.RWMutex // guards st and acc
+	st    dbState
+	acc   *accumulator.Builder
+	write sync.Mutex // serialises commits and restore writes
+}
+
+// dbState is the persisted summary of what the store holds, rewritten in the same batch
+// as every commit.
+type dbState struct {
+	// NextVersion is the number of versions committed: every version below it has a
+	// state root and a transaction info (for restored stores: from FirstTxnVersion on).
+	NextVersion uint64 `json:"next_version"`
+	// FirstTxnVersion is the first version whose transaction is stored (0 for a node
+	// that committed from genesis; S+1 for a store restored from a snapshot at S).
+	FirstTxnVersion uint64 `json:"first_txn_version"`
+	// HasStateBase is set when the store was restored from a state snapshot at
+	// StateBaseVersion (no transactions at or before it).
+	HasStateBase     bool   `json:"has_state_base,omitempty"`
+	StateBaseVersion uint64 `json:"state_base_version,omitempty"`
+	// LatestLedgerInfoVersion is the version of the newest stored ledger info.
+	HasLedgerInfo           bool   `json:"has_ledger_info,omitempty"`
+	LatestLedgerInfoVersion uint64 `json:"latest_ledger_info_version,omitempty"`
+	// LatestEpoch is the epoch of the newest stored ledger info.
+	LatestEpoch uint64 `json:"latest_epoch"`
+	// AccumulatorMissing is set between a state snapshot restore and SeedAccumulator:
+	// the store has no accumulator frontier yet.
+	AccumulatorMissing bool `json:"accumulator_missing,omitempty"`
+}
+
+const metaState = "state"
+
+// Open opens (or creates) the store in dir.
+func Open(ctx context.Context, dir string, o Options) (*DB, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cacheSize := o.CacheSize
+	if cacheSize <= 0 {
+		cacheSize = 64 << 20
+	}
+	cache := pebble.NewCache(cacheSize)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		Cache:                       cache,
+		Logger:                      pebbleLogger{log},
+		ReadOnly:                    o.ReadOnly,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       32,
+		FormatMajorVersion:          pebble.FormatNewest,
+	}
+	popts.EnsureDefaults()
+	pdb, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
+	}
+	d := &DB{pdb: pdb, popts: popts, dir: dir, log: log}
+	if err := d.load(ctx); err != nil {
+		_ = pdb.Close()
+		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+// load reads the persisted state and rebuilds the in-memory accumulator frontier.
+func (d *DB) load(ctx context.Context) error {
+	b, closer, err := d.pdb.Get(metaKey(metaState))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		d.st = dbState{}
+	case err != nil:
+		return fmt.Errorf("read store state: %w", err)
+	default:
+		err = json.Unmarshal(b, &d.st)
+		_ = closer.Close()
+		if err != nil {
+			return fmt.Errorf("decode store state: %w", err)
+		}
+	}
+	if d.st.AccumulatorMissing {
+		d.acc = nil
+		return nil
+	}
+	size := d.st.NextVersion
+	ids := accumulator.FrontierIDs(size)
+	frontier := make([]ledger.Hash, len(ids))
+	for i, id := range ids {
+		h, err := d.accNode(ctx, id)
+		if err != nil {
+			return fmt.Errorf("load accumulator frontier at size %d: %w", size, err)
+		}
+		frontier[i] = h
+	}
+	acc, err := accumulator.NewBuilderFromFrontier(size, frontier)
+	if err != nil {
+		return err
+	}
+	d.acc = acc
+	return nil
+}
+
+// Close closes the store.
+func (d *DB) Close() error {
+	if err := d.pdb.Close(); err != nil {
+		return fmt.Errorf("close ledger store %s: %w", d.dir, err)
+	}
+	return nil
+}
+
+// Dir returns the store's directory.
+func (d *DB) Dir() string { return d.dir }
+
+func (d *DB) state() dbState {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.st
+}
+
+func putState(b *pebble.Batch, st dbState) error {
+	v, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode store state: %w", err)
+	}
+	return b.Set(metaKey(metaState), v, nil)
+}
+
+// get copies the value of k, or returns ErrNotFound.
+func (d *DB) get(k []byte) ([]byte, error) {
+	v, closer, err := d.pdb.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), v...)
+	_ = closer.Close()
+	return out, nil
+}
+
+// accNode reads an accumulator node.
+func (d *DB) accNode(ctx context.Context, id accumulator.NodeID) (ledger.Hash, error) {
+	if err := ctx.Err(); err != nil {
+		return ledger.Hash{}, err
+	}
+	v, err := d.get(accNodeKey(id.Level, id.Index))
+	if err != nil {
+		return ledger.Hash{}, fmt.Errorf("accumulator node %s: %w", id, err)
+	}
+	return ledger.HashFromBytes(v)
+}
+
+// GetMeta reads a named value recorded with SetMeta (for example restore progress).
+func (d *DB) GetMeta(ctx context.Context, name string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	v, err := d.get(metaKey("x/" + name))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// SetMeta durably records a named value.
+func (d *DB) SetMeta(ctx context.Context, name string, value []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := d.pdb.Set(metaKey("x/"+name), value, pebble.Sync); err != nil {
+		return fmt.Errorf("record %s: %w", name, err)
+	}
+	return nil
+}
+
+// pebbleLogger routes Pebble's messages to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	// Pebble calls Fatalf only for unrecoverable corruption; it panics afterwards itself.
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
+	panic(fmt.Sprintf(format, args...))
+}
