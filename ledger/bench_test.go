@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"testing"
 )
@@ -75,3 +76,16 @@ func benchQuorum(b *testing.B, n int) {
 
 func BenchmarkVerifyQuorum4(b *testing.B)   { benchQuorum(b, 4) }
 func BenchmarkVerifyQuorum100(b *testing.B) { benchQuorum(b, 100) }
+
+// BenchmarkVerifyQuorumBaselineEd25519 is one bare ed25519 verification, for scale.
+func BenchmarkVerifyQuorumBaselineEd25519(b *testing.B) {
+	signers, _ := signersFor(b, "bench", 1, nil)
+	li := LedgerInfo{Epoch: 3}
+	s := signers[0].Sign(&li)
+	h := li.Hash()
+	for b.Loop() {
+		if !ed25519.Verify(s.PublicKey, h[:], s.Signature) {
+			b.Fatal("bad signature")
+		}
+	}
+}
