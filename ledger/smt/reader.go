@@ -1,9 +1,12 @@
 package smt
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ledgervault/ledgervault/ledger"
@@ -84,4 +87,21 @@ func readNode(ctx context.Context, r NodeReader, version uint64, depth int, path
 		return n, fmt.Errorf("read smt node %s: leaf key %s is not under the node's path", key, n.KeyHash)
 	}
 	return n, nil
+}
+
+// SortNodeWrites sorts writes into the byte order of their encoded keys (see
+// NodeKey.AppendBinary), as an SSTable or an ordered batch needs them.
+func SortNodeWrites(writes []NodeWrite) {
+	slices.SortFunc(writes, func(a, b NodeWrite) int { return compareNodeKeys(&a.Key, &b.Key) })
+}
+
+// compareNodeKeys orders keys like their encodings: version, path, depth.
+func compareNodeKeys(a, b *NodeKey) int {
+	switch {
+	case a.Version != b.Version:
+		return cmp.Compare(a.Version, b.Version)
+	case a.Path != b.Path:
+		return bytes.Compare(a.Path[:], b.Path[:])
+	}
+	return cmp.Compare(a.Depth, b.Depth)
 }
