@@ -43,6 +43,14 @@ func NewBuilder(expectedRoot ledger.Hash, version uint64) *Builder {
 	return &Builder{root: expectedRoot, version: version, emit: true, stack: make([]frontierEntry, 0, 64)}
 }
 
+// NewChunkVerifier returns a Builder that only verifies chunks: AddChunk and Finish
+// return no nodes. A Builder resumed from its Checkpoint returns nodes again.
+func NewChunkVerifier(expectedRoot ledger.Hash) *Builder {
+	b := NewBuilder(expectedRoot, 0)
+	b.emit = false
+	return b
+}
+
 // LeafCount returns the number of leaves added so far.
 func (b *Builder) LeafCount() uint64 { return b.count }
 
@@ -204,10 +212,12 @@ func (b *Builder) Finish() (RootRef, []NodeWrite, error) {
 	}
 	k := &b.last.KeyHash
 	cur := frontierEntry{isLeaf: true, count: 1, hash: LeafHash(k, &b.last.ValueHash)}
-	b.out = append(b.out, NodeWrite{
-		Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
-		Node: Node{IsLeaf: true, KeyHash: *k, ValueHash: b.last.ValueHash},
-	})
+	if b.emit {
+		b.out = append(b.out, NodeWrite{
+			Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
+			Node: Node{IsLeaf: true, KeyHash: *k, ValueHash: b.last.ValueHash},
+		})
+	}
 	for j := depth - 1; j >= 0; j-- {
 		cur = b.fold(j, cur, &top)
 	}

@@ -46,10 +46,10 @@ func TestNodeCodec(t *testing.T) {
 	a := KeyHash([]byte("a"))
 	bad := []Node{
 		{Children: [2]Child{{Hash: a, Version: 1, LeafCount: 1, IsLeaf: true}, {Hash: PlaceholderHash}}}, // should collapse
-		{Children: [2]Child{{Hash: a, LeafCount: 1}, {Hash: a, LeafCount: 5}}},                          // internal with 1 leaf
-		{Children: [2]Child{{Hash: a, LeafCount: 2, IsLeaf: true}, {Hash: a, LeafCount: 5}}},            // leaf with 2 leaves
-		{Children: [2]Child{{Hash: a, LeafCount: 1 << 63}, {Hash: a, LeafCount: 1 << 63}}},              // overflow
-		{Children: [2]Child{{Hash: a}, {Hash: a, LeafCount: 5}}},                                        // empty with a hash
+		{Children: [2]Child{{Hash: a, LeafCount: 1}, {Hash: a, LeafCount: 5}}},                           // internal with 1 leaf
+		{Children: [2]Child{{Hash: a, LeafCount: 2, IsLeaf: true}, {Hash: a, LeafCount: 5}}},             // leaf with 2 leaves
+		{Children: [2]Child{{Hash: a, LeafCount: 1 << 63}, {Hash: a, LeafCount: 1 << 63}}},               // overflow
+		{Children: [2]Child{{Hash: a}, {Hash: a, LeafCount: 5}}},                                         // empty with a hash
 	}
 	for i, n := range bad {
 		if _, err := n.MarshalBinary(); err == nil {

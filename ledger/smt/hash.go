@@ -1,15 +1,3 @@
-// Package smt is ledgervault's authenticated state tree: a versioned binary sparse Merkle
-// tree over SHA-256 key hashes, stored Jellyfish-Merkle style (every node written once, at
-// the version that created it, under a NodeKey of version, depth and path), with inclusion
-// and non-inclusion proofs, range proofs for snapshot chunks, and a streaming Builder that
-// restores a tree from verified chunks.
-//
-// The tree: a subtree holding no leaf hashes to PlaceholderHash; a subtree holding exactly
-// one leaf is collapsed to that leaf, whose hash is HashOf(DomainSMTLeaf, keyHash,
-// valueHash); any other subtree hashes to HashOf(DomainSMTInternal, left, right). The root
-// is therefore a pure function of the set of (keyHash, valueHash) pairs. Bit i of a key hash
-// (i = 0 is the most significant bit of byte 0) chooses the child at depth i: 0 left, 1
-// right, so left-to-right order is the byte order of key hashes.
 package smt
 
 import (

@@ -251,8 +251,6 @@ func DecodeRangeProof(b []byte) (RangeProof, error) {
 // to and including the last of them, in strictly increasing key-hash order, given the
 // range proof of the last leaf. It builds the leaves' left frontier like the Builder does.
 func VerifyRange(root ledger.Hash, leaves []Leaf, proof RangeProof) error {
-	b := NewBuilder(root, 0)
-	b.emit = false
-	_, err := b.AddChunk(leaves, proof)
+	_, err := NewChunkVerifier(root).AddChunk(leaves, proof)
 	return err
 }

@@ -346,6 +346,7 @@ func TestRapidBuilder(t *testing.T) {
 		root := s.root.RootHash()
 		const restoreVersion = 1000
 		b := NewBuilder(root, restoreVersion)
+		verifier := NewChunkVerifier(root)
 		restored := NewOverlay(nil)
 		ends := drawChunkEnds(t, len(leaves))
 		resumeAt := rapid.IntRange(0, len(ends)).Draw(t, "resume at")
@@ -379,6 +380,9 @@ func TestRapidBuilder(t *testing.T) {
 				t.Fatalf("chunk %d [%d,%d): %v", ci, start, end, err)
 			}
 			restored.Put(frozen...)
+			if nodes, err := verifier.AddChunk(chunk, rp); err != nil || len(nodes) != 0 {
+				t.Fatalf("verifier: chunk %d: %d nodes, %v", ci, len(nodes), err)
+			}
 			start = end
 		}
 		if resumeAt == len(ends) {
@@ -386,6 +390,9 @@ func TestRapidBuilder(t *testing.T) {
 			if b, err = ResumeBuilder(root, restoreVersion, b.Checkpoint()); err != nil {
 				t.Fatalf("resume at end: %v", err)
 			}
+		}
+		if r, nodes, err := verifier.Finish(); err != nil || len(nodes) != 0 || r.RootHash() != root {
+			t.Fatalf("verifier finish: %v", err)
 		}
 		got, last, err := b.Finish()
 		if err != nil {

@@ -3,6 +3,7 @@ package smt
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 
@@ -82,7 +83,9 @@ func Apply(ctx context.Context, r NodeReader, prev RootRef, version uint64, upda
 			return prev, nil, fmt.Errorf("smt apply version %d: key %s updated twice", version, ups[i].KeyHash)
 		}
 	}
-	u := &updater{ctx: ctx, r: r, version: version}
+	// About one node per level below the batch's shared top levels, for each update.
+	perUpdate := bits.Len64(prev.LeafCount) - bits.Len(uint(len(ups))) + 4
+	u := &updater{ctx: ctx, r: r, version: version, writes: make([]NodeWrite, 0, max(perUpdate, 4)*len(ups))}
 	cur := emptySub
 	if prev.LeafCount > 0 {
 		cur = sub{count: prev.LeafCount, hash: prev.Hash, leaf: prev.IsLeaf, stored: true, ver: prev.Key.Version}
