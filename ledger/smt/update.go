@@ -60,7 +60,8 @@ type updater struct {
 
 // Apply applies one version's updates to the tree whose root is prev and returns the new
 // root and the nodes to store (all keyed at version). version must be greater than the
-// version of every node of the tree (for a non-empty prev: greater than prev.Key.Version).
+// version of every node of the tree (for a non-empty prev: greater than prev.Key.Version;
+// as the empty tree records no version, callers apply versions in increasing order).
 // updates may come in any order but must not name a key twice. Shared path prefixes are
 // read once, whatever the batch size. When nothing changes the root stays prev (a node of
 // an earlier version) and no node is written.
@@ -83,9 +84,10 @@ func Apply(ctx context.Context, r NodeReader, prev RootRef, version uint64, upda
 			return prev, nil, fmt.Errorf("smt apply version %d: key %s updated twice", version, ups[i].KeyHash)
 		}
 	}
-	// About one node per level below the batch's shared top levels, for each update.
-	perUpdate := bits.Len64(prev.LeafCount) - bits.Len(uint(len(ups))) + 4
-	u := &updater{ctx: ctx, r: r, version: version, writes: make([]NodeWrite, 0, max(perUpdate, 4)*len(ups))}
+	// About one node per level below the levels the batch shares, per update, plus the
+	// ~2.44 nodes per leaf of a random tree.
+	perUpdate := max(bits.Len64(prev.LeafCount)-bits.Len(uint(len(ups))), 0) + 3
+	u := &updater{ctx: ctx, r: r, version: version, writes: make([]NodeWrite, 0, perUpdate*len(ups))}
 	cur := emptySub
 	if prev.LeafCount > 0 {
 		cur = sub{count: prev.LeafCount, hash: prev.Hash, leaf: prev.IsLeaf, stored: true, ver: prev.Key.Version}
