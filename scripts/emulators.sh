@@ -22,10 +22,10 @@ import socket
 s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()
 PY
 )
-  mkdir -p "$dir/data"
+  # --inMemoryPersistence and --location are mutually exclusive (Azurite exits).
   "$dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
     --inMemoryPersistence --disableTelemetry --silent --skipApiVersionCheck \
-    --location "$dir/data" >"$dir/azurite.log" 2>&1 &
+    >"$dir/azurite.log" 2>&1 &
   AZURITE_PID=$!
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -100,7 +100,7 @@ func (w *writer) Commit() error {
 		return fmt.Errorf("commit %s: %w", w.handle, err)
 	}
 	w.state = committed
-	w.parts.Stop()
+	w.parts.Stop(objstore.AbortTimeout)
 	return nil
 }
 
@@ -154,7 +154,7 @@ func (w *writer) Abort() error {
 // short-deadline context.
 func (w *writer) abortLocked() error {
 	w.state = aborted
-	w.parts.Stop()
+	w.parts.Stop(objstore.AbortTimeout)
 	if w.uploadID == "" {
 		return nil
 	}

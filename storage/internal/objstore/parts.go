@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // UploadFunc uploads part number num (1-based) and returns the identifier the final
@@ -16,7 +17,8 @@ type UploadFunc func(ctx context.Context, num int, data []byte) (string, error)
 // Parts is used from one goroutine; its own goroutines have all returned when Wait or
 // Stop returns.
 type Parts struct {
-	ctx    context.Context
+	parent context.Context // the caller's: stops new dispatches when cancelled
+	ctx    context.Context // the uploads': not cancelled with parent, see NewParts
 	cancel context.CancelFunc
 	size   int
 	upload UploadFunc
@@ -35,14 +37,20 @@ type Parts struct {
 
 // NewParts returns an uploader of parts of size bytes. start, if not nil, runs once
 // before the first part is dispatched (for example to create the multipart upload).
-// The uploads run on a context derived from ctx that Stop cancels.
+//
+// A cancelled ctx stops new parts from being dispatched, but uploads already in
+// flight run on a context that keeps ctx's values and is cancelled only by Stop (after
+// a grace period) or an upload error. The reason: a request cancelled on the client
+// may still be completed by the server after the writer has cleaned up (a staged
+// Azure block recreating the blob it just discarded, an S3 part landing after the
+// abort), so clean-up is reliable only once in-flight requests have finished.
 func NewParts(ctx context.Context, size, inFlight int, start func(context.Context) error, upload UploadFunc) *Parts {
 	if inFlight < 1 {
 		inFlight = 1
 	}
-	pctx, cancel := context.WithCancel(ctx)
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	return &Parts{
-		ctx: pctx, cancel: cancel, size: size, upload: upload, start: start,
+		parent: ctx, ctx: pctx, cancel: cancel, size: size, upload: upload, start: start,
 		sem: make(chan struct{}, inFlight), free: make(chan []byte, inFlight+1),
 	}
 }
@@ -110,17 +118,27 @@ func (p *Parts) Flush() error {
 }
 
 func (p *Parts) dispatch() error {
+	if err := p.parent.Err(); err != nil {
+		p.fail(err)
+		return err
+	}
 	if p.next == 0 && p.start != nil {
-		if err := p.start(p.ctx); err != nil {
+		if err := p.start(p.parent); err != nil {
 			p.fail(err)
 			return err
 		}
 	}
 	select {
 	case p.sem <- struct{}{}:
-	case <-p.ctx.Done():
-		err := context.Cause(p.ctx)
+	case <-p.parent.Done():
+		err := context.Cause(p.parent)
 		p.fail(err)
+		return err
+	case <-p.ctx.Done():
+		err := p.Err()
+		if err == nil {
+			err = context.Cause(p.ctx)
+		}
 		return err
 	}
 	if err := p.Err(); err != nil {
@@ -180,9 +198,21 @@ func (p *Parts) Wait() ([]string, error) {
 	return p.ids, nil
 }
 
-// Stop cancels running uploads and waits for them to return.
-func (p *Parts) Stop() {
+// Stop waits up to grace for running uploads to finish, then cancels the rest and
+// waits for them to return.
+func (p *Parts) Stop(grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	t.Stop()
 	p.cancel()
-	p.wg.Wait()
+	<-done
 	p.buf = nil
 }
