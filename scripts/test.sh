@@ -20,3 +20,6 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race"
 go test -race -timeout 25m "$@" ./...
+# Heavy tests shrink under the race detector; run them once at full size without it.
+echo "== full-size heavy tests (no race detector)"
+go test -count=1 -timeout 10m -run 'TestReopenKeepsRootsAndProofs' ./ledgerdb/
