@@ -93,23 +93,24 @@ func classify(op string, err error) error {
 	if !errors.As(err, &ee) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	// The ExitError already names the operation.
 	if ee.Killed {
-		return fmt.Errorf("%s: %w", op, err)
+		return err
 	}
 	stderr := strings.ToLower(ee.Stderr)
 	switch {
 	case ee.Code == ExitAlreadyExists || containsAny(stderr, "preconditionfailed", "precondition failed",
 		"blobalreadyexists", "cannot overwrite existing file", "conditionnotmet", "(412)", "status 412",
 		"did not hold", "already exists"):
-		return fmt.Errorf("%s: %w: %w", op, storage.ErrAlreadyExists, err)
+		return fmt.Errorf("%w: %w", storage.ErrAlreadyExists, err)
 	case ee.Code == ExitNotFound || containsAny(stderr, "nosuchkey", "no such file", "blobnotfound",
 		"(404)", "not found", "matched no objects", "no urls matched", "does not exist"):
-		return fmt.Errorf("%s: %w: %w", op, storage.ErrNotFound, err)
+		return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
 	case ee.Code == 126 || ee.Code == 127 || containsAny(stderr, "accessdenied", "access denied",
 		"permission denied", "(403)", "invalidaccesskeyid", "authorizationfailure", "authenticationfailed"):
-		return fmt.Errorf("%s: %w", op, storage.Permanent(err))
+		return storage.Permanent(err)
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return err
 }
 
 func containsAny(s string, subs ...string) bool {
