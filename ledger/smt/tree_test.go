@@ -142,6 +142,12 @@ func buildHistory(t *rapid.T) (*encStore, []snap, []ledger.Hash) {
 
 func TestRapidHistory(t *testing.T) {
 	ctx := context.Background()
+	deepest := 0 // the longest proof seen, to check that keys do collide deeply
+	defer func() {
+		if !t.Failed() && deepest < 200 {
+			t.Errorf("deepest proof has %d siblings: the key generator no longer forces deep collisions", deepest)
+		}
+	}()
 	rapid.Check(t, func(t *rapid.T) {
 		store, hist, bases := buildHistory(t)
 		for _, s := range hist {
@@ -161,6 +167,7 @@ func TestRapidHistory(t *testing.T) {
 					t.Fatalf("prove: %v", err)
 				}
 				checkProof(t, s, p, l.KeyHash, &l.ValueHash)
+				deepest = max(deepest, len(p.Siblings))
 			}
 			if _, _, err := LeafAtIndex(ctx, store, s.root, uint64(len(leaves))); err == nil {
 				t.Fatalf("leaf past the end found")
