@@ -37,7 +37,7 @@ func TestBehaviour(t *testing.T) {
 			return newStore(t, az, "prefix/"+string(rune('a'+n)))
 		},
 		PartSize:    testBlock,
-		OpenUploads: func(t *testing.T, _ storage.Store) int { return len(az.UncommittedBlobs(t)) },
+		OpenUploads: az.OpenUploads,
 	})
 }
 
@@ -53,8 +53,8 @@ func TestAbortStaleUploads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := len(az.UncommittedBlobs(t)); got != 2 {
-		t.Fatalf("%d uncommitted blobs, want 2", got)
+	if got := uncommitted(t, az); len(got) != 2 {
+		t.Fatalf("uncommitted blobs %v, want 2", got)
 	}
 	n, err := st.AbortStaleUploads(ctx, time.Hour)
 	if err != nil || n != 0 {
@@ -65,9 +65,18 @@ func TestAbortStaleUploads(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("AbortStaleUploads = %d, %v; want 1", n, err)
 	}
-	if got := az.UncommittedBlobs(t); len(got) != 1 || got[0] != "other/chunk" {
+	if got := uncommitted(t, az); len(got) != 1 || got[0] != "other/chunk" {
 		t.Fatalf("uncommitted blobs left: %v, want [other/chunk]", got)
 	}
+}
+
+func uncommitted(t *testing.T, az *emulator.Azurite) []string {
+	t.Helper()
+	names, err := az.UncommittedBlobs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
 
 func TestMissingContainerIsPermanent(t *testing.T) {

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"testing"
@@ -66,9 +67,8 @@ func StartAzurite(t testing.TB) *Azurite {
 
 // UncommittedBlobs lists the blobs of the container that hold only uncommitted
 // blocks.
-func (a *Azurite) UncommittedBlobs(t testing.TB) []string {
-	t.Helper()
-	list := func(uncommitted bool) []string {
+func (a *Azurite) UncommittedBlobs(ctx context.Context) ([]string, error) {
+	list := func(uncommitted bool) ([]string, error) {
 		opts := &container.ListBlobsFlatOptions{}
 		if uncommitted {
 			opts.Include = container.ListBlobsInclude{UncommittedBlobs: true}
@@ -76,25 +76,39 @@ func (a *Azurite) UncommittedBlobs(t testing.TB) []string {
 		var names []string
 		p := a.Client.NewListBlobsFlatPager(opts)
 		for p.More() {
-			page, err := p.NextPage(context.Background())
+			page, err := p.NextPage(ctx)
 			if err != nil {
-				t.Fatalf("list blobs: %v", err)
+				return nil, fmt.Errorf("list blobs: %w", err)
 			}
 			for _, it := range page.Segment.BlobItems {
 				names = append(names, *it.Name)
 			}
 		}
-		return names
+		return names, nil
+	}
+	all, err := list(false)
+	if err != nil {
+		return nil, err
 	}
 	committed := map[string]bool{}
-	for _, n := range list(false) {
+	for _, n := range all {
 		committed[n] = true
 	}
+	withUncommitted, err := list(true)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, n := range list(true) {
+	for _, n := range withUncommitted {
 		if !committed[n] {
 			out = append(out, n)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// OpenUploads counts the blobs that hold only uncommitted blocks.
+func (a *Azurite) OpenUploads(ctx context.Context) (int, error) {
+	names, err := a.UncommittedBlobs(ctx)
+	return len(names), err
 }

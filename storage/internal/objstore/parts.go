@@ -80,8 +80,9 @@ func (p *Parts) Write(b []byte) (int, error) {
 		}
 		k := min(p.size-len(p.buf), len(b))
 		if len(p.buf)+k > cap(p.buf) {
-			// Grow to at most the part size exactly, so full buffers can be reused.
-			nb := make([]byte, len(p.buf), min(p.size, max(2*cap(p.buf), len(p.buf)+k)))
+			// Grow to at most the part size exactly, so full buffers can be reused;
+			// grow fast, as every step leaves the old buffer as garbage.
+			nb := make([]byte, len(p.buf), min(p.size, max(8*cap(p.buf), len(p.buf)+k)))
 			copy(nb, p.buf)
 			p.buf = nb
 		}
@@ -97,13 +98,17 @@ func (p *Parts) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// takeBuffer reuses a returned part buffer or allocates one; small files get a
-// small buffer that append grows up to the part size.
+// takeBuffer reuses a returned part buffer or allocates one. The first buffer starts
+// small and grows up to the part size, as most files are small; once a part has been
+// dispatched the file is large and later buffers are allocated at full size.
 func (p *Parts) takeBuffer(want int) []byte {
 	select {
 	case b := <-p.free:
 		return b[:0]
 	default:
+	}
+	if p.next > 0 {
+		return make([]byte, 0, p.size)
 	}
 	return make([]byte, 0, min(p.size, max(want, 64<<10)))
 }
@@ -119,7 +124,7 @@ func (p *Parts) Flush() error {
 
 func (p *Parts) dispatch() error {
 	if err := p.parent.Err(); err != nil {
-		p.fail(err)
+		p.setErr(err) // uploads in flight finish; see NewParts
 		return err
 	}
 	if p.next == 0 && p.start != nil {
@@ -132,7 +137,7 @@ func (p *Parts) dispatch() error {
 	case p.sem <- struct{}{}:
 	case <-p.parent.Done():
 		err := context.Cause(p.parent)
-		p.fail(err)
+		p.setErr(err)
 		return err
 	case <-p.ctx.Done():
 		err := p.Err()
@@ -172,13 +177,19 @@ func (p *Parts) dispatch() error {
 
 var errNoID = errors.New("upload returned no identifier")
 
+// fail records an upload error and cancels the other uploads.
 func (p *Parts) fail(err error) {
+	p.setErr(err)
+	p.cancel()
+}
+
+// setErr records the first error.
+func (p *Parts) setErr(err error) {
 	p.mu.Lock()
 	if p.err == nil {
 		p.err = err
 	}
 	p.mu.Unlock()
-	p.cancel()
 }
 
 // Wait waits for every dispatched upload and returns the part identifiers in order,
