@@ -1,0 +1,151 @@
+package storageurl_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/url"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/internal/emulator"
+	"github.com/ledgervault/ledgervault/storage/internal/emulator/fakegcs"
+	"github.com/ledgervault/ledgervault/storage/storageurl"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction(fakegcs.IgnoreTop))
+}
+
+// roundTrip writes a file and metadata through a store opened from a URL, then reads
+// them back through a second store opened from the same URL.
+func roundTrip(t *testing.T, rawURL string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := storageurl.Open(ctx, rawURL)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", rawURL, err)
+	}
+	b, err := st.CreateBackup(ctx, "url")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.Create(ctx, b, "chunk-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SaveMetadata(ctx, "m1.meta", []byte("meta")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st2, err := storageurl.Open(ctx, rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	rc, err := st2.Open(ctx, w.Handle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+	metas, err := st2.ListMetadata(ctx)
+	if err != nil || len(metas) != 1 {
+		t.Fatalf("ListMetadata = %v, %v", metas, err)
+	}
+}
+
+func TestFile(t *testing.T) {
+	roundTrip(t, "file://"+t.TempDir())
+}
+
+func TestS3(t *testing.T) {
+	srv := emulator.StartS3(t)
+	q := url.Values{
+		"endpoint": {srv.URL}, "use_path_style": {"true"}, "region": {"us-east-1"},
+		"access_key_id": {emulator.S3AccessKey}, "secret_access_key": {emulator.S3SecretKey},
+	}
+	roundTrip(t, "s3://"+srv.Bucket+"/some/prefix?"+q.Encode())
+	q.Set("part_size", "1")
+	if _, err := storageurl.Open(context.Background(), "s3://"+srv.Bucket+"?"+q.Encode()); !storage.IsPermanent(err) {
+		t.Fatalf("part_size=1: %v, want permanent error", err)
+	}
+	q.Del("part_size")
+	_, err := storageurl.Open(context.Background(), "s3://no-such-bucket?"+q.Encode())
+	if !storage.IsPermanent(err) {
+		t.Fatalf("missing bucket: %v, want permanent error", err)
+	}
+	if strings.Contains(err.Error(), emulator.S3SecretKey) {
+		t.Fatalf("error leaks the secret key: %v", err)
+	}
+}
+
+func TestGCS(t *testing.T) {
+	srv := fakegcs.Start(t)
+	t.Setenv("STORAGE_EMULATOR_HOST", srv.URL)
+	roundTrip(t, "gs://"+srv.Bucket+"/p")
+	if _, err := storageurl.Open(context.Background(), "gs://no-such-bucket"); !storage.IsPermanent(err) {
+		t.Fatalf("missing bucket: %v, want permanent error", err)
+	}
+}
+
+func TestAzure(t *testing.T) {
+	az := emulator.StartAzurite(t)
+	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "")
+	t.Setenv("AZURE_STORAGE_ACCOUNT", emulator.AzuriteAccount)
+	t.Setenv("AZURE_STORAGE_KEY", emulator.AzuriteKey)
+	roundTrip(t, "azblob://"+az.Container+"/p?service_url="+url.QueryEscape(az.ServiceURL))
+	if _, err := storageurl.Open(context.Background(), "azblob://no-such-container?service_url="+url.QueryEscape(az.ServiceURL)); !storage.IsPermanent(err) {
+		t.Fatalf("missing container: %v, want permanent error", err)
+	}
+	// The same through a connection string.
+	t.Setenv("AZURE_STORAGE_ACCOUNT", "")
+	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "DefaultEndpointsProtocol=http;AccountName="+emulator.AzuriteAccount+
+		";AccountKey="+emulator.AzuriteKey+";BlobEndpoint="+az.ServiceURL+";")
+	roundTrip(t, "azblob://"+az.Container+"/q")
+}
+
+func TestErrors(t *testing.T) {
+	t.Setenv("AZURE_STORAGE_ACCOUNT", "")
+	t.Setenv("AZURE_STORAGE_KEY", "")
+	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "")
+	for _, tc := range []struct{ url, want string }{
+		{"ftp://x/y", "supported: file, s3, gs, azblob"},
+		{"/plain/path", "supported: file, s3, gs, azblob"},
+		{"s3:///prefix", "bucket name missing"},
+		{"s3://b?regoin=x", `unknown query parameter "regoin"`},
+		{"s3://b?use_path_style=maybe", "use_path_style"},
+		{"gs://b?chunk_size=-1", "positive integer"},
+		{"azblob://c", "azure credentials missing"},
+		{"file://host/x", "use file:///absolute/path"},
+		{"file:///x?y=1", `unknown query parameter "y"`},
+		{"%zz://x", "storage URL"},
+	} {
+		_, err := storageurl.Open(context.Background(), tc.url)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%q) = %v, want an error containing %q", tc.url, err, tc.want)
+			continue
+		}
+		if !storage.IsPermanent(err) {
+			t.Errorf("Open(%q) = %v, want a permanent error", tc.url, err)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Open(%q) = %v, not a not-found error", tc.url, err)
+		}
+	}
+}
