@@ -1,7 +1,6 @@
 package ledgerdb
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
@@ -170,7 +168,7 @@ func (r *StateRestore) ingest(ctx context.Context, recs []StateRecord, nodes []s
 				}
 			}
 			return nil
-		})
+		}, nil)
 		if err != nil {
 			return err
 		}
@@ -192,33 +190,32 @@ func (r *StateRestore) ingest(ctx context.Context, recs []StateRecord, nodes []s
 	return nil
 }
 
-// writeNodesSST writes tree nodes sorted by their keys into one SSTable.
+// writeNodesSST writes tree nodes, sorted by their keys, into one SSTable. Node hashes
+// do not compress, so the table is written uncompressed.
 func (r *StateRestore) writeNodesSST(nodes []smt.NodeWrite) (string, error) {
-	type kv struct{ k, v []byte }
-	kvs := make([]kv, len(nodes))
-	for i := range nodes {
-		v, err := nodes[i].Node.AppendBinary(nil)
-		if err != nil {
-			return "", fmt.Errorf("encode smt node %s: %w", nodes[i].Key, err)
-		}
-		kvs[i] = kv{smtNodeKey(nil, nodes[i].Key), v}
-	}
-	slices.SortFunc(kvs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	smt.SortNodeWrites(nodes)
+	var kbuf, vbuf []byte
 	return r.writeSST(func(w *sstable.Writer) error {
-		for i := range kvs {
-			if i > 0 && bytes.Equal(kvs[i].k, kvs[i-1].k) {
+		for i := range nodes {
+			if i > 0 && nodes[i].Key == nodes[i-1].Key {
 				continue
 			}
-			if err := w.Set(kvs[i].k, kvs[i].v); err != nil {
+			kbuf = smtNodeKey(kbuf, nodes[i].Key)
+			var err error
+			if vbuf, err = nodes[i].Node.AppendBinary(vbuf[:0]); err != nil {
+				return fmt.Errorf("encode smt node %s: %w", nodes[i].Key, err)
+			}
+			if err := w.Set(kbuf, vbuf); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}, sstable.NoCompression)
 }
 
-// writeSST creates a temporary SSTable filled by fill and returns its path.
-func (r *StateRestore) writeSST(fill func(w *sstable.Writer) error) (string, error) {
+// writeSST creates a temporary SSTable filled by fill and returns its path; a non-nil
+// compression profile overrides the store's.
+func (r *StateRestore) writeSST(fill func(w *sstable.Writer) error, compression *sstable.CompressionProfile) (string, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	path := filepath.Join(r.tmpDir, hex.EncodeToString(rnd[:])+".sst")
@@ -226,7 +223,11 @@ func (r *StateRestore) writeSST(fill func(w *sstable.Writer) error) (string, err
 	if err != nil {
 		return "", fmt.Errorf("create sstable: %w", err)
 	}
-	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), r.d.popts.MakeWriterOptions(0, r.d.pdb.TableFormat()))
+	wo := r.d.popts.MakeWriterOptions(0, r.d.pdb.TableFormat())
+	if compression != nil {
+		wo.Compression = compression
+	}
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)
 	if err := fill(w); err != nil {
 		_ = w.Close()
 		_ = os.Remove(path)

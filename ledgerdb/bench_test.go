@@ -1,0 +1,318 @@
+package ledgerdb_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/smt"
+	"github.com/ledgervault/ledgervault/ledgerdb"
+)
+
+// benchKeys is the state size of the benchmark store (LEDGERVAULT_BENCH_KEYS overrides).
+func benchKeys() int {
+	if s := os.Getenv("LEDGERVAULT_BENCH_KEYS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 1_000_000
+}
+
+// snapshotSource is a sorted state of n accounts with its tree, to restore from.
+type snapshotSource struct {
+	recs  []ledgerdb.StateRecord
+	root  smt.RootRef
+	nodes *smt.Overlay
+}
+
+func (s *snapshotSource) proof(b testing.TB, end int) smt.RangeProof {
+	p, err := smt.ProveRange(context.Background(), s.nodes, s.root, smt.KeyHash(s.recs[end-1].Key))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+var (
+	sourceOnce sync.Once
+	source     *snapshotSource
+)
+
+func benchSource(b testing.TB) *snapshotSource {
+	sourceOnce.Do(func() {
+		n := benchKeys()
+		s := &snapshotSource{nodes: smt.NewOverlay(nil)}
+		ups := make([]smt.Update, n)
+		s.recs = make([]ledgerdb.StateRecord, n)
+		for i := range s.recs {
+			k := devnet.AccountKey(uint64(i))
+			v := binary.BigEndian.AppendUint64(nil, uint64(i)*7)
+			s.recs[i] = ledgerdb.StateRecord{Key: k, Value: v}
+			ups[i] = smt.Update{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)}
+		}
+		slices.SortFunc(s.recs, func(a, b ledgerdb.StateRecord) int {
+			ha, hb := smt.KeyHash(a.Key), smt.KeyHash(b.Key)
+			return bytes.Compare(ha[:], hb[:])
+		})
+		root, writes, err := smt.Apply(context.Background(), s.nodes, smt.EmptyRoot(), 0, ups)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.nodes.Put(writes...)
+		s.root = root
+		source = s
+	})
+	return source
+}
+
+const benchChunk = 100_000
+
+// restoreState loads the source into a fresh store through the verifying restore path.
+func restoreState(b testing.TB, db *ledgerdb.DB, src *snapshotSource) {
+	ctx := context.Background()
+	sr, err := db.StartStateRestore(ctx, 0, src.root.RootHash())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < len(src.recs); i += benchChunk {
+		end := min(i+benchChunk, len(src.recs))
+		if err := sr.AddChunk(ctx, src.recs[i:end], src.proof(b, end)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := sr.Finish(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// bigStore returns a store holding the source state at version 0, seeded so that a
+// devnet chain can commit on top of it.
+func bigStore(b testing.TB) (*ledgerdb.DB, *devnet.Chain) {
+	ctx := context.Background()
+	src := benchSource(b)
+	db := openDB(b, b.TempDir())
+	restoreState(b, db, src)
+	if err := db.SeedAccumulator(ctx, 1, []ledger.Hash{ledger.HashOf(ledger.DomainTransactionInfo, []byte("bench"))}); err != nil {
+		b.Fatal(err)
+	}
+	cfg := devnet.Config{Secret: testSecret, EpochLength: 1 << 40, BlockSize: 1000, GenesisAccounts: len(src.recs)}
+	// Genesis ledger info over the seeded state, starting epoch 1.
+	pb, err := db.PrepareBlock(ctx, []ledgerdb.TxnInput{{Transaction: ledger.Transaction{Payload: []byte("genesis")}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, vs, err := devnet.Validators(testSecret, 1, 4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	li := ledger.LedgerInfo{Epoch: 0, Version: pb.LastVersion(), AccumulatorRoot: pb.AccumulatorRoot(), NextValidatorSet: vs}
+	if err := db.CommitBlock(ctx, pb, ledger.LedgerInfoWithSignatures{LedgerInfo: li}); err != nil {
+		b.Fatal(err)
+	}
+	c, err := devnet.Open(ctx, db, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, c
+}
+
+// BenchmarkCommit measures block commits (1000 transactions of about 2 keys each) into
+// a store of 1M keys: transactions/s and the state-tree update cost per key.
+func BenchmarkCommit(b *testing.B) {
+	db, c := bigStore(b)
+	defer db.Close()
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	first := c.NextVersion()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.CommitBlock(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	el := time.Since(start).Seconds()
+	txns := float64(c.NextVersion() - first)
+	b.ReportMetric(txns/el, "txn/s")
+	b.ReportMetric(el*1e6/(txns*2), "µs/key")
+}
+
+// BenchmarkPrepareBlock isolates the state-tree and accumulator work of a block (no
+// write): the sparse Merkle update cost per key against a Pebble-backed 1M-key tree.
+func BenchmarkPrepareBlock(b *testing.B) {
+	db, _ := bigStore(b)
+	defer db.Close()
+	ctx := context.Background()
+	txns := make([]ledgerdb.TxnInput, 1000)
+	for i := range txns {
+		n := uint64(benchKeys())
+		a, c := devnet.AccountKey(uint64(i*7919)%n), devnet.AccountKey((uint64(i*104729)+1)%n)
+		ws := ledger.WriteSet{{Key: a, Value: []byte("x")}, {Key: c, Value: []byte("y")}}
+		if bytes.Compare(a, c) > 0 {
+			ws[0], ws[1] = ws[1], ws[0]
+		}
+		txns[i] = ledgerdb.TxnInput{Transaction: ledger.Transaction{Payload: []byte{byte(i)}}, WriteSet: ws}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := db.PrepareBlock(ctx, txns); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*2000), "µs/key")
+}
+
+// BenchmarkStateIteration iterates the whole state at a past version (the base, after
+// blocks were committed on top), keys/s.
+func BenchmarkStateIteration(b *testing.B) {
+	db, c := bigStore(b)
+	defer db.Close()
+	ctx := context.Background()
+	if err := c.CommitUntil(ctx, 20_000); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	var n, bytesRead int
+	for i := 0; i < b.N; i++ {
+		if err := db.StateValues(ctx, 0, 0, 0, func(_ uint64, k, v []byte) error {
+			n++
+			bytesRead += len(k) + len(v)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "keys/s")
+	b.ReportMetric(float64(bytesRead)/b.Elapsed().Seconds()/1e6, "MB/s")
+}
+
+// BenchmarkStateRangeProof measures generating the range proof of a chunk's last key at
+// 1M keys.
+func BenchmarkStateRangeProof(b *testing.B) {
+	db, _ := bigStore(b)
+	defer db.Close()
+	src := benchSource(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := smt.KeyHash(src.recs[(i*7919)%len(src.recs)].Key)
+		if _, err := db.StateRangeProof(ctx, 0, k); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTransactionRangeProof measures an accumulator range proof of 1000
+// transactions.
+func BenchmarkTransactionRangeProof(b *testing.B) {
+	db, c := bigStore(b)
+	defer db.Close()
+	ctx := context.Background()
+	if err := c.CommitUntil(ctx, 50_000); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		first := uint64(1 + (i*997)%48_000)
+		if _, err := db.TransactionRangeProof(ctx, first, first+999, 50_000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStateLoad compares three ways to load the same sorted 1M leaves into a fresh
+// store: the verifying restore (range proofs checked per chunk, tree nodes built and
+// ingested), building and ingesting SSTables of the values alone (the baseline a
+// verified restore is held to), and batch writes of the values alone.
+func BenchmarkStateLoad(b *testing.B) {
+	src := benchSource(b)
+	keys := float64(len(src.recs))
+	b.Run("verified-restore", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			db := openDB(b, b.TempDir())
+			restoreState(b, db, src)
+			_ = db.Close()
+		}
+		b.ReportMetric(keys*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
+	})
+	b.Run("sst-ingest-unverified", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			dir := b.TempDir()
+			opts := &pebble.Options{Logger: quietLogger{}}
+			opts.EnsureDefaults()
+			pdb, err := pebble.Open(dir, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for c := 0; c < len(src.recs); c += benchChunk {
+				path := filepath.Join(b.TempDir(), fmt.Sprintf("%d.sst", c))
+				f, err := vfsCreate(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), opts.MakeWriterOptions(0, pdb.TableFormat()))
+				for _, r := range src.recs[c:min(c+benchChunk, len(src.recs))] {
+					kh := smt.KeyHash(r.Key)
+					if err := w.Set(append(kh[:], 0, 0, 0, 0, 0, 0, 0, 0), r.Value); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+				if err := pdb.Ingest(context.Background(), []string{path}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			_ = pdb.Close()
+		}
+		b.ReportMetric(keys*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
+	})
+	b.Run("batch-writes-unverified", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			pdb, err := pebble.Open(b.TempDir(), &pebble.Options{Logger: quietLogger{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for c := 0; c < len(src.recs); c += benchChunk {
+				batch := pdb.NewBatch()
+				for _, r := range src.recs[c:min(c+benchChunk, len(src.recs))] {
+					kh := smt.KeyHash(r.Key)
+					if err := batch.Set(append(kh[:], 0, 0, 0, 0, 0, 0, 0, 0), r.Value, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := batch.Commit(pebble.NoSync); err != nil {
+					b.Fatal(err)
+				}
+				_ = batch.Close()
+			}
+			if err := pdb.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			_ = pdb.Close()
+		}
+		b.ReportMetric(keys*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
+	})
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
