@@ -270,7 +270,7 @@ func mapErr(err error) error {
 		switch ge.Code {
 		case http.StatusNotFound:
 			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
-		case http.StatusPreconditionFailed, http.StatusConflict:
+		case http.StatusPreconditionFailed:
 			return fmt.Errorf("%w: %w", storage.ErrAlreadyExists, err)
 		case http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest:
 			return storage.Permanent(err)

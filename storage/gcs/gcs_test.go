@@ -55,7 +55,12 @@ func TestBehaviour(t *testing.T) {
 // that no object at all appeared in the bucket.
 func TestCancelMidWrite20MiB(t *testing.T) {
 	srv := fakegcs.Start(t)
-	st := newStore(t, srv, "")
+	// The default 8 MiB chunks: at the cancel one chunk has been sent and the next is
+	// buffered, so the resumable session exists on the server.
+	st, err := gcsstore.New(srv.Client, gcsstore.Config{Bucket: srv.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := st.CreateBackup(context.Background(), "cancel")
 	if err != nil {
 		t.Fatal(err)

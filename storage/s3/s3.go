@@ -350,7 +350,7 @@ func mapErr(err error) error {
 		switch re.HTTPStatusCode() {
 		case http.StatusNotFound:
 			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
-		case http.StatusPreconditionFailed, http.StatusConflict:
+		case http.StatusPreconditionFailed:
 			return fmt.Errorf("%w: %w", storage.ErrAlreadyExists, err)
 		case http.StatusUnauthorized, http.StatusForbidden:
 			return storage.Permanent(err)
