@@ -157,6 +157,9 @@ func (c *Client) getURL(ctx context.Context, endpoint, u string, headerOnly bool
 // causeOf replaces a context error by the cancellation cause (a timeout of ours).
 func causeOf(ctx context.Context, err error) error {
 	if c := context.Cause(ctx); c != nil && (errors.Is(c, ErrReadTimeout) || errors.Is(c, ErrRequestTimeout)) {
+		if errors.Is(err, c) {
+			return err
+		}
 		return fmt.Errorf("%w (%v)", c, err)
 	}
 	return err

@@ -1,0 +1,266 @@
+package backupservice
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/records"
+)
+
+// stallWriter passes the first limit bytes of a response through, then blocks every
+// write until released: a node that hangs mid-stream.
+type stallWriter struct {
+	http.ResponseWriter
+	limit   int
+	release <-chan struct{}
+	stalled chan<- struct{}
+	once    *sync.Once
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	if w.limit <= 0 {
+		w.once.Do(func() { close(w.stalled) })
+		<-w.release
+		return 0, errors.New("released")
+	}
+	if len(p) > w.limit {
+		p = p[:w.limit]
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.limit -= n
+	return n, err
+}
+
+func (w *stallWriter) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+
+// TestClientErrorsWhenServerStalls: the serving side stops sending mid-stream; the
+// client fails with ErrReadTimeout within its read timeout, and no goroutine is left.
+func TestClientErrorsWhenServerStalls(t *testing.T) {
+	tc := newTestChain(t, devnet.Config{GenesisAccounts: 3000, BlockSize: 50}, 100)
+	srv, err := NewServer(tc.db, ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	stalled := make(chan struct{})
+	once := &sync.Once{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeHTTP(&stallWriter{ResponseWriter: w, limit: 20_000, release: release, stalled: stalled, once: once}, r)
+	}))
+	const readTimeout = 300 * time.Millisecond
+	c, err := New(ts.Listener.Addr().String(), ClientOptions{ReadTimeout: readTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := c.StateSnapshotChunk(context.Background(), 100, 0, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var lastRecord time.Time
+	for ss.Next() {
+		n++
+		lastRecord = time.Now()
+	}
+	waited := time.Since(lastRecord)
+	err = ss.Err()
+	ss.Close()
+	if !errors.Is(err, ErrReadTimeout) {
+		t.Fatalf("after %d records: %v, want a read timeout", n, err)
+	}
+	if n == 0 || uint64(n) >= ss.s.Expected() {
+		t.Fatalf("read %d of %d records before the stall", n, ss.s.Expected())
+	}
+	// Generous bound against scheduler noise: the point is that it does not hang.
+	if waited > readTimeout+5*time.Second {
+		t.Fatalf("client returned %v after the last record, read timeout %v", waited, readTimeout)
+	}
+	t.Logf("stalled stream: %d records, then %v after %v", n, err, waited)
+	<-stalled
+	close(release)
+	c.Close()
+	ts.Close()
+	srv.Wait()
+}
+
+// TestClientErrorsWhenServerIsCancelled: the serving side is cancelled mid-stream (its
+// base context, as a node shutting down does) or its connections are closed: the
+// client sees an error, not a short stream.
+func TestClientErrorsWhenServerIsCancelled(t *testing.T) {
+	tc := newTestChain(t, devnet.Config{GenesisAccounts: 5000, BlockSize: 50}, 50)
+	for _, kind := range []string{"cancel", "close connections"} {
+		srv, err := NewServer(tc.db, ServerOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, cancel := context.WithCancel(context.Background())
+		ts := httptest.NewUnstartedServer(srv)
+		ts.Config.BaseContext = func(net.Listener) context.Context { return base }
+		ts.Start()
+		c, err := New(ts.Listener.Addr().String(), ClientOptions{ReadTimeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss, err := c.StateSnapshotChunk(context.Background(), 50, 0, 1_000_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for ss.Next() {
+			n++
+			if n == 10 {
+				if kind == "cancel" {
+					cancel()
+				} else {
+					ts.CloseClientConnections()
+				}
+			}
+		}
+		err = ss.Err()
+		ss.Close()
+		if err == nil || errors.Is(err, ErrReadTimeout) || uint64(n) >= ss.s.Expected() {
+			t.Fatalf("%s after %d of %d records: %v, want a stream error", kind, n, ss.s.Expected(), err)
+		}
+		t.Logf("%s: %d records then %v", kind, n, err)
+		cancel()
+		c.Close()
+		ts.Close()
+		srv.Wait()
+	}
+}
+
+// fakeStream serves a hand-made stream body for the state snapshot endpoint.
+func fakeStream(t *testing.T, announced int, body func(http.ResponseWriter)) *Client {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", RecordsContentType)
+		w.Header().Set(RecordCountHeader, strconv.Itoa(announced))
+		w.WriteHeader(http.StatusOK)
+		body(w)
+	}))
+	c, err := New(ts.URL, ClientOptions{ReadTimeout: 5 * time.Second, MaxRecordSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); ts.Close() })
+	return c
+}
+
+func readState(c *Client) (int, error) {
+	ss, err := c.StateSnapshotChunk(context.Background(), 1, 0, 100)
+	if err != nil {
+		return 0, err
+	}
+	defer ss.Close()
+	n := 0
+	for ss.Next() {
+		n++
+	}
+	return n, ss.Err()
+}
+
+func kvRecords(w *records.Writer, n int) {
+	for i := range n {
+		k := devnet.AccountKey(uint64(i))
+		b, _ := w.Reserve(records.KeyValueSize(k, []byte("v")))
+		records.PutKeyValue(b, k, []byte("v"))
+	}
+}
+
+func TestShortAndMalformedStreams(t *testing.T) {
+	cases := []struct {
+		name      string
+		announced int
+		body      func(http.ResponseWriter)
+		want      error
+	}{
+		{"truncated between records (clean HTTP end, no trailer)", 5, func(w http.ResponseWriter) {
+			rw := records.NewWriter(w)
+			kvRecords(rw, 3)
+			rw.Flush()
+		}, records.ErrTruncated},
+		{"truncated inside a record", 5, func(w http.ResponseWriter) {
+			rw := records.NewWriter(w)
+			kvRecords(rw, 3)
+			rw.Flush()
+			w.Write([]byte{0, 0, 0, 20, 1, 2})
+		}, records.ErrTruncated},
+		{"oversized length prefix", 5, func(w http.ResponseWriter) {
+			w.Write([]byte{0x7f, 0xff, 0xff, 0xf0})
+		}, records.ErrRecordTooLarge},
+		{"fewer records than announced", 5, func(w http.ResponseWriter) {
+			rw := records.NewWriter(w)
+			kvRecords(rw, 3)
+			rw.Close()
+		}, nil},
+		{"more records than announced", 2, func(w http.ResponseWriter) {
+			rw := records.NewWriter(w)
+			kvRecords(rw, 3)
+			rw.Close()
+		}, nil},
+		{"bad trailer", 3, func(w http.ResponseWriter) {
+			rw := records.NewWriter(w)
+			kvRecords(rw, 3)
+			rw.Flush()
+			var t [records.TrailerSize]byte
+			binary.BigEndian.PutUint32(t[:], 0xffffffff)
+			binary.BigEndian.PutUint64(t[4:], 3)
+			w.Write(t[:])
+		}, records.ErrCorrupt},
+		{"malformed state item", 1, func(w http.ResponseWriter) {
+			rw := records.NewWriter(w)
+			rw.WriteRecord([]byte{0x10, 'a'})
+			rw.Close()
+		}, records.ErrCorrupt},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fakeStream(t, tc.announced, tc.body)
+			n, err := readState(c)
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("read %d records, err %v; want %v", n, err, tc.want)
+			}
+			t.Logf("%d records, then: %v", n, err)
+		})
+	}
+	// A good stream from the same fake reads fine.
+	c := fakeStream(t, 3, func(w http.ResponseWriter) {
+		rw := records.NewWriter(w)
+		kvRecords(rw, 3)
+		rw.Close()
+	})
+	if n, err := readState(c); n != 3 || err != nil {
+		t.Fatalf("good stream: %d records, %v", n, err)
+	}
+}
+
+func TestClientRequestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer ts.Close()
+	defer close(release)
+	c, err := New(ts.URL, ClientOptions{RequestTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.DBState(context.Background()); !errors.Is(err, ErrRequestTimeout) {
+		t.Fatalf("DBState against a silent server: %v", err)
+	}
+	if _, err := c.Transactions(context.Background(), 0, 10); !errors.Is(err, ErrRequestTimeout) {
+		t.Fatalf("stream against a silent server: %v", err)
+	}
+}
