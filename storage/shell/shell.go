@@ -261,7 +261,12 @@ func (w *writer) Commit() error {
 
 // Abort kills the pipeline before it can see EOF; a no-op after Commit.
 func (w *writer) Abort() error {
-	w.mu.Lock()
+	if !w.mu.TryLock() {
+		// A Write blocked on a stalled pipeline (or a Commit) holds the lock in another
+		// goroutine: kill the pipeline so that it returns.
+		w.g.Process().Kill()
+		w.mu.Lock()
+	}
 	defer w.mu.Unlock()
 	if w.finished {
 		return nil

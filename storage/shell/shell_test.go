@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -25,7 +26,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(proc.MarkerEnv) == "" {
 		os.Setenv(proc.MarkerEnv, fmt.Sprintf("shell-test-%d", os.Getpid()))
 	}
-	goleak.VerifyTestMain(m)
+	// fake-gcs-server (gcloud_test.go) starts this at import.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
 }
 
 // localConfig loads samples/local.yaml with ROOT set to root.
@@ -178,5 +180,35 @@ func TestReadErrorAfterOutput(t *testing.T) {
 	_, err = buf.ReadFrom(r)
 	if err == nil || !strings.Contains(err.Error(), "connection reset") {
 		t.Fatalf("reading a file whose command failed: %v, want the failure, not EOF", err)
+	}
+}
+
+// Abort from another goroutine stops a Write blocked on a pipeline that stopped
+// reading.
+func TestAbortUnblocksWrite(t *testing.T) {
+	cfg := localConfig(t, t.TempDir())
+	cfg.Commands.CreateForWrite = `echo "b/f"; exec 1>&-; sleep 60`
+	st, err := shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.Create(t.Context(), "b", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Write(make([]byte, 8<<20)) // far more than the pipes buffer
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := w.Abort(); err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("Write into an aborted pipeline succeeded")
+	}
+	if pids, _ := proc.ChildProcesses(); len(pids) > 0 {
+		t.Fatalf("children left: %s", proc.Describe(pids))
 	}
 }
