@@ -1,0 +1,97 @@
+package devnet
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledgerdb"
+)
+
+// maxBulkWritesPerBlock bounds the state writes of one bulk block, and so the memory
+// of preparing it.
+const maxBulkWritesPerBlock = 1 << 16
+
+// CommitAccounts grows the state quickly: it commits blocks of transactions that each
+// create up to perTxn new accounts (with random values of valueSize bytes, at least
+// 8), until n accounts have been created. Blocks respect epoch boundaries and are
+// signed like any other. It is meant for building large test and benchmark states
+// (a million keys takes a few hundred versions instead of millions).
+func (c *Chain) CommitAccounts(ctx context.Context, n uint64, perTxn, valueSize int) error {
+	perTxn = max(1, min(perTxn, ledger.MaxWriteOps))
+	valueSize = max(8, valueSize)
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		epochEnd := c.epoch * c.cfg.EpochLength
+		txnsPerBlock := uint64(max(1, min(c.cfg.BlockSize, maxBulkWritesPerBlock/perTxn)))
+		last := min(c.next+txnsPerBlock-1, epochEnd)
+		txns := make([]ledgerdb.TxnInput, 0, last-c.next+1)
+		for v := c.next; v <= last && n > 0; v++ {
+			k := min(n, uint64(perTxn))
+			ws := make(ledger.WriteSet, k)
+			for i := range ws {
+				val := make([]byte, valueSize)
+				for j := 0; j < valueSize; j += 8 {
+					x := c.rng.Uint64()
+					for b := 0; b < 8 && j+b < valueSize; b++ {
+						val[j+b] = byte(x >> (8 * b))
+					}
+				}
+				ws[i] = ledger.WriteOp{Key: AccountKey(c.nextAccount), Value: val}
+				c.nextAccount++
+			}
+			// Keys are increasing (fixed-width hex), so the write set is sorted.
+			n -= k
+			txns = append(txns, ledgerdb.TxnInput{
+				Transaction: ledger.Transaction{Payload: fmt.Appendf(nil, "create-accounts v=%d n=%d", v, k)},
+				WriteSet:    ws,
+				Events:      []ledger.Event{{Type: "create-accounts", Key: ws[0].Key, Data: fmt.Appendf(nil, "%d", k)}},
+			})
+		}
+		if _, err := c.commitTxns(ctx, txns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitTxns prepares, signs and commits a block of the given transactions (which
+// must not cross the current epoch's end).
+func (c *Chain) commitTxns(ctx context.Context, txns []ledgerdb.TxnInput) (ledger.LedgerInfoWithSignatures, error) {
+	epochEnd := c.epoch * c.cfg.EpochLength
+	pb, err := c.db.PrepareBlock(ctx, txns)
+	if err != nil {
+		return ledger.LedgerInfoWithSignatures{}, err
+	}
+	if pb.LastVersion() > epochEnd {
+		return ledger.LedgerInfoWithSignatures{}, fmt.Errorf("devnet: block [%d, %d] crosses the end of epoch %d at %d", pb.FirstVersion(), pb.LastVersion(), c.epoch, epochEnd)
+	}
+	li := ledger.LedgerInfo{
+		Epoch:           c.epoch,
+		Version:         pb.LastVersion(),
+		AccumulatorRoot: pb.AccumulatorRoot(),
+		TimestampUsec:   uint64(c.cfg.Clock().UnixMicro()),
+	}
+	var nextSigners []*ledger.ValidatorSigner
+	if pb.LastVersion() == epochEnd {
+		s, vs, err := Validators(c.cfg.Secret, c.epoch+1, c.cfg.Validators)
+		if err != nil {
+			return ledger.LedgerInfoWithSignatures{}, err
+		}
+		li.NextValidatorSet = vs
+		nextSigners = s
+	}
+	quorum := len(c.signers)*2/3 + 1
+	liws := ledger.SignLedgerInfo(li, c.signers[:quorum]...)
+	if err := c.db.CommitBlock(ctx, pb, liws); err != nil {
+		return ledger.LedgerInfoWithSignatures{}, err
+	}
+	c.next = pb.LastVersion() + 1
+	if nextSigners != nil {
+		c.signers = nextSigners
+		c.epoch++
+	}
+	return liws, nil
+}
