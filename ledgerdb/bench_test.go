@@ -64,10 +64,16 @@ func benchSource(b testing.TB) *snapshotSource {
 			s.recs[i] = ledgerdb.StateRecord{Key: k, Value: v}
 			ups[i] = smt.Update{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)}
 		}
-		slices.SortFunc(s.recs, func(a, b ledgerdb.StateRecord) int {
-			ha, hb := smt.KeyHash(a.Key), smt.KeyHash(b.Key)
-			return bytes.Compare(ha[:], hb[:])
-		})
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(ups[a].KeyHash[:], ups[b].KeyHash[:]) })
+		sorted := make([]ledgerdb.StateRecord, n)
+		for i, j := range order {
+			sorted[i] = s.recs[j]
+		}
+		s.recs = sorted
 		root, writes, err := smt.Apply(context.Background(), s.nodes, smt.EmptyRoot(), 0, ups)
 		if err != nil {
 			b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
 )
@@ -24,7 +25,7 @@ var ErrNotFound = errors.New("not found in ledger store")
 type Options struct {
 	// Logger receives Pebble's log messages (at debug and error levels). Nil discards them.
 	Logger *slog.Logger
-	// CacheSize is Pebble's block cache size in bytes (default 64 MiB).
+	// CacheSize is Pebble's block cache size in bytes (default 256 MiB).
 	CacheSize int64
 	// ReadOnly opens the store without writing to it.
 	ReadOnly bool
@@ -36,7 +37,7 @@ type DB struct {
 	pdb   *pebble.DB
 	popts *pebble.Options
 	dir   string
-	log *slog.Logger
+	log   *slog.Logger
 
 	mu    sync.RWMutex // guards st and acc
 	st    dbState
@@ -80,7 +81,7 @@ func Open(ctx context.Context, dir string, o Options) (*DB, error) {
 	}
 	cacheSize := o.CacheSize
 	if cacheSize <= 0 {
-		cacheSize = 64 << 20
+		cacheSize = 256 << 20
 	}
 	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref()
@@ -93,6 +94,11 @@ func Open(ctx context.Context, dir string, o Options) (*DB, error) {
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       32,
 		FormatMajorVersion:          pebble.FormatNewest,
+	}
+	// Tree nodes and state values are read by exact key: bloom filters let a point read
+	// skip every table that does not hold the key.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	popts.EnsureDefaults()
 	pdb, err := pebble.Open(dir, popts)

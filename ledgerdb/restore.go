@@ -1,6 +1,7 @@
 package ledgerdb
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
@@ -73,8 +75,10 @@ type StateRestore struct {
 	next    int
 	tmpDir  string
 
-	leaves []smt.Leaf
-	keyBuf []byte
+	leaves   []smt.Leaf
+	keyBuf   []byte
+	nodeKeys []byte  // encoded node keys of the chunk being written
+	order    []int32 // sort order of nodeKeys
 }
 
 // StartStateRestore starts (or resumes, if an interrupted restore of the same version
@@ -190,22 +194,31 @@ func (r *StateRestore) ingest(ctx context.Context, recs []StateRecord, nodes []s
 	return nil
 }
 
-// writeNodesSST writes tree nodes, sorted by their keys, into one SSTable. Node hashes
-// do not compress, so the table is written uncompressed.
+// writeNodesSST writes tree nodes, sorted by their keys, into one SSTable. It sorts
+// encoded keys with an index rather than moving the nodes themselves; node hashes do
+// not compress, so the table is written uncompressed.
 func (r *StateRestore) writeNodesSST(nodes []smt.NodeWrite) (string, error) {
-	smt.SortNodeWrites(nodes)
-	var kbuf, vbuf []byte
+	const kl = 1 + smt.NodeKeySize
+	r.nodeKeys = slices.Grow(r.nodeKeys[:0], len(nodes)*kl)[:len(nodes)*kl]
+	r.order = slices.Grow(r.order[:0], len(nodes))[:len(nodes)]
+	for i := range nodes {
+		smtNodeKey(r.nodeKeys[i*kl:i*kl], nodes[i].Key)
+		r.order[i] = int32(i)
+	}
+	keys := r.nodeKeys
+	key := func(i int32) []byte { return keys[int(i)*kl : int(i+1)*kl] }
+	slices.SortFunc(r.order, func(a, b int32) int { return bytes.Compare(key(a), key(b)) })
+	var vbuf []byte
 	return r.writeSST(func(w *sstable.Writer) error {
-		for i := range nodes {
-			if i > 0 && nodes[i].Key == nodes[i-1].Key {
+		for j, i := range r.order {
+			if j > 0 && bytes.Equal(key(i), key(r.order[j-1])) {
 				continue
 			}
-			kbuf = smtNodeKey(kbuf, nodes[i].Key)
 			var err error
 			if vbuf, err = nodes[i].Node.AppendBinary(vbuf[:0]); err != nil {
 				return fmt.Errorf("encode smt node %s: %w", nodes[i].Key, err)
 			}
-			if err := w.Set(kbuf, vbuf); err != nil {
+			if err := w.Set(key(i), vbuf); err != nil {
 				return err
 			}
 		}
