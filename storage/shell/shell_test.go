@@ -26,8 +26,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(proc.MarkerEnv) == "" {
 		os.Setenv(proc.MarkerEnv, fmt.Sprintf("shell-test-%d", os.Getpid()))
 	}
-	// fake-gcs-server (gcloud_test.go) starts this at import.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	goleak.VerifyTestMain(m)
 }
 
 // localConfig loads samples/local.yaml with ROOT set to root.

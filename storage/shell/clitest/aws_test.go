@@ -1,4 +1,4 @@
-package shell_test
+package clitest
 
 import (
 	"fmt"
@@ -45,7 +45,7 @@ func TestConformanceAWSSample(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	base, err := shell.LoadConfig("samples/aws.yaml")
+	base, err := shell.LoadConfig("../samples/aws.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

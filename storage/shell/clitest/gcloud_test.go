@@ -1,4 +1,4 @@
-package shell_test
+package clitest
 
 import (
 	"fmt"
@@ -41,7 +41,7 @@ func TestConformanceGcloudSample(t *testing.T) {
 	t.Setenv("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", token)
 	t.Setenv("CLOUDSDK_CORE_PROJECT", "test")
 	t.Setenv("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
-	base, err := shell.LoadConfig("samples/gcloud.yaml")
+	base, err := shell.LoadConfig("../samples/gcloud.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

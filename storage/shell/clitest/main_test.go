@@ -1,0 +1,26 @@
+// Package clitest runs the cloud samples of storage/shell (aws.yaml, gcloud.yaml)
+// with the real CLIs against in-process fakes on 127.0.0.1. The runs are slow (one
+// to two seconds per CLI call) and opt-in: LEDGERVAULT_TEST_AWSCLI=1,
+// LEDGERVAULT_TEST_GCLOUD=1.
+package clitest
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/ledgervault/ledgervault/internal/proc"
+)
+
+func TestMain(m *testing.M) {
+	if code, ok := proc.GuardMain(); ok {
+		os.Exit(code)
+	}
+	if os.Getenv(proc.MarkerEnv) == "" {
+		os.Setenv(proc.MarkerEnv, fmt.Sprintf("clitest-%d", os.Getpid()))
+	}
+	// fake-gcs-server starts this at import.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+}
