@@ -246,16 +246,14 @@ type Guarded struct {
 // StartGuarded starts a guard (this binary, which must call GuardMain first thing)
 // running spec.Script. Cancelling ctx aborts the pipeline.
 func StartGuarded(ctx context.Context, spec GuardSpec) (*Guarded, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("start guard for %s: %w", spec.Name, err)
-	}
+	// /proc/self/exe is the running image even if the file was replaced on disk.
+	const exe = "/proc/self/exe"
 	env := append(append([]string(nil), spec.Env...),
 		guardEnv+"=1", guardScriptEnv+"="+spec.Script, guardParentEnv+"="+strconv.Itoa(os.Getpid()))
 	p, err := Start(ctx, Spec{
 		Name:       spec.Name,
 		Path:       exe,
-		Args:       []string{exe},
+		Args:       []string{"ledgervault-guard"},
 		Env:        env,
 		Stdin:      true,
 		StdoutPipe: true,
