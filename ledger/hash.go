@@ -28,6 +28,9 @@ func (h Hash) IsZero() bool { return h == ZeroHash }
 func ParseHash(s string) (Hash, error) {
 	var h Hash
 	if len(s) != 2*HashSize {
+		if len(s) > 80 {
+			s = s[:80] + "..."
+		}
 		return h, fmt.Errorf("parse hash %q: want %d hex characters", s, 2*HashSize)
 	}
 	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
@@ -116,3 +119,17 @@ const (
 	DomainEventTreeInternal    Domain = "EventTreeInternal"
 	DomainEventTreePlaceholder Domain = "EventTreePlaceholder"
 )
+
+// MarshalText encodes the hash as 64 lower-case hex characters (used by JSON; the
+// canonical CBOR encoding is unaffected and stays a 32-byte string).
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText decodes 64 hex characters.
+func (h *Hash) UnmarshalText(b []byte) error {
+	p, err := ParseHash(string(b))
+	if err != nil {
+		return err
+	}
+	*h = p
+	return nil
+}
