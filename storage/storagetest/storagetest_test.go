@@ -43,6 +43,9 @@ func (b broken) Create(ctx context.Context, bk storage.BackupHandle, name string
 	case "leak-process":
 		exec.Command("sleep", "60").Start()
 	}
+	if b.bug == "buffer-in-memory" {
+		return &bufferingWriter{Writer: w}, nil
+	}
 	if b.bug == "ignore-cancel" || b.bug == "commit-on-abort" {
 		return brokenWriter{w, b.bug}, nil
 	}
@@ -63,6 +66,24 @@ type ctxWriter struct {
 func (w *ctxWriter) Commit() error {
 	if err := w.ctx.Err(); err != nil {
 		w.Writer.Abort()
+		return err
+	}
+	return w.Writer.Commit()
+}
+
+// bufferingWriter keeps the whole file in memory until Commit.
+type bufferingWriter struct {
+	storage.Writer
+	buf []byte
+}
+
+func (w *bufferingWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func (w *bufferingWriter) Commit() error {
+	if _, err := w.Writer.Write(w.buf); err != nil {
 		return err
 	}
 	return w.Writer.Commit()
@@ -104,6 +125,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		"overwrite-metadata": {"Metadata"},
 		"leak-goroutine":     {"CommitSmall"},
 		"leak-process":       {"CommitSmall"},
+		"buffer-in-memory":   {"Stream64MiB"},
 	}
 	for bug, wantFailed := range cases {
 		t.Run(bug, func(t *testing.T) {
