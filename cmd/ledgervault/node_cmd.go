@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/internal/logging"
+	"github.com/ledgervault/ledgervault/node"
+)
+
+func init() { extraCommands = append(extraCommands, newNodeCmd) }
+
+// logFlags select the log level and format of a command.
+type logFlags struct{ level, format string }
+
+func (f *logFlags) register(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.PersistentFlags().StringVar(&f.format, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+}
+
+func (f *logFlags) logger() (*slog.Logger, error) {
+	level, err := logging.ParseLevel(f.level)
+	if err != nil {
+		return nil, err
+	}
+	return logging.New(os.Stderr, logging.Format(f.format), level)
+}
+
+func newNodeCmd() *cobra.Command {
+	var lf logFlags
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "A development ledger node with a backup service (init, run)",
+	}
+	lf.register(cmd)
+	cmd.AddCommand(newNodeInitCmd(&lf), newNodeRunCmd(&lf))
+	return cmd
+}
+
+func newNodeInitCmd(lf *logFlags) *cobra.Command {
+	var dir string
+	var o node.InitOptions
+	cmd := &cobra.Command{
+		Use:   "init --dir DIR",
+		Short: "Write a genesis: validator secret (0600), genesis ledger info, genesis validators and waypoint",
+		Long: `Write a new development node into DIR (which must be empty or absent): a random
+validator secret from which every epoch's ed25519 validator keys derive (DIR/validator-secret,
+mode 0600; a real network keeps validator keys on the validators, never next to the data),
+the genesis block in DIR/db, the genesis ledger info (DIR/genesis-ledger-info.cbor), the
+public keys of the first validator set (DIR/genesis-validators.json), the waypoint
+(printed, and written to DIR/waypoint.txt), and the chain configuration (DIR/config.json).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return errors.New("--dir is required")
+			}
+			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			o.Logger = log
+			ctx, stop := nodeSignalContext(cmd.Context(), log)
+			defer stop()
+			res, err := node.Init(ctx, dir, o)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), res.Waypoint.String())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "dir", "", "node directory (created; must be empty)")
+	f.IntVar(&o.Config.Validators, "validators", 4, "validators per epoch")
+	f.Uint64Var(&o.Config.EpochLength, "epoch-length", 1000, "versions per epoch (the validator set rotates at each epoch change)")
+	f.IntVar(&o.Config.BlockSize, "block-size", 100, "most transactions per block")
+	f.IntVar(&o.Config.GenesisAccounts, "genesis-accounts", 100, "accounts created by the genesis transaction (at most 65536)")
+	f.Uint64Var(&o.InitialAccounts, "initial-accounts", 0, "more accounts created in bulk right after genesis (for large states)")
+	f.IntVar(&o.AccountValueSize, "initial-account-value-size", 100, "value size of the initial accounts in bytes")
+	f.Uint64Var(&o.Config.Seed, "seed", 0, "workload seed")
+	f.IntVar(&o.Config.LargeValueEvery, "large-value-every", 100, "one transaction in this many writes a large value (0: never)")
+	f.IntVar(&o.Config.LargeValueSize, "large-value-size", 64<<10, "size of the occasional large value in bytes")
+	return cmd
+}
+
+func newNodeRunCmd(lf *logFlags) *cobra.Command {
+	var dir string
+	var o node.RunOptions
+	cmd := &cobra.Command{
+		Use:   "run --dir DIR",
+		Short: "Commit a synthetic workload and serve the backup service and metrics",
+		Long: `Open the node in DIR and commit a synthetic workload (transfers, new accounts,
+deletions, occasional large values; an epoch change with a rotated validator set every
+--epoch-length versions given at init), serving the backup service and Prometheus metrics.
+SIGINT or SIGTERM stops it gracefully (the block being committed is finished, in-flight
+requests get a grace period); a second signal exits at once. Blocks are committed
+atomically, so even a SIGKILL loses nothing committed: a restart continues after the
+last committed block.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return errors.New("--dir is required")
+			}
+			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			o.Logger = log
+			ctx, stop := nodeSignalContext(cmd.Context(), log)
+			defer stop()
+			return node.Run(ctx, dir, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "dir", "", "node directory written by node init")
+	f.StringVar(&o.BackupServiceAddress, "backup-service-address", backupservice.DefaultAddress, "backup service listen address")
+	f.StringVar(&o.MetricsAddress, "metrics-addr", "127.0.0.1:9186", `Prometheus metrics listen address ("" to disable)`)
+	f.Float64Var(&o.TPS, "tps", 0, "transactions per second (0: as fast as possible)")
+	f.Uint64Var(&o.UntilVersion, "until-version", 0, "stop committing once this version is committed (0: never); the node keeps serving")
+	f.BoolVar(&o.ExitWhenDone, "exit-when-done", false, "exit once --until-version is committed instead of serving on")
+	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", 0, "how long in-flight backup requests may finish on shutdown (default 10s)")
+	f.DurationVar(&o.WriteTimeout, "write-timeout", 0, "cut a backup client that accepts no data for this long (default 30s)")
+	return cmd
+}
+
+// nodeSignalContext is cancelled by the first SIGINT or SIGTERM; a second one exits
+// the process at once with status 128+signal.
+func nodeSignalContext(parent context.Context, log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	quit := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case s := <-ch:
+			log.Info("stopping gracefully; send the signal again to exit at once", "signal", s.String())
+			cancel()
+		case <-quit:
+			return
+		}
+		select {
+		case s := <-ch:
+			log.Warn("second signal: exiting at once", "signal", s.String())
+			os.Exit(128 + int(s.(syscall.Signal)))
+		case <-quit:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(quit)
+		<-done
+		cancel()
+	}
+}
