@@ -332,3 +332,27 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// A guard whose stdin ends without a COMMIT frame kills the pipeline before it sees
+// EOF and exits with GuardExitAborted.
+func TestGuardStdinEOFWithoutCommit(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	g, err := StartGuarded(t.Context(), GuardSpec{Name: "eof", Script: `( sleep 100 ) & ` + guardScript(), Env: env("OUT=" + out)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.CloseStdout()
+	if _, err := g.Write(bytes.Repeat([]byte{'y'}, 200<<10)); err != nil {
+		t.Fatal(err)
+	}
+	g.Process().CloseStdin()
+	err = g.Process().Wait()
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code != GuardExitAborted || !strings.Contains(ee.Stderr, "without commit") {
+		t.Fatalf("guard after EOF without COMMIT: %v, want exit %d", err, GuardExitAborted)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("final file exists (%v)", err)
+	}
+	checkNoChildren(t)
+}
