@@ -341,6 +341,9 @@ func TestGuardStdinEOFWithoutCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := bufio.NewReader(g.Stdout()).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
 	g.CloseStdout()
 	if _, err := g.Write(bytes.Repeat([]byte{'y'}, 200<<10)); err != nil {
 		t.Fatal(err)
