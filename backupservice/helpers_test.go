@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -100,3 +102,12 @@ func httpStatus(err error) int {
 }
 
 var _ http.Handler = (*Server)(nil)
+
+func envUint(name string, def uint64) uint64 {
+	if s := os.Getenv(name); s != "" {
+		if v, err := strconv.ParseUint(s, 10, 64); err == nil {
+			return v
+		}
+	}
+	return def
+}
