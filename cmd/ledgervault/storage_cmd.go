@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 	"github.com/ledgervault/ledgervault/storage/shell"
@@ -62,6 +63,9 @@ func signalContext(parent context.Context) (ctx context.Context, sig func() os.S
 		select {
 		case s := <-ch:
 			got <- s
+			// A second signal kills the process at once (default action); the guard
+			// of a shell upload then kills its pipeline before it can see EOF.
+			signal.Reset(syscall.SIGINT, syscall.SIGTERM)
 			cancel()
 		case <-ctx.Done():
 		}
@@ -87,6 +91,9 @@ func interrupted(err error, sig os.Signal) error {
 		return err
 	}
 	n := int(sig.(syscall.Signal))
+	if errors.Is(err, proc.ErrCommitInterrupted) {
+		return &exitError{code: 128 + n, err: fmt.Errorf("interrupted by %v: %w", sig, err)}
+	}
 	return &exitError{code: 128 + n, err: fmt.Errorf("interrupted by %v, nothing committed: %w", sig, err)}
 }
 

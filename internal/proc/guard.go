@@ -232,15 +232,23 @@ type GuardSpec struct {
 	Script string
 	// Env is the pipeline's whole environment.
 	Env []string
+	// CommitGrace bounds how long a context cancellation that arrives after Commit
+	// sent the COMMIT frame waits for the pipeline to finish before killing it; zero
+	// means DefaultCommitGrace.
+	CommitGrace time.Duration
 }
+
+// DefaultCommitGrace is GuardSpec.CommitGrace's default.
+const DefaultCommitGrace = 30 * time.Second
 
 // Guarded is a shell pipeline fed through a guard. Write sends data, Commit ends it
 // and requires exit status 0, Abort kills it before it can see EOF.
 type Guarded struct {
-	ctx  context.Context
-	p    *Process
-	err  error // first write error
-	done bool
+	ctx   context.Context
+	grace time.Duration
+	p     *Process
+	err   error // first write error
+	done  bool
 }
 
 // StartGuarded starts a guard (this binary, which must call GuardMain first thing)
@@ -263,7 +271,11 @@ func StartGuarded(ctx context.Context, spec GuardSpec) (*Guarded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Guarded{ctx: ctx, p: p}, nil
+	grace := spec.CommitGrace
+	if grace <= 0 {
+		grace = DefaultCommitGrace
+	}
+	return &Guarded{ctx: ctx, grace: grace, p: p}, nil
 }
 
 // Stdout returns the pipeline's stdout; it must be read or closed (CloseStdout).
@@ -312,14 +324,26 @@ func (g *Guarded) Commit() error {
 		g.p.Wait()
 		return g.err
 	}
+	// From here the pipeline may complete the file: a cancellation lets it finish
+	// (up to the grace period) rather than leave the outcome unknown.
+	g.p.DeferCancel(g.grace)
 	if err := writeFrame(g.p.Stdin(), frameCommit, nil); err != nil {
 		g.p.Kill()
 		werr := g.p.Wait()
 		return fmt.Errorf("commit %s: %w (%v)", g.p.spec.Name, err, werr)
 	}
 	g.p.CloseStdin()
-	return g.p.Wait()
+	err := g.p.Wait()
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Killed {
+		return fmt.Errorf("commit %s: %w: %w", g.p.spec.Name, ErrCommitInterrupted, err)
+	}
+	return err
 }
+
+// ErrCommitInterrupted reports a pipeline killed after it received all the data and
+// the COMMIT: the file is either complete or absent, but which is unknown.
+var ErrCommitInterrupted = errors.New("killed while committing; the file is either complete or absent")
 
 // Abort kills the pipeline (through the guard, which kills it before any EOF reaches
 // it) and waits for the guard. It is a no-op after Commit.

@@ -66,11 +66,13 @@ type Process struct {
 	stdinMu     sync.Mutex
 	stdinClosed bool
 
-	done      chan struct{} // closed once the child has been waited for
-	waitErr   error
-	killed    atomic.Bool
-	killOnce  sync.Once
-	watchDone chan struct{}
+	done        chan struct{} // closed once the child has been waited for
+	waitErr     error
+	killed      atomic.Bool
+	killOnce    sync.Once
+	watchDone   chan struct{}
+	cancelGrace atomic.Int64  // see DeferCancel
+	killNow     chan struct{} // closed by Kill
 }
 
 // ExitError reports a child that failed, with the tail of its stderr.
@@ -115,7 +117,7 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		sig = syscall.SIGKILL
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: sig}
-	p := &Process{spec: spec, cmd: cmd, stderr: &tailBuffer{max: StderrTail}, done: make(chan struct{}), watchDone: make(chan struct{})}
+	p := &Process{spec: spec, cmd: cmd, stderr: &tailBuffer{max: StderrTail}, done: make(chan struct{}), watchDone: make(chan struct{}), killNow: make(chan struct{})}
 
 	var toClose []*os.File // child ends, closed after start
 	closeAll := func(fs []*os.File) {
@@ -197,6 +199,14 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		defer close(p.watchDone)
 		select {
 		case <-ctx.Done():
+			if g := time.Duration(p.cancelGrace.Load()); g > 0 {
+				select {
+				case <-p.done:
+					return
+				case <-p.killNow:
+				case <-time.After(g):
+				}
+			}
 			p.Kill()
 		case <-p.done:
 		}
@@ -238,6 +248,7 @@ func (p *Process) CloseStdin() error {
 // idempotent and does not wait; call Wait.
 func (p *Process) Kill() {
 	p.killOnce.Do(func() {
+		close(p.killNow)
 		select {
 		case <-p.done:
 			return
@@ -255,6 +266,12 @@ func (p *Process) Kill() {
 		p.CloseStdin()
 	})
 }
+
+// DeferCancel makes a later context cancellation wait up to grace for the child to
+// exit on its own before killing it. A committing upload uses it: once the data is
+// complete, finishing is better than leaving the outcome unknown. Kill still acts at
+// once.
+func (p *Process) DeferCancel(grace time.Duration) { p.cancelGrace.Store(int64(grace)) }
 
 // Done is closed once the child has exited and been waited for.
 func (p *Process) Done() <-chan struct{} { return p.done }
