@@ -220,7 +220,16 @@ func (d *DB) CommitBlock(ctx context.Context, pb *PreparedBlock, li ledger.Ledge
 	d.st = next
 	d.acc = pb.acc
 	d.mu.Unlock()
+	d.cacheNodes(pb.nodes)
 	return nil
+}
+
+// cacheNodes puts freshly committed nodes in the node cache: the next block reads the
+// upper levels of the tree it just wrote.
+func (d *DB) cacheNodes(nodes []smt.NodeWrite) {
+	for i := range nodes {
+		d.nodes.put(nodes[i].Key, nodes[i].Node)
+	}
 }
 
 // checkLedgerInfo checks that li may follow the store's newest ledger info.

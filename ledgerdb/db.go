@@ -29,6 +29,9 @@ type Options struct {
 	CacheSize int64
 	// ReadOnly opens the store without writing to it.
 	ReadOnly bool
+	// NodeCacheSize is the most decoded state-tree nodes kept in memory (default
+	// 262144, about 60 MiB).
+	NodeCacheSize int
 }
 
 // DB is an open ledger store. Its methods are safe for concurrent use; commits are
@@ -38,6 +41,8 @@ type DB struct {
 	popts *pebble.Options
 	dir   string
 	log   *slog.Logger
+
+	nodes *nodeCache
 
 	mu    sync.RWMutex // guards st and acc
 	st    dbState
@@ -105,7 +110,11 @@ func Open(ctx context.Context, dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
-	d := &DB{pdb: pdb, popts: popts, dir: dir, log: log}
+	nodeCacheSize := o.NodeCacheSize
+	if nodeCacheSize <= 0 {
+		nodeCacheSize = 1 << 18
+	}
+	d := &DB{pdb: pdb, popts: popts, dir: dir, log: log, nodes: newNodeCache(nodeCacheSize)}
 	if err := d.load(ctx); err != nil {
 		_ = pdb.Close()
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)

@@ -426,5 +426,6 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	d.st = ns
 	d.acc = next
 	d.mu.Unlock()
+	d.cacheNodes(nodes)
 	return nil
 }

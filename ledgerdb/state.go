@@ -41,8 +41,11 @@ func parseStateValue(b []byte) (key, value []byte, deleted bool, err error) {
 	return key, b[1+w+int(n):], b[0] == valueFlagDeleted, nil
 }
 
-// nodeReader reads SMT nodes from Pebble.
-type nodeReader struct{ pdb *pebble.DB }
+// nodeReader reads SMT nodes from Pebble through the node cache.
+type nodeReader struct {
+	pdb   *pebble.DB
+	cache *nodeCache
+}
 
 func smtNodeKey(dst []byte, k smt.NodeKey) []byte {
 	dst = append(dst[:0], tableSMTNode)
@@ -52,6 +55,9 @@ func smtNodeKey(dst []byte, k smt.NodeKey) []byte {
 
 // GetNode implements smt.NodeReader.
 func (r nodeReader) GetNode(ctx context.Context, k smt.NodeKey) (smt.Node, error) {
+	if n, ok := r.cache.get(k); ok {
+		return n, nil
+	}
 	var buf [1 + smt.NodeKeySize]byte
 	v, closer, err := r.pdb.Get(smtNodeKey(buf[:0], k))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -65,11 +71,12 @@ func (r nodeReader) GetNode(ctx context.Context, k smt.NodeKey) (smt.Node, error
 	if err != nil {
 		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, err)
 	}
+	r.cache.put(k, n)
 	return n, nil
 }
 
 // NodeReader returns the store's SMT node reader.
-func (d *DB) NodeReader() smt.NodeReader { return nodeReader{d.pdb} }
+func (d *DB) NodeReader() smt.NodeReader { return nodeReader{d.pdb, d.nodes} }
 
 // StateRoot returns the state tree root after version v.
 func (d *DB) StateRoot(ctx context.Context, v uint64) (smt.RootRef, error) {
