@@ -63,7 +63,11 @@ func binary(tb testing.TB) string {
 // writes a temp file and commits it with mv -n once its stdin ends. The commit runs
 // in a grandchild of the guard, where only the guard's group and subreaper kill can
 // reach it (the bash child's own parent-death signal cannot).
-func config(t testing.TB, root string) string {
+func config(t testing.TB, root string) string { return configWithDelay(t, root, 0) }
+
+// configWithDelay adds a pause of delay seconds between the end of the data and the
+// final mv, standing for an uploader that takes a while to complete.
+func configWithDelay(t testing.TB, root string, delay int) string {
 	cfg := fmt.Sprintf(`env_vars:
   - key: "ROOT"
     value: %q
@@ -78,7 +82,7 @@ commands:
     exec 1>&-
     TMP="$ROOT/$BACKUP_HANDLE/.tmp-$FILE_NAME-$$"
     gzip -c | perl -e '$| = 1; while (read(STDIN, $b, 16384)) { print $b; select(undef, undef, undef, 0.005) }' |
-      { cat > "$TMP" && mv -n -- "$TMP" "$ROOT/$FILE_HANDLE"; }
+      { cat > "$TMP" && sleep %d && mv -n -- "$TMP" "$ROOT/$FILE_HANDLE"; }
     if [ -e "$TMP" ]; then rm -f -- "$TMP"; exit 17; fi
   open_for_read: |
     if [ ! -f "$ROOT/$FILE_HANDLE" ]; then exit 44; fi
@@ -93,7 +97,7 @@ commands:
   list_metadata_files: |
     mkdir -p -- "$ROOT/metadata"; cd -- "$ROOT/metadata"; shopt -s nullglob
     for f in *; do printf 'metadata/%%s\n' "$f"; done
-`, root)
+`, root, delay)
 	p := filepath.Join(t.TempDir(), "commands.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -306,4 +310,63 @@ func BenchmarkCancelToGone(b *testing.B) {
 		u.finish()
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-gone/op")
+}
+
+// A second SIGTERM while the first one waits for a commit in progress kills
+// ledgervault at once; the guard still kills the pipeline, and the file is whole or
+// absent.
+func TestSecondSignalKillsAtOnce(t *testing.T) {
+	bin := binary(t)
+	root := t.TempDir()
+	u := startUpload(t, bin, configWithDelay(t, root, 5), 1<<20)
+	data := <-u.fed
+	u.fed <- data
+	u.stdin.Close() // the pipeline now takes 5 s to commit
+	time.Sleep(300 * time.Millisecond)
+	u.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	if !running(u.cmd.Process.Pid) {
+		t.Fatal("ledgervault exited on the first SIGTERM instead of finishing the commit")
+	}
+	start := time.Now()
+	u.cmd.Process.Signal(syscall.SIGTERM)
+	_, err := u.finish()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("second SIGTERM took %v to end ledgervault", d)
+	}
+	var ee *exec.ExitError
+	if err == nil || !errors.As(err, &ee) {
+		t.Fatalf("ledgervault exit after two signals: %v", err)
+	}
+	waitGone(t, u, start, 2*time.Second)
+	files := finalFiles(t, root)
+	if len(files) > 1 {
+		t.Fatalf("files %v", files)
+	}
+	if len(files) == 1 {
+		f, err := os.Open(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("committed file is not whole: %v", err)
+		}
+		got, err := io.ReadAll(gz)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("committed file differs from the input (%d vs %d bytes, %v)", len(got), len(data), err)
+		}
+	}
+	t.Logf("exit %v, %d final files", err, len(files))
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
 }
