@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,8 +14,8 @@ import (
 
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/storage"
-	"github.com/ledgervault/ledgervault/storage/local"
 	"github.com/ledgervault/ledgervault/storage/shell"
+	"github.com/ledgervault/ledgervault/storage/storageurl"
 )
 
 func init() { extraCommands = append(extraCommands, newStorageCmd) }
@@ -29,26 +28,19 @@ type storageFlags struct {
 
 func (f *storageFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&f.commandConfig, "command-config", "", "YAML command-adapter config (shell-command storage)")
-	cmd.PersistentFlags().StringVar(&f.url, "storage", "", "storage URL (file:///DIR)")
+	cmd.PersistentFlags().StringVar(&f.url, "storage", "", "storage URL (file:///DIR, s3://, gs://, azblob://)")
 }
 
-func (f *storageFlags) open() (storage.Store, error) {
+func (f *storageFlags) open(ctx context.Context) (storage.Store, error) {
 	switch {
 	case f.commandConfig != "" && f.url != "":
 		return nil, errors.New("use either --command-config or --storage, not both")
 	case f.commandConfig != "":
 		return shell.Load(f.commandConfig)
 	case f.url != "":
-		u, err := url.Parse(f.url)
-		if err != nil {
-			return nil, fmt.Errorf("parse --storage: %w", err)
-		}
-		if u.Scheme != "file" {
-			return nil, fmt.Errorf("--storage %s: only file:// is handled by the storage subcommand", f.url)
-		}
-		return local.New(u.Path)
+		return storageurl.Open(ctx, f.url)
 	}
-	return nil, errors.New("choose a store with --command-config FILE or --storage file:///DIR")
+	return nil, errors.New("choose a store with --command-config FILE or --storage URL")
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM; sig reports which one arrived.
@@ -118,7 +110,7 @@ func newStoragePutCmd(sf *storageFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, sig, stop := signalContext(cmd.Context())
 			defer stop()
-			st, err := sf.open()
+			st, err := sf.open(ctx)
 			if err != nil {
 				return err
 			}
@@ -226,7 +218,7 @@ func newStorageGetCmd(sf *storageFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, sig, stop := signalContext(cmd.Context())
 			defer stop()
-			st, err := sf.open()
+			st, err := sf.open(ctx)
 			if err != nil {
 				return err
 			}
@@ -253,7 +245,7 @@ func newStorageLsCmd(sf *storageFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, sig, stop := signalContext(cmd.Context())
 			defer stop()
-			st, err := sf.open()
+			st, err := sf.open(ctx)
 			if err != nil {
 				return err
 			}
