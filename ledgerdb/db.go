@@ -2,6 +2,33 @@
 // atomically, keeps every version (an archive node), serves the ordered range reads and
 // proofs that backups need, and takes the writes of a restore (state snapshot leaves
 // ingested as SSTables, transactions saved without re-execution) with recorded progress.
+//
+// # Layout
+//
+// Every key starts with a table byte; numbers are big-endian so byte order is numeric:
+//
+//	0x01 meta           name → store state (JSON), restore progress
+//	0x02 transactions   version → canonical TransactionWithOutput
+//	0x04 accumulator    level ‖ index → hash of a perfect subtree (RFC 6962)
+//	0x05 state values   SHA-256(key) ‖ ^version → flag ‖ uvarint(len key) ‖ key ‖ value
+//	0x06 tree nodes     smt.NodeKey (version ‖ path ‖ depth) → smt.Node
+//	0x07 state roots    version → smt.RootRef
+//	0x08 epoch endings  epoch → LedgerInfoWithSignatures that ended it
+//	0x09 ledger infos   version → LedgerInfoWithSignatures of the block ending there
+//
+// State values sort newest first within a key hash, so a seek to (keyHash, ^V) lands on
+// the value at version V, and a scan in key-hash order yields the state at any version.
+//
+// # Writes
+//
+// A node commits with PrepareBlock (computes state roots, transaction infos and the
+// accumulator root without writing) and CommitBlock (checks the block's signed ledger
+// info against the current epoch's validators and writes everything in one synced
+// batch). A restore writes with StartStateRestore/AddChunk/Finish (chunks verified by
+// the smt Builder, values and nodes ingested as SSTables, progress recorded after every
+// chunk so that a killed restore resumes), SeedAccumulator (the frontier from a verified
+// range proof) and SaveTransactions (write sets applied, every state root checked
+// against the transaction's info).
 package ledgerdb
 
 import (
