@@ -301,6 +301,7 @@ func (c *Client) stream(ctx context.Context, endpoint string, params ...uint64) 
 	}
 	s := &Stream{endpoint: endpoint, body: resp.Body, ctx: resp.Request.Context(), cancel: cancel, timeout: c.o.ReadTimeout}
 	s.timer = time.AfterFunc(c.o.ReadTimeout, func() { cancel(ErrReadTimeout) })
+	s.timer.Stop() // armed only while a read waits
 	s.rr = records.NewReader(idleReader{s}, c.o.MaxRecordSize)
 	if ct := resp.Header.Get("Content-Type"); ct != RecordsContentType {
 		s.Close()
@@ -335,8 +336,11 @@ type Stream struct {
 type idleReader struct{ s *Stream }
 
 func (r idleReader) Read(p []byte) (int, error) {
+	// Only time spent waiting for the server counts: a slow consumer between reads
+	// is not an idle server.
 	r.s.timer.Reset(r.s.timeout)
 	n, err := r.s.body.Read(p)
+	r.s.timer.Stop()
 	if err != nil && !errors.Is(err, io.EOF) {
 		err = causeOf(r.s.ctx, err)
 	}

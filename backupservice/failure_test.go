@@ -264,3 +264,32 @@ func TestClientRequestTimeout(t *testing.T) {
 		t.Fatalf("stream against a silent server: %v", err)
 	}
 }
+
+// TestSlowConsumerIsNotAnIdleServer: time the caller spends between reads does not
+// count against ReadTimeout.
+func TestSlowConsumerIsNotAnIdleServer(t *testing.T) {
+	big := make([]byte, 100<<10)
+	c := fakeStream(t, 4, func(w http.ResponseWriter) {
+		rw := records.NewWriter(w)
+		for range 4 {
+			k := []byte("key")
+			b, _ := rw.Reserve(records.KeyValueSize(k, big))
+			records.PutKeyValue(b, k, big)
+		}
+		rw.Close()
+	})
+	c.o.ReadTimeout = 100 * time.Millisecond
+	ss, err := c.StateSnapshotChunk(context.Background(), 1, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	n := 0
+	for ss.Next() {
+		n++
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err := ss.Err(); err != nil || n != 4 {
+		t.Fatalf("slow consumer: %d records, %v", n, err)
+	}
+}
