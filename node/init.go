@@ -24,6 +24,8 @@ type InitOptions struct {
 	InitialAccounts uint64
 	// AccountValueSize is the value size of the initial accounts (default 100 bytes).
 	AccountValueSize int
+	// CacheSize is the store's block cache size in bytes (0: the ledgerdb default).
+	CacheSize int64
 	// Logger receives progress and Pebble's messages (default: discard).
 	Logger *slog.Logger
 }
@@ -76,7 +78,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (InitResult, error) {
 	if err != nil {
 		return InitResult{}, fmt.Errorf("node init: %w", err)
 	}
-	db, err := ledgerdb.Open(ctx, filepath.Join(dir, DBDir), ledgerdb.Options{Logger: log})
+	db, err := ledgerdb.Open(ctx, filepath.Join(dir, DBDir), ledgerdb.Options{Logger: log, CacheSize: o.CacheSize})
 	if err != nil {
 		return InitResult{}, fmt.Errorf("node init: open store: %w", err)
 	}

@@ -39,6 +39,9 @@ type RunOptions struct {
 	ShutdownGrace time.Duration
 	// WriteTimeout bounds each write of a backup service response (default 30s).
 	WriteTimeout time.Duration
+	// CacheSize is the store's block cache size in bytes (0: the ledgerdb default); with
+	// the node cache it bounds the memory a full state stream can use.
+	CacheSize int64
 	// Logger receives the node's log (default: discard).
 	Logger *slog.Logger
 	// OnListening, if set, is called with the bound addresses once the servers listen
@@ -151,7 +154,7 @@ func Run(ctx context.Context, dir string, o RunOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("node run: %w", err)
 	}
-	db, err := ledgerdb.Open(ctx, filepath.Join(dir, DBDir), ledgerdb.Options{Logger: log})
+	db, err := ledgerdb.Open(ctx, filepath.Join(dir, DBDir), ledgerdb.Options{Logger: log, CacheSize: o.CacheSize})
 	if err != nil {
 		return fmt.Errorf("node run: open store: %w", err)
 	}

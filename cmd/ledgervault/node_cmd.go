@@ -47,6 +47,7 @@ func newNodeCmd() *cobra.Command {
 
 func newNodeInitCmd(lf *logFlags) *cobra.Command {
 	var dir string
+	var cacheMiB int64
 	var o node.InitOptions
 	cmd := &cobra.Command{
 		Use:   "init --dir DIR",
@@ -67,6 +68,7 @@ public keys of the first validator set (DIR/genesis-validators.json), the waypoi
 				return err
 			}
 			o.Logger = log
+			o.CacheSize = cacheMiB << 20
 			ctx, stop := nodeSignalContext(cmd.Context(), log)
 			defer stop()
 			res, err := node.Init(ctx, dir, o)
@@ -88,11 +90,13 @@ public keys of the first validator set (DIR/genesis-validators.json), the waypoi
 	f.Uint64Var(&o.Config.Seed, "seed", 0, "workload seed")
 	f.IntVar(&o.Config.LargeValueEvery, "large-value-every", 100, "one transaction in this many writes a large value (0: never)")
 	f.IntVar(&o.Config.LargeValueSize, "large-value-size", 64<<10, "size of the occasional large value in bytes")
+	f.Int64Var(&cacheMiB, "db-cache-mib", 0, "store block cache in MiB (0: the store's default)")
 	return cmd
 }
 
 func newNodeRunCmd(lf *logFlags) *cobra.Command {
 	var dir string
+	var cacheMiB int64
 	var o node.RunOptions
 	cmd := &cobra.Command{
 		Use:   "run --dir DIR",
@@ -114,6 +118,7 @@ last committed block.`,
 				return err
 			}
 			o.Logger = log
+			o.CacheSize = cacheMiB << 20
 			ctx, stop := nodeSignalContext(cmd.Context(), log)
 			defer stop()
 			return node.Run(ctx, dir, o)
@@ -128,6 +133,7 @@ last committed block.`,
 	f.BoolVar(&o.ExitWhenDone, "exit-when-done", false, "exit once --until-version is committed instead of serving on")
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", 0, "how long in-flight backup requests may finish on shutdown (default 10s)")
 	f.DurationVar(&o.WriteTimeout, "write-timeout", 0, "cut a backup client that accepts no data for this long (default 30s)")
+	f.Int64Var(&cacheMiB, "db-cache-mib", 0, "store block cache in MiB (0: the store's default)")
 	return cmd
 }
 
