@@ -1,0 +1,198 @@
+// Package backup writes the three backup types (epoch endings, state snapshots and
+// transactions) from a node's backup service into backup storage.
+//
+// Each backup goes into a new folder with a random suffix. Its chunks are
+// zstd-compressed streams of length-prefixed records (package records) written
+// through ChunkWriter, with proof files alongside; then a JSON manifest (package
+// backup/manifest) lists every file with its range, sizes and SHA-256; then, last,
+// one create-only metadata file makes the backup discoverable. Data is verified
+// against the proofs the service serves before it is committed, chunks are fetched
+// and written concurrently through internal/pipeline, and on any error every open
+// writer is aborted, nothing more is started and no metadata is written: the call
+// returns only after everything it started has returned. The format is described in
+// docs/backup-format.md.
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/storage"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxChunkSize           = 64 << 20
+	DefaultConcurrentDataRequests = 4
+	DefaultStateRequestItems      = 100_000
+	DefaultTransactionRequest     = 10_000
+	// MinChunkSize is the smallest accepted MaxChunkSize.
+	MinChunkSize = 1 << 10
+	// MaxChunkSizeLimit is the largest accepted MaxChunkSize.
+	MaxChunkSizeLimit = 1 << 30
+	// ManifestName is the manifest's file name in every backup folder.
+	ManifestName = "manifest.json"
+)
+
+// ErrAlreadyBackedUp reports that a backup of the same range is already
+// discoverable: its metadata file exists. The folder of this attempt is left to gc.
+var ErrAlreadyBackedUp = errors.New("already backed up")
+
+// Progress receives increments of work done; it must be safe for concurrent use.
+type Progress interface {
+	Add(items, rawBytes, storedBytes int64)
+}
+
+// Options configures a backup. The zero value takes the defaults.
+type Options struct {
+	// MaxChunkSize caps the raw (uncompressed) size of a chunk's records stream
+	// (default DefaultMaxChunkSize). A single record larger than it gets a chunk of
+	// its own.
+	MaxChunkSize int64
+	// Concurrency is the number of data requests (and chunk writers) in flight
+	// (default DefaultConcurrentDataRequests).
+	Concurrency int
+	// CompressionLevel is the zstd level (default zstd.SpeedFastest).
+	CompressionLevel zstd.EncoderLevel
+	// StateRequestItems is the number of state items one worker requests at once
+	// (default DefaultStateRequestItems); a request may produce several chunks.
+	StateRequestItems uint64
+	// TransactionRequest is the number of transactions one worker requests at once
+	// (default DefaultTransactionRequest).
+	TransactionRequest uint64
+	// Progress, if not nil, receives progress increments.
+	Progress Progress
+	// Logger receives progress messages (default: discard).
+	Logger *slog.Logger
+	// Stats, if not nil, receives the counters of the backup (a fresh one is used
+	// otherwise); it is also returned in Result.
+	Stats *Stats
+}
+
+func (o *Options) normalize() (*Options, error) {
+	c := *o
+	if c.MaxChunkSize == 0 {
+		c.MaxChunkSize = DefaultMaxChunkSize
+	}
+	if c.MaxChunkSize < MinChunkSize || c.MaxChunkSize > MaxChunkSizeLimit {
+		return nil, fmt.Errorf("max chunk size %d outside [%d, %d]", c.MaxChunkSize, MinChunkSize, MaxChunkSizeLimit)
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrentDataRequests
+	}
+	if c.Concurrency < 1 || c.Concurrency > 256 {
+		return nil, fmt.Errorf("concurrency %d outside [1, 256]", c.Concurrency)
+	}
+	if c.CompressionLevel == 0 {
+		c.CompressionLevel = zstd.SpeedFastest
+	}
+	if c.StateRequestItems == 0 {
+		c.StateRequestItems = DefaultStateRequestItems
+	}
+	if c.TransactionRequest == 0 {
+		c.TransactionRequest = DefaultTransactionRequest
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Stats == nil {
+		c.Stats = new(Stats)
+	}
+	return &c, nil
+}
+
+func (o *Options) stats() *Stats { return o.Stats }
+
+func (o *Options) level() zstd.EncoderLevel { return o.CompressionLevel }
+
+// Result describes a completed backup.
+type Result struct {
+	// Backup is the backup's folder.
+	Backup storage.BackupHandle
+	// Metadata is the line saved in MetadataHandle.
+	Metadata manifest.Metadata
+	// MetadataHandle is the metadata file that made the backup discoverable.
+	MetadataHandle storage.FileHandle
+	// Stats are the backup's counters.
+	Stats Summary
+	// Elapsed is the wall time of the backup.
+	Elapsed time.Duration
+}
+
+// MetadataName returns the metadata file name of a backup: derived from its range
+// only, so that a second backup of the same range fails create-only.
+func MetadataName(m *manifest.Metadata) string {
+	switch m.Type {
+	case manifest.TypeEpochEnding:
+		return fmt.Sprintf("epoch_ending_%d-%d.meta", m.FirstEpoch, m.LastEpoch)
+	case manifest.TypeTransaction:
+		return fmt.Sprintf("transaction_%d-%d.meta", m.FirstVersion, m.LastVersion)
+	default:
+		return fmt.Sprintf("state_snapshot_ver_%d.meta", m.Version)
+	}
+}
+
+// checkNotBackedUp fails early with ErrAlreadyBackedUp when the metadata name is
+// taken (the create-only save at the end is what guarantees it).
+func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error {
+	hs, err := st.ListMetadata(ctx)
+	if err != nil {
+		return fmt.Errorf("list metadata: %w", err)
+	}
+	for _, h := range hs {
+		if base(string(h)) == name {
+			return fmt.Errorf("%s: %w", name, ErrAlreadyBackedUp)
+		}
+	}
+	return nil
+}
+
+func base(h string) string {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i] == '/' {
+			return h[i+1:]
+		}
+	}
+	return h
+}
+
+// finish writes the manifest, then the metadata line, create-only, last.
+func finish(ctx context.Context, st storage.Store, b storage.BackupHandle, m manifest.Manifest, meta manifest.Metadata, o *Options, start time.Time) (*Result, error) {
+	data, err := manifest.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	mf, err := writeFile(ctx, st, b, ManifestName, data, o.Stats)
+	if err != nil {
+		return nil, err
+	}
+	meta.Format = manifest.FormatVersion
+	meta.Manifest = mf.Handle
+	meta.Size = o.Stats.StoredBytes.Load()
+	line, err := meta.EncodeLine()
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	name := MetadataName(&meta)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, err := st.SaveMetadata(ctx, name, line)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil, fmt.Errorf("save metadata %s: %w (folder %s is left for gc)", name, ErrAlreadyBackedUp, b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("save metadata %s: %w", name, err)
+	}
+	o.Logger.Info("backup complete", "type", meta.Type, "metadata", h, "folder", b)
+	return &Result{Backup: b, Metadata: meta, MetadataHandle: h, Stats: o.Stats.Summary(), Elapsed: time.Since(start)}, nil
+}
+
+// timed adds the time since t0 to a counter.
+func timed(c interface{ Add(int64) int64 }, t0 time.Time) { c.Add(int64(time.Since(t0))) }

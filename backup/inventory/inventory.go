@@ -1,0 +1,174 @@
+// Package inventory summarises what backup storage holds, as its metadata files
+// say: the backups of each type with their ranges and sizes, and the gaps between
+// them.
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/storage"
+)
+
+// Backup is one discoverable backup.
+type Backup struct {
+	Type string `json:"type"`
+	// First and Last are the range: epochs (epoch endings), versions
+	// (transactions), or the version twice (state snapshots).
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
+	// Epoch is a state snapshot's epoch.
+	Epoch    uint64             `json:"epoch,omitempty"`
+	Size     int64              `json:"size"`
+	Manifest storage.FileHandle `json:"manifest"`
+	// MetadataFile is the file the line came from.
+	MetadataFile storage.FileHandle `json:"metadata_file"`
+}
+
+// Gap is a range of epochs or versions that no backup of a type covers, between
+// covered ranges.
+type Gap struct {
+	Type  string `json:"type"`
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
+}
+
+// Inventory is what metadata holds.
+type Inventory struct {
+	Backups []Backup `json:"backups"`
+	Gaps    []Gap    `json:"gaps"`
+	// Duplicates counts metadata lines that describe a backup already listed.
+	Duplicates int `json:"duplicates"`
+}
+
+// Load reads every metadata file of st and builds the inventory. A malformed
+// metadata file is an error naming it.
+func Load(ctx context.Context, st storage.Store) (*Inventory, error) {
+	hs, err := st.ListMetadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list metadata: %w", err)
+	}
+	inv := &Inventory{Backups: []Backup{}, Gaps: []Gap{}}
+	seen := map[string]bool{}
+	for _, h := range hs {
+		if err := storage.ValidateHandle(string(h)); err != nil {
+			return nil, fmt.Errorf("metadata handle %q: %w", h, err)
+		}
+		r, err := st.Open(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("open metadata %s: %w", h, err)
+		}
+		b, err := manifest.ReadLimited(r, manifest.MaxMetadataSize, string(h))
+		r.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read metadata %s: %w", h, err)
+		}
+		ms, err := manifest.DecodeMetadataFile(string(h), b)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if seen[m.Key()] {
+				inv.Duplicates++
+				continue
+			}
+			seen[m.Key()] = true
+			bk := Backup{Type: m.Type, Size: m.Size, Manifest: m.Manifest, MetadataFile: h}
+			switch m.Type {
+			case manifest.TypeEpochEnding:
+				bk.First, bk.Last = m.FirstEpoch, m.LastEpoch
+			case manifest.TypeTransaction:
+				bk.First, bk.Last = m.FirstVersion, m.LastVersion
+			default:
+				bk.First, bk.Last, bk.Epoch = m.Version, m.Version, m.Epoch
+			}
+			inv.Backups = append(inv.Backups, bk)
+		}
+	}
+	sort.Slice(inv.Backups, func(i, j int) bool {
+		a, b := inv.Backups[i], inv.Backups[j]
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		if a.First != b.First {
+			return a.First < b.First
+		}
+		return a.Last < b.Last
+	})
+	for _, typ := range []string{manifest.TypeEpochEnding, manifest.TypeTransaction} {
+		inv.Gaps = append(inv.Gaps, gaps(typ, inv.Backups)...)
+	}
+	return inv, nil
+}
+
+// gaps finds the uncovered ranges of typ from 0 to the end of its last backup.
+func gaps(typ string, bs []Backup) []Gap {
+	var out []Gap
+	var next uint64 // first epoch/version not yet covered
+	for _, b := range bs {
+		if b.Type != typ {
+			continue
+		}
+		if b.First > next {
+			out = append(out, Gap{Type: typ, First: next, Last: b.First - 1})
+		}
+		if b.Last+1 > next {
+			next = b.Last + 1
+		}
+	}
+	return out
+}
+
+// WriteTable prints the inventory as a table.
+func (inv *Inventory) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tRANGE\tSIZE\tMANIFEST")
+	for _, b := range inv.Backups {
+		var rng string
+		switch b.Type {
+		case manifest.TypeEpochEnding:
+			rng = fmt.Sprintf("epochs %d-%d", b.First, b.Last)
+		case manifest.TypeTransaction:
+			rng = fmt.Sprintf("versions %d-%d", b.First, b.Last)
+		default:
+			rng = fmt.Sprintf("version %d (epoch %d)", b.First, b.Epoch)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Type, rng, humanBytes(b.Size), b.Manifest)
+	}
+	for _, g := range inv.Gaps {
+		unit := "versions"
+		if g.Type == manifest.TypeEpochEnding {
+			unit = "epochs"
+		}
+		fmt.Fprintf(tw, "%s\tGAP %s %d-%d\t\t\n", g.Type, unit, g.First, g.Last)
+	}
+	if inv.Duplicates > 0 {
+		fmt.Fprintf(tw, "(%d duplicate metadata lines ignored)\t\t\t\n", inv.Duplicates)
+	}
+	return tw.Flush()
+}
+
+// WriteJSON prints the inventory as indented JSON.
+func (inv *Inventory) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(inv)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

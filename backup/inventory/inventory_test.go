@@ -1,0 +1,77 @@
+package inventory_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/ledgervault/ledgervault/backup/inventory"
+	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/storage/local"
+)
+
+func TestInventoryRangesGapsDuplicates(t *testing.T) {
+	ctx := context.Background()
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	save := func(name string, ms ...manifest.Metadata) {
+		var b []byte
+		for _, m := range ms {
+			m.Format = manifest.FormatVersion
+			m.Manifest = "f/manifest.json"
+			line, err := m.EncodeLine()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, line...)
+		}
+		if _, err := st.SaveMetadata(ctx, name, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save("a.meta", manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: 0, LastVersion: 99, Size: 2048})
+	save("b.meta", manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: 200, LastVersion: 299},
+		manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: 0, LastVersion: 99})
+	save("c.meta", manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 2, LastEpoch: 4, FirstVersion: 10, LastVersion: 30})
+	save("d.meta", manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 150, Epoch: 3})
+	inv, err := inventory.Load(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Backups) != 4 || inv.Duplicates != 1 {
+		t.Fatalf("backups %+v duplicates %d", inv.Backups, inv.Duplicates)
+	}
+	want := []inventory.Gap{{Type: manifest.TypeEpochEnding, First: 0, Last: 1}, {Type: manifest.TypeTransaction, First: 100, Last: 199}}
+	if len(inv.Gaps) != 2 || inv.Gaps[0] != want[0] || inv.Gaps[1] != want[1] {
+		t.Fatalf("gaps %+v", inv.Gaps)
+	}
+	var tb bytes.Buffer
+	if err := inv.WriteTable(&tb); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"versions 0-99", "2.0 KiB", "GAP versions 100-199", "GAP epochs 0-1", "version 150 (epoch 3)", "1 duplicate"} {
+		if !strings.Contains(tb.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, tb.String())
+		}
+	}
+	var jb bytes.Buffer
+	if err := inv.WriteJSON(&jb); err != nil {
+		t.Fatal(err)
+	}
+	var back inventory.Inventory
+	if err := json.Unmarshal(jb.Bytes(), &back); err != nil || len(back.Backups) != 4 {
+		t.Fatalf("json: %v %s", err, jb.String())
+	}
+	// A malformed metadata file is an error naming it.
+	if _, err := st.SaveMetadata(ctx, "bad.meta", []byte("{nope\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inventory.Load(ctx, st); err == nil || !strings.Contains(err.Error(), "bad.meta") {
+		t.Fatalf("malformed metadata: %v", err)
+	}
+}

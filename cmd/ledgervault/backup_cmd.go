@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/backup"
+	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/internal/logging"
+	"github.com/ledgervault/ledgervault/storage"
+)
+
+func init() { extraCommands = append(extraCommands, newBackupCmd) }
+
+// Exit statuses of the backup commands (documented in docs/backup-format.md).
+const (
+	exitAlreadyBackedUp = 3
+)
+
+// backupFlags are the flags every backup subcommand shares.
+type backupFlags struct {
+	storage          storageFlags
+	logs             logFlags
+	serviceAddress   string
+	maxChunkSize     int64
+	concurrency      int
+	compressionLevel int
+	progress         string
+	statsFile        string
+}
+
+func (f *backupFlags) register(cmd *cobra.Command) {
+	f.storage.register(cmd)
+	f.logs.register(cmd)
+	p := cmd.PersistentFlags()
+	p.StringVar(&f.serviceAddress, "backup-service-address", backupservice.DefaultAddress, "the node's backup service (host:port or http:// URL)")
+	p.Int64Var(&f.maxChunkSize, "max-chunk-size", backup.DefaultMaxChunkSize, "largest raw (uncompressed) size of a chunk in bytes")
+	p.IntVar(&f.concurrency, "concurrent-data-requests", backup.DefaultConcurrentDataRequests, "data requests and chunk writes in flight")
+	p.IntVar(&f.compressionLevel, "compression-level", 1, "zstd level: 1 fastest, 2 default, 3 better, 4 best")
+	p.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
+	p.StringVar(&f.statsFile, "stats-file", "", "write the backup's counters as JSON to this file when it completes")
+	p.MarkHidden("stats-file")
+}
+
+// run opens the service and the store and runs one backup with signals handled.
+func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.Context, svc *backupservice.Client, st storage.Store, o backup.Options) (*backup.Result, error)) error {
+	log, err := f.logs.logger()
+	if err != nil {
+		return err
+	}
+	if f.compressionLevel < 1 || f.compressionLevel > 4 {
+		return fmt.Errorf("--compression-level %d: want 1 to 4", f.compressionLevel)
+	}
+	ctx, sig, stop := signalContext(cmd.Context())
+	defer stop()
+	st, err := f.storage.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc, err := backupservice.New(f.serviceAddress, backupservice.ClientOptions{})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	o := backup.Options{
+		MaxChunkSize:     f.maxChunkSize,
+		Concurrency:      f.concurrency,
+		CompressionLevel: zstd.EncoderLevel(f.compressionLevel),
+		Logger:           log,
+	}
+	rep := newProgressReporter(f.progress, what, log)
+	o.Progress = rep
+	res, err := do(ctx, svc, st, o)
+	rep.finish()
+	if err != nil {
+		if errors.Is(err, backup.ErrAlreadyBackedUp) {
+			return &exitError{code: exitAlreadyBackedUp, err: err}
+		}
+		return interrupted(err, sig())
+	}
+	s := res.Stats
+	log.Info("backup done", "type", res.Metadata.Type, "metadata", res.MetadataHandle, "items", s.Items,
+		"raw_bytes", s.RawBytes, "stored_bytes", s.StoredBytes, "files", s.Files, "elapsed", res.Elapsed.Round(time.Millisecond))
+	if f.statsFile != "" {
+		b, err := json.Marshal(struct {
+			backup.Summary
+			ElapsedNanos int64 `json:"elapsed_ns"`
+		}{s, int64(res.Elapsed)})
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(f.statsFile, b, 0o644); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintln(cmd.OutOrStdout(), res.MetadataHandle)
+	return err
+}
+
+func newBackupCmd() *cobra.Command {
+	var f backupFlags
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "One-off backups: epoch-ending, state-snapshot, transaction",
+		Long: `Back up data from a node's backup service into backup storage. Each backup writes its
+chunks, proofs and manifest into a new folder and, last, one create-only metadata file that
+makes it discoverable. Exit status: 0 done, 1 failed (nothing discoverable was written),
+3 already backed up (a metadata file for the same range exists), 128+N interrupted by signal N.`,
+	}
+	f.register(cmd)
+	cmd.AddCommand(newBackupEpochEndingCmd(&f), newBackupStateSnapshotCmd(&f), newBackupTransactionCmd(&f))
+	return cmd
+}
+
+func newBackupEpochEndingCmd(f *backupFlags) *cobra.Command {
+	var start, end uint64
+	cmd := &cobra.Command{
+		Use:   "epoch-ending --start-epoch S --end-epoch E",
+		Short: "Back up the signed ledger infos that ended epochs [S, E) (E exclusive)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.run(cmd, "ledger infos", func(ctx context.Context, svc *backupservice.Client, st storage.Store, o backup.Options) (*backup.Result, error) {
+				return backup.EpochEnding(ctx, svc, st, start, end, o)
+			})
+		},
+	}
+	cmd.Flags().Uint64Var(&start, "start-epoch", 0, "first epoch whose ending is backed up")
+	cmd.Flags().Uint64Var(&end, "end-epoch", 0, "epoch after the last one backed up (exclusive)")
+	cmd.MarkFlagRequired("end-epoch")
+	return cmd
+}
+
+func newBackupStateSnapshotCmd(f *backupFlags) *cobra.Command {
+	var epoch, version uint64
+	cmd := &cobra.Command{
+		Use:   "state-snapshot (--epoch E | --version V)",
+		Short: "Back up all state at a version (by default the last version of epoch E)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			byEpoch, byVersion := cmd.Flags().Changed("epoch"), cmd.Flags().Changed("version")
+			if byEpoch == byVersion {
+				return errors.New("give exactly one of --epoch or --version")
+			}
+			return f.run(cmd, "state items", func(ctx context.Context, svc *backupservice.Client, st storage.Store, o backup.Options) (*backup.Result, error) {
+				v := version
+				if byEpoch {
+					var err error
+					if v, err = backup.EpochEndVersion(ctx, svc, epoch); err != nil {
+						return nil, err
+					}
+				}
+				return backup.StateSnapshot(ctx, svc, st, v, o)
+			})
+		},
+	}
+	cmd.Flags().Uint64Var(&epoch, "epoch", 0, "back up the state at the version that ended this epoch")
+	cmd.Flags().Uint64Var(&version, "version", 0, "back up the state at this version")
+	return cmd
+}
+
+func newBackupTransactionCmd(f *backupFlags) *cobra.Command {
+	var start, num uint64
+	cmd := &cobra.Command{
+		Use:   "transaction --start-version V --num-transactions N",
+		Short: "Back up transactions [V, V+N) with their outputs and accumulator range proofs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.run(cmd, "transactions", func(ctx context.Context, svc *backupservice.Client, st storage.Store, o backup.Options) (*backup.Result, error) {
+				return backup.Transactions(ctx, svc, st, start, num, o)
+			})
+		},
+	}
+	cmd.Flags().Uint64Var(&start, "start-version", 0, "first version backed up")
+	cmd.Flags().Uint64Var(&num, "num-transactions", 0, "number of transactions backed up")
+	cmd.MarkFlagRequired("num-transactions")
+	return cmd
+}
+
+// progressReporter shows progress as a bar on a terminal or as periodic log lines.
+type progressReporter struct {
+	items, raw, stored atomic.Int64
+	bar                *progressbar.ProgressBar
+	mu                 sync.Mutex
+	stop               chan struct{}
+	done               chan struct{}
+}
+
+func newProgressReporter(mode, what string, log *slog.Logger) *progressReporter {
+	p := &progressReporter{stop: make(chan struct{}), done: make(chan struct{})}
+	if mode == "auto" {
+		mode = "log"
+		if logging.IsTerminal(os.Stderr) {
+			mode = "bar"
+		}
+	}
+	start := time.Now()
+	switch mode {
+	case "bar":
+		p.bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription(what), progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
+		go func() {
+			defer close(p.done)
+			<-p.stop
+		}()
+	case "log":
+		go func() {
+			defer close(p.done)
+			t := time.NewTicker(5 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-p.stop:
+					return
+				case <-t.C:
+					secs := time.Since(start).Seconds()
+					log.Info("progress", "what", what, "items", p.items.Load(), "raw_bytes", p.raw.Load(), "stored_bytes", p.stored.Load(),
+						"items_per_s", int64(float64(p.items.Load())/secs), "raw_mb_per_s", float64(p.raw.Load())/secs/1e6)
+				}
+			}
+		}()
+	default:
+		close(p.done)
+	}
+	return p
+}
+
+// Add implements backup.Progress.
+func (p *progressReporter) Add(items, raw, stored int64) {
+	p.items.Add(items)
+	p.raw.Add(raw)
+	p.stored.Add(stored)
+	if p.bar != nil {
+		p.mu.Lock()
+		p.bar.Add64(raw)
+		p.bar.Describe(fmt.Sprintf("%d items", p.items.Load()))
+		p.mu.Unlock()
+	}
+}
+
+func (p *progressReporter) finish() {
+	select {
+	case <-p.done:
+	default:
+		close(p.stop)
+		<-p.done
+	}
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/backup/inventory"
+)
+
+func init() { extraCommands = append(extraCommands, newListCmd) }
+
+func newListCmd() *cobra.Command {
+	var sf storageFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "What is backed up, as metadata says: each type's ranges, sizes and gaps",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, sig, stop := signalContext(cmd.Context())
+			defer stop()
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			inv, err := inventory.Load(ctx, st)
+			if err != nil {
+				return interrupted(err, sig())
+			}
+			if asJSON {
+				return inv.WriteJSON(cmd.OutOrStdout())
+			}
+			return inv.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return cmd
+}
