@@ -173,6 +173,9 @@ func s3Store(t testing.TB) (storage.Store, string) {
 	if _, err := cl.CreateBucket(context.Background(), &awss3.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatal(err)
 	}
+	idleMu.Lock()
+	idleClients = append(idleClients, srv.Client())
+	idleMu.Unlock()
 	st, err := s3.New(cl, s3.Config{Bucket: bucket})
 	if err != nil {
 		t.Fatal(err)
@@ -558,8 +561,21 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 	}
 }
 
-// settle waits for goroutines to finish and returns the count.
+// idleClients are HTTP clients whose idle keep-alive connections (a bounded pool,
+// not a leak) settle closes before counting.
+var (
+	idleMu      sync.Mutex
+	idleClients []interface{ CloseIdleConnections() }
+)
+
+// settle closes idle keep-alive connections, waits for goroutines to finish and
+// returns the count.
 func settle(base int) int {
+	idleMu.Lock()
+	for _, c := range idleClients {
+		c.CloseIdleConnections()
+	}
+	idleMu.Unlock()
 	n := runtime.NumGoroutine()
 	for i := 0; i < 100 && n > base; i++ {
 		time.Sleep(10 * time.Millisecond)
