@@ -144,8 +144,16 @@ type ChunkWriter struct {
 	done     bool
 }
 
-// CreateChunk starts the chunk file name in backup.
+// CreateChunk starts the chunk file name in backup, with the compression level,
+// counters and progress of o (zero fields take their defaults).
 func CreateChunk(ctx context.Context, st storage.Store, backup storage.BackupHandle, name string, o *Options) (*ChunkWriter, error) {
+	if o.Stats == nil || o.CompressionLevel == 0 {
+		n, err := o.normalize()
+		if err != nil {
+			return nil, err
+		}
+		o = n
+	}
 	t0 := time.Now()
 	w, err := st.Create(ctx, backup, name)
 	o.stats().WriteNanos.Add(int64(time.Since(t0)))
