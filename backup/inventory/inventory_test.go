@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/ledgervault/ledgervault/backup/inventory"
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/storage/local"
@@ -75,3 +77,5 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 		t.Fatalf("malformed metadata: %v", err)
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
