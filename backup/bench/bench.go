@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -131,11 +132,14 @@ func openStore(ctx context.Context, dir string, build func(c *devnet.Chain) erro
 	hs := &http.Server{Handler: srv}
 	done := make(chan struct{})
 	go func() { defer close(done); hs.Serve(ln) }()
+	var once sync.Once
 	return &store{dir: dir, db: db, addr: ln.Addr().String(), stop: func() {
-		hs.Close()
-		<-done
-		srv.Wait()
-		db.Close()
+		once.Do(func() {
+			hs.Close()
+			<-done
+			srv.Wait()
+			db.Close()
+		})
 	}}, nil
 }
 
@@ -165,6 +169,7 @@ func stateRow(ctx context.Context, cfg Config, n uint64) (Row, error) {
 	if err != nil {
 		return r, err
 	}
+	st.stop() // a closed store: no compaction changes the directory under tar
 	r.Baseline, r.BaselineSize, r.BaselineNote = baseline(ctx, filepath.Join(dir, "db"))
 	return r, nil
 }
@@ -183,6 +188,7 @@ func txnRow(ctx context.Context, cfg Config) (Row, error) {
 	if err != nil {
 		return r, err
 	}
+	st.stop() // a closed store: no compaction changes the directory under tar
 	r.Baseline, r.BaselineSize, r.BaselineNote = baseline(ctx, filepath.Join(dir, "db"))
 	return r, nil
 }
@@ -271,7 +277,7 @@ func baseline(ctx context.Context, dir string) (time.Duration, int64, string) {
 		return nil
 	})
 	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, "bash", "-c", `set -o pipefail; tar -cf - -- "$1" | zstd -1 -T0 > /dev/null`, "bash", dir)
+	cmd := exec.CommandContext(ctx, "bash", "-c", `set -o pipefail; tar -C "$1" -cf - . | zstd -1 -T0 > /dev/null`, "bash", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, 0, fmt.Sprintf("baseline failed: %v %s", err, out)
 	}
