@@ -224,9 +224,10 @@ func TestRetryAttemptsStayFlat(t *testing.T) {
 			tc.svc.Close()
 			g0, fd0 := settle(0), openFDs(t)
 			attempts := 100
-			if sk.slow && os.Getenv("LEDGERVAULT_BACKUP_FULL") == "" {
-				// About 0.3 s per child process under -race (each file is a guarded
-				// shell): 8 attempts by default, the full 100 with LEDGERVAULT_BACKUP_FULL=1.
+			if sk.slow && raceEnabled && os.Getenv("LEDGERVAULT_BACKUP_FULL") == "" {
+				// About 0.3 s per child process under -race (each file is a guarded shell
+				// re-executing the race-built test binary): 8 attempts there, the full 100
+				// without -race or with LEDGERVAULT_BACKUP_FULL=1.
 				attempts = 8
 			}
 			for i := 1; i <= attempts; i++ {

@@ -1,0 +1,6 @@
+//go:build race
+
+package backup_test
+
+// raceEnabled reports a -race build (child processes of the test binary start slowly).
+const raceEnabled = true
