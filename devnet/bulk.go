@@ -83,6 +83,7 @@ func (c *Chain) commitTxns(ctx context.Context, txns []ledgerdb.TxnInput) (ledge
 		li.NextValidatorSet = vs
 		nextSigners = s
 	}
+	// A quorum: all validators but one sign (more than 2/3 of 4).
 	quorum := len(c.signers)*2/3 + 1
 	liws := ledger.SignLedgerInfo(li, c.signers[:quorum]...)
 	if err := c.db.CommitBlock(ctx, pb, liws); err != nil {

@@ -259,37 +259,7 @@ func (c *Chain) commitBlock(ctx context.Context, maxLast uint64) (ledger.LedgerI
 	for i := range txns {
 		txns[i] = c.txn(c.next + uint64(i))
 	}
-	pb, err := c.db.PrepareBlock(ctx, txns)
-	if err != nil {
-		return ledger.LedgerInfoWithSignatures{}, err
-	}
-	li := ledger.LedgerInfo{
-		Epoch:           c.epoch,
-		Version:         pb.LastVersion(),
-		AccumulatorRoot: pb.AccumulatorRoot(),
-		TimestampUsec:   uint64(c.cfg.Clock().UnixMicro()),
-	}
-	var nextSigners []*ledger.ValidatorSigner
-	if pb.LastVersion() == epochEnd {
-		s, vs, err := Validators(c.cfg.Secret, c.epoch+1, c.cfg.Validators)
-		if err != nil {
-			return ledger.LedgerInfoWithSignatures{}, err
-		}
-		li.NextValidatorSet = vs
-		nextSigners = s
-	}
-	// A quorum: all validators but one sign (more than 2/3 of 4).
-	quorum := len(c.signers)*2/3 + 1
-	liws := ledger.SignLedgerInfo(li, c.signers[:quorum]...)
-	if err := c.db.CommitBlock(ctx, pb, liws); err != nil {
-		return ledger.LedgerInfoWithSignatures{}, err
-	}
-	c.next = pb.LastVersion() + 1
-	if nextSigners != nil {
-		c.signers = nextSigners
-		c.epoch++
-	}
-	return liws, nil
+	return c.commitTxns(ctx, txns)
 }
 
 // CommitUntil commits blocks until the chain has committed exactly up to version last.
