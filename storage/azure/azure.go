@@ -138,9 +138,8 @@ func (s *Store) Create(ctx context.Context, backup storage.BackupHandle, name st
 		return nil, err
 	}
 	key := s.layout.Key(string(h))
-	w := &writer{s: s, ctx: ctx, handle: h, key: key, bb: s.c.NewBlockBlobClient(key), id: id}
-	w.parts = objstore.NewParts(ctx, s.block, s.conc, nil, w.stageBlock)
-	return w, nil
+	w := &writer{s: s, key: key, bb: s.c.NewBlockBlobClient(key), id: id}
+	return objstore.NewWriter(ctx, h, objstore.NewParts(ctx, s.block, s.conc, nil, w.stageBlock), w), nil
 }
 
 // Open streams a committed file.

@@ -139,9 +139,8 @@ func (s *Store) Create(ctx context.Context, backup storage.BackupHandle, name st
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("create %s: %w", h, err)
 	}
-	w := &writer{s: s, ctx: ctx, handle: h, key: s.layout.Key(string(h))}
-	w.parts = objstore.NewParts(ctx, s.part, s.conc, w.startUpload, w.uploadPart)
-	return w, nil
+	u := &upload{s: s, key: s.layout.Key(string(h))}
+	return objstore.NewWriter(ctx, h, objstore.NewParts(ctx, s.part, s.conc, u.start, u.uploadPart), u), nil
 }
 
 // Open streams a committed file.
