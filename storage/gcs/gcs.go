@@ -83,21 +83,7 @@ func (s *Store) Check(ctx context.Context) error {
 
 // CreateBackup reserves a new folder name and writes its marker object create-only.
 func (s *Store) CreateBackup(ctx context.Context, name string) (storage.BackupHandle, error) {
-	for attempt := 0; ; attempt++ {
-		now := s.now()
-		h, err := objstore.NewBackupHandle(name, now)
-		if err != nil {
-			return "", err
-		}
-		err = s.putIfAbsent(ctx, s.layout.BackupPrefix(h)+objstore.MarkerName, objstore.MarkerBody(h, now))
-		if errors.Is(err, storage.ErrAlreadyExists) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("create backup folder %s: %w", h, err)
-		}
-		return h, nil
-	}
+	return s.layout.CreateBackup(ctx, name, s.now, s.putIfAbsent)
 }
 
 // putIfAbsent writes a small object in one request, create-only.
@@ -148,14 +134,7 @@ func (s *Store) Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, 
 
 // SaveMetadata writes metadata file name create-only.
 func (s *Store) SaveMetadata(ctx context.Context, name string, data []byte) (storage.FileHandle, error) {
-	h, err := objstore.MetadataHandle(name)
-	if err != nil {
-		return "", err
-	}
-	if err := s.putIfAbsent(ctx, s.layout.Key(string(h)), data); err != nil {
-		return "", fmt.Errorf("save metadata %s: %w", name, err)
-	}
-	return h, nil
+	return s.layout.SaveMetadata(ctx, name, data, s.putIfAbsent)
 }
 
 // ListMetadata lists the metadata files; objects with invalid names are skipped.
