@@ -140,7 +140,9 @@ func (l Layout) BackupOfKey(key string) (backup storage.BackupHandle, file strin
 	if !ok || b == MetadataDir || f == "" || strings.Contains(f, "/") {
 		return "", "", false
 	}
-	if CheckBackup(storage.BackupHandle(b)) != nil {
+	if CheckBackup(storage.BackupHandle(b)) != nil || storage.ValidateHandle(h) != nil {
+		// A file named "." or ".." (or with control characters) is not one a Writer
+		// can have made; it is ignored like any foreign object.
 		return "", "", false
 	}
 	return storage.BackupHandle(b), f, true
