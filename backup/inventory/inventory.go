@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/backup/metacache"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -49,48 +50,44 @@ type Inventory struct {
 // Load reads every metadata file of st and builds the inventory. A malformed
 // metadata file is an error naming it.
 func Load(ctx context.Context, st storage.Store) (*Inventory, error) {
-	hs, err := st.ListMetadata(ctx)
+	return LoadCached(ctx, st, "")
+}
+
+// LoadCached is Load through the local metadata cache in cacheDir (see
+// metacache.Load); an empty cacheDir reads every file from storage.
+func LoadCached(ctx context.Context, st storage.Store, cacheDir string) (*Inventory, error) {
+	entries, err := metacache.Load(ctx, st, cacheDir)
 	if err != nil {
-		return nil, fmt.Errorf("list metadata: %w", err)
+		return nil, err
 	}
+	return New(entries), nil
+}
+
+// New builds the inventory of entries: one Backup per distinct backup (lines that
+// describe a backup already seen are counted in Duplicates; the first one, in entry
+// order, is kept), sorted by type and range, and the gaps of each type.
+func New(entries []metacache.Entry) *Inventory {
 	inv := &Inventory{Backups: []Backup{}, Gaps: []Gap{}}
 	seen := map[string]bool{}
-	for _, h := range hs {
-		if err := storage.ValidateHandle(string(h)); err != nil {
-			return nil, fmt.Errorf("metadata handle %q: %w", h, err)
+	for i := range entries {
+		m := &entries[i].Metadata
+		if seen[m.Key()] {
+			inv.Duplicates++
+			continue
 		}
-		r, err := st.Open(ctx, h)
-		if err != nil {
-			return nil, fmt.Errorf("open metadata %s: %w", h, err)
+		seen[m.Key()] = true
+		bk := Backup{Type: m.Type, Size: m.Size, Manifest: m.Manifest, MetadataFile: entries[i].File}
+		switch m.Type {
+		case manifest.TypeEpochEnding:
+			bk.First, bk.Last = m.FirstEpoch, m.LastEpoch
+		case manifest.TypeTransaction:
+			bk.First, bk.Last = m.FirstVersion, m.LastVersion
+		default:
+			bk.First, bk.Last, bk.Epoch = m.Version, m.Version, m.Epoch
 		}
-		b, err := manifest.ReadLimited(r, manifest.MaxMetadataSize, string(h))
-		r.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read metadata %s: %w", h, err)
-		}
-		ms, err := manifest.DecodeMetadataFile(string(h), b)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range ms {
-			if seen[m.Key()] {
-				inv.Duplicates++
-				continue
-			}
-			seen[m.Key()] = true
-			bk := Backup{Type: m.Type, Size: m.Size, Manifest: m.Manifest, MetadataFile: h}
-			switch m.Type {
-			case manifest.TypeEpochEnding:
-				bk.First, bk.Last = m.FirstEpoch, m.LastEpoch
-			case manifest.TypeTransaction:
-				bk.First, bk.Last = m.FirstVersion, m.LastVersion
-			default:
-				bk.First, bk.Last, bk.Epoch = m.Version, m.Version, m.Epoch
-			}
-			inv.Backups = append(inv.Backups, bk)
-		}
+		inv.Backups = append(inv.Backups, bk)
 	}
-	sort.Slice(inv.Backups, func(i, j int) bool {
+	sort.SliceStable(inv.Backups, func(i, j int) bool {
 		a, b := inv.Backups[i], inv.Backups[j]
 		if a.Type != b.Type {
 			return a.Type < b.Type
@@ -103,7 +100,7 @@ func Load(ctx context.Context, st storage.Store) (*Inventory, error) {
 	for _, typ := range []string{manifest.TypeEpochEnding, manifest.TypeTransaction} {
 		inv.Gaps = append(inv.Gaps, gaps(typ, inv.Backups)...)
 	}
-	return inv, nil
+	return inv
 }
 
 // gaps finds the uncovered ranges of typ from 0 to the end of its last backup.

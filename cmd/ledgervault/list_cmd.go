@@ -11,8 +11,9 @@ func init() { extraCommands = append(extraCommands, newListCmd) }
 func newListCmd() *cobra.Command {
 	var sf storageFlags
 	var asJSON bool
+	var cacheDir string
 	cmd := &cobra.Command{
-		Use:   "list [--json]",
+		Use:   "list [--json] [--metadata-cache-dir DIR]",
 		Short: "What is backed up, as metadata says: each type's ranges, sizes and gaps",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -23,7 +24,7 @@ func newListCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			inv, err := inventory.Load(ctx, st)
+			inv, err := inventory.LoadCached(ctx, st, cacheDir)
 			if err != nil {
 				return interrupted(err, sig())
 			}
@@ -35,5 +36,6 @@ func newListCmd() *cobra.Command {
 	}
 	sf.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.Flags().StringVar(&cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory (one directory per storage)")
 	return cmd
 }

@@ -1,0 +1,320 @@
+package metacache_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/local"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// countingStore counts Opens and can list extra handles or fail opens.
+type countingStore struct {
+	storage.Store
+	opens     atomic.Int64
+	extra     []storage.FileHandle
+	mu        sync.Mutex
+	inFlight  int
+	maxFlight int
+}
+
+func (s *countingStore) Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, error) {
+	s.opens.Add(1)
+	s.mu.Lock()
+	s.inFlight++
+	s.maxFlight = max(s.maxFlight, s.inFlight)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	return s.Store.Open(ctx, h)
+}
+
+func (s *countingStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
+	hs, err := s.Store.ListMetadata(ctx)
+	return append(hs, s.extra...), err
+}
+
+func newStore(t *testing.T) (*countingStore, *local.Store) {
+	t.Helper()
+	l, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return &countingStore{Store: l}, l
+}
+
+func line(t *testing.T, m manifest.Metadata) []byte {
+	t.Helper()
+	m.Format = manifest.FormatVersion
+	if m.Manifest == "" {
+		m.Manifest = "f/manifest.json"
+	}
+	b, err := m.EncodeLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func save(t *testing.T, st storage.Store, name string, b []byte) storage.FileHandle {
+	t.Helper()
+	h, err := st.SaveMetadata(context.Background(), name, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func txn(first, last uint64) manifest.Metadata {
+	return manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: last}
+}
+
+func cacheFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func TestLoadWithoutCache(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	save(t, st, "b.meta", append(line(t, txn(100, 199)), line(t, txn(200, 299))...))
+	save(t, st, "a.meta", line(t, txn(0, 99)))
+	save(t, st, "x.lease", []byte("not metadata {"))
+	es, err := metacache.Load(ctx, st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, fmt.Sprintf("%s:%d-%d", e.File, e.FirstVersion, e.LastVersion))
+	}
+	want := "metadata/a.meta:0-99 metadata/b.meta:100-199 metadata/b.meta:200-299"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("entries %v, want %s", got, want)
+	}
+	if n := st.opens.Load(); n != 2 {
+		t.Fatalf("%d opens, want 2 (the lease is not read)", n)
+	}
+}
+
+func TestCacheHitsDoNotTouchStorage(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	dir := filepath.Join(t.TempDir(), "cache")
+	const n = 40
+	for i := range n {
+		save(t, st, fmt.Sprintf("m%03d.meta", i), line(t, txn(uint64(i)*10, uint64(i)*10+9)))
+	}
+	first, err := metacache.Load(ctx, st, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.opens.Load(); got != n {
+		t.Fatalf("first load: %d opens, want %d", got, n)
+	}
+	if st.maxFlight > metacache.Concurrency || st.maxFlight < 1 {
+		t.Fatalf("%d downloads at once, want 1..%d", st.maxFlight, metacache.Concurrency)
+	}
+	if files := cacheFiles(t, dir); len(files) != n {
+		t.Fatalf("cache holds %d files, want %d: %v", len(files), n, files)
+	}
+	second, err := metacache.Load(ctx, st, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.opens.Load(); got != n {
+		t.Fatalf("second load opened %d files, want none", got-n)
+	}
+	if fmt.Sprint(first) != fmt.Sprint(second) {
+		t.Fatalf("cached entries differ:\n%v\n%v", first, second)
+	}
+	// A new file is downloaded, the rest stay cached.
+	save(t, st, "new.meta", line(t, txn(1000, 1009)))
+	if _, err := metacache.Load(ctx, st, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.opens.Load(); got != n+1 {
+		t.Fatalf("third load opened %d files, want 1", got-n)
+	}
+}
+
+func TestRemovedFilesDropped(t *testing.T) {
+	ctx := context.Background()
+	st, l := newStore(t)
+	dir := t.TempDir()
+	a := save(t, st, "a.meta", line(t, txn(0, 9)))
+	save(t, st, "b.meta", line(t, txn(10, 19)))
+	if _, err := metacache.Load(ctx, st, dir); err != nil {
+		t.Fatal(err)
+	}
+	// Unrelated files in the directory are left alone.
+	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.DeleteMetadata(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	es, err := metacache.Load(ctx, st, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].FirstVersion != 10 {
+		t.Fatalf("entries %+v", es)
+	}
+	if files := cacheFiles(t, dir); len(files) != 2 {
+		t.Fatalf("cache files %v, want b's copy and README", files)
+	}
+}
+
+func TestCorruptCacheRepaired(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	dir := t.TempDir()
+	save(t, st, "a.meta", line(t, txn(0, 9)))
+	if _, err := metacache.Load(ctx, st, dir); err != nil {
+		t.Fatal(err)
+	}
+	files := cacheFiles(t, dir)
+	if len(files) != 1 {
+		t.Fatalf("cache files %v", files)
+	}
+	p := filepath.Join(dir, files[0])
+	good, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each corruption is a miss: the copy is replaced by a fresh download.
+	corruptions := map[string][]byte{
+		"empty":            {},
+		"garbage":          []byte("{nope"),
+		"truncated":        good[:len(good)-5],
+		"flipped body":     append(append([]byte{}, good[:len(good)-3]...), '7', '}', '\n'),
+		"other handle":     []byte(strings.Replace(string(good), "metadata%2Fa.meta", "metadata%2Fb.meta", 1)),
+		"valid but forged": forge(t, good, line(t, txn(0, 99999))),
+	}
+	for name, bad := range corruptions {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(p, bad, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := st.opens.Load()
+			es, err := metacache.Load(ctx, st, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(es) != 1 || es[0].LastVersion != 9 {
+				t.Fatalf("entries %+v", es)
+			}
+			if st.opens.Load() != before+1 {
+				t.Fatalf("corrupt copy not downloaded again")
+			}
+			if b, err := os.ReadFile(p); err != nil || string(b) != string(good) {
+				t.Fatalf("cache copy not repaired: %q %v", b, err)
+			}
+		})
+	}
+}
+
+// forge replaces the body of a cache file keeping its header (checksum now wrong).
+func forge(t *testing.T, cacheFile, body []byte) []byte {
+	t.Helper()
+	i := strings.IndexByte(string(cacheFile), '\n')
+	return append(append([]byte{}, cacheFile[:i+1]...), body...)
+}
+
+func TestMalformedMetadataNamed(t *testing.T) {
+	ctx := context.Background()
+	cases := map[string][]byte{
+		"broken JSON":   []byte("{nope\n"),
+		"unknown type":  []byte(`{"format":1,"type":"mystery","manifest":"f/m.json"}` + "\n"),
+		"empty":         {},
+		"bad handle":    []byte(`{"format":1,"type":"transaction","first_version":1,"last_version":2,"manifest":"../m.json"}` + "\n"),
+		"unknown field": []byte(`{"format":1,"type":"transaction","first_version":1,"last_version":2,"manifest":"f/m.json","x":1}` + "\n"),
+	}
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			for _, dir := range []string{"", t.TempDir()} {
+				st, _ := newStore(t)
+				save(t, st, "good.meta", line(t, txn(0, 9)))
+				save(t, st, "bad.meta", b)
+				_, err := metacache.Load(ctx, st, dir)
+				if err == nil || !strings.Contains(err.Error(), "metadata/bad.meta") {
+					t.Fatalf("cache %q: error %v does not name the file", dir, err)
+				}
+				if dir != "" {
+					for _, f := range cacheFiles(t, dir) {
+						if c, _ := os.ReadFile(filepath.Join(dir, f)); strings.Contains(string(c), "bad.meta") {
+							t.Fatalf("malformed file cached")
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestOversizedMetadataRejected(t *testing.T) {
+	st, _ := newStore(t)
+	big := make([]byte, manifest.MaxMetadataSize+1)
+	for i := range big {
+		big[i] = ' '
+	}
+	save(t, st, "big.meta", big)
+	_, err := metacache.Load(context.Background(), st, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "big.meta") || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("oversized file: %v", err)
+	}
+}
+
+func TestInvalidHandleRejected(t *testing.T) {
+	st, _ := newStore(t)
+	save(t, st, "a.meta", line(t, txn(0, 9)))
+	st.extra = []storage.FileHandle{"../escape.meta"}
+	_, err := metacache.Load(context.Background(), st, t.TempDir())
+	if !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("handle with ..: %v", err)
+	}
+	st.extra = []storage.FileHandle{"metadata/missing.meta"}
+	_, err = metacache.Load(context.Background(), st, t.TempDir())
+	if !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), "missing.meta") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestCancelled(t *testing.T) {
+	st, _ := newStore(t)
+	for i := range 30 {
+		save(t, st, fmt.Sprintf("m%02d.meta", i), line(t, txn(uint64(i)*10, uint64(i)*10+9)))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := metacache.Load(ctx, st, t.TempDir()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled load: %v", err)
+	}
+}
