@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -79,3 +80,36 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestLoadCached(t *testing.T) {
+	ctx := context.Background()
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := manifest.Metadata{Format: manifest.FormatVersion, Type: manifest.TypeTransaction, FirstVersion: 0, LastVersion: 9, Manifest: "f/manifest.json"}
+	b, err := m.EncodeLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SaveMetadata(ctx, "a.meta", b); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for range 2 {
+		inv, err := inventory.LoadCached(ctx, st, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inv.Backups) != 1 || inv.Backups[0].MetadataFile != "metadata/a.meta" {
+			t.Fatalf("backups %+v", inv.Backups)
+		}
+		if v, ok := inv.LatestRestorableVersion(); !ok || v != 9 {
+			t.Fatalf("latest %d %v", v, ok)
+		}
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 {
+		t.Fatalf("cache dir: %v %v", ents, err)
+	}
+}

@@ -129,10 +129,10 @@ func (inv *Inventory) Plan(target uint64) (*Plan, error) {
 	txns := inv.Transactions()
 	chosen, covered, next := cover(txns, from, target)
 	if !covered {
-		// Versions [next, …] are not covered: a gap if some backup starts later at or
-		// before target, else the target is beyond the backups.
+		// Version next is not covered: a gap if some backup starts later, else the
+		// target is beyond the backups.
 		for _, b := range txns {
-			if b.First > next && b.First <= target {
+			if b.First > next {
 				return nil, fmt.Errorf("no transaction backup covers versions %d-%d, needed to restore version %d from %s: transactions are backed up in %s, state snapshots at %s",
 					next, b.First-1, target, startName(p.Snapshot), inv.ranges(txns), inv.snapshotList())
 			}
