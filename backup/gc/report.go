@@ -1,0 +1,62 @@
+package gc
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteTable prints the report for an operator: one row per unreferenced folder,
+// then the totals.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	if len(r.Items) > 0 {
+		fmt.Fprintln(tw, "BACKUP FOLDER\tSIZE\tAGE\tACTION")
+		for _, it := range r.Items {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Backup, humanBytes(it.Size), it.Age.Round(time.Second), it.Action)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	verb := "removed"
+	if r.DryRun {
+		verb = "would remove (dry run)"
+	}
+	fmt.Fprintf(w, "%d metadata files; %d backup folders, %d referenced\n", r.MetadataFiles, r.Folders, r.Referenced)
+	fmt.Fprintf(w, "%s: %d unreferenced backup folders, %s\n", verb, r.BackupsRemoved, humanBytes(r.BytesRemoved))
+	fmt.Fprintf(w, "kept within the grace period of %s: %d folders, %s\n", r.Grace, r.KeptYoung, humanBytes(r.KeptYoungBytes))
+	if r.KeptReferenced > 0 {
+		fmt.Fprintf(w, "kept because metadata referencing them appeared during the run: %d folders\n", r.KeptReferenced)
+	}
+	if r.DryRun {
+		_, err := fmt.Fprintln(w, "incomplete uploads: not checked in a dry run")
+		return err
+	}
+	_, err := fmt.Fprintf(w, "incomplete uploads and temporary files aborted: %d\n", r.StaleUploadsAborted)
+	return err
+}
+
+// WriteJSON prints the report as one JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// humanBytes formats a byte count with binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
