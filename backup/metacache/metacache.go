@@ -215,6 +215,11 @@ func (c *cache) get(h storage.FileHandle) ([]manifest.Metadata, bool) {
 	if err != nil {
 		return nil, false
 	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		// Not ours to delete; put reports it when it cannot replace it.
+		f.Close()
+		return nil, false
+	}
 	b, err := manifest.ReadLimited(f, manifest.MaxMetadataSize+len(magic)+3*storage.MaxHandleLen+80, p)
 	f.Close()
 	if err == nil {

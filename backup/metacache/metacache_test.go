@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -316,5 +317,102 @@ func TestCancelled(t *testing.T) {
 	cancel()
 	if _, err := metacache.Load(ctx, st, t.TempDir()); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled load: %v", err)
+	}
+}
+
+func TestConcurrentLoadsShareCache(t *testing.T) {
+	ctx := context.Background()
+	st, _ := newStore(t)
+	dir := t.TempDir()
+	for i := range 20 {
+		save(t, st, fmt.Sprintf("m%02d.meta", i), line(t, txn(uint64(i)*10, uint64(i)*10+9)))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			es, err := metacache.Load(ctx, st, dir)
+			if err == nil && len(es) != 20 {
+				err = fmt.Errorf("%d entries", len(es))
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files := cacheFiles(t, dir); len(files) != 20 {
+		t.Fatalf("cache files %v", files)
+	}
+}
+
+func TestCacheDirUnusable(t *testing.T) {
+	st, _ := newStore(t)
+	save(t, st, "a.meta", line(t, txn(0, 9)))
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metacache.Load(context.Background(), st, file); err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("cache dir is a file: %v", err)
+	}
+}
+
+func TestStaleTempFilesRemoved(t *testing.T) {
+	st, _ := newStore(t)
+	save(t, st, "a.meta", line(t, txn(0, 9)))
+	dir := t.TempDir()
+	if _, err := metacache.Load(context.Background(), st, dir); err != nil {
+		t.Fatal(err)
+	}
+	name := cacheFiles(t, dir)[0]
+	old, young := filepath.Join(dir, "."+name+"123"), filepath.Join(dir, "."+name+"456")
+	for _, p := range []string{old, young} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metacache.Load(context.Background(), st, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old temp file kept: %v", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("young temp file (maybe another writer's) removed: %v", err)
+	}
+}
+
+// blockingStore fails Opens of one handle and blocks the others until cancelled.
+type blockingStore struct {
+	storage.Store
+	fail storage.FileHandle
+}
+
+func (s *blockingStore) Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, error) {
+	if h == s.fail {
+		return nil, errors.New("boom")
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestFirstErrorCancelsDownloads(t *testing.T) {
+	_, l := newStore(t)
+	for i := range 20 {
+		save(t, l, fmt.Sprintf("m%02d.meta", i), line(t, txn(uint64(i)*10, uint64(i)*10+9)))
+	}
+	st := &blockingStore{Store: l, fail: "metadata/m05.meta"}
+	_, err := metacache.Load(context.Background(), st, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "m05.meta") {
+		t.Fatalf("load: %v", err)
 	}
 }
