@@ -1,0 +1,222 @@
+// Package killcampaign runs the kill campaign: a development node commits
+// continuously while the real coordinator binary backs it up to one storage kind
+// (local directory, shell commands with multi-process pipelines, or S3 on an
+// in-process gofakes3), and is SIGKILLed or SIGTERMed at random moments and
+// restarted, again and again. After each kill it counts surviving processes of the
+// killed coordinator's tree and files visible under a final name that are not
+// complete. At the end it lets the coordinator catch up with the stopped node, runs
+// gc, verify and restore, and compares the restored database's roots with the node's.
+package killcampaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Kind is a storage kind the campaign runs against.
+type Kind string
+
+// The storage kinds.
+const (
+	Local Kind = "local"
+	Shell Kind = "shell"
+	S3    Kind = "s3"
+)
+
+// ParseKind returns the kind named s.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(strings.TrimSpace(s)); k {
+	case Local, Shell, S3:
+		return k, nil
+	default:
+		return "", fmt.Errorf("storage kind %q: want local, shell or s3", s)
+	}
+}
+
+// KindRun is how many kills to run against one storage kind.
+type KindRun struct {
+	Kind  Kind
+	Kills int
+}
+
+// Config configures a campaign. Zero values take the defaults named.
+type Config struct {
+	// Binary is the ledgervault binary to run (required).
+	Binary string
+	// Runs lists the storage kinds and their kills, run in order.
+	Runs []KindRun
+	// Seed seeds the random waits and signals (0: from the clock; the seed used is in
+	// the Table).
+	Seed uint64
+	// Dir is the work directory (default: a temporary one, removed at the end).
+	Dir string
+	// Keep keeps the work directory.
+	Keep bool
+	// MinWait and MaxWait bound the random time a coordinator runs before its signal
+	// (200ms and 3s).
+	MinWait, MaxWait time.Duration
+	// SIGKILLFraction is the share of kills by SIGKILL; the rest are SIGTERM (0.6).
+	SIGKILLFraction float64
+	// TPS is the node's commit rate (150), EpochLength its epoch length (100).
+	TPS         float64
+	EpochLength uint64
+	// TransactionBatchSize (200), MaxChunkSize (4096) and ShutdownGrace (5s) are given
+	// to the coordinator.
+	TransactionBatchSize uint64
+	MaxChunkSize         int64
+	ShutdownGrace        time.Duration
+	// PollInterval is the coordinator's --poll-interval (200ms).
+	PollInterval time.Duration
+	// OrphanWait is how long after a coordinator's exit its processes may take to
+	// disappear before they count as orphans (2s).
+	OrphanWait time.Duration
+	// CatchUpTimeout bounds the final catch-up (2m).
+	CatchUpTimeout time.Duration
+	// Logger receives progress (default: discarded).
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() error {
+	if c.Binary == "" {
+		return errors.New("kill campaign: no ledgervault binary given")
+	}
+	if len(c.Runs) == 0 {
+		return errors.New("kill campaign: no storage kinds given")
+	}
+	if c.Seed == 0 {
+		c.Seed = uint64(time.Now().UnixNano())
+	}
+	setDur := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	setDur(&c.MinWait, 200*time.Millisecond)
+	setDur(&c.MaxWait, 3*time.Second)
+	setDur(&c.ShutdownGrace, 5*time.Second)
+	setDur(&c.PollInterval, 200*time.Millisecond)
+	setDur(&c.OrphanWait, 2*time.Second)
+	setDur(&c.CatchUpTimeout, 2*time.Minute)
+	if c.MaxWait < c.MinWait {
+		return fmt.Errorf("kill campaign: max wait %v below min wait %v", c.MaxWait, c.MinWait)
+	}
+	if c.SIGKILLFraction <= 0 {
+		c.SIGKILLFraction = 0.6
+	}
+	if c.TPS <= 0 {
+		c.TPS = 150
+	}
+	if c.EpochLength == 0 {
+		c.EpochLength = 100
+	}
+	if c.TransactionBatchSize == 0 {
+		c.TransactionBatchSize = 200
+	}
+	if c.MaxChunkSize == 0 {
+		c.MaxChunkSize = 4096
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Run runs the campaign for every configured kind and returns the table. An error
+// means the campaign could not run (a process would not start, the coordinator never
+// caught up); what the campaign measured, including failures of the invariants, is in
+// the table, with problems described in each Result.
+func Run(ctx context.Context, cfg Config) (*Table, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "ledgervault-killcampaign-"); err != nil {
+			return nil, fmt.Errorf("kill campaign: %w", err)
+		}
+		if !cfg.Keep {
+			defer os.RemoveAll(dir)
+		}
+	}
+	t := &Table{Seed: cfg.Seed}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6b696c6c))
+	for i, r := range cfg.Runs {
+		kdir := filepath.Join(dir, fmt.Sprintf("%d-%s", i, r.Kind))
+		if err := os.MkdirAll(kdir, 0o755); err != nil {
+			return t, fmt.Errorf("kill campaign: %w", err)
+		}
+		cfg.Logger.Info("kill campaign: starting", "kind", r.Kind, "kills", r.Kills, "seed", cfg.Seed, "dir", kdir)
+		res, err := runKind(ctx, &cfg, r, kdir, rng)
+		if res != nil {
+			t.Results = append(t.Results, *res)
+		}
+		if err != nil {
+			return t, fmt.Errorf("kill campaign %s: %w", r.Kind, err)
+		}
+		cfg.Logger.Info("kill campaign: done", "kind", r.Kind, "result", res.Summary())
+	}
+	return t, nil
+}
+
+// Result is one storage kind's row of the table.
+type Result struct {
+	Kind              Kind
+	Kills             int
+	SIGKILLs          int
+	SIGTERMs          int
+	Restarts          int
+	BackupsCompleted  int
+	VerifyPassed      bool
+	RestoredVersion   uint64
+	RootsEqual        bool
+	OrphansSum        int
+	OrphansMax        int
+	PartialFiles      int
+	TempFilesSeen     int
+	LeftoversRemoved  int
+	ChunksReused      int
+	UnexpectedExits   int
+	FinalVersion      uint64
+	NodeFinalVersion  uint64
+	Duration          time.Duration
+	ExitStatuses      map[string]int
+	UnreferencedAfter int
+	// Problems describes every failure seen (empty when all is well).
+	Problems []string
+}
+
+// Summary is a one-line description of the result.
+func (r *Result) Summary() string {
+	return fmt.Sprintf("kills %d (%d KILL/%d TERM), backups %d, verify %v, roots equal %v, orphans %d, partial %d, gc removed %d, reused %d, problems %d",
+		r.Kills, r.SIGKILLs, r.SIGTERMs, r.BackupsCompleted, r.VerifyPassed, r.RootsEqual, r.OrphansSum, r.PartialFiles,
+		r.LeftoversRemoved, r.ChunksReused, len(r.Problems))
+}
+
+func (r *Result) problem(format string, args ...any) {
+	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+}
+
+// randomWait picks a wait in [min, max].
+func randomWait(rng *rand.Rand, lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(rng.Int64N(int64(hi-lo)+1))
+}
+
+// pickSignal picks SIGKILL with probability p, else SIGTERM.
+func pickSignal(rng *rand.Rand, p float64) syscall.Signal {
+	if rng.Float64() < p {
+		return syscall.SIGKILL
+	}
+	return syscall.SIGTERM
+}

@@ -1,0 +1,90 @@
+package killcampaign
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// watchCoordinator keeps the coordinator log lines the campaign counts: completed
+// backups and chunks reused by resumed state snapshots.
+func watchCoordinator(line []byte) bool {
+	msg := logField(line, "msg")
+	return strings.Contains(msg, "backup completed") || strings.Contains(msg, "reuse")
+}
+
+// collect adds the reused chunks a finished coordinator run logged.
+func (k *kindRun) collect(c *child) {
+	for _, l := range c.kept() {
+		k.res.ChunksReused += reusedChunks([]byte(l))
+	}
+}
+
+// reusedChunks returns the count of reused chunks a log line reports.
+func reusedChunks(line []byte) int {
+	var m map[string]any
+	if json.Unmarshal(line, &m) != nil {
+		return 0
+	}
+	for _, key := range []string{"chunks_reused", "reused_chunks", "reused"} {
+		if v, ok := m[key].(float64); ok && v > 0 {
+			return int(v)
+		}
+	}
+	return 0
+}
+
+// Table is the campaign's result: one row per storage kind.
+type Table struct {
+	// Seed is the seed of the random waits and signals (rerun with it to repeat them).
+	Seed    uint64
+	Results []Result
+}
+
+// Failed reports whether any kind broke an invariant or failed a check.
+func (t *Table) Failed() bool {
+	for i := range t.Results {
+		if len(t.Results[i].Problems) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// Write prints the table, then every problem found.
+func (t *Table) Write(w io.Writer) error {
+	fmt.Fprintf(w, "kill campaign, seed %d\n", t.Seed)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "storage\tkills (KILL/TERM)\trestarts\tbackups\tverify\trestore roots equal\torphans sum/max\tpartial files\tgc removed\tchunks reused\tduration\t")
+	for _, r := range t.Results {
+		verify := "FAIL"
+		if r.VerifyPassed {
+			verify = "pass"
+		}
+		fmt.Fprintf(tw, "%s\t%d (%d/%d)\t%d\t%d\t%s\t%s @%d\t%d/%d\t%d\t%d\t%d\t%s\t\n",
+			r.Kind, r.Kills, r.SIGKILLs, r.SIGTERMs, r.Restarts, r.BackupsCompleted, verify,
+			yesNo(r.RootsEqual), r.RestoredVersion, r.OrphansSum, r.OrphansMax, r.PartialFiles,
+			r.LeftoversRemoved, r.ChunksReused, r.Duration.Round(time.Second))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range t.Results {
+		fmt.Fprintf(w, "%s: exit statuses after signals %v; node final version %d; temp files seen at most %d; unexpected exits %d\n",
+			r.Kind, r.ExitStatuses, r.NodeFinalVersion, r.TempFilesSeen, r.UnexpectedExits)
+		for _, p := range r.Problems {
+			fmt.Fprintf(w, "  PROBLEM %s: %s\n", r.Kind, p)
+		}
+	}
+	return nil
+}
