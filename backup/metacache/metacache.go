@@ -154,11 +154,8 @@ func download(ctx context.Context, st storage.Store, h storage.FileHandle) ([]by
 		return nil, fmt.Errorf("open metadata %s: %w", h, err)
 	}
 	defer r.Close()
-	b, err := manifest.ReadLimited(r, manifest.MaxMetadataSize, "metadata file "+string(h))
-	if err != nil {
-		return nil, fmt.Errorf("read metadata %s: %w", h, err)
-	}
-	return b, nil
+	// ReadLimited names the file in its errors.
+	return manifest.ReadLimited(r, manifest.MaxMetadataSize, "metadata file "+string(h))
 }
 
 // cache is a directory of verified copies of metadata files.
