@@ -1,0 +1,425 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/ledgervault/ledgervault/backup/chunkread"
+	"github.com/ledgervault/ledgervault/backup/inventory"
+	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/internal/pipeline"
+	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/accumulator"
+	"github.com/ledgervault/ledgervault/ledger/smt"
+	"github.com/ledgervault/ledgervault/ledgerdb"
+	"github.com/ledgervault/ledgervault/records"
+	"github.com/ledgervault/ledgervault/storage"
+)
+
+// env is what every phase shares: the storage, limits, bounds and progress.
+type env struct {
+	st          storage.Store
+	lim         chunkread.Limits
+	concurrency int
+	progress    Progress
+}
+
+func (e *env) add(n int64) {
+	if e.progress != nil {
+		e.progress.Add(n)
+	}
+}
+
+func (e *env) phase(name string, total int64) {
+	if e.progress != nil {
+		e.progress.Phase(name, total)
+	}
+}
+
+// ordered runs work over items 0..n-1 with e.concurrency downloads in flight and as
+// many results buffered, handing results to sink in order.
+func ordered[T any](ctx context.Context, e *env, n int, work func(ctx context.Context, i int) (T, error), sink func(ctx context.Context, r T) error) error {
+	next := 0
+	src := func(ctx context.Context) (int, bool, error) {
+		if next >= n {
+			return 0, false, nil
+		}
+		next++
+		return next - 1, true, nil
+	}
+	return pipeline.Ordered(ctx, pipeline.Options{Workers: e.concurrency, Buffered: e.concurrency}, src, work, sink)
+}
+
+// readSmallFile reads a proof file, checked against its manifest description.
+func (e *env) readSmallFile(ctx context.Context, f manifest.File, max int64) ([]byte, error) {
+	b, err := chunkread.ReadFile(ctx, e.st, f, max)
+	if err != nil {
+		return nil, err
+	}
+	e.add(int64(len(b)))
+	return b, nil
+}
+
+func (e *env) readManifest(ctx context.Context, b inventory.Backup) ([]byte, error) {
+	raw, err := chunkread.ReadManifest(ctx, e.st, b.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// ---- epoch history ----
+
+// epochChunk is one verified-encoding chunk of epoch-ending ledger infos.
+type epochChunk struct {
+	handle storage.FileHandle
+	lis    []ledger.LedgerInfoWithSignatures
+	bytes  int64
+}
+
+// historyResult is the verified epoch history and the endings it accepted.
+type historyResult struct {
+	hist    *ledger.EpochHistory
+	endings []ledger.LedgerInfoWithSignatures // verified, from the waypoint's on
+	files   int
+	bytes   int64
+}
+
+// buildHistory downloads the epoch-ending backups in order and verifies the chain from
+// the lowest trusted waypoint: each ending signed by a quorum of the previous epoch's
+// validators, each matching its manifest's waypoint. Further waypoints must name
+// verified endings.
+func buildHistory(ctx context.Context, e *env, backups []inventory.Backup, wps []ledger.Waypoint) (*historyResult, error) {
+	if len(wps) == 0 {
+		return nil, fmt.Errorf("no trusted waypoint given")
+	}
+	wps = append([]ledger.Waypoint(nil), wps...)
+	sort.Slice(wps, func(i, j int) bool { return wps[i].Version < wps[j].Version })
+	if len(backups) == 0 {
+		return nil, fmt.Errorf("no epoch-ending backup in storage: the epoch history cannot be verified from waypoint %s", wps[0])
+	}
+	type job struct {
+		c        manifest.EpochEndingChunk
+		m        *manifest.EpochEnding
+		manifest storage.FileHandle
+	}
+	var jobs []job
+	var total int64
+	for _, b := range backups {
+		raw, err := e.readManifest(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		m, err := manifest.DecodeEpochEnding(raw)
+		if err != nil {
+			return nil, fmt.Errorf("manifest %s: %w", b.Manifest, err)
+		}
+		if m.FirstEpoch != b.First || m.LastEpoch != b.Last {
+			return nil, fmt.Errorf("manifest %s: covers epochs %d-%d, its metadata (%s) says %d-%d", b.Manifest, m.FirstEpoch, m.LastEpoch, b.MetadataFile, b.First, b.Last)
+		}
+		for _, c := range m.Chunks {
+			jobs = append(jobs, job{c: c, m: m, manifest: b.Manifest})
+			total += c.Size
+		}
+	}
+	e.phase("epoch history", total)
+	res := &historyResult{}
+	var skipped uint64
+	work := func(ctx context.Context, i int) (epochChunk, error) {
+		j := jobs[i]
+		out := epochChunk{handle: j.c.Handle}
+		epoch := j.c.FirstEpoch
+		n, err := chunkread.ReadChunk(ctx, e.st, j.c.File, e.lim, func(rec []byte) error {
+			li, err := ledger.DecodeLedgerInfoWithSignatures(rec)
+			if err != nil {
+				return err
+			}
+			if li.LedgerInfo.Epoch != epoch {
+				return fmt.Errorf("ledger info of epoch %d where epoch %d belongs", li.LedgerInfo.Epoch, epoch)
+			}
+			if epoch > j.c.LastEpoch {
+				return fmt.Errorf("more ledger infos than epochs %d-%d", j.c.FirstEpoch, j.c.LastEpoch)
+			}
+			if wp := ledger.NewWaypoint(&li.LedgerInfo); wp != j.m.Waypoints[epoch-j.m.FirstEpoch] {
+				return fmt.Errorf("ending of epoch %d has waypoint %s, manifest %s says %s", epoch, wp, j.manifest, j.m.Waypoints[epoch-j.m.FirstEpoch])
+			}
+			out.lis = append(out.lis, li)
+			epoch++
+			return nil
+		})
+		if err != nil {
+			return epochChunk{}, err
+		}
+		if epoch != j.c.LastEpoch+1 {
+			return epochChunk{}, fmt.Errorf("chunk %s: holds epochs %d-%d, manifest %s says %d-%d", j.c.Handle, j.c.FirstEpoch, epoch-1, j.manifest, j.c.FirstEpoch, j.c.LastEpoch)
+		}
+		out.bytes = n
+		e.add(n)
+		return out, nil
+	}
+	root := wps[0]
+	sink := func(ctx context.Context, c epochChunk) error {
+		res.files++
+		res.bytes += c.bytes
+		for i := range c.lis {
+			li := &c.lis[i]
+			if res.hist == nil {
+				if ledger.NewWaypoint(&li.LedgerInfo) != root {
+					skipped++
+					continue
+				}
+				h, err := ledger.NewEpochHistory(root, &li.LedgerInfo)
+				if err != nil {
+					return fmt.Errorf("chunk %s: %w", c.handle, err)
+				}
+				res.hist = h
+				res.endings = append(res.endings, *li)
+				continue
+			}
+			if _, known := res.hist.Ending(li.LedgerInfo.Epoch); known {
+				if err := res.hist.Append(li); err != nil {
+					return fmt.Errorf("chunk %s: %w", c.handle, err)
+				}
+				continue
+			}
+			if err := res.hist.Append(li); err != nil {
+				return fmt.Errorf("chunk %s: verify ending of epoch %d: %w", c.handle, li.LedgerInfo.Epoch, err)
+			}
+			res.endings = append(res.endings, *li)
+		}
+		return nil
+	}
+	if err := ordered(ctx, e, len(jobs), work, sink); err != nil {
+		return nil, err
+	}
+	if res.hist == nil {
+		return nil, fmt.Errorf("trusted waypoint %s is not the ending of any backed-up epoch (%d endings read, epochs %d-%d)",
+			root, skipped, backups[0].First, backups[len(backups)-1].Last)
+	}
+	for _, wp := range wps[1:] {
+		found := false
+		for i := range res.endings {
+			if res.endings[i].LedgerInfo.Version == wp.Version && ledger.NewWaypoint(&res.endings[i].LedgerInfo) == wp {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("waypoint %s does not match any epoch ending of the history verified from %s (epochs %d-%d)",
+				wp, root, res.hist.FirstEpoch(), res.hist.LatestEpoch()-1)
+		}
+	}
+	return res, nil
+}
+
+// verifyLedgerInfo checks a ledger info against the epoch history; a ledger info of an
+// epoch past the history is an error wrapping ledger.ErrBeyondHistory.
+func verifyLedgerInfo(h *ledger.EpochHistory, li *ledger.LedgerInfoWithSignatures, what string) error {
+	if err := h.Verify(li); err != nil {
+		return fmt.Errorf("%s: ledger info of epoch %d version %d: %w", what, li.LedgerInfo.Epoch, li.LedgerInfo.Version, err)
+	}
+	return nil
+}
+
+// ---- state snapshot ----
+
+// snapshot is a state snapshot manifest whose root is proven against a verified ledger
+// info.
+type snapshot struct {
+	b     inventory.Backup
+	m     *manifest.StateSnapshot
+	root  ledger.Hash
+	proof ledgerdb.StateRootProof
+	bytes int64
+}
+
+// loadSnapshot reads a snapshot's manifest and root proof and verifies the root.
+func loadSnapshot(ctx context.Context, e *env, b inventory.Backup, h *ledger.EpochHistory) (*snapshot, error) {
+	raw, err := e.readManifest(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	m, err := manifest.DecodeStateSnapshot(raw)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", b.Manifest, err)
+	}
+	if m.Version != b.First {
+		return nil, fmt.Errorf("manifest %s: state snapshot at version %d, its metadata (%s) says %d", b.Manifest, m.Version, b.MetadataFile, b.First)
+	}
+	pb, err := e.readSmallFile(ctx, m.RootProof, backupservice.MaxProofResponseSize)
+	if err != nil {
+		return nil, err
+	}
+	rp, err := backupservice.DecodeStateRootProof(pb)
+	if err != nil {
+		return nil, fmt.Errorf("state root proof %s: %w", m.RootProof.Handle, err)
+	}
+	if err := verifyLedgerInfo(h, &rp.LedgerInfo, "state root proof "+string(m.RootProof.Handle)); err != nil {
+		return nil, err
+	}
+	if rp.LedgerInfo.LedgerInfo.Epoch != m.Epoch {
+		return nil, fmt.Errorf("state root proof %s: ledger info of epoch %d, manifest %s says epoch %d", m.RootProof.Handle, rp.LedgerInfo.LedgerInfo.Epoch, b.Manifest, m.Epoch)
+	}
+	root, err := rp.Verify(m.Version, &rp.LedgerInfo.LedgerInfo)
+	if err != nil {
+		return nil, fmt.Errorf("state root proof %s: %w", m.RootProof.Handle, err)
+	}
+	if root != m.RootHash {
+		return nil, fmt.Errorf("state root mismatch: root proof %s proves state root %s at version %d, manifest %s says %s",
+			m.RootProof.Handle, root, m.Version, b.Manifest, m.RootHash)
+	}
+	return &snapshot{b: b, m: m, root: root, proof: rp, bytes: m.RootProof.Size}, nil
+}
+
+// stateChunk is one downloaded, decoded chunk of a snapshot.
+type stateChunk struct {
+	desc   *manifest.StateSnapshotChunk
+	recs   []ledgerdb.StateRecord
+	leaves []smt.Leaf
+	proof  smt.RangeProof
+	bytes  int64
+}
+
+// arena holds copies of records in a few large blocks.
+type arena struct{ cur []byte }
+
+func (a *arena) copy(b []byte) []byte {
+	if len(b) > cap(a.cur)-len(a.cur) {
+		a.cur = make([]byte, 0, max(4<<20, len(b)))
+	}
+	s := len(a.cur)
+	a.cur = append(a.cur, b...)
+	return a.cur[s:len(a.cur):len(a.cur)]
+}
+
+// fetchStateChunk downloads a state chunk and its range proof, checks the chunk against
+// its manifest entry (item count, first and last key hashes) and decodes the proof.
+// With keep, the records are kept for a restore; otherwise only the leaves.
+func fetchStateChunk(ctx context.Context, e *env, c *manifest.StateSnapshotChunk, keep bool) (*stateChunk, error) {
+	want := c.LastIndex - c.FirstIndex + 1
+	out := &stateChunk{desc: c, leaves: make([]smt.Leaf, 0, min(want, 1<<16))}
+	if keep {
+		out.recs = make([]ledgerdb.StateRecord, 0, min(want, 1<<16))
+	}
+	var a arena
+	n, err := chunkread.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
+		if uint64(len(out.leaves)) >= want {
+			return fmt.Errorf("more than the %d items of its manifest entry", want)
+		}
+		k, v, err := records.SplitKeyValue(rec, ledger.MaxKeySize)
+		if err != nil {
+			return err
+		}
+		if len(v) > ledger.MaxValueSize {
+			return fmt.Errorf("value of %d bytes exceeds the limit of %d", len(v), ledger.MaxValueSize)
+		}
+		out.leaves = append(out.leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
+		if keep {
+			r := a.copy(rec)
+			kk, vv, _ := records.SplitKeyValue(r, ledger.MaxKeySize)
+			out.recs = append(out.recs, ledgerdb.StateRecord{Key: kk, Value: vv})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(out.leaves)) != want {
+		return nil, fmt.Errorf("chunk %s: %d items, its manifest entry says %d (items %d-%d)", c.Handle, len(out.leaves), want, c.FirstIndex, c.LastIndex)
+	}
+	if out.leaves[0].KeyHash != c.FirstKeyHash || out.leaves[len(out.leaves)-1].KeyHash != c.LastKeyHash {
+		return nil, fmt.Errorf("chunk %s: first/last key hashes %s/%s differ from its manifest entry's %s/%s", c.Handle,
+			out.leaves[0].KeyHash.Short(), out.leaves[len(out.leaves)-1].KeyHash.Short(), c.FirstKeyHash.Short(), c.LastKeyHash.Short())
+	}
+	e.add(n)
+	pb, err := e.readSmallFile(ctx, c.Proof, smt.MaxRangeProofSize)
+	if err != nil {
+		return nil, err
+	}
+	if out.proof, err = smt.DecodeRangeProof(pb); err != nil {
+		return nil, fmt.Errorf("range proof %s: %w", c.Proof.Handle, err)
+	}
+	out.bytes = n + int64(len(pb))
+	return out, nil
+}
+
+// ---- transactions ----
+
+// txnChunk is one downloaded transaction chunk, verified against a ledger info that the
+// epoch history verified.
+type txnChunk struct {
+	desc   manifest.TransactionChunk
+	txns   []ledger.TransactionWithOutput
+	hashes []ledger.Hash
+	proof  backupservice.TransactionRangeProof
+	bytes  int64
+}
+
+// fetchTxnChunk downloads a transaction chunk and its proof, decodes every transaction
+// (which checks that its info commits to it, its write set and its events), verifies the
+// proof's ledger info with the epoch history and the accumulator range proof of the
+// chunk's info hashes against it.
+func fetchTxnChunk(ctx context.Context, e *env, c manifest.TransactionChunk, h *ledger.EpochHistory) (*txnChunk, error) {
+	want := c.LastVersion - c.FirstVersion + 1
+	out := &txnChunk{desc: c, txns: make([]ledger.TransactionWithOutput, 0, min(want, 1<<16)), hashes: make([]ledger.Hash, 0, min(want, 1<<16))}
+	n, err := chunkread.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
+		if uint64(len(out.txns)) >= want {
+			return fmt.Errorf("more than the %d transactions of versions %d-%d", want, c.FirstVersion, c.LastVersion)
+		}
+		t, err := ledger.DecodeTransactionWithOutput(rec)
+		if err != nil {
+			return fmt.Errorf("transaction %d: %w", c.FirstVersion+uint64(len(out.txns)), err)
+		}
+		out.txns = append(out.txns, t)
+		out.hashes = append(out.hashes, t.Info.Hash())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(out.txns)) != want {
+		return nil, fmt.Errorf("chunk %s: %d transactions, its manifest entry says %d (versions %d-%d)", c.Handle, len(out.txns), want, c.FirstVersion, c.LastVersion)
+	}
+	e.add(n)
+	pb, err := e.readSmallFile(ctx, c.Proof, backupservice.MaxProofResponseSize)
+	if err != nil {
+		return nil, err
+	}
+	if out.proof, err = backupservice.DecodeTransactionRangeProof(pb); err != nil {
+		return nil, fmt.Errorf("range proof %s: %w", c.Proof.Handle, err)
+	}
+	li := &out.proof.LedgerInfo
+	if err := verifyLedgerInfo(h, li, "range proof "+string(c.Proof.Handle)); err != nil {
+		return nil, err
+	}
+	if li.LedgerInfo.Version < c.LastVersion {
+		return nil, fmt.Errorf("range proof %s: ledger info at version %d does not cover version %d", c.Proof.Handle, li.LedgerInfo.Version, c.LastVersion)
+	}
+	if err := accumulator.VerifyRange(li.LedgerInfo.AccumulatorRoot, li.LedgerInfo.Version+1, c.FirstVersion, out.hashes, out.proof.Proof); err != nil {
+		return nil, fmt.Errorf("chunk %s with range proof %s: transactions %d-%d: %w", c.Handle, c.Proof.Handle, c.FirstVersion, c.LastVersion, err)
+	}
+	out.bytes = n + int64(len(pb))
+	return out, nil
+}
+
+// txnManifests reads the manifests of transaction backups, in order.
+func txnManifests(ctx context.Context, e *env, bs []inventory.Backup) ([]*manifest.Transaction, error) {
+	out := make([]*manifest.Transaction, 0, len(bs))
+	for _, b := range bs {
+		raw, err := e.readManifest(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		m, err := manifest.DecodeTransaction(raw)
+		if err != nil {
+			return nil, fmt.Errorf("manifest %s: %w", b.Manifest, err)
+		}
+		if m.FirstVersion != b.First || m.LastVersion != b.Last {
+			return nil, fmt.Errorf("manifest %s: covers versions %d-%d, its metadata (%s) says %d-%d", b.Manifest, m.FirstVersion, m.LastVersion, b.MetadataFile, b.First, b.Last)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

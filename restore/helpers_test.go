@@ -1,0 +1,192 @@
+package restore_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ledgervault/ledgervault/backup"
+	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledgerdb"
+	"github.com/ledgervault/ledgervault/restore"
+	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/local"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var chainCfg = devnet.Config{Secret: []byte("restore-test"), EpochLength: 50, BlockSize: 20, GenesisAccounts: 200, LargeValueEvery: 50, LargeValueSize: 2000}
+
+// world is a source chain, its backups in local storage, and what a restore must
+// reproduce.
+type world struct {
+	src      *ledgerdb.DB
+	wp       ledger.Waypoint
+	st       storage.Store
+	root     string // storage directory
+	last     uint64 // last committed version
+	snapshot uint64 // version of the state snapshot
+	epochs   uint64 // epochs ending backed up: [0, epochs)
+}
+
+var (
+	worldOnce sync.Map // name -> *worldEntry
+)
+
+type worldEntry struct {
+	once sync.Once
+	w    *world
+	err  error
+}
+
+// newWorld builds a chain of last+1 versions with extra accounts and backs it up:
+// every epoch ending so far, a state snapshot at the end of epoch snapEpoch, and
+// transactions in overlapping backups covering [0, last] (or, with fromSnapshot, only
+// (snapshot, last]).
+func newWorld(t testing.TB, last, accounts, snapEpoch uint64, fromSnapshot bool) *world {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := ledgerdb.Open(ctx, dir+"/src", ledgerdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	wp, err := devnet.Genesis(ctx, db, chainCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := devnet.Open(ctx, db, chainCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accounts > 0 {
+		if err := c.CommitAccounts(ctx, accounts, 500, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.CommitUntil(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := backupservice.NewServer(db, backupservice.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		srv.Wait()
+	}()
+	svc, err := backupservice.New(ts.Listener.Addr().String(), backupservice.ClientOptions{ReadTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	root := dir + "/backups"
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	opts := backup.Options{MaxChunkSize: 16 << 10, StateRequestItems: 700, TransactionRequest: 60, Concurrency: 2}
+	ds, err := svc.DBState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epochs := ds.Epoch
+	// Two overlapping epoch-ending backups.
+	if _, err := backup.EpochEnding(ctx, svc, st, 0, epochs/2+1, opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.EpochEnding(ctx, svc, st, epochs/2, epochs, opts); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := backup.EpochEndVersion(ctx, svc, snapEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.StateSnapshot(ctx, svc, st, snap, opts); err != nil {
+		t.Fatal(err)
+	}
+	first := uint64(0)
+	if fromSnapshot {
+		first = snap + 1
+	}
+	mid := (first + last) / 2
+	if _, err := backup.Transactions(ctx, svc, st, first, mid-first+1, opts); err != nil {
+		t.Fatal(err)
+	}
+	ov := mid - 30 // overlapping the first
+	if _, err := backup.Transactions(ctx, svc, st, ov, last-ov+1, opts); err != nil {
+		t.Fatal(err)
+	}
+	return &world{src: db, wp: wp, st: st, root: root, last: last, snapshot: snap, epochs: epochs}
+}
+
+// checkSame requires the restored database in dir to have the source's roots and
+// state at v.
+func (w *world) checkSame(t testing.TB, dir string, v uint64, res *restore.Result) {
+	t.Helper()
+	ctx := context.Background()
+	wantState, err := w.src.StateRoot(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAcc, err := w.src.AccumulatorRoot(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != nil {
+		if res.TargetVersion != v || res.StateRoot != wantState.RootHash() || res.AccumulatorRoot != wantAcc {
+			t.Fatalf("result %+v, want version %d state root %s accumulator root %s", res, v, wantState.RootHash(), wantAcc)
+		}
+	}
+	db, err := ledgerdb.Open(ctx, dir, ledgerdb.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	gotState, err := db.StateRoot(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotAcc, err := db.AccumulatorRoot(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotState.RootHash() != wantState.RootHash() || gotAcc != wantAcc {
+		t.Fatalf("restored roots %s/%s, source %s/%s", gotState.RootHash(), gotAcc, wantState.RootHash(), wantAcc)
+	}
+	if got, want := dumpState(t, db, v), dumpState(t, w.src, v); !bytes.Equal(got, want) {
+		t.Fatalf("restored state at %d differs from the source (%d vs %d bytes)", v, len(got), len(want))
+	}
+}
+
+func dumpState(t testing.TB, db *ledgerdb.DB, v uint64) []byte {
+	var buf bytes.Buffer
+	err := db.StateValues(context.Background(), v, 0, 0, func(i uint64, k, val []byte) error {
+		fmt.Fprintf(&buf, "%d %x=%x\n", i, k, val)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func (w *world) options(dir string) restore.Options {
+	return restore.Options{DBDir: dir, Waypoints: []ledger.Waypoint{w.wp}, Concurrency: 3, TxnBatch: 37}
+}

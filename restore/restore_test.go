@@ -1,0 +1,138 @@
+package restore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ledgervault/ledgervault/restore"
+)
+
+func TestRestoreLatest(t *testing.T) {
+	w := newWorld(t, 420, 3000, 3, false)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "db")
+	o := w.options(dir)
+	o.Latest = true
+	res, err := restore.Run(ctx, w.st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.HasSnapshot || res.SnapshotVersion != w.snapshot || res.Transactions != w.last-w.snapshot {
+		t.Fatalf("result %+v: want snapshot %d and %d transactions", res, w.snapshot, w.last-w.snapshot)
+	}
+	w.checkSame(t, dir, w.last, res)
+
+	// Again with the same plan: already restored, roots re-checked.
+	res2, err := restore.Run(ctx, w.st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res2.AlreadyRestored || res2.Transactions != 0 || res2.StateRoot != res.StateRoot {
+		t.Fatalf("second run %+v", res2)
+	}
+	// Another plan into the same directory is refused.
+	o.Latest, o.Target = false, w.last-1
+	if _, err := restore.Run(ctx, w.st, o); !errors.Is(err, restore.ErrTargetNotEmpty) {
+		t.Fatalf("restore of another plan into a restored directory: %v", err)
+	}
+	// A directory with foreign content is refused.
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "x"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.DBDir = other
+	if _, err := restore.Run(ctx, w.st, o); !errors.Is(err, restore.ErrTargetNotEmpty) {
+		t.Fatalf("restore into a non-empty directory: %v", err)
+	}
+	// Beyond the backups: an error that says what is available.
+	o.DBDir = filepath.Join(t.TempDir(), "db")
+	o.Target = w.last + 1
+	if _, err := restore.Run(ctx, w.st, o); err == nil {
+		t.Fatal("restore beyond the backups succeeded")
+	} else {
+		t.Log(err)
+	}
+
+	t.Run("at the snapshot", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "db")
+		o := w.options(dir)
+		o.Target = w.snapshot
+		res, err := restore.Run(ctx, w.st, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Transactions != 0 || !res.HasSnapshot {
+			t.Fatalf("result %+v", res)
+		}
+		w.checkSame(t, dir, w.snapshot, res)
+	})
+	t.Run("mid chunk", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "db")
+		o := w.options(dir)
+		o.Target = w.snapshot + (w.last-w.snapshot)/2 + 7
+		res, err := restore.Run(ctx, w.st, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.checkSame(t, dir, o.Target, res)
+	})
+	t.Run("without snapshot", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "db")
+		o := w.options(dir)
+		o.Target = w.snapshot - 3
+		res, err := restore.Run(ctx, w.st, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.HasSnapshot || res.Transactions != o.Target+1 {
+			t.Fatalf("result %+v", res)
+		}
+		w.checkSame(t, dir, o.Target, res)
+	})
+}
+
+// cancelAfter cancels a context after n progress increments of a phase.
+type cancelAfter struct {
+	phase  string
+	n      int64
+	cur    atomic.Value
+	count  atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Phase(name string, total int64) { c.cur.Store(name) }
+func (c *cancelAfter) Add(int64) {
+	if p, _ := c.cur.Load().(string); p == c.phase && c.count.Add(1) == c.n {
+		c.cancel()
+	}
+}
+
+func TestResumeAfterCancel(t *testing.T) {
+	w := newWorld(t, 420, 3000, 3, false)
+	for _, phase := range []string{"state snapshot", "transactions"} {
+		t.Run(phase, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "db")
+			o := w.options(dir)
+			o.Latest = true
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			o.Progress = &cancelAfter{phase: phase, n: 9, cancel: cancel}
+			if _, err := restore.Run(ctx, w.st, o); !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled restore: %v", err)
+			}
+			o.Progress = nil
+			res, err := restore.Run(context.Background(), w.st, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Resumed {
+				t.Fatalf("second run did not resume: %+v", res)
+			}
+			w.checkSame(t, dir, w.last, res)
+		})
+	}
+}
