@@ -190,6 +190,10 @@ type Result struct {
 	Duration          time.Duration
 	ExitStatuses      map[string]int
 	UnreferencedAfter int
+	// UncheckedFiles is the most files of a kind the storage check does not know
+	// (so could not decode) seen at once; UncheckedExamples names some.
+	UncheckedFiles    int
+	UncheckedExamples []string
 	// Problems describes every failure seen (empty when all is well).
 	Problems []string
 }

@@ -56,6 +56,10 @@ type StorageCheck struct {
 	Temp int
 	// OpenUploads counts incomplete multipart uploads (object stores).
 	OpenUploads int
+	// Unknown counts files under a final name whose kind the check cannot tell from
+	// the name (so it could not decode them); UnknownFiles names the first ones.
+	Unknown      int
+	UnknownFiles []string
 	// Metadata counts metadata lines (backups made discoverable).
 	Metadata int
 	// Referenced and Unreferenced count backup folders with and without metadata.
@@ -206,6 +210,13 @@ func checkStorage(ctx context.Context, st rawStore, cache map[string]string) (*S
 		} else {
 			err = checkFile(ctx, st, o)
 		}
+		if errors.Is(err, errUnknownKind) {
+			c.Unknown++
+			if len(c.UnknownFiles) < maxProblems {
+				c.UnknownFiles = append(c.UnknownFiles, o.Key)
+			}
+			continue
+		}
 		if err == nil && cache != nil {
 			cache[o.Key] = want
 		}
@@ -287,7 +298,8 @@ func matchFile(ctx context.Context, st rawStore, o rawObject, f manifest.File) e
 	return nil
 }
 
-// checkFile checks a file no referenced manifest describes by decoding it fully.
+// checkFile checks a file no referenced manifest describes by decoding it fully. It
+// returns errUnknownKind for a file whose kind it cannot tell from its name.
 func checkFile(ctx context.Context, st rawStore, o rawObject) error {
 	name := path.Base(o.Key)
 	if strings.HasSuffix(name, ".zst") {
@@ -309,21 +321,29 @@ func checkFile(ctx context.Context, st rawStore, o rawObject) error {
 	return checkSmallFile(path.Base(path.Dir(o.Key)), name, b)
 }
 
+// errUnknownKind reports a file whose kind the check cannot tell from its name.
+var errUnknownKind = errors.New("unknown kind of file")
+
 // checkSmallFile decodes a non-chunk file by its name: metadata, lease, folder
-// marker, manifest or proof. folder is the name of the folder holding it.
+// marker, manifest or proof. folder is the name of the folder holding it. A resumed
+// attempt's files carry a tag between the base name and the extension
+// (manifest.r1.json, state_root.r1.proof), so the kind is read from the part before
+// the first dot and the extension.
 func checkSmallFile(folder, name string, b []byte) error {
+	base, _, _ := strings.Cut(name, ".")
+	ext := path.Ext(name)
 	switch {
-	case folder == metadataDir && strings.HasSuffix(name, ".meta"):
+	case folder == metadataDir && ext == ".meta":
 		_, err := manifest.DecodeMetadataFile(name, b)
 		return err
-	case folder == metadataDir && strings.HasSuffix(name, ".lease"), name == folderMarker:
+	case folder == metadataDir && ext == ".lease", name == folderMarker:
 		if len(b) > maxSmallFile || !json.Valid(b) {
 			return errors.New("not one complete JSON value")
 		}
 		return nil
 	case folder == metadataDir:
-		return errors.New("unknown kind of metadata file")
-	case name == "manifest.json":
+		return errUnknownKind
+	case base == "manifest" && ext == ".json":
 		_, err1 := manifest.DecodeEpochEnding(b)
 		_, err2 := manifest.DecodeStateSnapshot(b)
 		_, err3 := manifest.DecodeTransaction(b)
@@ -331,20 +351,20 @@ func checkSmallFile(folder, name string, b []byte) error {
 			return fmt.Errorf("not a complete manifest: %w", firstRelevant(b, err1, err2, err3))
 		}
 		return nil
-	case name == "state_root.proof":
+	case base == "state_root" && ext == ".proof":
 		_, err := backupservice.DecodeStateRootProof(b)
 		return err
-	case strings.HasPrefix(name, "state-") && strings.HasSuffix(name, ".proof"):
+	case strings.HasPrefix(base, "state-") && ext == ".proof":
 		if len(b) > smt.MaxRangeProofSize {
 			return fmt.Errorf("range proof of %d bytes exceeds %d", len(b), smt.MaxRangeProofSize)
 		}
 		_, err := smt.DecodeRangeProof(b)
 		return err
-	case strings.HasPrefix(name, "txn-") && strings.HasSuffix(name, ".proof"):
+	case strings.HasPrefix(base, "txn-") && ext == ".proof":
 		_, err := backupservice.DecodeTransactionRangeProof(b)
 		return err
 	default:
-		return errors.New("unknown kind of backup file")
+		return errUnknownKind
 	}
 }
 

@@ -241,6 +241,7 @@ func (k *kindRun) killOnce(ctx context.Context, i int, wait time.Duration, sig s
 	}
 	res.PartialFiles += sc.Bad()
 	res.TempFilesSeen = max(res.TempFilesSeen, sc.Temp)
+	k.noteUnknown(sc)
 	for _, p := range sc.Problems {
 		res.problem("kill %d (%v after %v): %s", i, sig, wait, p)
 	}
@@ -327,6 +328,7 @@ func (k *kindRun) finish(ctx context.Context, nodeDir string) error {
 		return fmt.Errorf("check storage after gc: %w", err)
 	}
 	res.PartialFiles += sc.Bad()
+	k.noteUnknown(sc)
 	res.BackupsCompleted = sc.Metadata
 	res.UnreferencedAfter = sc.Unreferenced + sc.Temp + sc.OpenUploads
 	for _, p := range sc.Problems {
@@ -379,6 +381,14 @@ func (k *kindRun) finish(ctx context.Context, nodeDir string) error {
 		res.problem("restore of latest reached version %d, the coordinator backed up to %d", rs.TargetVersion, res.FinalVersion)
 	}
 	return nil
+}
+
+// noteUnknown records files the check could not classify.
+func (k *kindRun) noteUnknown(sc *StorageCheck) {
+	k.res.UncheckedFiles = max(k.res.UncheckedFiles, sc.Unknown)
+	if len(sc.UnknownFiles) > 0 {
+		k.res.UncheckedExamples = sc.UnknownFiles
+	}
 }
 
 func truncate(b []byte) string {

@@ -82,6 +82,9 @@ func (t *Table) Write(w io.Writer) error {
 	for _, r := range t.Results {
 		fmt.Fprintf(w, "%s: exit statuses after signals %v; node final version %d; temp files seen at most %d; unexpected exits %d\n",
 			r.Kind, r.ExitStatuses, r.NodeFinalVersion, r.TempFilesSeen, r.UnexpectedExits)
+		if r.UncheckedFiles > 0 {
+			fmt.Fprintf(w, "  %s: up to %d files of a kind the check does not know (not decoded), e.g. %v\n", r.Kind, r.UncheckedFiles, r.UncheckedExamples)
+		}
 		for _, p := range r.Problems {
 			fmt.Fprintf(w, "  PROBLEM %s: %s\n", r.Kind, p)
 		}
