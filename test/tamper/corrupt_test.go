@@ -400,9 +400,9 @@ func trailerless(t testing.TB, recs [][]byte) []byte {
 
 func sha256Sum(b []byte) manifest.Digest { return sha256.Sum256(b) }
 
-// countDecompressed streams data through the zstd decoder and returns the size of
-// the output and its first keep bytes.
-func countDecompressed(t testing.TB, data []byte, keep int) (int64, []byte) {
+// countDecompressed streams data through the zstd decoder, up to limit bytes, and
+// returns the size of the output and its first keep bytes.
+func countDecompressed(t testing.TB, data []byte, keep int, limit int64) (int64, []byte) {
 	t.Helper()
 	d, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1))
 	if err != nil {
@@ -418,11 +418,44 @@ func countDecompressed(t testing.TB, data []byte, keep int) (int64, []byte) {
 			head = append(head, buf[:min(m, keep-len(head))]...)
 		}
 		n += int64(m)
-		if err == io.EOF {
+		if err == io.EOF || n >= limit {
 			return n, head
 		}
 		if err != nil {
 			t.Fatalf("decompress after %d bytes: %v", n, err)
+		}
+	}
+}
+
+// zstdFrameSize walks the blocks of a single zstd frame of raw and RLE blocks (what
+// zstdBomb writes) and returns the size they regenerate.
+func zstdFrameSize(t testing.TB, data []byte) int64 {
+	t.Helper()
+	if len(data) < 6 || !bytes.Equal(data[:4], []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+		t.Fatal("not a zstd frame")
+	}
+	var n int64
+	for p := 6; ; {
+		if p+3 > len(data) {
+			t.Fatalf("frame ends inside a block header at %d", p)
+		}
+		h := uint32(data[p]) | uint32(data[p+1])<<8 | uint32(data[p+2])<<16
+		p += 3
+		last, typ, size := h&1 == 1, (h>>1)&3, int(h>>3)
+		switch typ {
+		case 0:
+			p += size
+		case 1:
+			p++
+		default:
+			t.Fatalf("block type %d", typ)
+		}
+		n += int64(size)
+		if last {
+			if p != len(data) {
+				t.Fatalf("%d bytes after the last block", len(data)-p)
+			}
+			return n
 		}
 	}
 }
