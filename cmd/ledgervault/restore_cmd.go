@@ -1,0 +1,272 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/backup/chunkread"
+	"github.com/ledgervault/ledgervault/internal/logging"
+	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/restore"
+)
+
+func init() { extraCommands = append(extraCommands, newRestoreCmd) }
+
+// exitTargetNotEmpty is restore's status for a refused database directory.
+const exitTargetNotEmpty = 3
+
+// trustFlags select the trusted waypoints of restore and verify.
+type trustFlags struct {
+	waypoints    []string
+	waypointFile string
+}
+
+func (f *trustFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.waypoints, "trust-waypoint", nil, "trusted waypoint VERSION:HASH of an epoch-ending ledger info (repeatable; the lowest is the root of trust, e.g. the genesis waypoint 0:HASH)")
+	cmd.Flags().StringVar(&f.waypointFile, "waypoint-file", "", "file holding a trusted waypoint (the node's waypoint.txt)")
+}
+
+func (f *trustFlags) parse() ([]ledger.Waypoint, error) {
+	var out []ledger.Waypoint
+	for _, s := range f.waypoints {
+		wp, err := ledger.ParseWaypoint(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("--trust-waypoint: %w", err)
+		}
+		out = append(out, wp)
+	}
+	if f.waypointFile != "" {
+		b, err := os.ReadFile(f.waypointFile)
+		if err != nil {
+			return nil, fmt.Errorf("--waypoint-file: %w", err)
+		}
+		if len(b) > 4096 {
+			return nil, fmt.Errorf("--waypoint-file %s: %d bytes, a waypoint file holds one line", f.waypointFile, len(b))
+		}
+		wp, err := ledger.ParseWaypoint(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, fmt.Errorf("--waypoint-file %s: %w", f.waypointFile, err)
+		}
+		out = append(out, wp)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("give a trusted waypoint with --trust-waypoint VERSION:HASH or --waypoint-file FILE (the node's waypoint.txt)")
+	}
+	return out, nil
+}
+
+func newRestoreCmd() *cobra.Command {
+	var (
+		sf       storageFlags
+		lf       logFlags
+		tf       trustFlags
+		target   string
+		dbDir    string
+		cacheDir string
+		conc     int
+		progress string
+		asJSON   bool
+		maxRaw   int64
+	)
+	cmd := &cobra.Command{
+		Use:   "restore --target-version V|latest --db DIR (--trust-waypoint W ... | --waypoint-file FILE)",
+		Short: "Bootstrap a fresh database from backups, verifying everything against a trusted waypoint",
+		Long: `Restore a database at --db to a backed-up version. Nothing in storage is trusted but the
+waypoint: the epoch history is verified from it, the newest state snapshot at or before the target
+is restored chunk by chunk (hashes, range proofs, root proof), transactions are replayed from the
+snapshot to the target against verified ledger infos, and at the end the database's state root and
+accumulator root must equal the verified commitments.
+
+The database directory must be absent or empty, or hold an interrupted restore of the same plan
+(RESTORE-PLAN.json), which is resumed. Exit status: 0 restored (or already restored: roots
+re-checked), 1 failed, 3 the directory is not empty and not a restore of the same plan,
+128+N interrupted by signal N (run again to resume).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			wps, err := tf.parse()
+			if err != nil {
+				return err
+			}
+			o := restore.Options{DBDir: dbDir, Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc, Logger: log,
+				Limits: chunkread.Limits{MaxRawSize: maxRaw}}
+			switch {
+			case target == "latest":
+				o.Latest = true
+			case target == "":
+				return errors.New("--target-version is required (a version or latest)")
+			default:
+				if o.Target, err = parseVersion(target); err != nil {
+					return fmt.Errorf("--target-version: %w", err)
+				}
+			}
+			if dbDir == "" {
+				return errors.New("--db is required")
+			}
+			ctx, sig, stop := signalContext(cmd.Context())
+			defer stop()
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep := newPhaseProgress(progress, log)
+			o.Progress = rep
+			res, err := restore.Run(ctx, st, o)
+			rep.finish()
+			if err != nil {
+				if errors.Is(err, restore.ErrTargetNotEmpty) {
+					return &exitError{code: exitTargetNotEmpty, err: err}
+				}
+				return interrupted(err, sig())
+			}
+			return printRestoreResult(cmd.OutOrStdout(), res, asJSON)
+		},
+	}
+	sf.register(cmd)
+	lf.register(cmd)
+	tf.register(cmd)
+	cmd.Flags().StringVar(&target, "target-version", "", "version to restore to, or latest")
+	cmd.Flags().StringVar(&dbDir, "db", "", "database directory to restore into")
+	cmd.Flags().StringVar(&cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
+	cmd.Flags().IntVar(&conc, "concurrent-downloads", restore.DefaultConcurrency, "downloads in flight (memory is about 2 x this x the chunk size)")
+	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", chunkread.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
+	return cmd
+}
+
+func parseVersion(s string) (uint64, error) {
+	var v uint64
+	if _, err := fmt.Sscan(s, &v); err != nil || fmt.Sprint(v) != s {
+		return 0, fmt.Errorf("%q is not a version number", s)
+	}
+	return v, nil
+}
+
+func printRestoreResult(w io.Writer, res *restore.Result, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(res)
+	}
+	snap := "none (from version 0)"
+	if res.HasSnapshot {
+		snap = fmt.Sprintf("version %d", res.SnapshotVersion)
+	}
+	status := "restored"
+	switch {
+	case res.AlreadyRestored:
+		status = "already restored (roots re-checked)"
+	case res.Resumed:
+		status = "restored (resumed)"
+	}
+	rate := float64(res.Bytes) / max(res.Elapsed.Seconds(), 1e-9) / 1e6
+	_, err := fmt.Fprintf(w, `%s to version %d
+  state root        %s
+  accumulator root  %s
+  state snapshot    %s, %d items restored
+  transactions      %d saved
+  epoch endings     %d verified
+  downloaded        %d files, %d bytes (%.1f MB/s)
+  time              %s (epochs %s, state %s, transactions %s)
+`, status, res.TargetVersion, res.StateRoot, res.AccumulatorRoot, snap, res.StateItems, res.Transactions, res.Epochs,
+		res.Files, res.Bytes, rate, res.Elapsed.Round(time.Millisecond), res.EpochDuration.Round(time.Millisecond),
+		res.StateDuration.Round(time.Millisecond), res.TxnDuration.Round(time.Millisecond))
+	return err
+}
+
+// phaseProgress shows restore or verify progress: a bar per phase on a terminal, or
+// periodic log lines.
+type phaseProgress struct {
+	mode  string
+	log   *slog.Logger
+	mu    sync.Mutex
+	bar   *progressbar.ProgressBar
+	phase string
+	total int64
+	done  atomic.Int64
+	start time.Time
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newPhaseProgress(mode string, log *slog.Logger) *phaseProgress {
+	if mode == "auto" {
+		mode = "log"
+		if logging.IsTerminal(os.Stderr) {
+			mode = "bar"
+		}
+	}
+	p := &phaseProgress{mode: mode, log: log, stop: make(chan struct{}), start: time.Now()}
+	if mode == "log" {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			t := time.NewTicker(5 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-p.stop:
+					return
+				case <-t.C:
+					p.mu.Lock()
+					phase, total := p.phase, p.total
+					p.mu.Unlock()
+					secs := time.Since(p.start).Seconds()
+					log.Info("progress", "phase", phase, "bytes", p.done.Load(), "total_bytes", total, "mb_per_s", float64(p.done.Load())/secs/1e6)
+				}
+			}
+		}()
+	}
+	return p
+}
+
+// Phase implements restore.Progress.
+func (p *phaseProgress) Phase(name string, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phase, p.total, p.start = name, total, time.Now()
+	p.done.Store(0)
+	if p.mode == "bar" {
+		if p.bar != nil {
+			p.bar.Finish()
+		}
+		p.bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription(name), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+}
+
+// Add implements restore.Progress.
+func (p *phaseProgress) Add(n int64) {
+	p.done.Add(n)
+	if p.mode == "bar" {
+		p.mu.Lock()
+		if p.bar != nil {
+			p.bar.Add64(n)
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *phaseProgress) finish() {
+	close(p.stop)
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}
