@@ -27,13 +27,22 @@ type stateChunk struct {
 	desc   manifest.StateSnapshotChunk
 	leaves []smt.Leaf
 	proof  smt.RangeProof
+	// reused marks a chunk of an interrupted attempt (see resume.go).
+	reused bool
 }
 
 // StateSnapshot backs up all state at version: items in key-hash order cut into
 // chunks of at most MaxChunkSize raw bytes, each with the range proof of its last
 // item, and the proof that ties the state root to a signed ledger info. Every chunk
 // is checked with a chunk verifier against that root before the manifest is written.
+// An interrupted backup can be resumed with ResumeStateSnapshot.
 func StateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, version uint64, opts Options) (*Result, error) {
+	return stateSnapshot(ctx, svc, st, version, opts, nil)
+}
+
+// stateSnapshot is StateSnapshot in a new folder (rs nil) or continuing the folder
+// of an interrupted attempt (rs, see resume.go).
+func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, version uint64, opts Options, rs *resumeState) (*Result, error) {
 	start := time.Now()
 	o, err := opts.normalize()
 	if err != nil {
@@ -55,8 +64,10 @@ func StateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	if err != nil {
 		return nil, fmt.Errorf("state item count at version %d: %w", version, err)
 	}
-	b, err := st.CreateBackup(ctx, fmt.Sprintf("state_snapshot_ver_%d", version))
-	if err != nil {
+	var b storage.BackupHandle
+	if rs != nil {
+		b = rs.folder
+	} else if b, err = st.CreateBackup(ctx, fmt.Sprintf("state_snapshot_ver_%d", version)); err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
 	o.Logger.Info("state snapshot backup", "version", version, "items", n, "root", root, "folder", b)
@@ -64,7 +75,7 @@ func StateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	if err != nil {
 		return nil, fmt.Errorf("encode state root proof: %w", err)
 	}
-	rootFile, err := writeFile(ctx, st, b, "state_root.proof", rpBytes, o.Stats)
+	rootFile, err := writeFile(ctx, st, b, rs.name("state_root.proof"), rpBytes, o.Stats)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +94,7 @@ func StateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 		return s, true, nil
 	}
 	work := func(ctx context.Context, first uint64) ([]stateChunk, error) {
-		return stateRange(ctx, svc, st, b, version, first, min(o.StateRequestItems, n-first), o)
+		return stateRange(ctx, svc, st, b, version, first, min(o.StateRequestItems, n-first), o, rs)
 	}
 	ver := smt.NewChunkVerifier(root)
 	sink := func(ctx context.Context, cs []stateChunk) error {
@@ -108,22 +119,26 @@ func StateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 		}
 	}
 	meta := manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version, Epoch: m.Epoch}
-	return finish(ctx, st, b, m, meta, o, start)
+	return finishNamed(ctx, st, b, rs.name(ManifestName), m, meta, o, start, rs.reusedBytes())
 }
 
-// stateRange streams count items from first and writes them as one or more chunks.
-func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store, b storage.BackupHandle, version, first, count uint64, o *Options) ([]stateChunk, error) {
+// stateRange streams count items from first and writes them as one or more chunks
+// (after the chunks of an interrupted attempt that rs reuses).
+func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store, b storage.BackupHandle, version, first, count uint64, o *Options, rs *resumeState) ([]stateChunk, error) {
+	out, idx, err := rs.reuseRange(ctx, st, first, first+count, o)
+	if err != nil || idx == first+count {
+		return out, err
+	}
 	t0 := time.Now()
-	s, err := svc.StateSnapshotChunk(ctx, version, first, count)
+	s, err := svc.StateSnapshotChunk(ctx, version, idx, first+count-idx)
 	timed(&o.Stats.FetchNanos, t0)
 	if err != nil {
-		return nil, fmt.Errorf("state items %d+%d at version %d: %w", first, count, version, err)
+		return nil, fmt.Errorf("state items %d+%d at version %d: %w", idx, first+count-idx, version, err)
 	}
 	defer s.Close()
-	if s.Expected() != count {
-		return nil, fmt.Errorf("state items %d+%d: service announced %d", first, count, s.Expected())
+	if s.Expected() != first+count-idx {
+		return nil, fmt.Errorf("state items %d+%d: service announced %d", idx, first+count-idx, s.Expected())
 	}
-	var out []stateChunk
 	var cw *ChunkWriter
 	defer func() {
 		if cw != nil {
@@ -150,7 +165,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}
-		pf, err := writeFile(ctx, st, b, fmt.Sprintf("state-%012d.proof", cur.desc.FirstIndex), pb, o.Stats)
+		pf, err := writeFile(ctx, st, b, rs.name(fmt.Sprintf("state-%012d.proof", cur.desc.FirstIndex)), pb, o.Stats)
 		if err != nil {
 			return err
 		}
@@ -163,7 +178,6 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 		cur = stateChunk{}
 		return nil
 	}
-	idx := first
 	for {
 		t0 := time.Now()
 		ok := s.Next()
@@ -181,7 +195,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, fmt.Sprintf("state-%012d.zst", idx), o); err != nil {
+			if cw, err = CreateChunk(ctx, st, b, rs.name(fmt.Sprintf("state-%012d.zst", idx)), o); err != nil {
 				return nil, err
 			}
 			cur.desc.FirstIndex = idx

@@ -120,7 +120,8 @@ makes it discoverable. Exit status: 0 done, 1 failed (nothing discoverable was w
 3 already backed up (a metadata file for the same range exists), 128+N interrupted by signal N.`,
 	}
 	f.register(cmd)
-	cmd.AddCommand(newBackupEpochEndingCmd(&f), newBackupStateSnapshotCmd(&f), newBackupTransactionCmd(&f))
+	cmd.AddCommand(newBackupEpochEndingCmd(&f), newBackupStateSnapshotCmd(&f), newBackupTransactionCmd(&f),
+		newBackupCoordinatorCmd(&f))
 	return cmd
 }
 

@@ -1,0 +1,369 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/smt"
+	"github.com/ledgervault/ledgervault/records"
+	"github.com/ledgervault/ledgervault/storage"
+)
+
+// ResumeStateSnapshot continues an interrupted state snapshot backup in its own
+// folder. Nothing but committed files is needed: chunk files are named by their
+// first item index (state-<index>.zst, proofs state-<index>.proof), and a file is
+// visible only once complete. Starting at each work unit's first item, the resumed
+// attempt opens the chunk an earlier attempt wrote there, re-reads it (its records
+// give the leaves the verifier needs, its bytes the size and SHA-256 for the
+// manifest), reads its proof, reuses it and goes on at the item after its last;
+// items no chunk covers are fetched and written. Every reused chunk is verified
+// against the state root like a new one before the manifest is written.
+//
+// Every write is create-only, so the files of resumed attempt k carry the tag rk
+// (state-<index>.rk.zst, state_root.rk.proof, manifest.rk.json); the root proof of
+// each attempt marks it, and a later attempt looks for chunks under every earlier
+// attempt's names, newest first.
+
+// MaxResumeAttempts bounds the attempts in one folder; beyond it a resume starts a
+// new folder.
+const MaxResumeAttempts = 64
+
+// resumeState is what an attempt that continues an interrupted one needs. A nil
+// *resumeState is a fresh attempt: names are untagged and nothing is reused.
+type resumeState struct {
+	folder  storage.BackupHandle
+	tag     string
+	earlier []string // tags of the earlier attempts, newest first ("" is the first)
+	version uint64
+	reused  func(manifest.StateSnapshotChunk)
+
+	mu    sync.Mutex
+	count int
+	bytes int64
+}
+
+// tagged returns name with tag before its extension.
+func tagged(name, tag string) string {
+	if tag == "" {
+		return name
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		return name[:i] + "." + tag + name[i:]
+	}
+	return name + "." + tag
+}
+
+// name returns the file name of this attempt: name itself for a fresh attempt,
+// name with the attempt's tag before its extension when resuming.
+func (rs *resumeState) name(name string) string {
+	if rs == nil {
+		return name
+	}
+	return tagged(name, rs.tag)
+}
+
+// reuseRange reuses the chunks of earlier attempts from item first on, as long as
+// they follow each other within [first, end). It returns them and the first item
+// index not reused.
+func (rs *resumeState) reuseRange(ctx context.Context, st storage.Store, first, end uint64, o *Options) ([]stateChunk, uint64, error) {
+	if rs == nil {
+		return nil, first, nil
+	}
+	var out []stateChunk
+	idx := first
+	for idx < end {
+		c, ok, err := rs.reuse(ctx, st, idx, end, o)
+		if err != nil {
+			return nil, first, err
+		}
+		if !ok {
+			break
+		}
+		out = append(out, c)
+		idx = c.desc.LastIndex + 1
+	}
+	return out, idx, nil
+}
+
+// reuse looks for a chunk of an earlier attempt that starts at item idx and checks
+// it. ok is false when there is none that checks out (the items are then written
+// again); err is set only when ctx is done.
+func (rs *resumeState) reuse(ctx context.Context, st storage.Store, idx, end uint64, o *Options) (stateChunk, bool, error) {
+	for _, tag := range rs.earlier {
+		chunk := storage.FileHandle(path.Join(string(rs.folder), tagged(fmt.Sprintf("state-%012d.zst", idx), tag)))
+		proof := storage.FileHandle(path.Join(string(rs.folder), tagged(fmt.Sprintf("state-%012d.proof", idx), tag)))
+		c, err := rs.check(ctx, st, chunk, proof, idx, end)
+		if ctx.Err() != nil {
+			return stateChunk{}, false, ctx.Err()
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			o.Logger.Warn("chunk of an interrupted attempt not reused", "chunk", chunk, "err", err)
+			continue
+		}
+		rs.mu.Lock()
+		rs.count++
+		rs.bytes += c.desc.Size + c.desc.Proof.Size
+		rs.mu.Unlock()
+		if rs.reused != nil {
+			rs.reused(c.desc)
+		}
+		return c, true, nil
+	}
+	return stateChunk{}, false, nil
+}
+
+// check re-reads a chunk and its proof and describes them for the manifest.
+func (rs *resumeState) check(ctx context.Context, st storage.Store, chunk, proofHandle storage.FileHandle, idx, end uint64) (stateChunk, error) {
+	leaves, f, err := readStateChunk(ctx, st, chunk, end-idx)
+	if err != nil {
+		return stateChunk{}, err
+	}
+	proofBytes, err := readSmall(ctx, st, proofHandle, smt.MaxRangeProofSize)
+	if err != nil {
+		return stateChunk{}, err
+	}
+	proof, err := smt.DecodeRangeProof(proofBytes)
+	if err != nil {
+		return stateChunk{}, fmt.Errorf("proof %s: %w", proofHandle, err)
+	}
+	d := manifest.StateSnapshotChunk{
+		FirstIndex: idx, LastIndex: idx + uint64(len(leaves)) - 1,
+		FirstKeyHash: leaves[0].KeyHash, LastKeyHash: leaves[len(leaves)-1].KeyHash,
+		File:  f,
+		Proof: manifest.File{Handle: proofHandle, Size: int64(len(proofBytes)), RawSize: int64(len(proofBytes)), SHA256: sha256.Sum256(proofBytes)},
+	}
+	return stateChunk{desc: d, leaves: leaves, proof: proof, reused: true}, nil
+}
+
+// readSmall reads a whole file of at most limit bytes.
+func readSmall(ctx context.Context, st storage.Store, h storage.FileHandle, limit int64) ([]byte, error) {
+	r, err := st.Open(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", h, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("read %s: larger than %d bytes", h, limit)
+	}
+	return b, nil
+}
+
+// countingHash hashes and counts what passes through it.
+type countingHash struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+}
+
+func (c *countingHash) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+// readStateChunk re-reads a committed state chunk of at most maxItems items and
+// returns the leaves of its items and its description (size, raw size, SHA-256).
+func readStateChunk(ctx context.Context, st storage.Store, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, manifest.File, error) {
+	r, err := st.Open(ctx, h)
+	if err != nil {
+		return nil, manifest.File{}, err
+	}
+	defer r.Close()
+	limit := int64(MaxChunkSizeLimit) + MaxChunkSizeLimit>>3
+	ch := &countingHash{r: io.LimitReader(r, limit+1), h: sha256.New()}
+	dec, err := zstd.NewReader(ch, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(MaxChunkSizeLimit)+(64<<20)))
+	if err != nil {
+		return nil, manifest.File{}, fmt.Errorf("chunk %s: zstd: %w", h, err)
+	}
+	defer dec.Close()
+	raw := &countingReader{r: io.LimitReader(dec, int64(MaxChunkSizeLimit)+records.DefaultMaxRecordSize+1)}
+	rr := records.NewReader(raw, 0)
+	var leaves []smt.Leaf
+	for rr.Next() {
+		if uint64(len(leaves)) == maxItems {
+			return nil, manifest.File{}, fmt.Errorf("chunk %s: more than %d items", h, maxItems)
+		}
+		k, v, err := records.SplitKeyValue(rr.Record(), ledger.MaxKeySize)
+		if err != nil {
+			return nil, manifest.File{}, fmt.Errorf("chunk %s: item %d: %w", h, len(leaves), err)
+		}
+		leaves = append(leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
+		if len(leaves)&1023 == 0 && ctx.Err() != nil {
+			return nil, manifest.File{}, ctx.Err()
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return nil, manifest.File{}, fmt.Errorf("chunk %s: %w", h, err)
+	}
+	if len(leaves) == 0 {
+		return nil, manifest.File{}, fmt.Errorf("chunk %s: no items", h)
+	}
+	// Read to the end so that the hash covers the whole file (a zstd frame followed
+	// by anything is not a chunk this package wrote).
+	if n, err := io.Copy(io.Discard, dec); err != nil || n != 0 {
+		return nil, manifest.File{}, fmt.Errorf("chunk %s: data after the records stream (%d bytes, %v)", h, n, err)
+	}
+	if _, err := io.Copy(io.Discard, ch); err != nil {
+		return nil, manifest.File{}, fmt.Errorf("chunk %s: %w", h, err)
+	}
+	if ch.n > limit {
+		return nil, manifest.File{}, fmt.Errorf("chunk %s: larger than %d bytes", h, limit)
+	}
+	f := manifest.File{Handle: h, Size: ch.n, RawSize: raw.n}
+	copy(f.SHA256[:], ch.h.Sum(nil))
+	return leaves, f, nil
+}
+
+// countingReader counts what passes through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// FindResumableStateSnapshot looks for the folder of an interrupted state snapshot
+// backup of version: named state_snapshot_ver_<version>-..., not referenced by any
+// metadata file, written to within maxAge. It returns the most recent one.
+func FindResumableStateSnapshot(ctx context.Context, st storage.Store, version uint64, maxAge time.Duration) (storage.BackupHandle, bool, error) {
+	infos, err := st.ListBackups(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("list backup folders: %w", err)
+	}
+	prefix := fmt.Sprintf("state_snapshot_ver_%d-", version)
+	var cands []storage.BackupInfo
+	for _, in := range infos {
+		if strings.HasPrefix(path.Base(string(in.Handle)), prefix) && time.Since(in.ModTime) <= maxAge {
+			cands = append(cands, in)
+		}
+	}
+	if len(cands) == 0 {
+		return "", false, nil
+	}
+	// A folder referenced by metadata is a completed backup, not to be touched.
+	hs, err := st.ListMetadata(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("list metadata: %w", err)
+	}
+	name := MetadataName(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version})
+	for _, h := range hs {
+		if base(string(h)) == name {
+			return "", false, nil // backed up already
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].ModTime.After(cands[j].ModTime) })
+	return cands[0].Handle, true, nil
+}
+
+// Resumed says what a resumed state snapshot reused.
+type Resumed struct {
+	// Chunks is the number of chunks reused; Bytes their stored size with proofs.
+	Chunks int
+	Bytes  int64
+}
+
+// ResumeStateSnapshot continues the interrupted state snapshot backup of version in
+// folder (found with FindResumableStateSnapshot): chunks whose progress file, size
+// and SHA-256 check out are reused, the others written; then the manifest and the
+// metadata file are written as for StateSnapshot. reused, if not nil, is called for
+// each chunk reused.
+func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(manifest.StateSnapshotChunk)) (*Result, Resumed, error) {
+	if err := storage.ValidateHandle(string(folder)); err != nil {
+		return nil, Resumed{}, fmt.Errorf("resume folder: %w", err)
+	}
+	// Attempt k >= 1 wrote state_root.rk.proof first; find the first k not taken.
+	rs := &resumeState{folder: folder, version: version, reused: reused, earlier: []string{""}}
+	for k := 1; ; k++ {
+		if k > MaxResumeAttempts {
+			res, err := StateSnapshot(ctx, svc, st, version, opts)
+			return res, Resumed{}, err
+		}
+		tag := fmt.Sprintf("r%d", k)
+		r, err := st.Open(ctx, storage.FileHandle(path.Join(string(folder), tagged("state_root.proof", tag))))
+		if errors.Is(err, storage.ErrNotFound) {
+			rs.tag = tag
+			break
+		}
+		if err != nil {
+			return nil, Resumed{}, fmt.Errorf("resume folder %s: %w", folder, err)
+		}
+		r.Close()
+		rs.earlier = append([]string{tag}, rs.earlier...)
+	}
+	res, err := stateSnapshot(ctx, svc, st, version, opts, rs)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return res, Resumed{Chunks: rs.count, Bytes: rs.bytes}, err
+}
+
+// reusedBytes is the stored size of the reused chunks and proofs.
+func (rs *resumeState) reusedBytes() int64 {
+	if rs == nil {
+		return 0
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.bytes
+}
+
+// finishNamed is finish with the manifest written under name; extraSize (files of
+// an earlier attempt that the manifest references) is added to the metadata's size.
+func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, name string, m manifest.Manifest, meta manifest.Metadata, o *Options, start time.Time, extraSize int64) (*Result, error) {
+	if name == ManifestName && extraSize == 0 {
+		return finish(ctx, st, b, m, meta, o, start)
+	}
+	data, err := manifest.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	mf, err := writeFile(ctx, st, b, name, data, o.Stats)
+	if err != nil {
+		return nil, err
+	}
+	meta.Format = manifest.FormatVersion
+	meta.Manifest = mf.Handle
+	meta.Size = o.Stats.StoredBytes.Load() + extraSize
+	line, err := meta.EncodeLine()
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	metaName := MetadataName(&meta)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, err := st.SaveMetadata(ctx, metaName, line)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil, fmt.Errorf("save metadata %s: %w (folder %s is left for gc)", metaName, ErrAlreadyBackedUp, b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("save metadata %s: %w", metaName, err)
+	}
+	o.Logger.Info("backup complete", "type", meta.Type, "metadata", h, "folder", b, "resumed", true)
+	return &Result{Backup: b, Metadata: meta, MetadataHandle: h, Stats: o.Stats.Summary(), Elapsed: time.Since(start)}, nil
+}

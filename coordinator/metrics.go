@@ -1,0 +1,182 @@
+package coordinator
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ledgervault/ledgervault/internal/proc"
+)
+
+// Work kinds, the values of the kind label.
+const (
+	KindEpochEnding   = "epoch_ending"
+	KindStateSnapshot = "state_snapshot"
+	KindTransaction   = "transaction"
+	// KindPoll is reading the node's state.
+	KindPoll = "poll"
+	// KindMetadata is reading what storage holds.
+	KindMetadata = "metadata"
+)
+
+// Metrics are the coordinator's Prometheus metrics, in their own registry.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	heartbeat        prometheus.Gauge
+	lastEpochEnding  prometheus.Gauge
+	lastSnapshot     prometheus.Gauge
+	lastTransaction  prometheus.Gauge
+	lag              prometheus.Gauge
+	bytesWritten     prometheus.Counter
+	chunksWritten    prometheus.Counter
+	chunksReused     prometheus.Counter
+	backupsCompleted *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	retries          *prometheus.CounterVec
+	failures         *prometheus.CounterVec
+	workStopped      *prometheus.GaugeVec
+	leaseHeld        prometheus.Gauge
+
+	// heartbeatNanos mirrors the heartbeat gauge for /healthz.
+	heartbeatNanos atomic.Int64
+	leaseOK        atomic.Bool
+	// healthMaxAge is how old the last heartbeat may be for /healthz to answer 200.
+	healthMaxAge atomic.Int64
+}
+
+// NewMetrics creates the metrics in a fresh registry.
+func NewMetrics() *Metrics {
+	const ns = "ledgervault_coordinator_"
+	g := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + name, Help: help})
+	}
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: ns + name, Help: help})
+	}
+	m := &Metrics{
+		reg:             prometheus.NewRegistry(),
+		heartbeat:       g("heartbeat_timestamp_seconds", "Unix time of the coordinator loop's last sign of life."),
+		lastEpochEnding: g("last_epoch_ending_epoch", "Last epoch whose ending is backed up, contiguously from the first (-1: none)."),
+		lastSnapshot:    g("last_snapshot_version", "Version of the newest state snapshot backup (-1: none)."),
+		lastTransaction: g("last_transaction_version", "Last version backed up by transaction backups, contiguously from the first (-1: none)."),
+		lag:             g("lag_versions", "Node's committed version minus the last backed-up transaction version."),
+		bytesWritten:    c("bytes_written_total", "Bytes committed to backup storage (chunks, proofs, manifests, metadata)."),
+		chunksWritten:   c("chunks_written_total", "Chunk files committed to backup storage."),
+		chunksReused:    c("chunks_reused_total", "State snapshot chunks of an interrupted attempt reused (after checking size and hash) instead of written again."),
+		backupsCompleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "backups_completed_total",
+			Help: "Backups made discoverable by this process, by type."}, []string{"type"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "backup_duration_seconds",
+			Help: "Wall time of backup attempts that completed, by type.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 16)}, []string{"type"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "retries_total",
+			Help: "Attempts retried after a transient failure, by kind of work."}, []string{"kind"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "failures_total",
+			Help: "Failed attempts by kind of work and class (transient: retried; permanent: that kind of work stopped)."}, []string{"kind", "class"}),
+		workStopped: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "work_stopped",
+			Help: "1 when a kind of work stopped after a permanent failure (until restart)."}, []string{"kind"}),
+		leaseHeld: g("lease_held", "1 while this coordinator holds the storage lease."),
+	}
+	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ns + "child_processes_in_flight",
+		Help: "Child processes (shell-command storage uploads and downloads) running now; 0 when idle."},
+		func() float64 { return float64(proc.InFlight()) })
+	m.reg.MustRegister(m.heartbeat, m.lastEpochEnding, m.lastSnapshot, m.lastTransaction, m.lag, m.bytesWritten,
+		m.chunksWritten, m.chunksReused, m.backupsCompleted, m.duration, m.retries, m.failures, m.workStopped, m.leaseHeld, inFlight)
+	for _, k := range []string{KindEpochEnding, KindStateSnapshot, KindTransaction} {
+		m.backupsCompleted.WithLabelValues(k)
+		m.workStopped.WithLabelValues(k)
+		for _, class := range []string{"transient", "permanent"} {
+			m.failures.WithLabelValues(k, class)
+		}
+		m.retries.WithLabelValues(k)
+	}
+	for _, k := range []string{KindPoll, KindMetadata} {
+		m.retries.WithLabelValues(k)
+		m.failures.WithLabelValues(k, "transient")
+		m.failures.WithLabelValues(k, "permanent")
+	}
+	m.lastEpochEnding.Set(-1)
+	m.lastSnapshot.Set(-1)
+	m.lastTransaction.Set(-1)
+	m.healthMaxAge.Store(int64(2 * time.Minute))
+	return m
+}
+
+// Registry returns the registry holding the metrics.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// SetHealthMaxAge sets how old the last heartbeat may be for /healthz to answer 200.
+func (m *Metrics) SetHealthMaxAge(d time.Duration) { m.healthMaxAge.Store(int64(d)) }
+
+// Handler serves /metrics and /healthz: 200 when the last heartbeat is recent and
+// the lease is held, 503 otherwise.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		ok, why := m.Healthy(time.Now())
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, why)
+	})
+	return mux
+}
+
+// Healthy reports whether the loop's last heartbeat is recent and the lease is held,
+// and says why not.
+func (m *Metrics) Healthy(now time.Time) (bool, string) {
+	hb := m.heartbeatNanos.Load()
+	if hb == 0 {
+		return false, "no heartbeat yet"
+	}
+	age := now.Sub(time.Unix(0, hb))
+	if limit := time.Duration(m.healthMaxAge.Load()); age > limit {
+		return false, fmt.Sprintf("last heartbeat %s ago (limit %s)", age.Round(time.Millisecond), limit)
+	}
+	if !m.leaseOK.Load() {
+		return false, "storage lease not held"
+	}
+	return true, "ok"
+}
+
+func (m *Metrics) beat() {
+	now := time.Now()
+	m.heartbeatNanos.Store(now.UnixNano())
+	m.heartbeat.Set(float64(now.UnixNano()) / 1e9)
+}
+
+func (m *Metrics) setLease(held bool) {
+	m.leaseOK.Store(held)
+	if held {
+		m.leaseHeld.Set(1)
+	} else {
+		m.leaseHeld.Set(0)
+	}
+}
+
+// gaugeOf sets g to v, or -1 when !ok.
+func gaugeOf(g prometheus.Gauge, v uint64, ok bool) {
+	if !ok {
+		g.Set(-1)
+		return
+	}
+	g.Set(float64(v))
+}
+
+// lagOf is committed - last, or committed+1 when nothing is backed up.
+func lagOf(committed uint64, last uint64, ok bool) float64 {
+	if !ok {
+		return float64(committed) + 1
+	}
+	if last >= committed {
+		return 0
+	}
+	return math.Max(0, float64(committed-last))
+}
