@@ -23,8 +23,10 @@ package compact
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path"
 	"sort"
@@ -185,11 +187,12 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Report, error) {
 	if rep.Uncompacted < o.MinFiles {
 		return rep, nil
 	}
-	name, err := newRun(now)
+	parts, err := encodeParts(all)
 	if err != nil {
 		return rep, fmt.Errorf("compact: %w", err)
 	}
-	parts, err := encodeParts(all)
+	// The delete delay counts from the start of the write, not of the run.
+	name, err := newRun(o.Now())
 	if err != nil {
 		return rep, fmt.Errorf("compact: %w", err)
 	}
@@ -399,4 +402,30 @@ func less(a, b *manifest.Metadata) bool {
 		}
 	}
 	return a.Manifest < b.Manifest
+}
+
+// WriteTable prints the report for an operator.
+func (r *Report) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "%d metadata files, %d distinct lines\n", r.MetadataFiles, r.Lines)
+	for _, h := range r.Deleted {
+		fmt.Fprintf(w, "deleted   %s\n", h)
+	}
+	for _, h := range r.Written {
+		fmt.Fprintf(w, "wrote     %s\n", h)
+	}
+	fmt.Fprintf(w, "deleted %d files covered by %d compacted files older than the delete delay\n", len(r.Deleted), len(r.Keepers))
+	fmt.Fprintf(w, "%d files wait for their compacted file to pass the delete delay\n", r.Pending)
+	if len(r.Written) > 0 {
+		_, err := fmt.Fprintf(w, "compacted %d files with new lines into %d file(s) of %d lines\n", r.Uncompacted, len(r.Written), r.WrittenLines)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "nothing to compact: %d files hold lines not yet compacted\n", r.Uncompacted)
+	return err
+}
+
+// WriteJSON prints the report as one JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }

@@ -38,13 +38,18 @@ func (n Name) String() string {
 	return fmt.Sprintf("%s%s-%s-%d%s", Prefix, n.Created.UTC().Format(timeLayout), n.Run, n.Part, suffix)
 }
 
-// newRun returns the name of part 0 of a new run started at now.
+// newRun returns the name of part 0 of a run whose files are written from now on.
+// The time is rounded up to the second, so a file is never older than its name says.
 func newRun(now time.Time) (Name, error) {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return Name{}, fmt.Errorf("random run id: %w", err)
 	}
-	return Name{Created: now.UTC().Truncate(time.Second), Run: hex.EncodeToString(b[:])}, nil
+	created := now.UTC().Truncate(time.Second)
+	if created.Before(now) {
+		created = created.Add(time.Second)
+	}
+	return Name{Created: created, Run: hex.EncodeToString(b[:])}, nil
 }
 
 // ParseName parses the base name of a compacted metadata file. Names that do not

@@ -196,7 +196,7 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Report, error) {
 			it.Action = Removed
 			rep.BackupsRemoved++
 			rep.BytesRemoved += it.Size
-			log.Info("gc removed unreferenced backup folder", "backup", it.Backup, "bytes", it.Size, "age", it.Age.Round(time.Second))
+			log.Info("gc removed unreferenced backup folder", "backup", it.Backup, "bytes", it.Size, "age", it.Age.Round(time.Second).String())
 		}
 	}
 	if o.DryRun {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/backup/compact"
+)
+
+func init() { extraCommands = append(extraCommands, newCompactCmd) }
+
+func newCompactCmd() *cobra.Command {
+	var sf storageFlags
+	var lf logFlags
+	var o compact.Options
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "compact [--delete-delay 1h] [--min-files 2] [--json]",
+		Short: "Merge many small metadata files into compacted ones, never leaving a backup unreferenced",
+		Long: `Merge the metadata files into one compacted file (compacted_<time>-<run>-<part>.meta)
+when at least --min-files files hold lines no compacted file holds yet. The small files
+are not deleted in the same run: a later run deletes a file once every one of its lines
+is in a compacted file older than --delete-delay, so readers that listed the old files
+have time to finish. Run it periodically (e.g. hourly); run one at a time. A new
+metadata file a coordinator writes during a run is simply left for the next run.
+See docs/maintenance.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			o.Logger = log
+			ctx, sig, stop := signalContext(cmd.Context())
+			defer stop()
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep, runErr := compact.Run(ctx, st, o)
+			if rep != nil {
+				var err error
+				if asJSON {
+					err = rep.WriteJSON(cmd.OutOrStdout())
+				} else {
+					err = rep.WriteTable(cmd.OutOrStdout())
+				}
+				if runErr == nil {
+					runErr = err
+				}
+			}
+			return interrupted(runErr, sig())
+		},
+	}
+	sf.register(cmd)
+	lf.register(cmd)
+	f := cmd.Flags()
+	f.DurationVar(&o.DeleteDelay, "delete-delay", compact.DefaultDeleteDelay, "age a compacted file must reach before the files it covers are deleted")
+	f.IntVar(&o.MinFiles, "min-files", compact.DefaultMinFiles, "files with lines not yet compacted it takes to write a compacted file (at least 2)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
+	return cmd
+}

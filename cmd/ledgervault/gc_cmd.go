@@ -1,0 +1,67 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/backup/gc"
+)
+
+func init() { extraCommands = append(extraCommands, newGCCmd) }
+
+func newGCCmd() *cobra.Command {
+	var sf storageFlags
+	var lf logFlags
+	var o gc.Options
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "gc [--dry-run] [--grace 1h] [--json]",
+		Short: "Remove backup folders no metadata references and incomplete uploads, older than a grace period",
+		Long: `Remove what interrupted backups leave in storage: backup folders that no metadata
+file references and that nobody wrote for --grace, temporary files, and incomplete
+multipart or block uploads older than --grace. Folders referenced by metadata and
+metadata files are never touched. If any metadata file cannot be read or decoded,
+nothing is deleted. Metadata is listed again before each batch of deletions, so a
+backup whose metadata a coordinator commits while gc runs is kept.
+
+Prints one row per unreferenced folder and the totals (--json: one JSON object with
+backups_removed, bytes_removed, stale_uploads_aborted and items). With --dry-run it
+prints what it would remove and removes nothing. See docs/maintenance.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			o.Logger = log
+			ctx, sig, stop := signalContext(cmd.Context())
+			defer stop()
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep, runErr := gc.Run(ctx, st, o)
+			if rep != nil {
+				var err error
+				if asJSON {
+					err = rep.WriteJSON(cmd.OutOrStdout())
+				} else {
+					err = rep.WriteTable(cmd.OutOrStdout())
+				}
+				if runErr == nil {
+					runErr = err
+				}
+			}
+			return interrupted(runErr, sig())
+		},
+	}
+	sf.register(cmd)
+	lf.register(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be removed, remove nothing")
+	f.DurationVar(&o.Grace, "grace", gc.DefaultGrace, "leave folders written and uploads started within this period alone (a backup may be running)")
+	f.BoolVar(&o.AllowNoMetadata, "allow-no-metadata", false, "delete folders even when storage holds no metadata file at all")
+	f.IntVar(&o.BatchSize, "batch-size", gc.DefaultBatchSize, "folders deleted between fresh metadata listings")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
+	return cmd
+}
