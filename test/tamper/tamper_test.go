@@ -39,7 +39,7 @@ type tamperCase struct {
 
 // Words of the message by kind of problem.
 var (
-	wordsChecksum = []string{"sha256", "sha-256", "checksum", "hash", "digest", "mismatch", "size"}
+	wordsChecksum = []string{"sha256", "sha-256", "checksum", "hash", "digest", "mismatch", "size", "does not match"}
 	wordsContent  = []string{"root", "proof", "mismatch", "hash", "verify", "key", "item", "count", "range", "expected", "version"}
 	wordsMissing  = []string{"not found", "no such file", "missing", "not exist", "does not exist"}
 	wordsRecord   = []string{"record", "length", "prefix", "trailer", "corrupt", "too large", "limit", "end of stream"}
@@ -275,6 +275,65 @@ func cases() []tamperCase {
 			b.saveState()
 			return names(base(c.Handle))
 		}},
+		{name: "zstd_bomb_raw_size_lie", words: append(wordsBomb, wordsRecord...), sound: true, apply: func(b *bk) []string {
+			// The bomb again, its manifest entry claiming its real 4.25 GiB raw size:
+			// only a bound on what a manifest may claim stops it before decoding.
+			c := &b.state.Chunks[0]
+			bomb := zstdBomb(trailerless(b.t, b.readRecords(c.Handle)))
+			b.writeFile(&c.File, bomb, int64(len(trailerless(b.t, b.readRecords(c.Handle))))+bombSize)
+			b.saveState()
+			return names(base(c.Handle))
+		}},
+		{name: "genesis_ledger_info_changed", words: []string{"waypoint", "genesis", "trusted", "hash"}, sound: true, apply: func(b *bk) []string {
+			// The genesis ledger info (the root of trust) with another timestamp: only
+			// the waypoint can tell.
+			c := &b.epochs[0].Chunks[0]
+			b.editLedgerInfo(&c.File, func(li *ledger.LedgerInfoWithSignatures) {
+				if li.LedgerInfo.Epoch != 0 {
+					b.t.Fatalf("first ledger info of %s is of epoch %d", c.Handle, li.LedgerInfo.Epoch)
+				}
+				li.LedgerInfo.TimestampUsec++
+			})
+			b.saveEpochs(0)
+			return names(base(c.Handle))
+		}},
+		{name: "txn_write_value_changed", words: []string{"write set", "hash", "info", "match"}, sound: true, apply: func(b *bk) []string {
+			// A value written by a replayed transaction changes: only the transaction
+			// info's commitment to its write set can tell.
+			c := b.editTransaction(func(t *ledger.TransactionWithOutput) {
+				t.WriteSet[0].Value = append(bytes.Clone(t.WriteSet[0].Value), 'x')
+			})
+			return names(base(c.Handle))
+		}},
+		{name: "txn_write_recommitted", words: []string{"proof", "accumulator", "root", "verify", "range"}, sound: true, apply: func(b *bk) []string {
+			// The same change with the info updated to commit to it: only the
+			// accumulator range proof can tell.
+			c := b.editTransaction(func(t *ledger.TransactionWithOutput) {
+				t.WriteSet[0].Value = append(bytes.Clone(t.WriteSet[0].Value), 'x')
+				t.Info.WriteSetHash = t.WriteSet.Hash()
+			})
+			return names(base(c.Handle), base(c.Proof.Handle))
+		}},
+		{name: "manifest_broken_json", words: []string{"json", "unexpected", "invalid", "manifest"}, apply: func(b *bk) []string {
+			data := b.read(b.stateDir + "/manifest.json")
+			b.write(b.stateDir+"/manifest.json", data[:len(data)/2])
+			return names(b.stateDir)
+		}},
+		{name: "metadata_manifest_dotdot", words: wordsHandle, apply: func(b *bk) []string {
+			// The metadata line points at a (good) copy of the manifest outside the
+			// storage.
+			name := b.metas[manifest.TypeTransaction]
+			outside := filepath.Join(b.root, "..", "outside")
+			copyTree(b.t, b.path(b.txnDir), outside)
+			var line map[string]any
+			if err := json.Unmarshal(b.read("metadata/"+name), &line); err != nil {
+				b.t.Fatal(err)
+			}
+			line["manifest"] = "../outside/manifest.json"
+			data, _ := json.Marshal(line)
+			b.write("metadata/"+name, append(data, '\n'))
+			return names(name, "../outside")
+		}},
 		{name: "metadata_unknown_type", words: append([]string{"type"}, wordsMeta...), apply: func(b *bk) []string {
 			name := b.metas[manifest.TypeTransaction]
 			var line map[string]any
@@ -311,10 +370,40 @@ func (b *bk) editLedgerInfo(f *manifest.File, edit func(*ledger.LedgerInfoWithSi
 	b.writeRecords(f, recs)
 }
 
+// editTransaction rewrites the first transaction with a write set in the first
+// transaction chunk replayed by a restore to the latest version, through edit,
+// re-encoded canonically, and updates the chunk's manifest entry.
+func (b *bk) editTransaction(edit func(*ledger.TransactionWithOutput)) *manifest.TransactionChunk {
+	b.t.Helper()
+	for _, i := range b.txnChunksAfterSnapshot() {
+		c := &b.txn.Chunks[i]
+		recs := b.readRecords(c.Handle)
+		for j, r := range recs {
+			t, err := ledger.DecodeTransactionWithOutput(r)
+			if err != nil {
+				b.t.Fatalf("transaction %d of %s: %v", j, c.Handle, err)
+			}
+			if len(t.WriteSet) == 0 || t.WriteSet[0].Deleted {
+				continue
+			}
+			edit(&t)
+			if recs[j], err = t.Encode(); err != nil {
+				b.t.Fatal(err)
+			}
+			b.writeRecords(&c.File, recs)
+			b.saveTxn()
+			return c
+		}
+	}
+	b.t.Fatal("no replayed transaction with a write set")
+	return nil
+}
+
 // outcome is one case's row in the summary table.
 type outcome struct {
 	name           string
 	verify, restor *result
+	leftover       string // what a failed restore left in its target
 }
 
 func TestTamper(t *testing.T) {
@@ -325,8 +414,8 @@ func TestTamper(t *testing.T) {
 	var rows []outcome
 	for _, tc := range cases() {
 		t.Run(tc.name, func(t *testing.T) {
-			v, r := f.runTamper(t, tc)
-			rows = append(rows, outcome{tc.name, v, r})
+			v, r, left := f.runTamper(t, tc)
+			rows = append(rows, outcome{tc.name, v, r, left})
 		})
 	}
 	t.Log(table(rows))
@@ -334,7 +423,7 @@ func TestTamper(t *testing.T) {
 
 // runTamper applies tc to a fresh copy of the good backup and runs verify and restore
 // on it, checking every promise of a rejected backup.
-func (f *fixture) runTamper(t *testing.T, tc tamperCase) (verify, restore *result) {
+func (f *fixture) runTamper(t *testing.T, tc tamperCase) (verify, restore *result, leftover string) {
 	caseDir := t.TempDir()
 	st := filepath.Join(caseDir, "storage")
 	copyTree(t, f.storage, st)
@@ -342,6 +431,11 @@ func (f *fixture) runTamper(t *testing.T, tc tamperCase) (verify, restore *resul
 	affected := tc.apply(b)
 	if tc.sound {
 		b.checkSound()
+	}
+	for _, d := range []string{"tmp", "home"} {
+		if err := os.MkdirAll(filepath.Join(caseDir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	before := snapshotTree(t, caseDir, "target")
 
@@ -359,8 +453,8 @@ func (f *fixture) runTamper(t *testing.T, tc tamperCase) (verify, restore *resul
 	if d := diffTrees(before, snapshotTree(t, caseDir, "target")); len(d) > 0 {
 		t.Errorf("restore wrote outside its target directory:\n%s", strings.Join(d, "\n"))
 	}
-	f.checkLeftover(t, caseDir, st, tc, affected)
-	return verify, restore
+	leftover = f.checkLeftover(t, caseDir, st)
+	return verify, restore, leftover
 }
 
 // checkRejected asserts a rejected run: exit status 1, an error naming the affected
@@ -393,10 +487,11 @@ func checkRejected(t *testing.T, what string, r *result, tc tamperCase, affected
 // removable, never a database that passes for restored: running the same restore
 // again fails again, and a restore of the good backup into what is left either
 // finishes with the good roots (a resume) or refuses the directory (exit 3).
-func (f *fixture) checkLeftover(t *testing.T, caseDir, st string, tc tamperCase, affected []string) {
+// It returns what was left: "none", "refused" or "resumed".
+func (f *fixture) checkLeftover(t *testing.T, caseDir, st string) string {
 	t.Helper()
 	if dirEmpty(t, targetDir(caseDir)) {
-		return
+		return "none"
 	}
 	again := f.runCase(t, caseDir, st, "restore", "latest")
 	if again.exit == 0 {
@@ -411,8 +506,10 @@ func (f *fixture) checkLeftover(t *testing.T, caseDir, st string, tc tamperCase,
 	}
 	copyTree(t, f.storage, st)
 	resumed := f.runCase(t, caseDir, st, "restore", "latest")
+	left := "refused"
 	switch resumed.exit {
 	case 0:
+		left = "resumed"
 		var s restoreSummary
 		if err := json.Unmarshal(bytes.TrimSpace(resumed.stdout), &s); err != nil {
 			t.Errorf("resumed restore --json output %q: %v", resumed.stdout, err)
@@ -426,6 +523,7 @@ func (f *fixture) checkLeftover(t *testing.T, caseDir, st string, tc tamperCase,
 	if err := os.RemoveAll(targetDir(caseDir)); err != nil {
 		t.Errorf("the leftover target cannot be removed: %v", err)
 	}
+	return left
 }
 
 func containsAny(s string, subs []string) bool {
@@ -456,20 +554,20 @@ func tail(b []byte) string {
 
 func table(rows []outcome) string {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "\n%-26s %-6s %-7s %-10s %-10s %s\n", "CASE", "VERIFY", "RESTORE", "VERIFY RSS", "RESTORE RSS", "RESTORE MESSAGE")
+	fmt.Fprintf(&buf, "\n%-26s %-6s %-7s %-10s %-11s %-8s %s\n", "CASE", "VERIFY", "RESTORE", "VERIFY RSS", "RESTORE RSS", "LEFTOVER", "RESTORE MESSAGE")
 	for _, r := range rows {
 		msg, vr, rr := "-", "-", "-"
 		if r.restor != nil {
-			msg = r.restor.message()
-			if len(msg) > 160 {
-				msg = msg[:160] + "..."
+			msg = strings.TrimPrefix(r.restor.message(), "ledgervault: ")
+			if len(msg) > 240 {
+				msg = msg[:240] + "..."
 			}
 			rr = mib(r.restor.maxRSS)
 		}
 		if r.verify != nil {
 			vr = mib(r.verify.maxRSS)
 		}
-		fmt.Fprintf(&buf, "%-26s %-6s %-7s %-10s %-10s %s\n", r.name, exitString(r.verify), exitString(r.restor), vr, rr, msg)
+		fmt.Fprintf(&buf, "%-26s %-6s %-7s %-10s %-11s %-8s %s\n", r.name, exitString(r.verify), exitString(r.restor), vr, rr, r.leftover, msg)
 	}
 	return buf.String()
 }
@@ -492,7 +590,7 @@ func TestCorruptionsArePrecise(t *testing.T) {
 			case !tc.sound && len(problems) == 0:
 				t.Fatal("the corruption leaves every manifest, metadata file, size and sha256 intact: mark it sound")
 			}
-			if !tc.sound || tc.name == "zstd_bomb" {
+			if !tc.sound || strings.HasPrefix(tc.name, "zstd_bomb") {
 				return
 			}
 			// Only the record cases break the records framing.
