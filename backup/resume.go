@@ -191,6 +191,11 @@ func readStateChunk(ctx context.Context, st storage.Store, h storage.FileHandle,
 		return nil, manifest.File{}, err
 	}
 	defer r.Close()
+	return decodeStateChunk(ctx, r, h, maxItems)
+}
+
+// decodeStateChunk reads a state chunk file from r (see readStateChunk).
+func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, manifest.File, error) {
 	limit := int64(MaxChunkSizeLimit) + MaxChunkSizeLimit>>3
 	ch := &countingHash{r: io.LimitReader(r, limit+1), h: sha256.New()}
 	dec, err := zstd.NewReader(ch, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(MaxChunkSizeLimit)+(64<<20)))

@@ -1,0 +1,118 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ledgervault/ledgervault/backup"
+	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/storage"
+)
+
+// TestResumeStateSnapshot interrupts a state snapshot backup, resumes it (and
+// interrupts the resumption too), damages one committed chunk, and resumes again:
+// the final backup reuses the chunks of both earlier attempts except the damaged
+// one, writes the rest, verifies completely, and lives in the first attempt's folder.
+func TestResumeStateSnapshot(t *testing.T) {
+	tc := newTestChain(t, 600, 2000)
+	ctx := context.Background()
+	v, err := backup.EpochEndVersion(ctx, tc.svc, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sk := range []storeKind{stores[0], stores[2]} {
+		t.Run(sk.name, func(t *testing.T) {
+			st, root := sk.open(t)
+			o := smallOpts
+			o.Concurrency = 1 // commits in item order, so the fault cuts a known prefix
+
+			if _, _, err := backup.FindResumableStateSnapshot(ctx, st, v, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			// Attempt 1 fails at the 12th commit (chunks and proofs alternate).
+			_, err := backup.StateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: 12}, v, o)
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("attempt 1: %v", err)
+			}
+			folder, ok, err := backup.FindResumableStateSnapshot(ctx, st, v, time.Hour)
+			if err != nil || !ok {
+				t.Fatalf("no resumable folder: %v %v", ok, err)
+			}
+			if _, ok, _ := backup.FindResumableStateSnapshot(ctx, st, v, -time.Second); ok {
+				t.Fatal("a folder older than the age limit was offered")
+			}
+			// Attempt 2 reuses attempt 1's chunks and fails after a few new commits.
+			_, rd2, err := backup.ResumeStateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: 6}, folder, v, o, nil)
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("attempt 2: %v", err)
+			}
+			if rd2.Chunks < 3 {
+				t.Fatalf("attempt 2 reused %d chunks", rd2.Chunks)
+			}
+			damaged := 0
+			if root != "" {
+				// Damage attempt 1's first chunk: same size, different bytes.
+				p := filepath.Join(root, string(folder), "state-000000000000.zst")
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b[len(b)/2] ^= 0xff
+				if err := os.Chmod(p, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				damaged = 1
+			}
+			var calls atomic.Int64
+			res, rd3, err := backup.ResumeStateSnapshot(ctx, tc.svc, st, folder, v, o, func(manifest.StateSnapshotChunk) { calls.Add(1) })
+			if err != nil {
+				t.Fatalf("attempt 3: %v", err)
+			}
+			if res.Backup != folder {
+				t.Fatalf("resumed into %s, want %s", res.Backup, folder)
+			}
+			// Undamaged, attempt 3 reuses what attempt 2 reused plus attempt 2's new
+			// chunks; damaged, the rest of the first work unit is written again.
+			if (damaged == 0 && rd3.Chunks <= rd2.Chunks) || rd3.Chunks == 0 || int64(rd3.Chunks) != calls.Load() {
+				t.Fatalf("attempt 3 reused %d chunks (callback %d), attempt 2 %d", rd3.Chunks, calls.Load(), rd2.Chunks)
+			}
+			r, err := st.Open(ctx, res.Metadata.Manifest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb, err := manifest.ReadLimited(r, manifest.MaxManifestSize, string(res.Metadata.Manifest))
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := manifest.DecodeStateSnapshot(mb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := string(m.Chunks[0].Handle)
+			if untagged := string(folder) + "/state-000000000000.zst"; (damaged == 1) == (first == untagged) {
+				t.Fatalf("first chunk %s (damaged %d)", first, damaged)
+			}
+			t.Logf("reused %d chunks (%d bytes) of earlier attempts; attempt 2 reused %d", rd3.Chunks, rd3.Bytes, rd2.Chunks)
+			verifyBackup(t, tc, st, res)
+			if _, ok, _ := backup.FindResumableStateSnapshot(ctx, st, v, time.Hour); ok {
+				t.Fatal("a completed snapshot's version is still offered for resumption")
+			}
+			if _, _, err := backup.ResumeStateSnapshot(ctx, tc.svc, st, folder, v, o, nil); !errors.Is(err, backup.ErrAlreadyBackedUp) {
+				t.Fatalf("resuming a completed snapshot: %v", err)
+			}
+			if _, _, err := backup.ResumeStateSnapshot(ctx, tc.svc, st, storage.BackupHandle("../x"), v, o, nil); err == nil {
+				t.Fatal("bad folder handle accepted")
+			}
+		})
+	}
+	checkNoChildren(t)
+}
