@@ -87,46 +87,59 @@ type historyResult struct {
 	bytes   int64
 }
 
-// buildHistory downloads the epoch-ending backups in order and verifies the chain from
-// the lowest trusted waypoint: each ending signed by a quorum of the previous epoch's
-// validators, each matching its manifest's waypoint. Further waypoints must name
-// verified endings.
-func buildHistory(ctx context.Context, e *env, backups []inventory.Backup, wps []ledger.Waypoint) (*historyResult, error) {
+// historyBuilder verifies epoch-ending backups, in order, into an epoch history that
+// starts at the lowest trusted waypoint: each ending signed by a quorum of the previous
+// epoch's validators and matching its manifest's waypoint.
+type historyBuilder struct {
+	e       *env
+	wps     []ledger.Waypoint // sorted; wps[0] is the root of trust
+	res     historyResult
+	skipped int
+}
+
+func newHistoryBuilder(e *env, wps []ledger.Waypoint) (*historyBuilder, error) {
 	if len(wps) == 0 {
 		return nil, fmt.Errorf("no trusted waypoint given")
 	}
 	wps = append([]ledger.Waypoint(nil), wps...)
 	sort.Slice(wps, func(i, j int) bool { return wps[i].Version < wps[j].Version })
-	if len(backups) == 0 {
-		return nil, fmt.Errorf("no epoch-ending backup in storage: the epoch history cannot be verified from waypoint %s", wps[0])
-	}
-	type job struct {
-		c        manifest.EpochEndingChunk
-		m        *manifest.EpochEnding
-		manifest storage.FileHandle
-	}
-	var jobs []job
+	return &historyBuilder{e: e, wps: wps}, nil
+}
+
+// epochJob is one chunk of an epoch-ending backup.
+type epochJob struct {
+	c        manifest.EpochEndingChunk
+	m        *manifest.EpochEnding
+	manifest storage.FileHandle
+}
+
+// manifests reads and checks the manifests of epoch-ending backups.
+func (hb *historyBuilder) manifests(ctx context.Context, backups []inventory.Backup) ([]epochJob, int64, error) {
+	var jobs []epochJob
 	var total int64
 	for _, b := range backups {
-		raw, err := e.readManifest(ctx, b)
+		raw, err := hb.e.readManifest(ctx, b)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		m, err := manifest.DecodeEpochEnding(raw)
 		if err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", b.Manifest, err)
+			return nil, 0, fmt.Errorf("manifest %s: %w", b.Manifest, err)
 		}
 		if m.FirstEpoch != b.First || m.LastEpoch != b.Last {
-			return nil, fmt.Errorf("manifest %s: covers epochs %d-%d, its metadata (%s) says %d-%d", b.Manifest, m.FirstEpoch, m.LastEpoch, b.MetadataFile, b.First, b.Last)
+			return nil, 0, fmt.Errorf("manifest %s: covers epochs %d-%d, its metadata (%s) says %d-%d", b.Manifest, m.FirstEpoch, m.LastEpoch, b.MetadataFile, b.First, b.Last)
 		}
 		for _, c := range m.Chunks {
-			jobs = append(jobs, job{c: c, m: m, manifest: b.Manifest})
+			jobs = append(jobs, epochJob{c: c, m: m, manifest: b.Manifest})
 			total += c.Size
 		}
 	}
-	e.phase("epoch history", total)
-	res := &historyResult{}
-	var skipped uint64
+	return jobs, total, nil
+}
+
+// add downloads and verifies the chunks of jobs in order.
+func (hb *historyBuilder) add(ctx context.Context, jobs []epochJob) error {
+	e := hb.e
 	work := func(ctx context.Context, i int) (epochChunk, error) {
 		j := jobs[i]
 		out := epochChunk{handle: j.c.Handle}
@@ -136,11 +149,11 @@ func buildHistory(ctx context.Context, e *env, backups []inventory.Backup, wps [
 			if err != nil {
 				return err
 			}
-			if li.LedgerInfo.Epoch != epoch {
-				return fmt.Errorf("ledger info of epoch %d where epoch %d belongs", li.LedgerInfo.Epoch, epoch)
-			}
 			if epoch > j.c.LastEpoch {
 				return fmt.Errorf("more ledger infos than epochs %d-%d", j.c.FirstEpoch, j.c.LastEpoch)
+			}
+			if li.LedgerInfo.Epoch != epoch {
+				return fmt.Errorf("ledger info of epoch %d where epoch %d belongs", li.LedgerInfo.Epoch, epoch)
 			}
 			if wp := ledger.NewWaypoint(&li.LedgerInfo); wp != j.m.Waypoints[epoch-j.m.FirstEpoch] {
 				return fmt.Errorf("ending of epoch %d has waypoint %s, manifest %s says %s", epoch, wp, j.manifest, j.m.Waypoints[epoch-j.m.FirstEpoch])
@@ -159,7 +172,8 @@ func buildHistory(ctx context.Context, e *env, backups []inventory.Backup, wps [
 		e.add(n)
 		return out, nil
 	}
-	root := wps[0]
+	root := hb.wps[0]
+	res := &hb.res
 	sink := func(ctx context.Context, c epochChunk) error {
 		res.files++
 		res.bytes += c.bytes
@@ -167,7 +181,7 @@ func buildHistory(ctx context.Context, e *env, backups []inventory.Backup, wps [
 			li := &c.lis[i]
 			if res.hist == nil {
 				if ledger.NewWaypoint(&li.LedgerInfo) != root {
-					skipped++
+					hb.skipped++
 					continue
 				}
 				h, err := ledger.NewEpochHistory(root, &li.LedgerInfo)
@@ -191,17 +205,25 @@ func buildHistory(ctx context.Context, e *env, backups []inventory.Backup, wps [
 		}
 		return nil
 	}
-	if err := ordered(ctx, e, len(jobs), work, sink); err != nil {
-		return nil, err
-	}
+	return ordered(ctx, e, len(jobs), work, sink)
+}
+
+// finish checks that the history started at the root waypoint and that every further
+// waypoint names a verified ending.
+func (hb *historyBuilder) finish(backups []inventory.Backup) (*historyResult, error) {
+	res := &hb.res
+	root := hb.wps[0]
 	if res.hist == nil {
-		return nil, fmt.Errorf("trusted waypoint %s is not the ending of any backed-up epoch (%d endings read, epochs %d-%d)",
-			root, skipped, backups[0].First, backups[len(backups)-1].Last)
+		rng := "none"
+		if len(backups) > 0 {
+			rng = fmt.Sprintf("%d-%d", backups[0].First, backups[len(backups)-1].Last)
+		}
+		return nil, fmt.Errorf("trusted waypoint %s is not the ending of any backed-up epoch (%d endings read, epochs %s)", root, hb.skipped, rng)
 	}
-	for _, wp := range wps[1:] {
+	for _, wp := range hb.wps[1:] {
 		found := false
 		for i := range res.endings {
-			if res.endings[i].LedgerInfo.Version == wp.Version && ledger.NewWaypoint(&res.endings[i].LedgerInfo) == wp {
+			if ledger.NewWaypoint(&res.endings[i].LedgerInfo) == wp {
 				found = true
 				break
 			}
@@ -212,6 +234,27 @@ func buildHistory(ctx context.Context, e *env, backups []inventory.Backup, wps [
 		}
 	}
 	return res, nil
+}
+
+// buildHistory downloads the epoch-ending backups in order and verifies the chain from
+// the lowest trusted waypoint; further waypoints must name verified endings.
+func buildHistory(ctx context.Context, e *env, backups []inventory.Backup, wps []ledger.Waypoint) (*historyResult, error) {
+	hb, err := newHistoryBuilder(e, wps)
+	if err != nil {
+		return nil, err
+	}
+	if len(backups) == 0 {
+		return nil, fmt.Errorf("no epoch-ending backup in storage: the epoch history cannot be verified from waypoint %s", hb.wps[0])
+	}
+	jobs, total, err := hb.manifests(ctx, backups)
+	if err != nil {
+		return nil, err
+	}
+	e.phase("epoch history", total)
+	if err := hb.add(ctx, jobs); err != nil {
+		return nil, err
+	}
+	return hb.finish(backups)
 }
 
 // verifyLedgerInfo checks a ledger info against the epoch history; a ledger info of an

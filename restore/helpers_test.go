@@ -190,3 +190,12 @@ func dumpState(t testing.TB, db *ledgerdb.DB, v uint64) []byte {
 func (w *world) options(dir string) restore.Options {
 	return restore.Options{DBDir: dir, Waypoints: []ledger.Waypoint{w.wp}, Concurrency: 3, TxnBatch: 37}
 }
+
+func openLocal(t testing.TB, root string) storage.Store {
+	st, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}

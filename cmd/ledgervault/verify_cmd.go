@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/backup/chunkread"
+	"github.com/ledgervault/ledgervault/restore"
+)
+
+func init() { extraCommands = append(extraCommands, newVerifyCmd) }
+
+func newVerifyCmd() *cobra.Command {
+	var (
+		sf       storageFlags
+		lf       logFlags
+		tf       trustFlags
+		cacheDir string
+		conc     int
+		progress string
+		asJSON   bool
+		from, to uint64
+		maxRaw   int64
+	)
+	cmd := &cobra.Command{
+		Use:   "verify (--trust-waypoint W ... | --waypoint-file FILE)",
+		Short: "Verify every backup in storage as a restore would, without writing a database",
+		Long: `Run every check of restore over the backups in storage: the epoch chain from the trusted
+waypoint, each state snapshot (chunk hashes, range proofs, root proof against a verified ledger
+info), each transaction backup (hashes, decoding, accumulator range proofs against verified ledger
+infos), and gaps between backups. Prints one row per backup. Exit status: 0 all verified, 1 any
+failure, 128+N interrupted by signal N.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			wps, err := tf.parse()
+			if err != nil {
+				return err
+			}
+			if to != 0 && from > to {
+				return fmt.Errorf("--from-version %d after --to-version %d", from, to)
+			}
+			ctx, sig, stop := signalContext(cmd.Context())
+			defer stop()
+			st, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep := newPhaseProgress(progress, log)
+			r, err := restore.Verify(ctx, st, restore.VerifyOptions{Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc,
+				FromVersion: from, ToVersion: to, Logger: log, Progress: rep, Limits: chunkread.Limits{MaxRawSize: maxRaw}})
+			rep.finish()
+			if err != nil {
+				return interrupted(err, sig())
+			}
+			if asJSON {
+				err = r.WriteJSON(cmd.OutOrStdout())
+			} else {
+				err = r.WriteTable(cmd.OutOrStdout())
+			}
+			if err != nil {
+				return err
+			}
+			if !r.OK {
+				for _, row := range r.Rows {
+					if !row.OK {
+						cmd.PrintErrf("ledgervault: verify: %s %s (%s): %s\n", row.Type, row.Range, row.Manifest, row.Error)
+					}
+				}
+				return &exitError{code: 1, err: fmt.Errorf("%w: %d of %d rows failed", restore.ErrVerifyFailed, r.Failed(), len(r.Rows))}
+			}
+			return nil
+		},
+	}
+	sf.register(cmd)
+	lf.register(cmd)
+	tf.register(cmd)
+	cmd.Flags().StringVar(&cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
+	cmd.Flags().IntVar(&conc, "concurrent-downloads", restore.DefaultConcurrency, "downloads in flight")
+	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as one JSON object")
+	cmd.Flags().Uint64Var(&from, "from-version", 0, "with --to-version: check only snapshot and transaction backups that intersect [from, to]")
+	cmd.Flags().Uint64Var(&to, "to-version", 0, "last version of the range checked (0: everything)")
+	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", chunkread.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
+	return cmd
+}
