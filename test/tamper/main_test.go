@@ -227,6 +227,9 @@ func waitCommitted(ctx context.Context, addr string, v uint64) (uint64, error) {
 // restore's roots are kept to compare resumed restores with.
 func (f *fixture) checkGood(t *testing.T) {
 	t.Helper()
+	if f.goodRoots.StateRoot != "" {
+		return
+	}
 	dir := t.TempDir()
 	v := f.runCase(t, dir, f.storage, "verify")
 	if v.exit != 0 {
@@ -243,5 +246,7 @@ func (f *fixture) checkGood(t *testing.T) {
 	if s.TargetVersion != f.latest || s.StateRoot == "" || s.AccumulatorRoot == "" {
 		t.Fatalf("restore of the good backup: %+v, want target version %d and both roots", s, f.latest)
 	}
+	t.Logf("good backup: verify %s, restore %s to version %d (peak RSS %s and %s)", v.took.Round(time.Millisecond),
+		r.took.Round(time.Millisecond), s.TargetVersion, mib(v.maxRSS), mib(r.maxRSS))
 	f.goodRoots = s
 }
