@@ -18,13 +18,24 @@ type frontierEntry struct {
 	isLeaf bool
 	count  uint64
 	hash   ledger.Hash
+	seg    segment // the subtree's nodes emitted by the current call, in key order
 }
+
+// segment is a list of emitted nodes, linked through Builder.next: head and tail are
+// indexes into Builder.out plus one, so that the zero segment is the empty list.
+type segment struct{ head, tail int32 }
 
 // Builder rebuilds a tree from its leaves in key-hash order, chunk by chunk, verifying
 // each chunk against the expected root with the chunk's range proof. It keeps only the
 // right frontier (at most MaxDepth complete left subtrees and the last leaf) in memory and
 // hands out every node as soon as it is complete, in the format Apply writes, all keyed
 // at the builder's version. A Builder is not safe for concurrent use.
+//
+// Nodes complete in post-order (children before their parent) but are handed out in key
+// order (pre-order), so that a store can write them as a sorted run without sorting:
+// every emitted node is linked into the segment of the subtree that holds it, a parent
+// in front of its children's segments, and a call returns the segments of the frontier
+// from left to right.
 type Builder struct {
 	root    ledger.Hash
 	version uint64
@@ -34,7 +45,9 @@ type Builder struct {
 	saved   []frontierEntry
 	done    bool
 	emit    bool
-	out     []NodeWrite
+	out     []NodeWrite // nodes emitted by the current call, in post-order
+	next    []int32     // next[i] links out[i] to the following node of its segment (index+1, 0 at the end)
+	sorted  []NodeWrite // out in key order, returned to the caller
 }
 
 // NewBuilder returns a Builder for the tree with root expectedRoot, writing its nodes
@@ -54,10 +67,54 @@ func NewChunkVerifier(expectedRoot ledger.Hash) *Builder {
 // LeafCount returns the number of leaves added so far.
 func (b *Builder) LeafCount() uint64 { return b.count }
 
+// newNode appends w to the emitted nodes and returns the segment holding it alone.
+func (b *Builder) newNode(w NodeWrite) segment {
+	b.out = append(b.out, w)
+	b.next = append(b.next, 0)
+	i := int32(len(b.out))
+	return segment{head: i, tail: i}
+}
+
+// join returns segment x followed by segment y.
+func (b *Builder) join(x, y segment) segment {
+	switch {
+	case x.head == 0:
+		return y
+	case y.head == 0:
+		return x
+	}
+	b.next[x.tail-1] = y.head
+	return segment{head: x.head, tail: y.tail}
+}
+
+// resetOutput forgets the nodes of the previous call: the frontier's subtrees were handed
+// out with them.
+func (b *Builder) resetOutput() {
+	b.out, b.next, b.sorted = b.out[:0], b.next[:0], b.sorted[:0]
+	for i := range b.stack {
+		b.stack[i].seg = segment{}
+	}
+}
+
+// gather returns the nodes of seg in list order; they are all the nodes emitted by the
+// current call.
+func (b *Builder) gather(seg segment) ([]NodeWrite, error) {
+	for i := seg.head; i != 0; i = b.next[i-1] {
+		b.sorted = append(b.sorted, b.out[i-1])
+	}
+	if len(b.sorted) != len(b.out) {
+		return nil, fmt.Errorf("smt builder: internal error: %d of %d emitted nodes linked", len(b.sorted), len(b.out))
+	}
+	return b.sorted, nil
+}
+
 // AddChunk adds the next leaves (strictly increasing, after every leaf added before) and
 // checks that the leaves added so far, with proof (the range proof of the chunk's last
-// leaf), hash to the expected root. It returns the nodes that became complete; the slice
-// is reused by the next call. A rejected chunk leaves the Builder as it was.
+// leaf), hash to the expected root. It returns the nodes that became complete, in
+// strictly increasing key order (the order of NodeKey.AppendBinary); the slice is reused
+// by the next call. The nodes that are ancestors of nodes returned by earlier calls come
+// first and sort before some of those; every other node sorts after every node returned
+// before. A rejected chunk leaves the Builder as it was.
 func (b *Builder) AddChunk(leaves []Leaf, proof RangeProof) (frozen []NodeWrite, err error) {
 	if b.done {
 		return nil, errors.New("smt builder: already finished")
@@ -65,14 +122,14 @@ func (b *Builder) AddChunk(leaves []Leaf, proof RangeProof) (frozen []NodeWrite,
 	if len(leaves) == 0 {
 		return nil, errors.New("smt builder: empty chunk")
 	}
+	b.resetOutput()
 	b.saved = append(b.saved[:0], b.stack...)
 	savedCount, savedLast := b.count, b.last
-	b.out = b.out[:0]
 	defer func() {
 		if err != nil {
 			b.stack = append(b.stack[:0], b.saved...)
 			b.count, b.last = savedCount, savedLast
-			b.out = b.out[:0]
+			b.resetOutput()
 			frozen = nil
 		}
 	}()
@@ -91,7 +148,15 @@ func (b *Builder) AddChunk(leaves []Leaf, proof RangeProof) (frozen []NodeWrite,
 	if err := b.verify(proof.Siblings); err != nil {
 		return nil, fmt.Errorf("smt builder: chunk ending at leaf %d (%s): %w", b.count-1, b.last.KeyHash.Short(), err)
 	}
-	return b.out, nil
+	if !b.emit {
+		return nil, nil
+	}
+	// The frontier's subtrees, left to right, hold every node emitted by this call.
+	var all segment
+	for i := range b.stack {
+		all = b.join(all, b.stack[i].seg)
+	}
+	return b.gather(all)
 }
 
 // complete closes the subtree at depth c+1 holding the last leaf, now that a leaf
@@ -105,7 +170,7 @@ func (b *Builder) complete(c int) {
 	}
 	cur := frontierEntry{isLeaf: true, count: 1, hash: LeafHash(k, &b.last.ValueHash)}
 	if b.emit {
-		b.out = append(b.out, NodeWrite{
+		cur.seg = b.newNode(NodeWrite{
 			Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
 			Node: Node{IsLeaf: true, KeyHash: *k, ValueHash: b.last.ValueHash},
 		})
@@ -113,7 +178,8 @@ func (b *Builder) complete(c int) {
 	for j := depth - 1; j > c; j-- {
 		cur = b.fold(j, cur, &top)
 	}
-	b.stack = append(b.stack[:top+1], frontierEntry{depth: uint16(c), isLeaf: cur.isLeaf, count: cur.count, hash: cur.hash})
+	cur.depth = uint16(c)
+	b.stack = append(b.stack[:top+1], cur)
 }
 
 // fold returns the node at depth j on the last leaf's path whose child on that path is
@@ -133,6 +199,7 @@ func (b *Builder) fold(j int, cur frontierEntry, top *int) frontierEntry {
 	} else {
 		h = InternalHash(&cur.hash, &other.hash)
 	}
+	var seg segment
 	if b.emit {
 		n.Children[side] = Child{Hash: cur.hash, Version: b.version, LeafCount: cur.count, IsLeaf: cur.isLeaf}
 		if other.count > 0 {
@@ -140,9 +207,15 @@ func (b *Builder) fold(j int, cur frontierEntry, top *int) frontierEntry {
 		} else {
 			n.Children[1-side].Hash = PlaceholderHash
 		}
-		b.out = append(b.out, NodeWrite{Key: NodeKey{Version: b.version, Depth: uint16(j), Path: prefix(*k, j)}, Node: n})
+		// Key order: the node, then its left subtree, then its right subtree.
+		seg = b.newNode(NodeWrite{Key: NodeKey{Version: b.version, Depth: uint16(j), Path: prefix(*k, j)}, Node: n})
+		if side == 1 {
+			seg = b.join(b.join(seg, other.seg), cur.seg)
+		} else {
+			seg = b.join(b.join(seg, cur.seg), other.seg)
+		}
 	}
-	return frontierEntry{count: cur.count + other.count, hash: h}
+	return frontierEntry{count: cur.count + other.count, hash: h, seg: seg}
 }
 
 // verify checks that the frontier, the last leaf and the right siblings hash to the root.
@@ -191,7 +264,8 @@ func (b *Builder) verify(sib []ledger.Hash) error {
 }
 
 // Finish completes the tree, checks that its root is the expected root and returns the
-// root and the last nodes (the path of the last leaf). No chunk may be added afterwards.
+// root and the last nodes (the path of the last leaf, ancestors of nodes returned
+// before) in key order. No chunk may be added afterwards.
 func (b *Builder) Finish() (RootRef, []NodeWrite, error) {
 	if b.done {
 		return RootRef{}, nil, errors.New("smt builder: already finished")
@@ -203,7 +277,7 @@ func (b *Builder) Finish() (RootRef, []NodeWrite, error) {
 		b.done = true
 		return EmptyRoot(), nil, nil
 	}
-	b.out = b.out[:0]
+	b.resetOutput()
 	savedStack := append(b.saved[:0], b.stack...)
 	top := len(b.stack) - 1
 	depth := 0
@@ -213,7 +287,7 @@ func (b *Builder) Finish() (RootRef, []NodeWrite, error) {
 	k := &b.last.KeyHash
 	cur := frontierEntry{isLeaf: true, count: 1, hash: LeafHash(k, &b.last.ValueHash)}
 	if b.emit {
-		b.out = append(b.out, NodeWrite{
+		cur.seg = b.newNode(NodeWrite{
 			Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
 			Node: Node{IsLeaf: true, KeyHash: *k, ValueHash: b.last.ValueHash},
 		})
@@ -223,12 +297,19 @@ func (b *Builder) Finish() (RootRef, []NodeWrite, error) {
 	}
 	if cur.hash != b.root || cur.count != b.count {
 		b.stack = append(b.stack[:0], savedStack...)
-		b.out = b.out[:0]
+		b.resetOutput()
 		return RootRef{}, nil, fmt.Errorf("smt builder: %w: computed %s over %d leaves, want %s", ErrRootMismatch, cur.hash.Short(), b.count, b.root.Short())
+	}
+	var nodes []NodeWrite
+	if b.emit {
+		var err error
+		if nodes, err = b.gather(cur.seg); err != nil {
+			return RootRef{}, nil, err
+		}
 	}
 	b.done = true
 	b.stack = b.stack[:0]
-	return RootRef{Key: NodeKey{Version: b.version}, Hash: cur.hash, LeafCount: cur.count, IsLeaf: cur.isLeaf}, b.out, nil
+	return RootRef{Key: NodeKey{Version: b.version}, Hash: cur.hash, LeafCount: cur.count, IsLeaf: cur.isLeaf}, nodes, nil
 }
 
 // Checkpoint encoding.
