@@ -65,9 +65,12 @@ type Config struct {
 	MinWait, MaxWait time.Duration
 	// SIGKILLFraction is the share of kills by SIGKILL; the rest are SIGTERM (0.6).
 	SIGKILLFraction float64
-	// TPS is the node's commit rate (150), EpochLength its epoch length (100).
+	// TPS is the node's commit rate (150), EpochLength its epoch length (300).
 	TPS         float64
 	EpochLength uint64
+	// InitialAccounts is the number of accounts the node creates at init (5000), so
+	// that state snapshots take long enough to be interrupted.
+	InitialAccounts uint64
 	// TransactionBatchSize (200), MaxChunkSize (4096) and ShutdownGrace (5s) are given
 	// to the coordinator.
 	TransactionBatchSize uint64
@@ -115,7 +118,10 @@ func (c *Config) defaults() error {
 		c.TPS = 150
 	}
 	if c.EpochLength == 0 {
-		c.EpochLength = 100
+		c.EpochLength = 300
+	}
+	if c.InitialAccounts == 0 {
+		c.InitialAccounts = 5000
 	}
 	if c.TransactionBatchSize == 0 {
 		c.TransactionBatchSize = 200

@@ -23,6 +23,7 @@ type node struct {
 func initNode(ctx context.Context, cfg *Config, dir string) error {
 	_, _, err := runTool(ctx, cfg.Binary, nil, "node", "init", "--dir", dir,
 		"--epoch-length", strconv.FormatUint(cfg.EpochLength, 10),
+		"--initial-accounts", strconv.FormatUint(cfg.InitialAccounts, 10),
 		"--large-value-size", "2048", "--log-format", "json")
 	return err
 }
