@@ -80,7 +80,7 @@ func TestKillCampaign(t *testing.T) {
 		MaxChunkSize:    8192,
 		MaxWait:         2500 * time.Millisecond,
 		CatchUpTimeout:  60 * time.Second,
-		Logger:         slog.New(slog.NewTextHandler(tlog{t}, nil)),
+		Logger:          slog.New(slog.NewTextHandler(tlog{t}, nil)),
 	}
 	t.Logf("seed %d (set LEDGERVAULT_KILL_SEED to repeat)", cfg.Seed)
 	table, err := killcampaign.Run(ctx, cfg)
