@@ -113,7 +113,7 @@ func (f *fixture) folder(size int) (storage.BackupHandle, storage.FileHandle) {
 }
 
 // line returns a metadata line for a transaction backup whose manifest is mf.
-func line(t *testing.T, first uint64, mf storage.FileHandle) []byte {
+func line(t testing.TB, first uint64, mf storage.FileHandle) []byte {
 	t.Helper()
 	m := manifest.Metadata{Format: manifest.FormatVersion, Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: first + 9, Manifest: mf}
 	b, err := m.EncodeLine()
