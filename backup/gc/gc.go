@@ -59,7 +59,7 @@ const (
 	// WouldRemove: a dry run found the folder unreferenced and old.
 	WouldRemove Action = "would_remove"
 	// KeptYoung: unreferenced but written within the grace period (a backup may be
-	// in progress).
+	// in progress), or of unknown age.
 	KeptYoung Action = "kept_young"
 	// KeptReferenced: unreferenced when GC started, referenced by metadata that
 	// appeared before its deletion (a backup that just completed).
@@ -149,7 +149,8 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Report, error) {
 		}
 		age := now.Sub(in.ModTime)
 		it := Item{Backup: in.Handle, Size: in.Size, ModTime: in.ModTime.UTC(), Age: age, AgeSeconds: int64(age / time.Second)}
-		if age < o.Grace {
+		// A folder whose age the backend does not know is never taken for old.
+		if age < o.Grace || in.ModTime.IsZero() {
 			it.Action = KeptYoung
 			rep.KeptYoung++
 			rep.KeptYoungBytes += in.Size

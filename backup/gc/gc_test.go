@@ -444,3 +444,30 @@ func FuzzMetadataNeverDeletesOnBadInput(f *testing.F) {
 		}
 	})
 }
+
+// fixedStore lists one folder with a given ModTime, to check how GC treats ages the
+// backend reports.
+type fixedStore struct {
+	storage.Store
+	info storage.BackupInfo
+}
+
+func (s fixedStore) ListBackups(context.Context) ([]storage.BackupInfo, error) {
+	return []storage.BackupInfo{s.info}, nil
+}
+
+func TestUnknownAgeKept(t *testing.T) {
+	f := newFixture(t, backends[0])
+	f.backup(1)
+	b, _ := f.folder(1)
+	st := fixedStore{Store: f.st, info: storage.BackupInfo{Handle: b}}
+	rep, err := gc.Run(f.ctx, st, gc.Options{Grace: time.Hour})
+	if err != nil || !f.exists(b) || itemAction(rep, b) != gc.KeptYoung {
+		t.Fatalf("%v exists %v %+v", err, f.exists(b), rep)
+	}
+	st.info.ModTime = time.Now().Add(-2 * time.Hour)
+	rep, err = gc.Run(f.ctx, st, gc.Options{Grace: time.Hour})
+	if err != nil || f.exists(b) || itemAction(rep, b) != gc.Removed {
+		t.Fatalf("%v exists %v %+v", err, f.exists(b), rep)
+	}
+}
