@@ -42,6 +42,7 @@ type Metrics struct {
 	failures         *prometheus.CounterVec
 	workStopped      *prometheus.GaugeVec
 	leaseHeld        prometheus.Gauge
+	inFlight         prometheus.GaugeFunc
 
 	// heartbeatNanos mirrors the heartbeat gauge for /healthz.
 	heartbeatNanos atomic.Int64
@@ -81,11 +82,11 @@ func NewMetrics() *Metrics {
 			Help: "1 when a kind of work stopped after a permanent failure (until restart)."}, []string{"kind"}),
 		leaseHeld: g("lease_held", "1 while this coordinator holds the storage lease."),
 	}
-	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ns + "child_processes_in_flight",
+	m.inFlight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ns + "child_processes_in_flight",
 		Help: "Child processes (shell-command storage uploads and downloads) running now; 0 when idle."},
 		func() float64 { return float64(proc.InFlight()) })
 	m.reg.MustRegister(m.heartbeat, m.lastEpochEnding, m.lastSnapshot, m.lastTransaction, m.lag, m.bytesWritten,
-		m.chunksWritten, m.chunksReused, m.backupsCompleted, m.duration, m.retries, m.failures, m.workStopped, m.leaseHeld, inFlight)
+		m.chunksWritten, m.chunksReused, m.backupsCompleted, m.duration, m.retries, m.failures, m.workStopped, m.leaseHeld, m.inFlight)
 	for _, k := range []string{KindEpochEnding, KindStateSnapshot, KindTransaction} {
 		m.backupsCompleted.WithLabelValues(k)
 		m.workStopped.WithLabelValues(k)
