@@ -74,7 +74,7 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 	f.DurationVar(&cfg.MaxWait, "max-wait", 3*time.Second, "longest run of the coordinator before its signal")
 	f.Float64Var(&cfg.SIGKILLFraction, "sigkill-fraction", 0.6, "share of kills by SIGKILL (the rest are SIGTERM)")
 	f.Float64Var(&cfg.TPS, "tps", 150, "the node's transactions per second")
-	f.Uint64Var(&cfg.EpochLength, "epoch-length", 300, "the node's versions per epoch")
+	f.Uint64Var(&cfg.EpochLength, "epoch-length", 600, "the node's versions per epoch")
 	f.Uint64Var(&cfg.InitialAccounts, "initial-accounts", 5000, "accounts the node creates at init (the state snapshots' size)")
 	f.Uint64Var(&cfg.TransactionBatchSize, "transaction-batch-size", 200, "the coordinator's --transaction-batch-size")
 	f.Int64Var(&cfg.MaxChunkSize, "max-chunk-size", 4096, "the coordinator's --max-chunk-size (small: snapshots of many chunks)")

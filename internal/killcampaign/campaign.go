@@ -65,7 +65,7 @@ type Config struct {
 	MinWait, MaxWait time.Duration
 	// SIGKILLFraction is the share of kills by SIGKILL; the rest are SIGTERM (0.6).
 	SIGKILLFraction float64
-	// TPS is the node's commit rate (150), EpochLength its epoch length (300).
+	// TPS is the node's commit rate (150), EpochLength its epoch length (600).
 	TPS         float64
 	EpochLength uint64
 	// InitialAccounts is the number of accounts the node creates at init (5000), so
@@ -118,7 +118,7 @@ func (c *Config) defaults() error {
 		c.TPS = 150
 	}
 	if c.EpochLength == 0 {
-		c.EpochLength = 300
+		c.EpochLength = 600
 	}
 	if c.InitialAccounts == 0 {
 		c.InitialAccounts = 5000
