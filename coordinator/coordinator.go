@@ -134,8 +134,8 @@ func (c *Config) normalize() error {
 
 // Run backs up continuously until ctx is cancelled (then it lets the backup in
 // flight finish within the shutdown grace), Config.Abort is closed, or the lease is
-// lost. It returns nil after a graceful stop, ErrGraceExpired or ErrAborted when a
-// backup was aborted, a *lease.HeldError when another coordinator holds the lease,
+// lost. It returns nil after a graceful stop, ErrGraceExpired when the grace period
+// expired with a backup in flight (aborted), ErrAborted when Abort was closed, a *lease.HeldError when another coordinator holds the lease,
 // an error wrapping lease.ErrLost when the lease was lost, and an error wrapping
 // ErrConfig for a bad configuration. Failures of backups are retried or stop their
 // kind of work; they do not end Run.
@@ -212,7 +212,7 @@ func Run(ctx context.Context, cfg Config) error {
 	switch {
 	case errors.Is(cause, ErrAborted):
 		return ErrAborted
-	case errors.Is(cause, ErrGraceExpired):
+	case errors.Is(cause, ErrGraceExpired) && c.interrupted:
 		return ErrGraceExpired
 	}
 	log.Info("stopped")
@@ -239,6 +239,8 @@ type coord struct {
 	unavailableSnapshot map[uint64]bool
 	// resumeFailures counts failed resumptions of a snapshot folder.
 	resumeFailures map[storage.BackupHandle]int
+	// interrupted is set when a backup was cut short by the work context.
+	interrupted bool
 }
 
 // maxResumeFailures is how often resuming a folder may fail before a state snapshot
@@ -379,6 +381,7 @@ func (c *coord) run(work context.Context, j job, ds backupservice.DBState) {
 	}
 	if err != nil {
 		if work.Err() != nil {
+			c.interrupted = true
 			c.log.Warn("backup interrupted", "type", j.kind, "err", err, "cause", context.Cause(work))
 			return
 		}

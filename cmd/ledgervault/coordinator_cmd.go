@@ -157,6 +157,9 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 				log.Info("metrics listening", "addr", ln.Addr().String())
 			}
 
+			if grace == 0 {
+				grace = -1 // no grace: abort the in-flight backup at once
+			}
 			err = coordinator.Run(run, coordinator.Config{
 				Service: svc, Store: st, PollInterval: poll, StateSnapshotIntervalEpochs: snapshotEvery,
 				TransactionBatchSize: batch, ShutdownGrace: grace, Abort: abort,
