@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -138,8 +139,11 @@ func MetadataName(m *manifest.Metadata) string {
 	}
 }
 
-// checkNotBackedUp fails early with ErrAlreadyBackedUp when the metadata name is
-// taken (the create-only save at the end is what guarantees it).
+// checkNotBackedUp fails early with ErrAlreadyBackedUp when a backup of the same
+// range is discoverable: its metadata file name is taken, or a compacted metadata
+// file (which replaces the small files it merged, see backup/compact) holds a line
+// for it. The create-only save at the end is what guarantees it against a
+// concurrent writer.
 func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error {
 	hs, err := st.ListMetadata(ctx)
 	if err != nil {
@@ -150,7 +154,42 @@ func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error 
 			return fmt.Errorf("%s: %w", name, ErrAlreadyBackedUp)
 		}
 	}
+	for _, h := range hs {
+		b := base(string(h))
+		if !strings.HasPrefix(b, "compacted_") || !strings.HasSuffix(b, ".meta") {
+			continue
+		}
+		lines, err := readMetadataFile(ctx, st, h)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // compacted into a newer file, which the listing also holds
+		}
+		if err != nil {
+			return err
+		}
+		for i := range lines {
+			if MetadataName(&lines[i]) == name {
+				return fmt.Errorf("%s (in %s): %w", name, h, ErrAlreadyBackedUp)
+			}
+		}
+	}
 	return nil
+}
+
+// readMetadataFile reads and decodes one metadata file.
+func readMetadataFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]manifest.Metadata, error) {
+	if err := storage.ValidateHandle(string(h)); err != nil {
+		return nil, fmt.Errorf("metadata file %q: %w", h, err)
+	}
+	r, err := st.Open(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata file %s: %w", h, err)
+	}
+	defer r.Close()
+	b, err := manifest.ReadLimited(r, manifest.MaxMetadataSize, "metadata file "+string(h))
+	if err != nil {
+		return nil, err
+	}
+	return manifest.DecodeMetadataFile(string(h), b)
 }
 
 func base(h string) string {
