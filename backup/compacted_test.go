@@ -59,4 +59,3 @@ func TestCompactedMetadataStillRefusesDuplicates(t *testing.T) {
 		}
 	}
 }
-
