@@ -60,7 +60,23 @@ const magic = "ledgervault-metacache-v1"
 // (concurrently, bounded) and written atomically, cached files no longer in storage
 // removed. A malformed metadata file is an error naming it. Entries come in the order
 // of the sorted file handles, lines in file order.
+//
+// A file that was listed but is gone when read (metadata compaction deletes small
+// files once a compacted file holding their lines exists) makes Load list again, up
+// to MaxRelists times, rather than fail or drop lines.
 func Load(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
+	for attempt := 0; ; attempt++ {
+		out, err := load(ctx, st, dir)
+		if err == nil || !errors.Is(err, storage.ErrNotFound) || attempt == MaxRelists || ctx.Err() != nil {
+			return out, err
+		}
+	}
+}
+
+// MaxRelists bounds how often Load lists again after a listed file vanished.
+const MaxRelists = 5
+
+func load(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
 	hs, err := st.ListMetadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list metadata: %w", err)

@@ -416,3 +416,39 @@ func TestFirstErrorCancelsDownloads(t *testing.T) {
 		t.Fatalf("load: %v", err)
 	}
 }
+
+// vanishingStore lists a file that is gone when read, for the first `times` listings,
+// as when compaction deletes a small metadata file between listing and reading.
+type vanishingStore struct {
+	storage.Store
+	times int
+	lists int
+}
+
+func (s *vanishingStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
+	hs, err := s.Store.ListMetadata(ctx)
+	s.lists++
+	if s.lists <= s.times {
+		hs = append(hs, "metadata/compacted-away.meta")
+	}
+	return hs, err
+}
+
+func TestListedThenDeletedFileListsAgain(t *testing.T) {
+	ctx := context.Background()
+	_, l := newStore(t)
+	save(t, l, "a.meta", line(t, manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 7}))
+	vs := &vanishingStore{Store: l, times: 2}
+	es, err := metacache.Load(ctx, vs, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Version != 7 || vs.lists != 3 {
+		t.Fatalf("entries %+v after %d listings", es, vs.lists)
+	}
+	// A file that keeps vanishing is an error after MaxRelists listings, not a loop.
+	vs = &vanishingStore{Store: l, times: 1 << 30}
+	if _, err := metacache.Load(ctx, vs, ""); !errors.Is(err, storage.ErrNotFound) || vs.lists != metacache.MaxRelists+1 {
+		t.Fatalf("err %v after %d listings", err, vs.lists)
+	}
+}
