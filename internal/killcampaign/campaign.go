@@ -175,31 +175,54 @@ func Run(ctx context.Context, cfg Config) (*Table, error) {
 
 // Result is one storage kind's row of the table.
 type Result struct {
-	Kind              Kind
-	Kills             int
-	SIGKILLs          int
-	SIGTERMs          int
-	Restarts          int
-	BackupsCompleted  int
-	VerifyPassed      bool
-	RestoredVersion   uint64
-	RootsEqual        bool
-	OrphansSum        int
-	OrphansMax        int
-	PartialFiles      int
-	TempFilesSeen     int
-	LeftoversRemoved  int
-	ChunksReused      int
-	UnexpectedExits   int
-	FinalVersion      uint64
-	NodeFinalVersion  uint64
-	Duration          time.Duration
-	ExitStatuses      map[string]int
+	// Kind is the storage kind.
+	Kind Kind
+	// Kills is the number of signals sent to running coordinators, SIGKILLs and
+	// SIGTERMs by kind.
+	Kills, SIGKILLs, SIGTERMs int
+	// Restarts is the number of coordinator starts after the first one (the kills
+	// and the final catch-up run).
+	Restarts int
+	// BackupsCompleted is the number of metadata lines in storage at the end.
+	BackupsCompleted int
+	// VerifyPassed says whether "ledgervault verify" passed at the end.
+	VerifyPassed bool
+	// RestoredVersion is the version "restore --target-version latest" reached, and
+	// RootsEqual whether the restored state and accumulator roots there equal the
+	// node's (and what restore printed).
+	RestoredVersion uint64
+	RootsEqual      bool
+	// OrphansSum and OrphansMax count processes of a coordinator's tree alive
+	// Config.OrphanWait after its exit: in total and after the worst kill.
+	OrphansSum, OrphansMax int
+	// PartialFiles counts visible partial files found by the storage checks after
+	// every kill and after gc (see StorageCheck.Bad).
+	PartialFiles int
+	// TempFilesSeen is the most temporary files (invisible) seen after one kill.
+	TempFilesSeen int
+	// LeftoversRemoved is what gc removed: unreferenced backup folders and stale
+	// uploads or temporary files.
+	LeftoversRemoved int
+	// ChunksReused counts state snapshot chunks that resumed attempts reused, from
+	// the coordinators' "backup completed" log lines.
+	ChunksReused int
+	// UnexpectedExits counts coordinators that exited by themselves, or with a status
+	// the signal does not explain (SIGKILL: killed; SIGTERM: 0 or 75).
+	UnexpectedExits int
+	// ExitStatuses counts the statuses seen after the signals.
+	ExitStatuses map[string]int
+	// NodeFinalVersion is the node's last version (the end of a transaction batch);
+	// FinalVersion the last version the final coordinator backed up.
+	NodeFinalVersion, FinalVersion uint64
+	// UnreferencedAfter counts unreferenced folders, temporary files and open uploads
+	// left after gc (0 expected).
 	UnreferencedAfter int
 	// UncheckedFiles is the most files of a kind the storage check does not know
 	// (so could not decode) seen at once; UncheckedExamples names some.
 	UncheckedFiles    int
 	UncheckedExamples []string
+	// Duration is the wall time of the kind's campaign.
+	Duration time.Duration
 	// Problems describes every failure seen (empty when all is well).
 	Problems []string
 }
