@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
 	"github.com/ledgervault/ledgervault/backup/inventory"
@@ -398,6 +399,8 @@ type txnChunk struct {
 	hashes []ledger.Hash
 	proof  backupservice.TransactionRangeProof
 	bytes  int64
+	// elapsed is the time spent downloading, decoding and verifying the chunk.
+	elapsed time.Duration
 }
 
 // fetchTxnChunk downloads a transaction chunk and its proof, decodes every transaction

@@ -30,7 +30,7 @@ import (
 const DefaultConcurrency = 4
 
 // DefaultTxnBatch is the default number of transactions saved per synced batch.
-const DefaultTxnBatch = 10000
+const DefaultTxnBatch = 256
 
 // Progress receives the progress of a restore or verify: the start of each phase with
 // the stored bytes it will download, and increments of downloaded bytes.
@@ -346,7 +346,12 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *inventory.Plan) 
 	next := st.NextVersion
 	needSeed := !st.AccumulatorSeeded
 	work := func(ctx context.Context, i int) (*txnChunk, error) {
-		return fetchTxnChunk(ctx, r.e, chunks[i].c, r.hist)
+		t0 := time.Now()
+		c, err := fetchTxnChunk(ctx, r.e, chunks[i].c, r.hist)
+		if c != nil {
+			c.elapsed = time.Since(t0)
+		}
+		return c, err
 	}
 	sink := func(ctx context.Context, c *txnChunk) error {
 		d := c.desc
@@ -380,6 +385,7 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *inventory.Plan) 
 						d.Handle, d.Proof.Handle, lo-1, got, b.Root(), ErrVerification)
 				}
 			}
+			t0 := time.Now()
 			for s := lo; s <= hi; {
 				e := min(hi, s+uint64(r.batch)-1)
 				if err := r.db.SaveTransactions(ctx, s, c.txns[s-d.FirstVersion:e-d.FirstVersion+1]); err != nil {
@@ -388,6 +394,7 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *inventory.Plan) 
 				r.res.Transactions += e - s + 1
 				s = e + 1
 			}
+			r.log.Debug("transactions saved", "chunk", d.Handle, "first", lo, "last", hi, "save", time.Since(t0), "fetch_and_verify", c.elapsed)
 			next = hi + 1
 			if li := c.proof.LedgerInfo; li.LedgerInfo.Version <= r.target {
 				if err := r.db.SaveLedgerInfos(ctx, []ledger.LedgerInfoWithSignatures{li}); err != nil {
