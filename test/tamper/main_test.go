@@ -49,6 +49,7 @@ const (
 type fixture struct {
 	root      string // temp dir holding everything below
 	bin       string // the ledgervault binary
+	rssHelper string // the rsshelper binary (measures a command's own peak RSS)
 	node      string // node directory (waypoint.txt)
 	storage   string // the good backup storage directory
 	waypoint  string // the node's waypoint.txt
@@ -97,6 +98,11 @@ func makeFixture() (*fixture, error) {
 	f.waypoint = filepath.Join(f.node, "waypoint.txt")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	f.rssHelper = filepath.Join(root, "rsshelper")
+	build := exec.CommandContext(ctx, "go", "build", "-o", f.rssHelper, "github.com/ledgervault/ledgervault/test/tamper/rsshelper")
+	if out, err := build.CombinedOutput(); err != nil {
+		return f, fmt.Errorf("go build rsshelper: %v\n%s", err, out)
+	}
 	if bin := os.Getenv("TAMPER_BIN"); bin != "" {
 		// A prebuilt binary (for example of another commit) instead of this tree's.
 		f.bin = bin

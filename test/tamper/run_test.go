@@ -2,7 +2,6 @@ package tamper
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -59,16 +58,22 @@ func (f *fixture) runCase(t testing.TB, caseDir, st, command string, target ...s
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, f.bin, args...)
+	rssFile := filepath.Join(t.TempDir(), "rss")
+	cmd := exec.Command(f.rssHelper, append([]string{rssFile, f.bin}, args...)...)
 	cmd.Dir = caseDir
 	cmd.Env = append(os.Environ(), "TMPDIR="+filepath.Join(caseDir, "tmp"), "HOME="+filepath.Join(caseDir, "home"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %v: %v", args, err)
+	}
+	// Killing the helper kills the binary too (its parent-death signal).
+	timedOut := make(chan struct{})
+	timer := time.AfterFunc(runTimeout, func() { close(timedOut); cmd.Process.Kill() })
+	err := cmd.Wait()
+	timer.Stop()
 	r := &result{args: args, stdout: out.Bytes(), stderr: errb.Bytes(), took: time.Since(start)}
 	var ee *exec.ExitError
 	switch {
@@ -78,14 +83,22 @@ func (f *fixture) runCase(t testing.TB, caseDir, st, command string, target ...s
 	default:
 		t.Fatalf("run %v: %v", args, err)
 	}
-	if ctx.Err() != nil {
+	select {
+	case <-timedOut:
 		t.Errorf("%s did not finish within %v: killed\nstderr:\n%s", command, runTimeout, r.stderr)
 		r.exit = -1
+		return r
+	default:
 	}
-	if ps := cmd.ProcessState; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			r.maxRSS = ru.Maxrss << 10 // KiB on Linux
-		}
+	if r.exit == 125 {
+		t.Fatalf("rss helper failed:\n%s", r.stderr)
+	}
+	b, err := os.ReadFile(rssFile)
+	if err != nil {
+		t.Fatalf("peak RSS of %v: %v", args, err)
+	}
+	if r.maxRSS, err = strconv.ParseInt(string(b), 10, 64); err != nil {
+		t.Fatalf("peak RSS of %v: %v", args, err)
 	}
 	return r
 }
