@@ -178,20 +178,26 @@ func (o *Options) normalize() error {
 // Current returns the lease in force in st (the highest sequence number), with its
 // sequence number; ok is false when no lease file exists.
 func Current(ctx context.Context, st storage.Store) (rec Record, seq uint64, h storage.FileHandle, ok bool, err error) {
-	hs, err := st.ListMetadata(ctx)
-	if err != nil {
-		return rec, 0, "", false, fmt.Errorf("list lease files: %w", err)
-	}
-	for _, x := range hs {
-		if n, isLease := ParseName(string(x)); isLease && (!ok || n > seq) {
-			seq, h, ok = n, x, true
+	for attempt := 0; ; attempt++ {
+		hs, err := st.ListMetadata(ctx)
+		if err != nil {
+			return rec, 0, "", false, fmt.Errorf("list lease files: %w", err)
 		}
+		ok = false
+		for _, x := range hs {
+			if n, isLease := ParseName(string(x)); isLease && (!ok || n > seq) {
+				seq, h, ok = n, x, true
+			}
+		}
+		if !ok {
+			return rec, 0, "", false, nil
+		}
+		rec, err = read(ctx, st, h)
+		if errors.Is(err, storage.ErrNotFound) && attempt < 10 {
+			continue // the holder renewed and removed it between list and read
+		}
+		return rec, seq, h, true, err
 	}
-	if !ok {
-		return rec, 0, "", false, nil
-	}
-	rec, err = read(ctx, st, h)
-	return rec, seq, h, true, err
 }
 
 func read(ctx context.Context, st storage.Store, h storage.FileHandle) (Record, error) {

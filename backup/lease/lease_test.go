@@ -245,3 +245,43 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestAcquireDuringRenewals: while the holder renews (creating the next file and
+// deleting the older) as fast as it can, another owner always gets a clean refusal.
+func TestAcquireDuringRenewals(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	a, err := lease.Acquire(ctx, st, lease.Options{Owner: "a", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := a.Renew(ctx); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for range 200 {
+		_, err := lease.Acquire(ctx, st, lease.Options{Owner: "b", TTL: time.Minute})
+		var held *lease.HeldError
+		if !errors.As(err, &held) {
+			close(stop)
+			<-done
+			t.Fatalf("acquire during renewals: %v", err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+}
