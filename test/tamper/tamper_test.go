@@ -413,13 +413,18 @@ func TestTamper(t *testing.T) {
 	// Not a subtest, so that -run cannot filter it out: without a good backup that
 	// verifies and restores, every case below would pass vacuously.
 	f.checkGood(t)
-	var rows []outcome
-	for _, tc := range cases() {
-		t.Run(tc.name, func(t *testing.T) {
-			v, r, left := f.runTamper(t, tc)
-			rows = append(rows, outcome{tc.name, v, r, left})
-		})
-	}
+	cs := cases()
+	rows := make([]outcome, len(cs))
+	// The group returns once every (parallel) case has finished.
+	t.Run("case", func(t *testing.T) {
+		for i, tc := range cs {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				v, r, left := f.runTamper(t, tc)
+				rows[i] = outcome{tc.name, v, r, left}
+			})
+		}
+	})
 	t.Log(table(rows))
 }
 
@@ -558,6 +563,9 @@ func table(rows []outcome) string {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "\n%-28s %-6s %-7s %-10s %-11s %-8s %s\n", "CASE", "VERIFY", "RESTORE", "VERIFY RSS", "RESTORE RSS", "LEFTOVER", "RESTORE MESSAGE")
 	for _, r := range rows {
+		if r.name == "" {
+			continue // filtered out by -run
+		}
 		msg, vr, rr := "-", "-", "-"
 		if r.restor != nil {
 			msg = strings.TrimPrefix(r.restor.message(), "ledgervault: ")
