@@ -149,7 +149,7 @@ func (rs *resumeState) check(ctx context.Context, st storage.Store, chunk, proof
 		File:  f,
 		Proof: manifest.File{Handle: proofHandle, Size: int64(len(proofBytes)), RawSize: int64(len(proofBytes)), SHA256: sha256.Sum256(proofBytes)},
 	}
-	return stateChunk{desc: d, leaves: leaves, proof: proof, reused: true}, nil
+	return stateChunk{desc: d, leaves: leaves, proof: proof}, nil
 }
 
 // readSmall reads a whole file of at most limit bytes.

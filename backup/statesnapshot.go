@@ -27,8 +27,6 @@ type stateChunk struct {
 	desc   manifest.StateSnapshotChunk
 	leaves []smt.Leaf
 	proof  smt.RangeProof
-	// reused marks a chunk of an interrupted attempt (see resume.go).
-	reused bool
 }
 
 // StateSnapshot backs up all state at version: items in key-hash order cut into
