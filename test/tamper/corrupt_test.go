@@ -36,12 +36,14 @@ type bk struct {
 	// metas are the metadata file names by backup type (the later epoch-ending
 	// backup under "epoch_ending_2").
 	metas map[string]string
+	// target is the version a case restores to: "latest" unless the case sets it.
+	target string
 }
 
 // openBackup loads the manifests of the backup copy in root.
 func openBackup(t testing.TB, root string) *bk {
 	t.Helper()
-	b := &bk{t: t, root: root, metas: map[string]string{}}
+	b := &bk{t: t, root: root, metas: map[string]string{}, target: "latest"}
 	es, err := os.ReadDir(filepath.Join(root, "metadata"))
 	if err != nil {
 		t.Fatal(err)

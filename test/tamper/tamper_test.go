@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/smt"
+	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/records"
 )
 
@@ -69,6 +72,13 @@ func cases() []tamperCase {
 		{name: "txn_chunk_bitflip", words: wordsChecksum, apply: func(b *bk) []string {
 			c := &b.txn.Chunks[b.txnChunksAfterSnapshot()[0]]
 			b.flipBit(c.Handle)
+			return names(base(c.Handle))
+		}},
+		{name: "txn_chunk_bitflip_restore_to_it", words: wordsChecksum, apply: func(b *bk) []string {
+			// Restore to the last version of the damaged chunk, not the latest.
+			c := &b.txn.Chunks[b.txnChunksAfterSnapshot()[1]]
+			b.flipBit(c.Handle)
+			b.target = strconv.FormatUint(c.LastVersion, 10)
 			return names(base(c.Handle))
 		}},
 		{name: "epoch_chunk_truncated", words: append(wordsChecksum, "truncated", "short"), apply: func(b *bk) []string {
@@ -202,6 +212,39 @@ func cases() []tamperCase {
 			})
 			b.saveEpochs(1)
 			return names(base(c.Handle))
+		}},
+		{name: "txn_proof_forged_signature", words: wordsSig, sound: true, apply: func(b *bk) []string {
+			// A signature of the ledger info a replayed chunk's range proof is
+			// against: the ledger info must be verified, not only its epoch.
+			c := &b.txn.Chunks[b.txnChunksAfterSnapshot()[0]]
+			p, err := backupservice.DecodeTransactionRangeProof(b.read(string(c.Proof.Handle)))
+			if err != nil {
+				b.t.Fatal(err)
+			}
+			p.LedgerInfo.Signatures[0].Signature[3] ^= 0x40
+			data, err := backupservice.EncodeTransactionRangeProof(&p)
+			if err != nil {
+				b.t.Fatal(err)
+			}
+			b.writeFile(&c.Proof, data, int64(len(data)))
+			b.saveTxn()
+			return names(base(c.Proof.Handle))
+		}},
+		{name: "state_root_proof_forged_signature", words: wordsSig, sound: true, apply: func(b *bk) []string {
+			p := b.stateRootProof()
+			p.LedgerInfo.Signatures[0].Signature[5] ^= 0x02
+			b.saveStateRootProof(&p)
+			return names(base(b.state.RootProof.Handle))
+		}},
+		{name: "state_root_proof_info_changed", words: []string{"proof", "accumulator", "inclusion", "root", "verify"}, sound: true, apply: func(b *bk) []string {
+			// The snapshot claims another state root, in its root proof's transaction
+			// info and in its manifest: only the accumulator inclusion proof of that
+			// info (against the signed ledger info) can tell.
+			p := b.stateRootProof()
+			p.Info.StateRootHash[0] ^= 0x01
+			b.state.RootHash = p.Info.StateRootHash
+			b.saveStateRootProof(&p)
+			return names(base(b.state.RootProof.Handle))
 		}},
 		{name: "txn_proof_unknown_epoch", words: wordsEpoch, sound: true, apply: func(b *bk) []string {
 			c := &b.txn.Chunks[b.txnChunksAfterSnapshot()[0]]
@@ -401,6 +444,28 @@ func (b *bk) editTransaction(edit func(*ledger.TransactionWithOutput)) *manifest
 	return nil
 }
 
+// stateRootProof decodes the snapshot's state root proof.
+func (b *bk) stateRootProof() ledgerdb.StateRootProof {
+	b.t.Helper()
+	p, err := backupservice.DecodeStateRootProof(b.read(string(b.state.RootProof.Handle)))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return p
+}
+
+// saveStateRootProof writes p as the snapshot's state root proof and updates the
+// manifest.
+func (b *bk) saveStateRootProof(p *ledgerdb.StateRootProof) {
+	b.t.Helper()
+	data, err := backupservice.EncodeStateRootProof(p)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.writeFile(&b.state.RootProof, data, int64(len(data)))
+	b.saveState()
+}
+
 // outcome is one case's row in the summary table.
 type outcome struct {
 	name           string
@@ -455,13 +520,37 @@ func (f *fixture) runTamper(t *testing.T, tc tamperCase) (verify, restore *resul
 		t.Errorf("verify wrote into the restore target %s", targetDir(caseDir))
 	}
 
-	restore = f.runCase(t, caseDir, st, "restore", "latest")
+	restore = f.runCase(t, caseDir, st, "restore", b.target)
 	checkRejected(t, "restore", restore, tc, affected)
 	if d := diffTrees(before, snapshotTree(t, caseDir, "target")); len(d) > 0 {
 		t.Errorf("restore wrote outside its target directory:\n%s", strings.Join(d, "\n"))
 	}
-	leftover = f.checkLeftover(t, caseDir, st)
+	leftover = f.checkLeftover(t, caseDir, st, b.target)
 	return verify, restore, leftover
+}
+
+var goodRestores sync.Map // target -> restoreSummary
+
+// goodRestore returns the result of restoring the good backup to target (made once
+// per target).
+func (f *fixture) goodRestore(t *testing.T, target string) restoreSummary {
+	t.Helper()
+	if target == "latest" {
+		return f.goodRoots
+	}
+	if s, ok := goodRestores.Load(target); ok {
+		return s.(restoreSummary)
+	}
+	r := f.runCase(t, t.TempDir(), f.storage, "restore", target)
+	var s restoreSummary
+	if r.exit != 0 {
+		t.Fatalf("restore of the good backup to %s exited %d:\n%s", target, r.exit, tail(r.stderr))
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(r.stdout), &s); err != nil {
+		t.Fatalf("restore --json output %q: %v", r.stdout, err)
+	}
+	goodRestores.Store(target, s)
+	return s
 }
 
 // checkRejected asserts a rejected run: exit status 1, an error naming the affected
@@ -495,12 +584,12 @@ func checkRejected(t *testing.T, what string, r *result, tc tamperCase, affected
 // again fails again, and a restore of the good backup into what is left either
 // finishes with the good roots (a resume) or refuses the directory (exit 3).
 // It returns what was left: "none", "refused" or "resumed".
-func (f *fixture) checkLeftover(t *testing.T, caseDir, st string) string {
+func (f *fixture) checkLeftover(t *testing.T, caseDir, st, target string) string {
 	t.Helper()
 	if dirEmpty(t, targetDir(caseDir)) {
 		return "none"
 	}
-	again := f.runCase(t, caseDir, st, "restore", "latest")
+	again := f.runCase(t, caseDir, st, "restore", target)
 	if again.exit == 0 {
 		t.Errorf("a second restore of the tampered backup into the leftover target succeeded:\n%s", again.stdout)
 	} else if again.exit != 1 && again.exit != 3 {
@@ -512,7 +601,7 @@ func (f *fixture) checkLeftover(t *testing.T, caseDir, st string) string {
 		t.Fatal(err)
 	}
 	copyTree(t, f.storage, st)
-	resumed := f.runCase(t, caseDir, st, "restore", "latest")
+	resumed := f.runCase(t, caseDir, st, "restore", target)
 	left := "refused"
 	switch resumed.exit {
 	case 0:
@@ -520,8 +609,8 @@ func (f *fixture) checkLeftover(t *testing.T, caseDir, st string) string {
 		var s restoreSummary
 		if err := json.Unmarshal(bytes.TrimSpace(resumed.stdout), &s); err != nil {
 			t.Errorf("resumed restore --json output %q: %v", resumed.stdout, err)
-		} else if s != f.goodRoots {
-			t.Errorf("resumed restore into the leftover target: %+v, an uninterrupted restore gives %+v", s, f.goodRoots)
+		} else if want := f.goodRestore(t, target); s != want {
+			t.Errorf("resumed restore into the leftover target: %+v, an uninterrupted restore gives %+v", s, want)
 		}
 	case 3:
 	default:
@@ -561,7 +650,7 @@ func tail(b []byte) string {
 
 func table(rows []outcome) string {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "\n%-28s %-6s %-7s %-10s %-11s %-8s %s\n", "CASE", "VERIFY", "RESTORE", "VERIFY RSS", "RESTORE RSS", "LEFTOVER", "RESTORE MESSAGE")
+	fmt.Fprintf(&buf, "\n%-34s %-6s %-7s %-10s %-11s %-8s %s\n", "CASE", "VERIFY", "RESTORE", "VERIFY RSS", "RESTORE RSS", "LEFTOVER", "RESTORE MESSAGE")
 	for _, r := range rows {
 		if r.name == "" {
 			continue // filtered out by -run
@@ -577,7 +666,7 @@ func table(rows []outcome) string {
 		if r.verify != nil {
 			vr = mib(r.verify.maxRSS)
 		}
-		fmt.Fprintf(&buf, "%-28s %-6s %-7s %-10s %-11s %-8s %s\n", r.name, exitString(r.verify), exitString(r.restor), vr, rr, r.leftover, msg)
+		fmt.Fprintf(&buf, "%-34s %-6s %-7s %-10s %-11s %-8s %s\n", r.name, exitString(r.verify), exitString(r.restor), vr, rr, r.leftover, msg)
 	}
 	return buf.String()
 }
