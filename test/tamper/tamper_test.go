@@ -379,6 +379,37 @@ func cases() []tamperCase {
 			b.write("metadata/"+name, append(data, '\n'))
 			return names(name, "../outside")
 		}},
+		{name: "txn_manifest_short_of_metadata", words: []string{"metadata", "version", "cover", "range", "manifest"}, sound: true, apply: func(b *bk) []string {
+			// A valid manifest that ends one chunk before what its metadata line
+			// promises (and a restore to the latest version needs).
+			n := len(b.txn.Chunks)
+			b.txn.Chunks = b.txn.Chunks[:n-1]
+			b.txn.LastVersion = b.txn.Chunks[n-2].LastVersion
+			b.saveTxn()
+			return names(b.txnDir)
+		}},
+		{name: "epoch_entries_swapped", words: append([]string{"epoch", "waypoint", "skip"}, wordsContent...), sound: true, apply: func(b *bk) []string {
+			x, y := &b.epochs[1].Chunks[0], &b.epochs[1].Chunks[1]
+			x.File, y.File = y.File, x.File
+			b.saveEpochs(1)
+			return names(base(x.Handle), base(y.Handle))
+		}},
+		{name: "state_proof_oversized", words: []string{"size", "limit", "large", "exceed", "bytes"}, sound: true, apply: func(b *bk) []string {
+			// A 17 MiB range proof, size and hash matching: only a size limit on
+			// proofs keeps it out of memory.
+			c := &b.state.Chunks[0]
+			big := bytes.Repeat([]byte{0xA5}, 17<<20)
+			b.writeFile(&c.Proof, big, int64(len(big)))
+			b.saveState()
+			return names(base(c.Proof.Handle))
+		}},
+		{name: "metadata_oversized", words: []string{"size", "limit", "large", "exceed", "bytes"}, apply: func(b *bk) []string {
+			// A valid line padded with 17 MiB of blank lines.
+			name := b.metas[manifest.TypeTransaction]
+			data := append(b.read("metadata/"+name), bytes.Repeat([]byte{'\n'}, 17<<20)...)
+			b.write("metadata/"+name, data)
+			return names(name)
+		}},
 		{name: "metadata_unknown_type", words: append([]string{"type"}, wordsMeta...), apply: func(b *bk) []string {
 			name := b.metas[manifest.TypeTransaction]
 			var line map[string]any
