@@ -142,6 +142,9 @@ func BenchmarkRestoreState(b *testing.B) {
 		o := w.options(dir)
 		o.Target = w.snapshot
 		o.Concurrency = 4
+		if os.Getenv("LEDGERVAULT_BENCH_DEBUG") != "" {
+			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
 		t0 := time.Now()
 		if _, err := restore.Run(ctx, w.st, o); err != nil {
 			b.Fatal(err)

@@ -324,6 +324,8 @@ type stateChunk struct {
 	leaves []smt.Leaf
 	proof  smt.RangeProof
 	bytes  int64
+	// elapsed is the time spent downloading and decoding the chunk.
+	elapsed time.Duration
 }
 
 // arena holds copies of records in a few large blocks.

@@ -13,6 +13,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
+	"github.com/ledgervault/ledgervault/backup/chunkread"
+	"github.com/ledgervault/ledgervault/backup/inventory"
+	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/ledger"
@@ -198,4 +201,32 @@ func openLocal(t testing.TB, root string) storage.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// midChunkVersion returns a version strictly inside a transaction chunk after the
+// snapshot (neither its first nor its last version).
+func (w *world) midChunkVersion(t testing.TB) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	inv, err := inventory.Load(ctx, w.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range inv.Transactions() {
+		raw, err := chunkread.ReadManifest(ctx, w.st, b.Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.DecodeTransaction(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range m.Chunks {
+			if c.FirstVersion > w.snapshot+1 && c.LastVersion-c.FirstVersion >= 2 {
+				return c.FirstVersion + 1
+			}
+		}
+	}
+	t.Fatal("no transaction chunk of 3 or more versions after the snapshot")
+	return 0
 }

@@ -279,9 +279,18 @@ func (r *runner) restoreState(ctx context.Context, b inventory.Backup) error {
 	r.log.Info("restoring state snapshot", "version", s.m.Version, "items", s.m.ItemCount, "chunks", len(s.m.Chunks), "from_chunk", next, "root", s.root)
 	chunks := s.m.Chunks[next:]
 	work := func(ctx context.Context, i int) (*stateChunk, error) {
-		return fetchStateChunk(ctx, r.e, &chunks[i], true)
+		t0 := time.Now()
+		c, err := fetchStateChunk(ctx, r.e, &chunks[i], true)
+		if c != nil {
+			c.elapsed = time.Since(t0)
+		}
+		return c, err
 	}
 	sink := func(ctx context.Context, c *stateChunk) error {
+		t0 := time.Now()
+		defer func() {
+			r.log.Debug("state chunk restored", "chunk", c.desc.Handle, "items", len(c.recs), "add", time.Since(t0), "fetch_and_decode", c.elapsed)
+		}()
 		if err := sr.AddChunk(ctx, c.recs, c.proof); err != nil {
 			return fmt.Errorf("chunk %s with range proof %s (items %d-%d): %w", c.desc.Handle, c.desc.Proof.Handle, c.desc.FirstIndex, c.desc.LastIndex, err)
 		}

@@ -73,7 +73,7 @@ func TestRestoreLatest(t *testing.T) {
 	t.Run("mid chunk", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "db")
 		o := w.options(dir)
-		o.Target = w.snapshot + (w.last-w.snapshot)/2 + 7
+		o.Target = w.midChunkVersion(t)
 		res, err := restore.Run(ctx, w.st, o)
 		if err != nil {
 			t.Fatal(err)
