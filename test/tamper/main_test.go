@@ -26,7 +26,11 @@ func TestMain(m *testing.M) {
 	if code, ok := proc.GuardMain(); ok {
 		os.Exit(code)
 	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { cleanupFixture() }))
+	// goleak hands the exit code (its own when it finds leaks) to the cleanup.
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		cleanupFixture()
+		os.Exit(code)
+	}))
 }
 
 // Shape of the good backup. The node changes epoch every epochLength versions; the

@@ -601,7 +601,12 @@ func checkRejected(t *testing.T, what string, r *result, tc tamperCase, affected
 	if r.exit == 0 {
 		return
 	}
-	errText := string(r.stderr)
+	// Only the command's error lines count, not its logs.
+	errText := errorLines(r.stderr)
+	if errText == "" {
+		t.Errorf("%s printed no error line (\"ledgervault: ...\"):\n%s", what, tail(r.stderr))
+		return
+	}
 	if !containsAny(errText, affected) {
 		t.Errorf("%s error does not name the affected file (any of %q):\n%s", what, affected, tail(r.stderr))
 	}
@@ -651,6 +656,18 @@ func (f *fixture) checkLeftover(t *testing.T, caseDir, st, target string) string
 		t.Errorf("the leftover target cannot be removed: %v", err)
 	}
 	return left
+}
+
+// errorLines returns the lines of stderr that carry the command's errors: those
+// the command prefixes with its name.
+func errorLines(stderr []byte) string {
+	var out []string
+	for _, l := range strings.Split(string(stderr), "\n") {
+		if strings.HasPrefix(l, "ledgervault: ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func containsAny(s string, subs []string) bool {
