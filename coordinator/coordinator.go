@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -259,11 +260,20 @@ func (c *coord) kind(k string) *kindState {
 
 // loop runs until ctx (no new work) or work (abort) is done.
 func (c *coord) loop(ctx, work context.Context) {
+	busy := false
 	for ctx.Err() == nil && work.Err() == nil {
 		c.m.beat()
-		if !c.step(ctx, work) {
-			c.sleep(ctx, work, c.cfg.PollInterval)
+		if c.step(ctx, work) {
+			busy = true
+			continue
 		}
+		if busy {
+			// Caught up: hand the memory of the backups (chunk buffers, encoders)
+			// back to the OS so that the idle coordinator stays small.
+			debug.FreeOSMemory()
+			busy = false
+		}
+		c.sleep(ctx, work, c.cfg.PollInterval)
 	}
 }
 
