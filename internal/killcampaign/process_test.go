@@ -1,0 +1,50 @@
+package killcampaign
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The orphan check finds a grandchild that outlives its killed parent, and reports
+// the exit by signal.
+func TestSurvivorsFindsOrphans(t *testing.T) {
+	marker := fmt.Sprintf("test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	c, err := startChild("/bin/sh", []string{"-c", "sleep 30 & echo started >&2; wait"}, []string{MarkerEnv + "=" + marker},
+		filepath.Join(t.TempDir(), "sh.log"), func(line []byte) bool { return string(line) == "started" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(c.kept()) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The sleep holds the stderr pipe open: the copier ends only once it is gone.
+	left := survivors(marker, 200*time.Millisecond)
+	if len(left) != 1 {
+		t.Fatalf("survivors %v, want the orphaned sleep", left)
+	}
+	killSurvivors(left)
+	code, sig, err := c.waitExit(10 * time.Second)
+	if err != nil || sig != syscall.SIGKILL || code != -1 {
+		t.Fatalf("exit %d, signal %v, %v; want killed", code, sig, err)
+	}
+	if left := survivors(marker, 2*time.Second); len(left) != 0 {
+		t.Fatalf("survivors after the kill: %v", left)
+	}
+}
+
+func TestLogField(t *testing.T) {
+	line := []byte(`{"msg":"backup completed","chunks_reused":7,"backup_service":"127.0.0.1:1"}`)
+	if logField(line, "msg") != "backup completed" || logField(line, "backup_service") != "127.0.0.1:1" || logField(line, "chunks_reused") != "7" {
+		t.Fatal("fields not read")
+	}
+	if reusedChunks(line) != 7 || !watchCoordinator(line) || watchCoordinator([]byte(`{"msg":"stopped"}`)) {
+		t.Fatal("reuse count or watch wrong")
+	}
+}
