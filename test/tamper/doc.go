@@ -9,5 +9,11 @@
 //
 // The adversarial files are built with the project's own encoders (manifest, records,
 // zstd, ledger CBOR) and every hash the corruption does not target is updated, so that
-// only the check under test can catch each case.
+// only the check under test can catch each case; TestCorruptionsArePrecise checks
+// that with the project's decoders, without the binary.
+//
+// Run it with `go test -race ./test/tamper` (it builds ./cmd/ledgervault and
+// test/tamper/rsshelper once; -v prints the table of cases). TAMPER_BIN=PATH runs a
+// prebuilt ledgervault instead; TAMPER_KEEP=1 keeps the good backup and node in
+// $TMPDIR/ledgervault-tamper-*.
 package tamper
