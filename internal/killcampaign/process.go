@@ -1,7 +1,6 @@
 package killcampaign
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -32,11 +31,42 @@ type child struct {
 	logPath string
 	done    chan struct{} // closed once cmd.Wait returned
 	err     error         // cmd.Wait's result, set before done is closed
+	lw      *lineWriter
+}
 
-	mu    sync.Mutex
-	lines []string // JSON log lines of interest (see watch)
-	watch func(line []byte) bool
-	wait  sync.WaitGroup // the stderr copier
+// lineWriter writes a process's stderr to its log file and keeps the lines a watch
+// function accepts.
+type lineWriter struct {
+	mu      sync.Mutex
+	f       *os.File
+	partial []byte
+	lines   []string
+	watch   func(line []byte) bool
+}
+
+// maxLine bounds a buffered partial line; longer lines are logged, not watched.
+const maxLine = 1 << 20
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.f.Write(p)
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if line := w.partial[:i]; w.watch != nil && w.watch(line) {
+			w.lines = append(w.lines, string(line))
+		}
+		w.partial = w.partial[i+1:]
+	}
+	if len(w.partial) > maxLine {
+		w.partial = w.partial[:0]
+	}
+	w.partial = append([]byte(nil), w.partial...)
+	return len(p), nil
 }
 
 // startChild starts bin with args and extra environment, logging its stderr to
@@ -46,7 +76,7 @@ func startChild(bin string, args, env []string, logPath string, watch func([]byt
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", logPath, err)
 	}
-	c := &child{logPath: logPath, done: make(chan struct{}), watch: watch}
+	c := &child{logPath: logPath, done: make(chan struct{}), lw: &lineWriter{f: logFile, watch: watch}}
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, MarkerEnv+"="); ok {
 			c.marker = v
@@ -55,39 +85,25 @@ func startChild(bin string, args, env []string, logPath string, watch func([]byt
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout = io.Discard
+	c.cmd.Stderr = c.lw
+	// A process that survives the child and holds its stderr open (an orphan, which
+	// the campaign counts) must not keep Wait from returning.
+	c.cmd.WaitDelay = time.Second
 	// Its own group: a terminal's Ctrl-C reaches the campaign, which stops its children
 	// in order. The parent-death signal ends it should the campaign itself be killed.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stderr, err := c.cmd.StderrPipe()
-	if err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", args[0], err)
-	}
 	if err := c.cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s %s: %w", bin, strings.Join(args, " "), err)
 	}
-	c.wait.Add(1)
 	go func() {
-		defer c.wait.Done()
-		defer logFile.Close()
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			logFile.Write(line)
-			logFile.Write([]byte{'\n'})
-			if c.watch != nil && c.watch(line) {
-				c.mu.Lock()
-				c.lines = append(c.lines, string(line))
-				c.mu.Unlock()
-			}
-		}
-		io.Copy(logFile, stderr) // a line longer than the buffer: keep the rest as is
-	}()
-	go func() {
-		c.wait.Wait() // the pipe must be drained before Wait closes it
 		c.err = c.cmd.Wait()
+		if errors.Is(c.err, exec.ErrWaitDelay) {
+			c.err = nil // exited with status 0; an orphan held stderr (counted separately)
+		}
+		c.lw.mu.Lock()
+		logFile.Close()
+		c.lw.mu.Unlock()
 		close(c.done)
 	}()
 	return c, nil
@@ -108,7 +124,7 @@ func (c *child) waitExit(timeout time.Duration) (status int, signaled syscall.Si
 	case <-c.done:
 	case <-t.C:
 		c.cmd.Process.Kill()
-		<-c.done
+		<-c.done // returns: WaitDelay bounds the wait for stderr
 		return -1, 0, fmt.Errorf("%s did not exit within %v (killed)", filepath.Base(c.logPath), timeout)
 	}
 	var ee *exec.ExitError
@@ -127,9 +143,9 @@ func (c *child) waitExit(timeout time.Duration) (status int, signaled syscall.Si
 
 // kept returns the stderr lines the watch function accepted.
 func (c *child) kept() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.lines...)
+	c.lw.mu.Lock()
+	defer c.lw.mu.Unlock()
+	return append([]string(nil), c.lw.lines...)
 }
 
 // tail returns the last n bytes of the process's log, for error messages.
