@@ -345,13 +345,19 @@ func (a *arena) copy(b []byte) []byte {
 // With keep, the records are kept for a restore; otherwise only the leaves.
 func fetchStateChunk(ctx context.Context, e *env, c *manifest.StateSnapshotChunk, keep bool) (*stateChunk, error) {
 	want := c.LastIndex - c.FirstIndex + 1
-	out := &stateChunk{desc: c, leaves: make([]smt.Leaf, 0, min(want, 1<<16))}
+	out := &stateChunk{desc: c}
 	if keep {
+		// The database hashes the records itself while it verifies them: keep only the
+		// records (copied into a few large blocks), and the first and last key hashes.
 		out.recs = make([]ledgerdb.StateRecord, 0, min(want, 1<<16))
+	} else {
+		out.leaves = make([]smt.Leaf, 0, min(want, 1<<16))
 	}
 	var a arena
+	var count uint64
+	var firstKey, lastKey []byte
 	n, err := chunkread.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
-		if uint64(len(out.leaves)) >= want {
+		if count >= want {
 			return fmt.Errorf("more than the %d items of its manifest entry", want)
 		}
 		k, v, err := records.SplitKeyValue(rec, ledger.MaxKeySize)
@@ -361,23 +367,35 @@ func fetchStateChunk(ctx context.Context, e *env, c *manifest.StateSnapshotChunk
 		if len(v) > ledger.MaxValueSize {
 			return fmt.Errorf("value of %d bytes exceeds the limit of %d", len(v), ledger.MaxValueSize)
 		}
-		out.leaves = append(out.leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
+		count++
 		if keep {
 			r := a.copy(rec)
 			kk, vv, _ := records.SplitKeyValue(r, ledger.MaxKeySize)
 			out.recs = append(out.recs, ledgerdb.StateRecord{Key: kk, Value: vv})
+			if firstKey == nil {
+				firstKey = kk
+			}
+			lastKey = kk
+		} else {
+			out.leaves = append(out.leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if uint64(len(out.leaves)) != want {
-		return nil, fmt.Errorf("chunk %s: %d items, its manifest entry says %d (items %d-%d)", c.Handle, len(out.leaves), want, c.FirstIndex, c.LastIndex)
+	if count != want {
+		return nil, fmt.Errorf("chunk %s: %d items, its manifest entry says %d (items %d-%d)", c.Handle, count, want, c.FirstIndex, c.LastIndex)
 	}
-	if out.leaves[0].KeyHash != c.FirstKeyHash || out.leaves[len(out.leaves)-1].KeyHash != c.LastKeyHash {
+	var first, last ledger.Hash
+	if keep {
+		first, last = smt.KeyHash(firstKey), smt.KeyHash(lastKey)
+	} else {
+		first, last = out.leaves[0].KeyHash, out.leaves[len(out.leaves)-1].KeyHash
+	}
+	if first != c.FirstKeyHash || last != c.LastKeyHash {
 		return nil, fmt.Errorf("chunk %s: first/last key hashes %s/%s differ from its manifest entry's %s/%s", c.Handle,
-			out.leaves[0].KeyHash.Short(), out.leaves[len(out.leaves)-1].KeyHash.Short(), c.FirstKeyHash.Short(), c.LastKeyHash.Short())
+			first.Short(), last.Short(), c.FirstKeyHash.Short(), c.LastKeyHash.Short())
 	}
 	e.add(n)
 	pb, err := e.readSmallFile(ctx, c.Proof, smt.MaxRangeProofSize)

@@ -3,9 +3,13 @@ package restore_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +29,91 @@ import (
 	"github.com/ledgervault/ledgervault/storage/local"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(restoreChild())
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// childEnv makes the test binary run one restore and exit (see runRestoreChild): a
+// benchmark measures the peak RSS of the restore alone in a child process.
+const childEnv = "LEDGERVAULT_RESTORE_CHILD"
+
+type childArgs struct {
+	Store    string
+	Waypoint ledger.Waypoint
+	Options  restore.Options
+}
+
+func restoreChild() int {
+	var a childArgs
+	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &a); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	st, err := local.New(a.Store)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer st.Close()
+	a.Options.Waypoints = []ledger.Waypoint{a.Waypoint}
+	res, err := restore.Run(context.Background(), st, a.Options)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	json.NewEncoder(os.Stdout).Encode(childResult{Result: res, HWMKiB: vmHWMKiB()})
+	return 0
+}
+
+// runRestoreChild runs a restore in a child process and returns its result and the
+// child's peak RSS in MiB.
+func runRestoreChild(t testing.TB, w *world, o restore.Options) (*restore.Result, float64) {
+	t.Helper()
+	o.Logger, o.Progress = nil, nil
+	arg, err := json.Marshal(childArgs{Store: w.root, Waypoint: w.wp, Options: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(arg))
+	if os.Getenv("LEDGERVAULT_BENCH_CHILD_GCTRACE") != "" {
+		cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("restore child: %v", err)
+	}
+	var res childResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("restore child output %q: %v", out, err)
+	}
+	return res.Result, float64(res.HWMKiB) / 1024
+}
+
+// childResult is what a restore child prints: the result and its peak RSS (VmHWM; the
+// rusage of a child also counts the parent's pages it was forked with).
+type childResult struct {
+	Result *restore.Result
+	HWMKiB int64
+}
+
+func vmHWMKiB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
 
 var chainCfg = devnet.Config{Secret: []byte("restore-test"), EpochLength: 50, BlockSize: 20, GenesisAccounts: 200, LargeValueEvery: 50, LargeValueSize: 2000}
 
