@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
@@ -60,6 +63,9 @@ type stateRestoreProgress struct {
 	Root       ledger.Hash `json:"root"`
 	NextChunk  int         `json:"next_chunk"`
 	Checkpoint []byte      `json:"checkpoint"`
+	// LastNodeKey is the largest tree node key written so far (absent in records of
+	// older versions: then every node of the next chunk goes into its table).
+	LastNodeKey []byte `json:"last_node_key,omitempty"`
 }
 
 const metaStateRestore = "state-restore"
@@ -67,6 +73,12 @@ const metaStateRestore = "state-restore"
 // StateRestore rebuilds the state at one version from snapshot chunks, verifying each
 // chunk against the expected root with its range proof, and loading values and tree
 // nodes as SSTables (Pebble ingestion). It records progress after every chunk.
+//
+// Every chunk's values and nodes sort after everything loaded before (the builder hands
+// out nodes in key order), so each chunk's two tables land in the bottom level without
+// overlapping anything and without compactions. The exception are the few ancestors of
+// nodes of earlier chunks that complete with a chunk: they sort before nodes already
+// loaded and are written with the chunk's progress record in one synced batch.
 type StateRestore struct {
 	d       *DB
 	version uint64
@@ -75,10 +87,13 @@ type StateRestore struct {
 	next    int
 	tmpDir  string
 
-	leaves   []smt.Leaf
-	keyBuf   []byte
-	nodeKeys []byte  // encoded node keys of the chunk being written
-	order    []int32 // sort order of nodeKeys
+	leaves    []smt.Leaf
+	lastNode  []byte // the largest node key loaded so far; nil if none or unknown
+	resumed   bool   // lastNode unknown: resumed from a record without it
+	chunkLast []byte // the largest node key of the chunk being loaded
+	nodeKey   []byte
+	valKey    []byte
+	valBuf    []byte
 }
 
 // StartStateRestore starts (or resumes, if an interrupted restore of the same version
@@ -109,6 +124,8 @@ func (d *DB) StartStateRestore(ctx context.Context, version uint64, root ledger.
 			return nil, fmt.Errorf("start state restore: resume: %w", err)
 		}
 		r.b, r.next = b, p.NextChunk
+		r.lastNode = p.LastNodeKey
+		r.resumed = p.NextChunk > 0 && len(p.LastNodeKey) == 0
 	}
 	if err := os.RemoveAll(r.tmpDir); err != nil {
 		return nil, err
@@ -132,125 +149,238 @@ func (r *StateRestore) AddChunk(ctx context.Context, recs []StateRecord, proof s
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r.leaves = r.leaves[:0]
-	for i := range recs {
-		r.leaves = append(r.leaves, smt.Leaf{KeyHash: smt.KeyHash(recs[i].Key), ValueHash: smt.ValueHash(recs[i].Value)})
-	}
-	// The builder checks the order; the values are written in the same order.
-	frozen, err := r.b.AddChunk(r.leaves, proof)
-	if err != nil {
-		return fmt.Errorf("state chunk %d: %w", r.next, err)
-	}
-	if err := r.ingest(ctx, recs, frozen); err != nil {
+	if err := r.addChunk(ctx, recs, proof); err != nil {
 		return fmt.Errorf("state chunk %d: %w", r.next, err)
 	}
 	r.next++
-	p := stateRestoreProgress{Version: r.version, Root: r.root, NextChunk: r.next, Checkpoint: r.b.Checkpoint()}
-	raw, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	return r.d.SetMeta(ctx, metaStateRestore, raw)
+	return nil
 }
 
-// ingest writes the chunk's values and frozen nodes as SSTables and ingests them.
-func (r *StateRestore) ingest(ctx context.Context, recs []StateRecord, nodes []smt.NodeWrite) error {
+func (r *StateRestore) addChunk(ctx context.Context, recs []StateRecord, proof smt.RangeProof) error {
+	r.hashLeaves(recs)
+	// The values' table depends only on the key hashes: write it while the builder
+	// verifies the chunk and hands out its nodes. The builder checks the order; the values
+	// are written in the same order.
+	type result struct {
+		path string
+		err  error
+	}
+	values := make(chan result, 1)
+	if len(recs) > 0 {
+		go func() {
+			p, err := r.writeValuesSST(recs)
+			values <- result{p, err}
+		}()
+	} else {
+		values <- result{}
+	}
 	var paths []string
 	defer func() {
 		for _, p := range paths {
 			_ = os.Remove(p) // Ingest removed them on success
 		}
 	}()
-	if len(recs) > 0 {
-		p, err := r.writeSST(func(w *sstable.Writer) error {
-			var vbuf []byte
-			for i := range recs {
-				r.keyBuf = stateValueKey(r.keyBuf, (*[32]byte)(&r.leaves[i].KeyHash), r.version)
-				vbuf = appendStateValue(vbuf[:0], recs[i].Key, recs[i].Value, false)
-				if err := w.Set(r.keyBuf, vbuf); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, nil)
-		if err != nil {
-			return err
+	batch := r.d.pdb.NewBatch()
+	defer batch.Close()
+	nodes, err := r.writeNodes(batch, proof)
+	if nodes != "" {
+		paths = append(paths, nodes)
+	}
+	v := <-values
+	if v.path != "" {
+		paths = append(paths, v.path)
+	}
+	if err == nil {
+		err = v.err
+	}
+	if err != nil {
+		return err
+	}
+	if len(paths) > 0 {
+		if err := r.d.pdb.Ingest(ctx, paths); err != nil {
+			return fmt.Errorf("ingest: %w", err)
 		}
-		paths = append(paths, p)
 	}
-	if len(nodes) > 0 {
-		p, err := r.writeNodesSST(nodes)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, p)
+	if nodes != "" {
+		r.lastNode, r.chunkLast = r.chunkLast, r.lastNode
+		r.resumed = false
 	}
-	if len(paths) == 0 {
-		return nil
+	p := stateRestoreProgress{Version: r.version, Root: r.root, NextChunk: r.next + 1, Checkpoint: r.b.Checkpoint(), LastNodeKey: r.lastNode}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
 	}
-	if err := r.d.pdb.Ingest(ctx, paths); err != nil {
-		return fmt.Errorf("ingest: %w", err)
+	if err := batch.Set(metaKey("x/"+metaStateRestore), raw, nil); err != nil {
+		return err
+	}
+	if err := batch.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("record progress: %w", err)
 	}
 	return nil
 }
 
-// writeNodesSST writes tree nodes, sorted by their keys, into one SSTable. It sorts
-// encoded keys with an index rather than moving the nodes themselves; node hashes do
-// not compress, so the table is written uncompressed.
-func (r *StateRestore) writeNodesSST(nodes []smt.NodeWrite) (string, error) {
-	const kl = 1 + smt.NodeKeySize
-	r.nodeKeys = slices.Grow(r.nodeKeys[:0], len(nodes)*kl)[:len(nodes)*kl]
-	r.order = slices.Grow(r.order[:0], len(nodes))[:len(nodes)]
-	for i := range nodes {
-		smtNodeKey(r.nodeKeys[i*kl:i*kl], nodes[i].Key)
-		r.order[i] = int32(i)
-	}
-	keys := r.nodeKeys
-	key := func(i int32) []byte { return keys[int(i)*kl : int(i+1)*kl] }
-	slices.SortFunc(r.order, func(a, b int32) int { return bytes.Compare(key(a), key(b)) })
-	var vbuf []byte
-	return r.writeSST(func(w *sstable.Writer) error {
-		for j, i := range r.order {
-			if j > 0 && bytes.Equal(key(i), key(r.order[j-1])) {
-				continue
-			}
-			var err error
-			if vbuf, err = nodes[i].Node.AppendBinary(vbuf[:0]); err != nil {
-				return fmt.Errorf("encode smt node %s: %w", nodes[i].Key, err)
-			}
-			if err := w.Set(key(i), vbuf); err != nil {
-				return err
-			}
+// hashLeaves computes the chunk's leaves, spreading the hashing over the processors.
+func (r *StateRestore) hashLeaves(recs []StateRecord) {
+	r.leaves = slices.Grow(r.leaves[:0], len(recs))[:len(recs)]
+	hash := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r.leaves[i] = smt.Leaf{KeyHash: smt.KeyHash(recs[i].Key), ValueHash: smt.ValueHash(recs[i].Value)}
 		}
-		return nil
-	}, sstable.NoCompression)
+	}
+	const minPart = 4096
+	parts := min(runtime.GOMAXPROCS(0), len(recs)/minPart)
+	if parts < 2 {
+		hash(0, len(recs))
+		return
+	}
+	var wg sync.WaitGroup
+	step := (len(recs) + parts - 1) / parts
+	for lo := step; lo < len(recs); lo += step {
+		wg.Go(func() { hash(lo, min(lo+step, len(recs))) })
+	}
+	hash(0, step)
+	wg.Wait()
 }
 
-// writeSST creates a temporary SSTable filled by fill and returns its path; a non-nil
-// compression profile overrides the store's.
-func (r *StateRestore) writeSST(fill func(w *sstable.Writer) error, compression *sstable.CompressionProfile) (string, error) {
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	path := filepath.Join(r.tmpDir, hex.EncodeToString(rnd[:])+".sst")
-	f, err := r.d.popts.FS.Create(path, "")
+// writeNodes verifies the chunk's leaves with the builder and writes the nodes it hands
+// out: those that sort before a node already written (ancestors of earlier nodes) into
+// batch, the rest, which the builder hands out in key order, into one SSTable, whose path
+// it returns ("" if none). A second goroutine writes the table while the builder works:
+// the builder fills buffers of encoded nodes that the writer empties. The largest node
+// key written is left in r.chunkLast. Node hashes do not compress, so the table is
+// written uncompressed.
+func (r *StateRestore) writeNodes(batch *pebble.Batch, proof smt.RangeProof) (string, error) {
+	const (
+		kl      = 1 + smt.NodeKeySize // a node key in the store
+		bufSize = 1 << 20
+		bufs    = 3
+	)
+	full := make(chan []byte, bufs)
+	free := make(chan []byte, bufs)
+	for range bufs {
+		free <- make([]byte, 0, bufSize)
+	}
+	type result struct {
+		path string
+		err  error
+	}
+	done := make(chan result, 1)
+	var failed atomic.Bool
+	go func() {
+		var res result
+		var w *sstable.Writer
+		for buf := range full {
+			if res.err == nil && w == nil {
+				res.path, w, res.err = r.createSST(sstable.NoCompression)
+			}
+			// Each entry: key ‖ value length (1 byte) ‖ value.
+			for p := buf; res.err == nil && len(p) > 0; {
+				n := kl + 1 + int(p[kl])
+				res.err = w.Set(p[:kl], p[kl+1:n])
+				p = p[n:]
+			}
+			if res.err != nil {
+				failed.Store(true)
+			}
+			free <- buf[:0]
+		}
+		if w != nil {
+			if err := w.Close(); res.err == nil {
+				res.err = err
+			}
+		}
+		done <- res
+	}()
+
+	if r.resumed {
+		r.chunkLast = r.chunkLast[:0] // unknown: the first node goes into the table
+	} else {
+		r.chunkLast = append(r.chunkLast[:0], r.lastNode...)
+	}
+	buf := <-free
+	err := r.b.AddChunkFunc(r.leaves, proof, func(k, v []byte) error {
+		r.nodeKey = append(append(r.nodeKey[:0], tableSMTNode), k...)
+		if len(r.chunkLast) > 0 && bytes.Compare(r.nodeKey, r.chunkLast) <= 0 {
+			return batch.Set(r.nodeKey, v, nil)
+		}
+		if len(v) > smt.MaxNodeSize || len(k) != smt.NodeKeySize {
+			return fmt.Errorf("smt node of %d bytes with a key of %d", len(v), len(k))
+		}
+		if len(buf)+kl+1+len(v) > cap(buf) {
+			if failed.Load() {
+				return errors.New("sstable writer failed")
+			}
+			full <- buf
+			buf = <-free
+		}
+		buf = append(buf, r.nodeKey...)
+		buf = append(buf, byte(len(v)))
+		buf = append(buf, v...)
+		r.chunkLast = append(r.chunkLast[:0], r.nodeKey...)
+		return nil
+	})
+	if err == nil && len(buf) > 0 {
+		full <- buf
+	}
+	close(full)
+	res := <-done
+	if err == nil && res.err != nil {
+		err = fmt.Errorf("write smt nodes: %w", res.err)
+	}
 	if err != nil {
-		return "", fmt.Errorf("create sstable: %w", err)
+		if res.path != "" {
+			_ = os.Remove(res.path)
+		}
+		return "", err
 	}
-	wo := r.d.popts.MakeWriterOptions(0, r.d.pdb.TableFormat())
-	if compression != nil {
-		wo.Compression = compression
+	return res.path, nil
+}
+
+// writeValuesSST writes the chunk's state values, keyed by their leaves' key hashes, into
+// one SSTable.
+func (r *StateRestore) writeValuesSST(recs []StateRecord) (string, error) {
+	path, w, err := r.createSST(nil)
+	if err != nil {
+		return "", err
 	}
-	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)
-	if err := fill(w); err != nil {
+	for i := range recs {
+		r.valKey = stateValueKey(r.valKey, (*[32]byte)(&r.leaves[i].KeyHash), r.version)
+		r.valBuf = appendStateValue(r.valBuf[:0], recs[i].Key, recs[i].Value, false)
+		if err = w.Set(r.valKey, r.valBuf); err != nil {
+			break
+		}
+	}
+	if err != nil {
 		_ = w.Close()
 		_ = os.Remove(path)
-		return "", fmt.Errorf("write sstable: %w", err)
+		return "", fmt.Errorf("write state values: %w", err)
 	}
 	if err := w.Close(); err != nil {
 		_ = os.Remove(path)
 		return "", fmt.Errorf("close sstable: %w", err)
 	}
 	return path, nil
+}
+
+// createSST creates a temporary SSTable and returns its path and writer; a non-nil
+// compression profile overrides the store's.
+func (r *StateRestore) createSST(compression *sstable.CompressionProfile) (string, *sstable.Writer, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	path := filepath.Join(r.tmpDir, hex.EncodeToString(rnd[:])+".sst")
+	f, err := r.d.popts.FS.Create(path, "")
+	if err != nil {
+		return "", nil, fmt.Errorf("create sstable: %w", err)
+	}
+	wo := r.d.popts.MakeWriterOptions(0, r.d.pdb.TableFormat())
+	if compression != nil {
+		wo.Compression = compression
+	}
+	// Restored values are only read by seeks, which bloom filters do not serve, and every
+	// node of the restored version is in these tables (or above them, in the ancestors
+	// written by batch): a filter would only cost time and space.
+	wo.FilterPolicy = pebble.NoFilterPolicy
+	return path, sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo), nil
 }
 
 // Finish checks that the restored tree has exactly the expected root, writes the last

@@ -46,8 +46,14 @@ type Builder struct {
 	done    bool
 	emit    bool
 	out     []NodeWrite // nodes emitted by the current call, in post-order
-	next    []int32     // next[i] links out[i] to the following node of its segment (index+1, 0 at the end)
+	next    []int32     // next[i] links node i to the following node of its segment (index+1, 0 at the end)
 	sorted  []NodeWrite // out in key order, returned to the caller
+
+	// With encode set (AddChunkFunc), nodes are encoded into arena instead of out: node
+	// i is arena[ends[i-1]:ends[i]], its key (NodeKeySize bytes) then its value.
+	encode bool
+	arena  []byte
+	ends   []int
 }
 
 // NewBuilder returns a Builder for the tree with root expectedRoot, writing its nodes
@@ -68,10 +74,16 @@ func NewChunkVerifier(expectedRoot ledger.Hash) *Builder {
 func (b *Builder) LeafCount() uint64 { return b.count }
 
 // newNode appends w to the emitted nodes and returns the segment holding it alone.
-func (b *Builder) newNode(w NodeWrite) segment {
-	b.out = append(b.out, w)
+func (b *Builder) newNode(w *NodeWrite) segment {
+	if b.encode {
+		b.arena, _ = w.Key.AppendBinary(b.arena)
+		b.arena = w.Node.appendBinary(b.arena)
+		b.ends = append(b.ends, len(b.arena))
+	} else {
+		b.out = append(b.out, *w)
+	}
 	b.next = append(b.next, 0)
-	i := int32(len(b.out))
+	i := int32(len(b.next))
 	return segment{head: i, tail: i}
 }
 
@@ -91,6 +103,7 @@ func (b *Builder) join(x, y segment) segment {
 // out with them.
 func (b *Builder) resetOutput() {
 	b.out, b.next, b.sorted = b.out[:0], b.next[:0], b.sorted[:0]
+	b.arena, b.ends = b.arena[:0], b.ends[:0]
 	for i := range b.stack {
 		b.stack[i].seg = segment{}
 	}
@@ -102,10 +115,31 @@ func (b *Builder) gather(seg segment) ([]NodeWrite, error) {
 	for i := seg.head; i != 0; i = b.next[i-1] {
 		b.sorted = append(b.sorted, b.out[i-1])
 	}
-	if len(b.sorted) != len(b.out) {
-		return nil, fmt.Errorf("smt builder: internal error: %d of %d emitted nodes linked", len(b.sorted), len(b.out))
+	if len(b.sorted) != len(b.next) {
+		return nil, fmt.Errorf("smt builder: internal error: %d of %d emitted nodes linked", len(b.sorted), len(b.next))
 	}
 	return b.sorted, nil
+}
+
+// each hands the encoded nodes of seg to fn in list order; they are all the nodes
+// emitted by the current call.
+func (b *Builder) each(seg segment, fn func(key, value []byte) error) error {
+	n := 0
+	for i := seg.head; i != 0; i = b.next[i-1] {
+		start := 0
+		if i > 1 {
+			start = b.ends[i-2]
+		}
+		e := b.arena[start:b.ends[i-1]]
+		if err := fn(e[:NodeKeySize:NodeKeySize], e[NodeKeySize:]); err != nil {
+			return err
+		}
+		n++
+	}
+	if n != len(b.next) {
+		return fmt.Errorf("smt builder: internal error: %d of %d emitted nodes linked", n, len(b.next))
+	}
+	return nil
 }
 
 // AddChunk adds the next leaves (strictly increasing, after every leaf added before) and
@@ -115,7 +149,33 @@ func (b *Builder) gather(seg segment) ([]NodeWrite, error) {
 // by the next call. The nodes that are ancestors of nodes returned by earlier calls come
 // first and sort before some of those; every other node sorts after every node returned
 // before. A rejected chunk leaves the Builder as it was.
-func (b *Builder) AddChunk(leaves []Leaf, proof RangeProof) (frozen []NodeWrite, err error) {
+func (b *Builder) AddChunk(leaves []Leaf, proof RangeProof) ([]NodeWrite, error) {
+	b.encode = false
+	return b.addChunk(leaves, proof, nil)
+}
+
+// streamNodes is the number of emitted nodes after which AddChunkFunc hands out a run
+// (a variable for tests).
+var streamNodes = 1 << 15
+
+// AddChunkFunc is AddChunk for a store that writes the nodes while the chunk is being
+// verified: it calls fn with each node that became complete, encoded (key as
+// NodeKey.AppendBinary, value as Node.AppendBinary; both valid only during the call), in
+// runs of a bounded number of nodes. The keys of a run strictly increase; its first nodes
+// may sort before nodes handed out before (they are ancestors of those), every other
+// node sorts after every node handed out before. Nodes are handed out before the chunk
+// is verified: if AddChunkFunc returns an error (a rejected chunk, or fn's error), the
+// caller must discard what fn received, and the Builder is left as it was. A Builder from
+// NewChunkVerifier never calls fn.
+func (b *Builder) AddChunkFunc(leaves []Leaf, proof RangeProof, fn func(key, value []byte) error) error {
+	b.encode = b.emit
+	defer func() { b.encode = false }()
+	_, err := b.addChunk(leaves, proof, fn)
+	return err
+}
+
+// addChunk implements AddChunk (fn nil) and AddChunkFunc.
+func (b *Builder) addChunk(leaves []Leaf, proof RangeProof, fn func(key, value []byte) error) (frozen []NodeWrite, err error) {
 	if b.done {
 		return nil, errors.New("smt builder: already finished")
 	}
@@ -141,6 +201,11 @@ func (b *Builder) AddChunk(leaves []Leaf, proof RangeProof) (frozen []NodeWrite,
 				return nil, fmt.Errorf("smt builder: leaf %d (%s) of chunk does not follow %s", i, l.KeyHash.Short(), b.last.KeyHash.Short())
 			}
 			b.complete(c)
+			if b.encode && len(b.next) >= streamNodes {
+				if err := b.flush(fn); err != nil {
+					return nil, err
+				}
+			}
 		}
 		b.last = *l
 		b.count++
@@ -151,12 +216,30 @@ func (b *Builder) AddChunk(leaves []Leaf, proof RangeProof) (frozen []NodeWrite,
 	if !b.emit {
 		return nil, nil
 	}
-	// The frontier's subtrees, left to right, hold every node emitted by this call.
+	if b.encode {
+		return nil, b.flush(fn)
+	}
+	return b.gather(b.frontierNodes())
+}
+
+// frontierNodes links the segments of the frontier's subtrees, left to right, which
+// hold every node emitted since the last run was handed out, and forgets them.
+func (b *Builder) frontierNodes() segment {
 	var all segment
 	for i := range b.stack {
 		all = b.join(all, b.stack[i].seg)
+		b.stack[i].seg = segment{}
 	}
-	return b.gather(all)
+	return all
+}
+
+// flush hands the nodes emitted since the last run to fn as a run, in key order.
+func (b *Builder) flush(fn func(key, value []byte) error) error {
+	if err := b.each(b.frontierNodes(), fn); err != nil {
+		return err
+	}
+	b.next, b.arena, b.ends = b.next[:0], b.arena[:0], b.ends[:0]
+	return nil
 }
 
 // complete closes the subtree at depth c+1 holding the last leaf, now that a leaf
@@ -170,7 +253,7 @@ func (b *Builder) complete(c int) {
 	}
 	cur := frontierEntry{isLeaf: true, count: 1, hash: LeafHash(k, &b.last.ValueHash)}
 	if b.emit {
-		cur.seg = b.newNode(NodeWrite{
+		cur.seg = b.newNode(&NodeWrite{
 			Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
 			Node: Node{IsLeaf: true, KeyHash: *k, ValueHash: b.last.ValueHash},
 		})
@@ -208,7 +291,7 @@ func (b *Builder) fold(j int, cur frontierEntry, top *int) frontierEntry {
 			n.Children[1-side].Hash = PlaceholderHash
 		}
 		// Key order: the node, then its left subtree, then its right subtree.
-		seg = b.newNode(NodeWrite{Key: NodeKey{Version: b.version, Depth: uint16(j), Path: prefix(*k, j)}, Node: n})
+		seg = b.newNode(&NodeWrite{Key: NodeKey{Version: b.version, Depth: uint16(j), Path: prefix(*k, j)}, Node: n})
 		if side == 1 {
 			seg = b.join(b.join(seg, other.seg), cur.seg)
 		} else {
@@ -287,7 +370,7 @@ func (b *Builder) Finish() (RootRef, []NodeWrite, error) {
 	k := &b.last.KeyHash
 	cur := frontierEntry{isLeaf: true, count: 1, hash: LeafHash(k, &b.last.ValueHash)}
 	if b.emit {
-		cur.seg = b.newNode(NodeWrite{
+		cur.seg = b.newNode(&NodeWrite{
 			Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
 			Node: Node{IsLeaf: true, KeyHash: *k, ValueHash: b.last.ValueHash},
 		})

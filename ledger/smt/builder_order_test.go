@@ -3,6 +3,9 @@ package smt
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/ledgervault/ledgervault/ledger"
@@ -39,6 +42,66 @@ func TestRapidBuilderKeyOrder(t *testing.T) {
 		}
 
 		b := NewBuilder(root.RootHash(), 4)
+		// enc hands out the same nodes encoded, in runs of about streamNodes; a failing
+		// callback leaves it unchanged.
+		defer func(n int) { streamNodes = n }(streamNodes)
+		streamNodes = rapid.SampledFrom([]int{1, 2, 5, 1 << 15}).Draw(t, "stream nodes")
+		enc := NewBuilder(root.RootHash(), 4)
+		stop := errors.New("stop")
+		failAt := rapid.IntRange(0, 5).Draw(t, "fail at")
+		var encMax []byte // the largest key enc handed out
+		var encSeen []NodeKey
+		encoded := func(call string, leaves []Leaf, rp RangeProof, want []NodeWrite) {
+			if failAt < len(want) {
+				calls := 0
+				if err := enc.AddChunkFunc(leaves, rp, func(k, v []byte) error {
+					if calls == failAt {
+						return stop
+					}
+					calls++
+					return nil
+				}); !errors.Is(err, stop) {
+					t.Fatalf("%s: callback failing at node %d of %d: %v", call, failAt, len(want), err)
+				}
+			}
+			var got []NodeWrite
+			if err := enc.AddChunkFunc(leaves, rp, func(k, v []byte) error {
+				key, err := DecodeNodeKey(k)
+				if err != nil {
+					return err
+				}
+				n, err := DecodeNode(v)
+				if err != nil {
+					return err
+				}
+				if !bytes.Equal(k, key.Bytes()) {
+					return errors.New("key does not round-trip")
+				}
+				if enc, _ := n.MarshalBinary(); !bytes.Equal(v, enc) {
+					return errors.New("node does not round-trip")
+				}
+				if encMax == nil || bytes.Compare(k, encMax) > 0 {
+					encMax = append(encMax[:0], k...)
+				} else if !slices.ContainsFunc(encSeen, func(d NodeKey) bool {
+					return d.Depth > key.Depth && prefix(d.Path, int(key.Depth)) == key.Path
+				}) {
+					return fmt.Errorf("node %s sorts before a node handed out before but is no ancestor of one", key)
+				}
+				encSeen = append(encSeen, key)
+				got = append(got, NodeWrite{Key: key, Node: n})
+				return nil
+			}); err != nil {
+				t.Fatalf("%s: AddChunkFunc: %v", call, err)
+			}
+			if streamNodes >= 1<<15 && !slices.Equal(got, want) {
+				t.Fatalf("%s: AddChunkFunc hands out %d nodes that differ from AddChunk's %d", call, len(got), len(want))
+			}
+			byKey := func(a, b NodeWrite) int { return bytes.Compare(a.Key.Bytes(), b.Key.Bytes()) }
+			slices.SortFunc(got, byKey)
+			if !slices.Equal(got, slices.SortedFunc(slices.Values(want), byKey)) {
+				t.Fatalf("%s: AddChunkFunc hands out %d nodes, not the %d of AddChunk", call, len(got), len(want))
+			}
+		}
 		var maxKey []byte // the largest key returned so far
 		seen := map[string]bool{}
 		check := func(call string, nodes []NodeWrite) {
@@ -80,6 +143,7 @@ func TestRapidBuilderKeyOrder(t *testing.T) {
 				t.Fatalf("chunk %d: %v", ci, err)
 			}
 			check("chunk", nodes)
+			encoded("chunk", leaves[start:end], rp, nodes)
 			start = end
 		}
 		_, last, err := b.Finish()

@@ -164,10 +164,15 @@ func (n *Node) AppendBinary(dst []byte) ([]byte, error) {
 	if err := n.Validate(); err != nil {
 		return dst, err
 	}
+	return n.appendBinary(dst), nil
+}
+
+// appendBinary appends the encoding of n, which must be valid.
+func (n *Node) appendBinary(dst []byte) []byte {
 	if n.IsLeaf {
 		dst = append(dst, tagLeaf)
 		dst = append(dst, n.KeyHash[:]...)
-		return append(dst, n.ValueHash[:]...), nil
+		return append(dst, n.ValueHash[:]...)
 	}
 	var flags byte
 	for i := range n.Children {
@@ -191,7 +196,7 @@ func (n *Node) AppendBinary(dst []byte) ([]byte, error) {
 			dst = binary.BigEndian.AppendUint64(dst, c.LeafCount)
 		}
 	}
-	return dst, nil
+	return dst
 }
 
 // MarshalBinary returns the encoding of n (see AppendBinary).
