@@ -36,15 +36,16 @@ func TestShellStorageNoChildrenLeft(t *testing.T) {
 	if os.Getenv(proc.MarkerEnv) == "" {
 		t.Setenv(proc.MarkerEnv, fmt.Sprintf("coordinator-test-%d", os.Getpid()))
 	}
-	n := newNode(t, 400, 0)
+	n := newNode(t, 200, 0)
 	st := shellStore(t)
 	cfg := testConfig(n, st, "me")
 	cfg.Backup.MaxChunkSize = 256 << 10
 	cfg.Backup.StateRequestItems = 1000
 	cfg.Backup.TransactionRequest = 200
+	cfg.LeaseTTL = time.Minute // fewer renewals: each is a few child processes
 	r := start(cfg)
 	waitFor(t, 40*time.Second, "all backed up", func() bool {
-		return gauge(cfg.Metrics.lastTransaction) == 399 && gauge(cfg.Metrics.lastEpochEnding) == 4 && gauge(cfg.Metrics.lastSnapshot) == 400
+		return gauge(cfg.Metrics.lastTransaction) == 199 && gauge(cfg.Metrics.lastEpochEnding) == 2 && gauge(cfg.Metrics.lastSnapshot) == 200
 	})
 	// Idle (between polls): no child process of a backup; a lease renewal may run one.
 	waitFor(t, 5*time.Second, "no children in flight", func() bool { return gauge(cfg.Metrics.inFlight) == 0 })
