@@ -85,6 +85,11 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 			// backup may finish within the grace period. Second: abort at once.
 			run, stopRun := context.WithCancel(cmd.Context())
 			defer stopRun()
+			// The store lives until the end, also through the grace period: some
+			// clients keep their opening context (token refresh), so it is cancelled
+			// only by the second signal.
+			storeCtx, cancelStore := context.WithCancel(context.WithoutCancel(cmd.Context()))
+			defer cancelStore()
 			abort := make(chan struct{})
 			sigs := make(chan os.Signal, 2)
 			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -106,6 +111,7 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 						second = s
 						log.Warn("second signal: aborting now", "signal", s.String())
 						close(abort)
+						cancelStore()
 						return
 					case <-sigDone:
 						return
@@ -122,7 +128,7 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 			}
 			defer stopWatch()
 
-			st, err := f.storage.open(run)
+			st, err := f.storage.open(storeCtx)
 			if err != nil {
 				return usage(err)
 			}
