@@ -124,6 +124,9 @@ func (rs *resumeState) reuse(ctx context.Context, st storage.Store, idx, end uin
 		if rs.reused != nil {
 			rs.reused(c.desc)
 		}
+		if o.Progress != nil {
+			o.Progress.Add(int64(len(c.leaves)), c.desc.RawSize, 0) // items done, nothing stored
+		}
 		return c, true, nil
 	}
 	return stateChunk{}, false, nil
