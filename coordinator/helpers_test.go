@@ -50,7 +50,7 @@ type testNode struct {
 	done    chan struct{}
 }
 
-func newNode(t *testing.T, last, accounts uint64) *testNode {
+func newNode(t testing.TB, last, accounts uint64) *testNode {
 	t.Helper()
 	ctx := context.Background()
 	db, err := ledgerdb.Open(ctx, t.TempDir(), ledgerdb.Options{})
