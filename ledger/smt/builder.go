@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 
 	"github.com/ledgervault/ledgervault/ledger"
 )
@@ -37,17 +40,19 @@ type segment struct{ head, tail int32 }
 // in front of its children's segments, and a call returns the segments of the frontier
 // from left to right.
 type Builder struct {
-	root    ledger.Hash
-	version uint64
-	count   uint64 // leaves added
-	last    Leaf   // the last leaf added, when count > 0
-	stack   []frontierEntry
-	saved   []frontierEntry
-	done    bool
-	emit    bool
-	out     []NodeWrite // nodes emitted by the current call, in post-order
-	next    []int32     // next[i] links node i to the following node of its segment (index+1, 0 at the end)
-	sorted  []NodeWrite // out in key order, returned to the caller
+	root     ledger.Hash
+	version  uint64
+	count    uint64      // leaves added
+	last     Leaf        // the last leaf added, when count > 0
+	lastHash ledger.Hash // LeafHash of last
+	hashes   []ledger.Hash
+	stack    []frontierEntry
+	saved    []frontierEntry
+	done     bool
+	emit     bool
+	out      []NodeWrite // nodes emitted by the current call, in post-order
+	next     []int32     // next[i] links node i to the following node of its segment (index+1, 0 at the end)
+	sorted   []NodeWrite // out in key order, returned to the caller
 
 	// With encode set (AddChunkFunc), nodes are encoded into arena instead of out: node
 	// i is arena[ends[i-1]:ends[i]], its key (NodeKeySize bytes) then its value.
@@ -156,7 +161,7 @@ func (b *Builder) AddChunk(leaves []Leaf, proof RangeProof) ([]NodeWrite, error)
 
 // streamNodes is the number of emitted nodes after which AddChunkFunc hands out a run
 // (a variable for tests).
-var streamNodes = 1 << 15
+var streamNodes = 1 << 13
 
 // AddChunkFunc is AddChunk for a store that writes the nodes while the chunk is being
 // verified: it calls fn with each node that became complete, encoded (key as
@@ -184,15 +189,16 @@ func (b *Builder) addChunk(leaves []Leaf, proof RangeProof, fn func(key, value [
 	}
 	b.resetOutput()
 	b.saved = append(b.saved[:0], b.stack...)
-	savedCount, savedLast := b.count, b.last
+	savedCount, savedLast, savedHash := b.count, b.last, b.lastHash
 	defer func() {
 		if err != nil {
 			b.stack = append(b.stack[:0], b.saved...)
-			b.count, b.last = savedCount, savedLast
+			b.count, b.last, b.lastHash = savedCount, savedLast, savedHash
 			b.resetOutput()
 			frozen = nil
 		}
 	}()
+	b.hashLeaves(leaves)
 	for i := range leaves {
 		l := &leaves[i]
 		if b.count > 0 {
@@ -207,7 +213,7 @@ func (b *Builder) addChunk(leaves []Leaf, proof RangeProof, fn func(key, value [
 				}
 			}
 		}
-		b.last = *l
+		b.last, b.lastHash = *l, b.hashes[i]
 		b.count++
 	}
 	if err := b.verify(proof.Siblings); err != nil {
@@ -242,6 +248,31 @@ func (b *Builder) flush(fn func(key, value []byte) error) error {
 	return nil
 }
 
+// hashLeaves computes the leaf hashes of a chunk into b.hashes, spreading the work over
+// the processors: they do not depend on each other, while folding them into the tree is
+// sequential.
+func (b *Builder) hashLeaves(leaves []Leaf) {
+	b.hashes = slices.Grow(b.hashes[:0], len(leaves))[:len(leaves)]
+	hash := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			b.hashes[i] = LeafHash(&leaves[i].KeyHash, &leaves[i].ValueHash)
+		}
+	}
+	const minPart = 4096
+	parts := min(runtime.GOMAXPROCS(0), len(leaves)/minPart)
+	if parts < 2 {
+		hash(0, len(leaves))
+		return
+	}
+	var wg sync.WaitGroup
+	step := (len(leaves) + parts - 1) / parts
+	for lo := step; lo < len(leaves); lo += step {
+		wg.Go(func() { hash(lo, min(lo+step, len(leaves))) })
+	}
+	hash(0, step)
+	wg.Wait()
+}
+
 // complete closes the subtree at depth c+1 holding the last leaf, now that a leaf
 // diverging from it at bit c has arrived, and pushes it on the frontier.
 func (b *Builder) complete(c int) {
@@ -251,7 +282,7 @@ func (b *Builder) complete(c int) {
 	if top >= 0 && int(b.stack[top].depth) >= depth {
 		depth = int(b.stack[top].depth) + 1
 	}
-	cur := frontierEntry{isLeaf: true, count: 1, hash: LeafHash(k, &b.last.ValueHash)}
+	cur := frontierEntry{isLeaf: true, count: 1, hash: b.lastHash}
 	if b.emit {
 		cur.seg = b.newNode(&NodeWrite{
 			Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
@@ -326,7 +357,7 @@ func (b *Builder) verify(sib []ledger.Hash) error {
 	if n != want {
 		return fmt.Errorf("%w: last leaf at depth %d, proof has %d siblings", ErrInvalidProof, want, n)
 	}
-	cur := LeafHash(k, &b.last.ValueHash)
+	cur := b.lastHash
 	si := len(b.stack) - 1
 	for j := n - 1; j >= 0; j-- {
 		if bit(k, j) == 0 {
@@ -368,7 +399,7 @@ func (b *Builder) Finish() (RootRef, []NodeWrite, error) {
 		depth = int(b.stack[top].depth) + 1
 	}
 	k := &b.last.KeyHash
-	cur := frontierEntry{isLeaf: true, count: 1, hash: LeafHash(k, &b.last.ValueHash)}
+	cur := frontierEntry{isLeaf: true, count: 1, hash: b.lastHash}
 	if b.emit {
 		cur.seg = b.newNode(&NodeWrite{
 			Key:  NodeKey{Version: b.version, Depth: uint16(depth), Path: prefix(*k, depth)},
@@ -478,6 +509,7 @@ func decodeCheckpoint(cp []byte) (*Builder, error) {
 	if b.count > 0 {
 		copy(b.last.KeyHash[:], p)
 		copy(b.last.ValueHash[:], p[ledger.HashSize:])
+		b.lastHash = LeafHash(&b.last.KeyHash, &b.last.ValueHash)
 		p = p[checkpointLast:]
 	}
 	total := uint64(1)

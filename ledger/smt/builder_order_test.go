@@ -163,3 +163,17 @@ func TestRapidBuilderKeyOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestValueHashMatchesLedger checks the fast value hash against the ledger's definition
+// for values around the size of its stack buffer.
+func TestValueHashMatchesLedger(t *testing.T) {
+	v := make([]byte, 600)
+	for i := range v {
+		v[i] = byte(i * 7)
+	}
+	for _, n := range []int{0, 1, 8, 32, 40, 41, 55, 64, 100, 255, 256, 257, 300, 600} {
+		if ValueHash(v[:n]) != ledger.HashOf(ledger.DomainStateValue, v[:n]) {
+			t.Fatalf("value hash of %d bytes differs from HashOf", n)
+		}
+	}
+}

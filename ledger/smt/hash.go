@@ -15,6 +15,7 @@ const MaxDepth = 256
 const (
 	leafPrefix     = "ledgervault/" + string(ledger.DomainSMTLeaf) + "\x00"
 	internalPrefix = "ledgervault/" + string(ledger.DomainSMTInternal) + "\x00"
+	valuePrefix    = "ledgervault/" + string(ledger.DomainStateValue) + "\x00"
 )
 
 // PlaceholderHash is the hash of an empty subtree (and the root of the empty tree).
@@ -23,8 +24,22 @@ var PlaceholderHash = ledger.HashOf(ledger.DomainSMTPlaceholder)
 // KeyHash returns the key hash under which a raw state key is stored: plain SHA-256.
 func KeyHash(key []byte) ledger.Hash { return sha256.Sum256(key) }
 
-// ValueHash returns the hash of a state value as committed in a leaf.
-func ValueHash(value []byte) ledger.Hash { return ledger.HashOf(ledger.DomainStateValue, value) }
+// ValueHash returns the hash of a state value as committed in a leaf; it equals
+// HashOf(DomainStateValue, value).
+func ValueHash(value []byte) ledger.Hash {
+	var buf [len(valuePrefix) + 256]byte
+	if len(value) > len(buf)-len(valuePrefix) {
+		h := sha256.New()
+		_, _ = h.Write([]byte(valuePrefix))
+		_, _ = h.Write(value)
+		var out ledger.Hash
+		h.Sum(out[:0])
+		return out
+	}
+	copy(buf[:], valuePrefix)
+	n := copy(buf[len(valuePrefix):], value)
+	return sha256.Sum256(buf[:len(valuePrefix)+n])
+}
 
 // LeafHash returns the hash of a leaf; it equals HashOf(DomainSMTLeaf, keyHash, valueHash).
 func LeafHash(keyHash, valueHash *ledger.Hash) ledger.Hash {
