@@ -47,6 +47,10 @@ const (
 // renewed before it expired: the holder must stop writing.
 var ErrLost = errors.New("lease lost")
 
+// ErrExpired (which matches ErrLost too) reports that the lease expired because no
+// renewal succeeded in time (storage unreachable), not because another owner took it.
+var ErrExpired = fmt.Errorf("%w: expired before a renewal succeeded", ErrLost)
+
 // HeldError reports that another owner holds a valid lease.
 type HeldError struct {
 	// Holder is the lease that is in force.
@@ -412,7 +416,7 @@ func (l *Lease) Keep(ctx context.Context) error {
 			exp := l.rec.Expires
 			l.mu.Unlock()
 			if !l.o.Now().Before(exp) {
-				err = fmt.Errorf("%w: not renewed before it expired at %s: %w", ErrLost, exp.UTC().Format(time.RFC3339), err)
+				err = fmt.Errorf("%w (at %s): %w", ErrExpired, exp.UTC().Format(time.RFC3339), err)
 				l.markLost(err)
 				return err
 			}

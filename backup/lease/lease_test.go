@@ -285,3 +285,42 @@ func TestAcquireDuringRenewals(t *testing.T) {
 		t.Fatalf("renew: %v", err)
 	}
 }
+
+// failingStore fails every operation once broken is set.
+type failingStore struct {
+	storage.Store
+	broken atomic.Bool
+}
+
+func (f *failingStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
+	if f.broken.Load() {
+		return nil, errors.New("storage unreachable")
+	}
+	return f.Store.ListMetadata(ctx)
+}
+
+// TestKeepExpiresWhenStorageUnreachable: when no renewal succeeds before the expiry,
+// Keep reports ErrExpired (which is also ErrLost).
+func TestKeepExpiresWhenStorageUnreachable(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := &failingStore{Store: newStore(t)}
+	l, err := lease.Acquire(ctx, st, lease.Options{Owner: "a", TTL: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.broken.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- l.Keep(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, lease.ErrExpired) || !errors.Is(err, lease.ErrLost) {
+			t.Fatalf("Keep: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("expiry not detected")
+	}
+	if l.Held() {
+		t.Fatal("held after expiry")
+	}
+}

@@ -178,6 +178,9 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 			switch {
 			case err == nil:
 				return nil
+			case errors.Is(err, lease.ErrExpired):
+				// Storage was unreachable for longer than the lease: a restart retries.
+				return &exitError{code: exitCoordinatorFatal, err: err}
 			case errors.As(err, &held), errors.Is(err, lease.ErrLost):
 				return &exitError{code: exitCoordinatorLease, err: err}
 			case errors.Is(err, coordinator.ErrAborted) && second != nil:
