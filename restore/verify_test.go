@@ -171,6 +171,35 @@ func TestVerify(t *testing.T) {
 			t.Fatalf("restore with a short epoch history: %v", err)
 		}
 	})
+	t.Run("gap in transactions", func(t *testing.T) {
+		root := copyTree(t, w.root)
+		ms, _ := filepath.Glob(filepath.Join(root, "metadata", "transaction_0-*.meta"))
+		if len(ms) != 1 {
+			t.Fatalf("metadata files %v", ms)
+		}
+		if err := os.Remove(ms[0]); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := restore.Verify(ctx, openLocal(t, root), restore.VerifyOptions{Waypoints: []ledger.Waypoint{w.wp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := rep.Rows[len(rep.Rows)-1]
+		if rep.OK || last.OK || !strings.Contains(last.Error, "gap") {
+			t.Fatalf("verify with a gap: %+v", rep.Rows)
+		}
+	})
+	t.Run("gap bridged by a snapshot", func(t *testing.T) {
+		w2 := newWorld(t, 200, 300, 2, true)
+		rep, err := restore.Verify(ctx, w2.st, restore.VerifyOptions{Waypoints: []ledger.Waypoint{w2.wp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := rep.Rows[len(rep.Rows)-1]
+		if !rep.OK || !strings.Contains(last.Range, "bridged") {
+			t.Fatalf("verify with transactions from the snapshot on: %+v", rep.Rows)
+		}
+	})
 	t.Run("wrong waypoint", func(t *testing.T) {
 		bad := w.wp
 		bad.Hash[0] ^= 1
