@@ -73,13 +73,13 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 	f.DurationVar(&cfg.MinWait, "min-wait", 200*time.Millisecond, "shortest run of the coordinator before its signal")
 	f.DurationVar(&cfg.MaxWait, "max-wait", 3*time.Second, "longest run of the coordinator before its signal")
 	f.Float64Var(&cfg.SIGKILLFraction, "sigkill-fraction", 0.6, "share of kills by SIGKILL (the rest are SIGTERM)")
-	f.Float64Var(&cfg.TPS, "tps", 150, "the node's transactions per second")
+	f.Float64Var(&cfg.TPS, "tps", 50, "the node's transactions per second")
 	f.Uint64Var(&cfg.EpochLength, "epoch-length", 600, "the node's versions per epoch")
 	f.Uint64Var(&cfg.InitialAccounts, "initial-accounts", 5000, "accounts the node creates at init (the state snapshots' size)")
 	f.Uint64Var(&cfg.TransactionBatchSize, "transaction-batch-size", 200, "the coordinator's --transaction-batch-size")
-	f.Int64Var(&cfg.MaxChunkSize, "max-chunk-size", 4096, "the coordinator's --max-chunk-size (small: snapshots of many chunks)")
+	f.Int64Var(&cfg.MaxChunkSize, "max-chunk-size", 8192, "the coordinator's --max-chunk-size (small: snapshots of many chunks)")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 5*time.Second, "the coordinator's --shutdown-grace")
 	f.DurationVar(&cfg.OrphanWait, "orphan-wait", 2*time.Second, "how long after the coordinator's exit a process of its tree counts as an orphan")
-	f.DurationVar(&cfg.CatchUpTimeout, "catch-up-timeout", 5*time.Minute, "how long the final coordinator may take to back up the node's last version")
+	f.DurationVar(&cfg.CatchUpTimeout, "catch-up-timeout", 2*time.Minute, "the final catch-up fails when the backed-up versions do not advance for this long")
 	return cmd
 }

@@ -65,13 +65,13 @@ type Config struct {
 	MinWait, MaxWait time.Duration
 	// SIGKILLFraction is the share of kills by SIGKILL; the rest are SIGTERM (0.6).
 	SIGKILLFraction float64
-	// TPS is the node's commit rate (150), EpochLength its epoch length (600).
+	// TPS is the node's commit rate (50), EpochLength its epoch length (600).
 	TPS         float64
 	EpochLength uint64
 	// InitialAccounts is the number of accounts the node creates at init (5000), so
 	// that state snapshots take long enough to be interrupted.
 	InitialAccounts uint64
-	// TransactionBatchSize (200), MaxChunkSize (4096) and ShutdownGrace (5s) are given
+	// TransactionBatchSize (200), MaxChunkSize (8192) and ShutdownGrace (5s) are given
 	// to the coordinator.
 	TransactionBatchSize uint64
 	MaxChunkSize         int64
@@ -81,7 +81,8 @@ type Config struct {
 	// OrphanWait is how long after a coordinator's exit its processes may take to
 	// disappear before they count as orphans (2s).
 	OrphanWait time.Duration
-	// CatchUpTimeout bounds the final catch-up (2m).
+	// CatchUpTimeout bounds the final catch-up: it fails when the backed-up versions
+	// do not advance for this long (2m).
 	CatchUpTimeout time.Duration
 	// Logger receives progress (default: discarded).
 	Logger *slog.Logger
@@ -115,7 +116,7 @@ func (c *Config) defaults() error {
 		c.SIGKILLFraction = 0.6
 	}
 	if c.TPS <= 0 {
-		c.TPS = 150
+		c.TPS = 50
 	}
 	if c.EpochLength == 0 {
 		c.EpochLength = 600
@@ -127,7 +128,7 @@ func (c *Config) defaults() error {
 		c.TransactionBatchSize = 200
 	}
 	if c.MaxChunkSize == 0 {
-		c.MaxChunkSize = 4096
+		c.MaxChunkSize = 8192
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -136,9 +137,10 @@ func (c *Config) defaults() error {
 }
 
 // Run runs the campaign for every configured kind and returns the table. An error
-// means the campaign could not run (a process would not start, the coordinator never
-// caught up); what the campaign measured, including failures of the invariants, is in
-// the table, with problems described in each Result.
+// means a kind's campaign could not run to its end (a process would not start, the
+// coordinator never caught up); the other kinds still run unless ctx is cancelled.
+// What the campaign measured, including failures of the invariants, is in the table,
+// with problems described in each Result.
 func Run(ctx context.Context, cfg Config) (*Table, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -155,22 +157,25 @@ func Run(ctx context.Context, cfg Config) (*Table, error) {
 	}
 	t := &Table{Seed: cfg.Seed}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6b696c6c))
+	var errs []error
 	for i, r := range cfg.Runs {
 		kdir := filepath.Join(dir, fmt.Sprintf("%d-%s", i, r.Kind))
 		if err := os.MkdirAll(kdir, 0o755); err != nil {
-			return t, fmt.Errorf("kill campaign: %w", err)
+			return t, errors.Join(append(errs, fmt.Errorf("kill campaign: %w", err))...)
 		}
 		cfg.Logger.Info("kill campaign: starting", "kind", r.Kind, "kills", r.Kills, "seed", cfg.Seed, "dir", kdir)
 		res, err := runKind(ctx, &cfg, r, kdir, rng)
-		if res != nil {
-			t.Results = append(t.Results, *res)
-		}
 		if err != nil {
-			return t, fmt.Errorf("kill campaign %s: %w", r.Kind, err)
+			res.problem("campaign stopped: %v", err)
+			errs = append(errs, fmt.Errorf("kill campaign %s: %w", r.Kind, err))
 		}
+		t.Results = append(t.Results, *res)
 		cfg.Logger.Info("kill campaign: done", "kind", r.Kind, "result", res.Summary())
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	return t, nil
+	return t, errors.Join(errs...)
 }
 
 // Result is one storage kind's row of the table.

@@ -71,8 +71,11 @@ type kindRun struct {
 func runKind(ctx context.Context, cfg *Config, r KindRun, dir string, rng *rand.Rand) (res *Result, err error) {
 	start := time.Now()
 	res = &Result{Kind: r.Kind, ExitStatuses: map[string]int{}}
-	defer func() { res.Duration = time.Since(start) }()
 	k := &kindRun{cfg: cfg, kind: r.Kind, dir: dir, logDir: filepath.Join(dir, "logs"), res: res}
+	defer func() {
+		res.Duration = time.Since(start)
+		res.Restarts = max(k.starts-1, 0)
+	}()
 	if err := os.MkdirAll(k.logDir, 0o755); err != nil {
 		return res, err
 	}
@@ -252,7 +255,8 @@ func (k *kindRun) killOnce(ctx context.Context, i int, wait time.Duration, sig s
 }
 
 // catchUp runs the coordinator until metadata covers the node's versions up to final
-// with transactions, then stops it with SIGTERM (exit 0 expected).
+// with transactions, then stops it with SIGTERM (exit 0 expected). It gives up when
+// the coverage does not advance for Config.CatchUpTimeout.
 func (k *kindRun) catchUp(ctx context.Context, final uint64) error {
 	c, err := k.startCoordinator("coordinator-final")
 	if err != nil {
@@ -260,6 +264,7 @@ func (k *kindRun) catchUp(ctx context.Context, final uint64) error {
 	}
 	deadline := time.Now().Add(k.cfg.CatchUpTimeout)
 	var next uint64
+	lastLog := time.Now()
 	for {
 		cov, err := coverage(ctx, k.tgt.raw)
 		if err != nil {
@@ -267,9 +272,16 @@ func (k *kindRun) catchUp(ctx context.Context, final uint64) error {
 			c.waitExit(time.Minute)
 			return err
 		}
+		if cov.txnNext > next {
+			deadline = time.Now().Add(k.cfg.CatchUpTimeout)
+		}
 		next = cov.txnNext
 		if next > final {
 			break
+		}
+		if time.Since(lastLog) >= 30*time.Second {
+			k.cfg.Logger.Info("catching up", "kind", k.kind, "transactions_backed_up_to", int64(next)-1, "node_version", final)
+			lastLog = time.Now()
 		}
 		select {
 		case <-c.done:
@@ -284,7 +296,7 @@ func (k *kindRun) catchUp(ctx context.Context, final uint64) error {
 		if time.Now().After(deadline) {
 			c.signal(syscall.SIGKILL)
 			c.waitExit(time.Minute)
-			return fmt.Errorf("coordinator did not back up versions up to %d within %v (transactions cover [0, %d))", final, k.cfg.CatchUpTimeout, next)
+			return fmt.Errorf("coordinator made no progress towards version %d for %v (transactions cover [0, %d))", final, k.cfg.CatchUpTimeout, next)
 		}
 	}
 	c.signal(syscall.SIGTERM)
@@ -302,7 +314,6 @@ func (k *kindRun) catchUp(ctx context.Context, final uint64) error {
 	k.res.OrphansMax = max(k.res.OrphansMax, len(left))
 	killSurvivors(left)
 	k.res.FinalVersion = next - 1
-	k.res.Restarts = k.starts - 1
 	return nil
 }
 
