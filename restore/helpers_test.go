@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,16 +126,6 @@ type world struct {
 	last     uint64 // last committed version
 	snapshot uint64 // version of the state snapshot
 	epochs   uint64 // epochs ending backed up: [0, epochs)
-}
-
-var (
-	worldOnce sync.Map // name -> *worldEntry
-)
-
-type worldEntry struct {
-	once sync.Once
-	w    *world
-	err  error
 }
 
 // newWorld builds a chain of last+1 versions with extra accounts and backs it up:
