@@ -29,6 +29,9 @@ import (
 // DefaultConcurrency is the default number of downloads in flight.
 const DefaultConcurrency = 4
 
+// MaxConcurrency bounds the downloads in flight (memory grows with them).
+const MaxConcurrency = 256
+
 // DefaultTxnBatch is the default number of transactions saved per synced batch.
 const DefaultTxnBatch = 256
 
@@ -115,6 +118,9 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.Concurrency > MaxConcurrency {
+		return nil, fmt.Errorf("restore: %d concurrent downloads exceeds the limit of %d", o.Concurrency, MaxConcurrency)
 	}
 	if o.TxnBatch <= 0 {
 		o.TxnBatch = DefaultTxnBatch

@@ -82,6 +82,9 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
+	if o.Concurrency > MaxConcurrency {
+		return nil, fmt.Errorf("verify: %d concurrent downloads exceeds the limit of %d", o.Concurrency, MaxConcurrency)
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
