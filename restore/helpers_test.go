@@ -132,7 +132,7 @@ type world struct {
 // every epoch ending so far, a state snapshot at the end of epoch snapEpoch, and
 // transactions in overlapping backups covering [0, last] (or, with fromSnapshot, only
 // (snapshot, last]).
-func newWorld(t testing.TB, last, accounts, snapEpoch uint64, fromSnapshot bool) *world {
+func newWorld(t testing.TB, last, accounts, snapEpoch uint64, fromSnapshot bool, extraSnapshots ...uint64) *world {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -200,6 +200,11 @@ func newWorld(t testing.TB, last, accounts, snapEpoch uint64, fromSnapshot bool)
 	}
 	if _, err := backup.StateSnapshot(ctx, svc, st, snap, opts); err != nil {
 		t.Fatal(err)
+	}
+	for _, v := range extraSnapshots {
+		if _, err := backup.StateSnapshot(ctx, svc, st, v, opts); err != nil {
+			t.Fatal(err)
+		}
 	}
 	first := uint64(0)
 	if fromSnapshot {
@@ -305,5 +310,40 @@ func (w *world) midChunkVersion(t testing.TB) uint64 {
 		}
 	}
 	t.Fatal("no transaction chunk of 3 or more versions after the snapshot")
+	return 0
+}
+
+// rootProofVersion returns the version of the ledger info that the root proof of the
+// snapshot at version v is against.
+func (w *world) rootProofVersion(t testing.TB, v uint64) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	inv, err := inventory.Load(ctx, w.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range inv.Snapshots() {
+		if b.First != v {
+			continue
+		}
+		raw, err := chunkread.ReadManifest(ctx, w.st, b.Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.DecodeStateSnapshot(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, err := chunkread.ReadFile(ctx, w.st, m.RootProof, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := backupservice.DecodeStateRootProof(pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.LedgerInfo.LedgerInfo.Version
+	}
+	t.Fatalf("no snapshot at %d", v)
 	return 0
 }

@@ -183,7 +183,7 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 	res.EpochDuration = time.Since(t0)
 	log.Info("epoch history verified", "first_epoch", hr.hist.FirstEpoch(), "latest_epoch", hr.hist.LatestEpoch(), "endings", len(hr.endings))
 
-	r := &runner{e: e, db: db, hist: hr.hist, target: target, log: log, res: res, batch: o.TxnBatch}
+	r := &runner{e: e, db: db, inv: inv, hist: hr.hist, target: target, log: log, res: res, batch: o.TxnBatch}
 	t0 = time.Now()
 	if plan.Snapshot != nil {
 		if err := r.restoreState(ctx, *plan.Snapshot); err != nil {
@@ -220,6 +220,7 @@ func snapshotName(p *inventory.Plan) string {
 type runner struct {
 	e      *env
 	db     *ledgerdb.DB
+	inv    *inventory.Inventory
 	hist   *ledger.EpochHistory
 	target uint64
 	log    *slog.Logger
@@ -445,8 +446,7 @@ func (r *runner) seedFromRootProof(ctx context.Context, st ledgerdb.RestoreStatu
 	s := r.snap
 	li := &s.proof.LedgerInfo.LedgerInfo
 	if li.Version != s.m.Version {
-		return fmt.Errorf("the state snapshot at version %d is proven against the ledger info at version %d, so the accumulator at version %d cannot be derived from it; restore a version after %d with transaction backups that cover it",
-			s.m.Version, li.Version, s.m.Version, s.m.Version)
+		return r.seedFromTxnChunk(ctx, st)
 	}
 	fr, err := accumulator.FrontierFromInclusion(li.AccumulatorRoot, li.Version+1, s.proof.Info.Hash(), s.proof.Proof)
 	if err != nil {
@@ -459,6 +459,59 @@ func (r *runner) seedFromRootProof(ctx context.Context, st ledgerdb.RestoreStatu
 	}
 	r.wantState, r.wantAcc, r.haveWant = s.root, li.AccumulatorRoot, true
 	return nil
+}
+
+// seedFromTxnChunk handles a target equal to the version of a snapshot whose root proof
+// is against a later ledger info: the accumulator frontier after the snapshot version
+// comes from a verified transaction chunk that holds it, whose info at that version
+// must be the one the root proof proves.
+func (r *runner) seedFromTxnChunk(ctx context.Context, st ledgerdb.RestoreStatus) error {
+	s := r.snap
+	v := s.m.Version
+	missing := fmt.Errorf("the state snapshot at version %d is proven against the ledger info at version %d, which does not determine the accumulator at version %d, and no transaction backup holds version %d; restore a later version",
+		v, s.proof.LedgerInfo.LedgerInfo.Version, v, v)
+	var b *inventory.Backup
+	for _, t := range r.inv.Transactions() {
+		if t.First <= v && v <= t.Last {
+			b = &t
+			break
+		}
+	}
+	if b == nil {
+		return missing
+	}
+	ms, err := txnManifests(ctx, r.e, []inventory.Backup{*b})
+	if err != nil {
+		return err
+	}
+	for _, c := range ms[0].Chunks {
+		if c.FirstVersion > v || v > c.LastVersion {
+			continue
+		}
+		tc, err := fetchTxnChunk(ctx, r.e, c, r.hist)
+		if err != nil {
+			return err
+		}
+		r.res.Files += 3
+		r.res.Bytes += tc.bytes
+		info := tc.txns[v-c.FirstVersion].Info
+		if info.Hash() != s.proof.Info.Hash() {
+			return fmt.Errorf("chunk %s: transaction info at version %d differs from the one state root proof %s proves", c.Handle, v, s.m.RootProof.Handle)
+		}
+		bld, err := accumulator.FrontierAfter(c.FirstVersion, tc.proof.Proof.Left, tc.hashes[:v-c.FirstVersion+1])
+		if err != nil {
+			return fmt.Errorf("chunk %s: %w", c.Handle, err)
+		}
+		if !st.AccumulatorSeeded {
+			if err := r.db.SeedAccumulator(ctx, v+1, bld.Frontier()); err != nil {
+				return err
+			}
+		}
+		r.noteLedgerInfo(&tc.proof.LedgerInfo.LedgerInfo)
+		r.wantState, r.wantAcc, r.haveWant = s.root, bld.Root(), true
+		return nil
+	}
+	return missing
 }
 
 // endCheck requires the database's state and accumulator roots at the target to equal

@@ -150,3 +150,25 @@ func (c *cancelAfter) Add(int64) {
 		c.cancel()
 	}
 }
+
+// TestRestoreToMidBlockSnapshot restores to the version of a state snapshot whose root
+// proof is against a later ledger info: the accumulator frontier comes from the
+// transaction chunk that holds the snapshot version.
+func TestRestoreToMidBlockSnapshot(t *testing.T) {
+	const snap = 95 // blocks of 20 within epochs of 50: the block 91-100 is signed at 100
+	w := newWorld(t, 130, 200, 1, false, snap)
+	if v := w.rootProofVersion(t, snap); v == snap {
+		t.Fatalf("the root proof of the snapshot at %d is against the ledger info at %d: not the case under test", snap, v)
+	}
+	dir := filepath.Join(t.TempDir(), "db")
+	o := w.options(dir)
+	o.Target = snap
+	res, err := restore.Run(context.Background(), w.st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.HasSnapshot || res.SnapshotVersion != snap || res.Transactions != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	w.checkSame(t, dir, snap, res)
+}
