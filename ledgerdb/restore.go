@@ -324,8 +324,8 @@ func (r *StateRestore) writeNodes(batch *pebble.Batch, proof smt.RangeProof) (st
 	}
 	close(full)
 	res := <-done
-	if err == nil && res.err != nil {
-		err = fmt.Errorf("write smt nodes: %w", res.err)
+	if res.err != nil {
+		err = fmt.Errorf("write smt nodes: %w", res.err) // the cause of a writer failure
 	}
 	if err != nil {
 		if res.path != "" {

@@ -34,5 +34,8 @@
 //     restarted restore continues with ResumeBuilder; Finish checks the root and returns
 //     the last nodes. The restored nodes are exactly those Apply would write for the
 //     same set at that version, so the store serves proofs and applies later write sets
-//     on top of them. NewChunkVerifier verifies chunks the same way without nodes.
+//     on top of them. Nodes come in key order, so a store writes each chunk's nodes as a
+//     sorted run after everything before (only ancestors of earlier nodes sort before);
+//     AddChunkFunc streams them encoded while the chunk is verified. NewChunkVerifier
+//     verifies chunks the same way without nodes.
 package smt
