@@ -313,7 +313,8 @@ func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st stor
 			return res, Resumed{}, err
 		}
 		tag := fmt.Sprintf("r%d", k)
-		r, err := st.Open(ctx, storage.FileHandle(path.Join(string(folder), tagged("state_root.proof", tag))))
+		// Read it whole: some stores report a missing file only when it is read.
+		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), tagged("state_root.proof", tag))), backupservice.MaxProofResponseSize)
 		if errors.Is(err, storage.ErrNotFound) {
 			rs.tag = tag
 			break
@@ -321,7 +322,6 @@ func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st stor
 		if err != nil {
 			return nil, Resumed{}, fmt.Errorf("resume folder %s: %w", folder, err)
 		}
-		r.Close()
 		rs.earlier = append([]string{tag}, rs.earlier...)
 	}
 	res, err := stateSnapshot(ctx, svc, st, version, opts, rs)

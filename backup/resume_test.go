@@ -25,17 +25,23 @@ func TestResumeStateSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sk := range []storeKind{stores[0], stores[2]} {
+	for _, sk := range stores {
 		t.Run(sk.name, func(t *testing.T) {
 			st, root := sk.open(t)
-			o := smallOpts
+			// Attempt 1 fails at commit fail1 (the root proof, then chunks and proofs
+			// alternate), leaving want2 chunks with their proofs; attempt 2 fails after
+			// one new chunk.
+			o, fail1, want2 := smallOpts, int64(8), 3
+			if sk.slow && raceEnabled {
+				// Three chunks in all: each file is a slow child process under -race.
+				o, fail1, want2 = optsFor(sk), 6, 2
+			}
 			o.Concurrency = 1 // commits in item order, so the fault cuts a known prefix
 
 			if _, _, err := backup.FindResumableStateSnapshot(ctx, st, v, time.Hour); err != nil {
 				t.Fatal(err)
 			}
-			// Attempt 1 fails at the 12th commit (chunks and proofs alternate).
-			_, err := backup.StateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: 12}, v, o)
+			_, err := backup.StateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: fail1}, v, o)
 			if !errors.Is(err, errInjected) {
 				t.Fatalf("attempt 1: %v", err)
 			}
@@ -46,12 +52,11 @@ func TestResumeStateSnapshot(t *testing.T) {
 			if _, ok, _ := backup.FindResumableStateSnapshot(ctx, st, v, -time.Second); ok {
 				t.Fatal("a folder older than the age limit was offered")
 			}
-			// Attempt 2 reuses attempt 1's chunks and fails after a few new commits.
-			_, rd2, err := backup.ResumeStateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: 6}, folder, v, o, nil)
+			_, rd2, err := backup.ResumeStateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: 4}, folder, v, o, nil)
 			if !errors.Is(err, errInjected) {
 				t.Fatalf("attempt 2: %v", err)
 			}
-			if rd2.Chunks < 3 {
+			if rd2.Chunks != want2 {
 				t.Fatalf("attempt 2 reused %d chunks", rd2.Chunks)
 			}
 			damaged := 0
