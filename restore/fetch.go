@@ -96,6 +96,9 @@ type historyBuilder struct {
 	wps     []ledger.Waypoint // sorted; wps[0] is the root of trust
 	res     historyResult
 	skipped int
+	// mismatch describes the first ending at the root waypoint's version whose hash
+	// differs from it (named in the error if no ending matches).
+	mismatch string
 }
 
 func newHistoryBuilder(e *env, wps []ledger.Waypoint) (*historyBuilder, error) {
@@ -181,7 +184,11 @@ func (hb *historyBuilder) add(ctx context.Context, jobs []epochJob) error {
 		for i := range c.lis {
 			li := &c.lis[i]
 			if res.hist == nil {
-				if ledger.NewWaypoint(&li.LedgerInfo) != root {
+				if wp := ledger.NewWaypoint(&li.LedgerInfo); wp != root {
+					if wp.Version == root.Version && hb.mismatch == "" {
+						hb.mismatch = fmt.Sprintf("chunk %s holds the ending of epoch %d at version %d with hash %s, not the trusted hash",
+							c.handle, li.LedgerInfo.Epoch, wp.Version, wp.Hash)
+					}
 					hb.skipped++
 					continue
 				}
@@ -218,6 +225,9 @@ func (hb *historyBuilder) finish(backups []inventory.Backup) (*historyResult, er
 		rng := "none"
 		if len(backups) > 0 {
 			rng = fmt.Sprintf("%d-%d", backups[0].First, backups[len(backups)-1].Last)
+		}
+		if hb.mismatch != "" {
+			return nil, fmt.Errorf("trusted waypoint %s does not match the backed-up epoch endings: %s (a forged or foreign history)", root, hb.mismatch)
 		}
 		return nil, fmt.Errorf("trusted waypoint %s is not the ending of any backed-up epoch (%d endings read, epochs %s)", root, hb.skipped, rng)
 	}

@@ -68,8 +68,13 @@ failure, 128+N interrupted by signal N.`,
 			}
 			if !r.OK {
 				for _, row := range r.Rows {
-					if !row.OK {
+					if row.OK {
+						continue
+					}
+					if row.Manifest != "" {
 						cmd.PrintErrf("ledgervault: verify: %s %s (%s): %s\n", row.Type, row.Range, row.Manifest, row.Error)
+					} else {
+						cmd.PrintErrf("ledgervault: verify: %s %s: %s\n", row.Type, row.Range, row.Error)
 					}
 				}
 				return &exitError{code: 1, err: fmt.Errorf("%w: %d of %d rows failed", restore.ErrVerifyFailed, r.Failed(), len(r.Rows))}
