@@ -124,8 +124,12 @@ func (d *DB) StartStateRestore(ctx context.Context, version uint64, root ledger.
 			return nil, fmt.Errorf("start state restore: resume: %w", err)
 		}
 		r.b, r.next = b, p.NextChunk
-		r.lastNode = p.LastNodeKey
-		r.resumed = p.NextChunk > 0 && len(p.LastNodeKey) == 0
+		// The key only decides which nodes go into tables rather than the batch, so a
+		// malformed one costs speed, not correctness: it counts as unknown.
+		if len(p.LastNodeKey) == 1+smt.NodeKeySize && p.LastNodeKey[0] == tableSMTNode {
+			r.lastNode = p.LastNodeKey
+		}
+		r.resumed = p.NextChunk > 0 && r.lastNode == nil
 	}
 	if err := os.RemoveAll(r.tmpDir); err != nil {
 		return nil, err
