@@ -332,9 +332,7 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *inventory.Plan) 
 	if err != nil {
 		return err
 	}
-	for range ms {
-		r.res.Files++
-	}
+	r.res.Files += len(ms)
 	// The chunks to process: from the one holding min(next, target) to the one holding
 	// target, each once (consecutive backups may overlap).
 	from := min(st.NextVersion, r.target)
