@@ -30,8 +30,13 @@ const DefaultBatchSize = 16
 // Options configure a GC run.
 type Options struct {
 	// Grace is how long a folder must have gone unwritten, and an incomplete upload
-	// must have existed, before it is removed. Zero means DefaultGrace.
+	// must have existed, before it is removed. Zero means DefaultGrace unless
+	// NoGrace is set.
 	Grace time.Duration
+	// NoGrace makes a zero Grace mean no grace period at all: every unreferenced
+	// folder and incomplete upload is removed, however young. Only safe when no
+	// backup can be running against the store.
+	NoGrace bool
 	// DryRun reports what would be removed and removes nothing. Incomplete uploads
 	// are not counted in a dry run: the storage contract can only abort them.
 	DryRun bool
@@ -113,7 +118,7 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Report, error) {
 	if o.Grace < 0 {
 		return nil, fmt.Errorf("gc: negative grace period %v", o.Grace)
 	}
-	if o.Grace == 0 {
+	if o.Grace == 0 && !o.NoGrace {
 		o.Grace = DefaultGrace
 	}
 	if o.BatchSize <= 0 {

@@ -471,3 +471,19 @@ func TestUnknownAgeKept(t *testing.T) {
 		t.Fatalf("%v exists %v %+v", err, f.exists(b), rep)
 	}
 }
+
+func TestZeroGrace(t *testing.T) {
+	f := newFixture(t, backends[0])
+	f.backup(10)
+	young, _ := f.folder(10) // written just now
+	// A zero Grace alone takes the default: the young folder stays.
+	rep, err := gc.Run(f.ctx, f.st, gc.Options{})
+	if err != nil || rep.BackupsRemoved != 0 || !f.exists(young) || rep.GraceSeconds != int64(gc.DefaultGrace/time.Second) {
+		t.Fatalf("default grace: %v %+v", err, rep)
+	}
+	// NoGrace removes it at once.
+	rep, err = gc.Run(f.ctx, f.st, gc.Options{NoGrace: true})
+	if err != nil || rep.BackupsRemoved != 1 || f.exists(young) {
+		t.Fatalf("no grace: %v %+v", err, rep)
+	}
+}

@@ -33,6 +33,7 @@ prints what it would remove and removes nothing. See docs/maintenance.md.`,
 				return err
 			}
 			o.Logger = log
+			o.NoGrace = o.Grace == 0 // an explicit --grace 0s means no grace, not the default
 			ctx, sig, stop := signalContext(cmd.Context())
 			defer stop()
 			st, err := sf.open(ctx)
