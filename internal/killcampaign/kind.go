@@ -320,9 +320,8 @@ func (k *kindRun) catchUp(ctx context.Context, final uint64) error {
 // finish runs gc, checks storage once more, verifies, restores and compares roots.
 func (k *kindRun) finish(ctx context.Context, nodeDir string) error {
 	res := k.res
-	// Everything unreferenced goes: nothing writes any more. (1ms, not 0s: backup/gc
-	// reads a zero grace period as its one-hour default.)
-	out, _, err := runTool(ctx, k.cfg.Binary, k.tgt.env, append([]string{"gc", "--grace", "1ms", "--json"}, k.tgt.args...)...)
+	// Everything unreferenced goes: nothing writes any more.
+	out, _, err := runTool(ctx, k.cfg.Binary, k.tgt.env, append([]string{"gc", "--grace", "0s", "--json"}, k.tgt.args...)...)
 	if err != nil {
 		res.problem("gc: %v", err)
 	} else {
