@@ -60,8 +60,14 @@ type Config struct {
 	// (default DefaultPollInterval).
 	PollInterval time.Duration
 	// StateSnapshotIntervalEpochs: a state snapshot is made at the end of the newest
-	// ended epoch when none exists of the last this many epochs (default 1).
+	// ended epoch when none exists of the last this many epochs (default 1; 0 with
+	// StateSnapshotInterval set: no epoch rule, only the time rule).
 	StateSnapshotIntervalEpochs uint64
+	// StateSnapshotInterval, if positive, also makes a state snapshot at the end of
+	// the newest ended epoch when the ledger info that ended it is at least this much
+	// newer (by ledger info timestamps) than the one covering the newest snapshot in
+	// storage, and that snapshot is of an earlier epoch (0: off).
+	StateSnapshotInterval time.Duration
 	// TransactionBatchSize is the size of the aligned transaction batches
 	// [k*B, (k+1)*B-1] (default DefaultTransactionBatchSize).
 	TransactionBatchSize uint64
@@ -100,7 +106,7 @@ func (c *Config) normalize() error {
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
-	if c.StateSnapshotIntervalEpochs == 0 {
+	if c.StateSnapshotIntervalEpochs == 0 && c.StateSnapshotInterval <= 0 {
 		c.StateSnapshotIntervalEpochs = DefaultSnapshotEvery
 	}
 	if c.TransactionBatchSize == 0 {
@@ -121,7 +127,7 @@ func (c *Config) normalize() error {
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = lease.DefaultTTL
 	}
-	if c.PollInterval < 0 || c.RetryBase < 0 || c.RetryMax < c.RetryBase || c.ResumeMaxAge < 0 || c.LeaseTTL < lease.MinTTL {
+	if c.PollInterval < 0 || c.StateSnapshotInterval < 0 || c.RetryBase < 0 || c.RetryMax < c.RetryBase || c.ResumeMaxAge < 0 || c.LeaseTTL < lease.MinTTL {
 		return fmt.Errorf("%w: negative interval, retry max below retry base, or lease ttl below %s", ErrConfig, lease.MinTTL)
 	}
 	if c.Metrics == nil {
@@ -195,7 +201,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	c := &coord{cfg: &cfg, m: m, log: log, st: meteredStore{Store: cfg.Store, m: m}, kinds: map[string]*kindState{},
-		snapshotVersion: map[uint64]uint64{}, resumeFailures: map[storage.BackupHandle]int{}}
+		endings: map[uint64]ending{}, snapshotTimes: map[uint64]uint64{}, resumeFailures: map[storage.BackupHandle]int{}}
 	c.loop(ctx, work)
 	close(loopDone)
 	stopKeep()
@@ -234,8 +240,10 @@ type coord struct {
 	st    storage.Store
 	kinds map[string]*kindState
 	view  *view // nil: derive from metadata
-	// snapshotVersion caches the end versions of epochs.
-	snapshotVersion map[uint64]uint64
+	// endings caches the versions and timestamps of epoch endings.
+	endings map[uint64]ending
+	// snapshotTimes caches the ledger timestamps of snapshot versions.
+	snapshotTimes map[uint64]uint64
 	// unavailableSnapshot marks epochs whose state the node does not hold.
 	unavailableSnapshot map[uint64]bool
 	// resumeFailures counts failed resumptions of a snapshot folder.
@@ -336,6 +344,14 @@ func (c *coord) step(ctx, work context.Context) bool {
 			in.ended++
 		}
 	}
+	if c.cfg.StateSnapshotInterval > 0 && in.ended >= 1 && c.ready(KindStateSnapshot) {
+		due, err := c.snapshotTimeDue(work, in.ended-1, ds.FirstTxnVersion)
+		if err != nil {
+			c.failed(work, KindStateSnapshot, fmt.Errorf("age of the newest state snapshot: %w", err))
+			return false
+		}
+		in.snapshotTimeDue = due
+	}
 	c.publish(&in)
 	j, ok := c.view.nextJob(in)
 	if j.kind == KindStateSnapshot && c.unavailableSnapshot[j.epoch] {
@@ -422,14 +438,11 @@ var errSkip = errors.New("skip")
 
 // snapshot makes (or resumes) the state snapshot of the end of epoch j.epoch.
 func (c *coord) snapshot(work context.Context, j job, ds backupservice.DBState, o backup.Options) (*backup.Result, int, error) {
-	v, ok := c.snapshotVersion[j.epoch]
-	if !ok {
-		var err error
-		if v, err = backup.EpochEndVersion(work, c.cfg.Service, j.epoch); err != nil {
-			return nil, 0, fmt.Errorf("version of the ending of epoch %d: %w", j.epoch, err)
-		}
-		c.snapshotVersion[j.epoch] = v
+	en, err := c.ending(work, j.epoch)
+	if err != nil {
+		return nil, 0, fmt.Errorf("version of the ending of epoch %d: %w", j.epoch, err)
 	}
+	v := en.version
 	if ds.StateBaseVersion != nil && v < *ds.StateBaseVersion {
 		if c.unavailableSnapshot == nil {
 			c.unavailableSnapshot = map[uint64]bool{}

@@ -52,6 +52,12 @@ type testNode struct {
 
 func newNode(t testing.TB, last, accounts uint64) *testNode {
 	t.Helper()
+	return newNodeWith(t, chainCfg, last, accounts)
+}
+
+// newNodeWith is newNode with a chain configuration of its own.
+func newNodeWith(t testing.TB, chainCfg devnet.Config, last, accounts uint64) *testNode {
+	t.Helper()
 	ctx := context.Background()
 	db, err := ledgerdb.Open(ctx, t.TempDir(), ledgerdb.Options{})
 	if err != nil {

@@ -151,14 +151,18 @@ type planInput struct {
 	stateBase       *uint64
 	// skip says whether a kind of work must not be scheduled now (backoff, stopped).
 	skip func(kind string) bool
-	// snapshotEvery is the state snapshot interval in epochs (>= 1).
+	// snapshotEvery is the state snapshot interval in epochs (0: no epoch rule).
 	snapshotEvery uint64
+	// snapshotTimeDue says that the time rule asks for a snapshot of the newest
+	// ended epoch (see coord.snapshotTimeDue).
+	snapshotTimeDue bool
 	// batch is the transaction batch size.
 	batch uint64
 }
 
 // nextJob picks the next backup: epoch endings first, then a state snapshot of the
-// newest ended epoch when none exists within the interval, then the oldest missing
+// newest ended epoch when none exists within the interval of epochs or the time
+// rule asks for one, then the oldest missing
 // aligned transaction batch. A snapshot job names the epoch; its version is
 // fetched from the node when the job runs.
 func (v *view) nextJob(in planInput) (job, bool) {
@@ -176,7 +180,7 @@ func (v *view) nextJob(in planInput) (job, bool) {
 	// to it are backed up.
 	if !in.skip(KindStateSnapshot) && in.ended >= 1 {
 		ec := in.ended - 1
-		if last, ok := v.epochs.reach(0); ok && last >= ec && !v.hasSnapshotWithin(ec, in.snapshotEvery) {
+		if last, ok := v.epochs.reach(0); ok && last >= ec && v.snapshotDue(ec, in) {
 			return job{kind: KindStateSnapshot, epoch: ec}, true
 		}
 	}
@@ -194,6 +198,17 @@ func (v *view) nextJob(in planInput) (job, bool) {
 		}
 	}
 	return job{}, false
+}
+
+// snapshotDue reports whether a snapshot at the end of epoch ec is due by the
+// epoch rule or the time rule. Either way no snapshot of ec or a later epoch
+// exists, so the version is never snapshotted twice.
+func (v *view) snapshotDue(ec uint64, in planInput) bool {
+	s, ok := v.lastSnapshot()
+	if ok && s.epoch >= ec {
+		return false
+	}
+	return (in.snapshotEvery > 0 && !v.hasSnapshotWithin(ec, in.snapshotEvery)) || in.snapshotTimeDue
 }
 
 // hasSnapshotWithin reports whether a snapshot of an epoch after ec-every exists.

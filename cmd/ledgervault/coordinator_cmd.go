@@ -31,16 +31,18 @@ const (
 
 func newBackupCoordinatorCmd(f *backupFlags) *cobra.Command {
 	var (
-		poll, grace, leaseTTL, retryBase, retryMax, resumeMaxAge time.Duration
-		snapshotEvery, batch                                     uint64
-		metricsAddr, owner, cacheDir                             string
+		poll, grace, leaseTTL, retryBase, retryMax, resumeMaxAge, snapshotInterval time.Duration
+		snapshotEvery, batch                                                       uint64
+		metricsAddr, owner, cacheDir                                               string
 	)
 	cmd := &cobra.Command{
 		Use:   "coordinator --backup-service-address A (--storage URL | --command-config FILE)",
 		Short: "Back up a node continuously: epoch endings, state snapshots, transaction batches",
 		Long: `Poll the node's backup service and keep backup storage up to date: epoch endings first,
 a state snapshot at the end of the newest ended epoch every --state-snapshot-interval-epochs
-epochs, transactions in aligned batches of --transaction-batch-size. What is missing is derived
+epochs and when that ending is --state-snapshot-interval newer than the newest snapshot
+(ledger info timestamps), transactions in aligned batches of --transaction-batch-size.
+What is missing is derived
 from the metadata in storage on start and after every failure. One coordinator per storage
 (a lease in the metadata namespace).
 
@@ -69,8 +71,11 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 			if f.concurrency < 1 || f.concurrency > 256 {
 				return usage(fmt.Errorf("--concurrent-data-requests %d: want 1 to 256", f.concurrency))
 			}
-			if poll <= 0 || snapshotEvery == 0 || batch == 0 || grace < 0 || leaseTTL < lease.MinTTL || retryBase <= 0 || retryMax < retryBase {
-				return usage(errors.New("--poll-interval, --state-snapshot-interval-epochs, --transaction-batch-size and --retry-* must be positive, --shutdown-grace not negative, --lease-ttl at least 100ms"))
+			if poll <= 0 || batch == 0 || grace < 0 || leaseTTL < lease.MinTTL || retryBase <= 0 || retryMax < retryBase {
+				return usage(errors.New("--poll-interval, --transaction-batch-size and --retry-* must be positive, --shutdown-grace not negative, --lease-ttl at least 100ms"))
+			}
+			if snapshotInterval < 0 || (snapshotEvery == 0 && snapshotInterval == 0) {
+				return usage(errors.New("--state-snapshot-interval must not be negative, and --state-snapshot-interval-epochs 0 needs a --state-snapshot-interval"))
 			}
 			if owner == "" {
 				wd, _ := os.Getwd()
@@ -168,7 +173,8 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 			}
 			err = coordinator.Run(run, coordinator.Config{
 				Service: svc, Store: st, PollInterval: poll, StateSnapshotIntervalEpochs: snapshotEvery,
-				TransactionBatchSize: batch, ShutdownGrace: grace, Abort: abort,
+				StateSnapshotInterval: snapshotInterval,
+				TransactionBatchSize:  batch, ShutdownGrace: grace, Abort: abort,
 				Backup: backup.Options{MaxChunkSize: f.maxChunkSize, Concurrency: f.concurrency, CompressionLevel: zstd.EncoderLevel(f.compressionLevel)},
 				Owner:  owner, LeaseTTL: leaseTTL, RetryBase: retryBase, RetryMax: retryMax, ResumeMaxAge: resumeMaxAge,
 				MetadataCacheDir: cacheDir, Metrics: m, Logger: log,
@@ -198,7 +204,8 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 	}
 	fl := cmd.Flags()
 	fl.DurationVar(&poll, "poll-interval", coordinator.DefaultPollInterval, "how often to read the node's state when idle")
-	fl.Uint64Var(&snapshotEvery, "state-snapshot-interval-epochs", coordinator.DefaultSnapshotEvery, "a state snapshot when none exists of the last N ended epochs")
+	fl.Uint64Var(&snapshotEvery, "state-snapshot-interval-epochs", coordinator.DefaultSnapshotEvery, "a state snapshot when none exists of the last N ended epochs (0: only --state-snapshot-interval)")
+	fl.DurationVar(&snapshotInterval, "state-snapshot-interval", 0, "also a state snapshot of the newest ended epoch when its ending is this much newer (ledger info timestamps) than the newest snapshot (0: off)")
 	fl.Uint64Var(&batch, "transaction-batch-size", coordinator.DefaultTransactionBatchSize, "transactions per backup, in aligned batches [k*N, (k+1)*N-1]")
 	fl.DurationVar(&grace, "shutdown-grace", coordinator.DefaultShutdownGrace, "after SIGINT/SIGTERM, how long the in-flight backup may continue before it is aborted")
 	fl.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9187)")
