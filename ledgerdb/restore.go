@@ -499,7 +499,7 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	for i := range txns {
 		batches[i] = writeSetUpdates(txns[i].WriteSet)
 	}
-	roots, nodes, err := smt.ApplyBlock(ctx, d.NodeReader(), prev, first, batches)
+	roots, nodes, live, err := smt.ApplyBlockLive(ctx, d.NodeReader(), prev, first, batches)
 	if err != nil {
 		return fmt.Errorf("save transactions from %d: %w", first, err)
 	}
@@ -560,6 +560,8 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	d.st = ns
 	d.acc = next
 	d.mu.Unlock()
-	d.cacheNodes(nodes)
+	// The next call reads only the newest tree: cache its nodes, not the ones the later
+	// versions of this call replaced.
+	d.cacheNodes(live)
 	return nil
 }

@@ -3,6 +3,7 @@ package smt
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"sort"
@@ -56,6 +57,9 @@ type updater struct {
 	r       NodeReader
 	version uint64
 	writes  []NodeWrite
+	// replaced, if set, is told the key of every stored node an update replaces: a node
+	// the new tree no longer holds (the next versions never read it).
+	replaced func(NodeKey)
 }
 
 // Apply applies one version's updates to the tree whose root is prev and returns the new
@@ -66,13 +70,25 @@ type updater struct {
 // read once, whatever the batch size. When nothing changes the root stays prev (a node of
 // an earlier version) and no node is written.
 func Apply(ctx context.Context, r NodeReader, prev RootRef, version uint64, updates []Update) (RootRef, []NodeWrite, error) {
+	u := &updater{ctx: ctx, r: r, version: version}
+	root, err := u.run(prev, updates)
+	if err != nil {
+		return prev, nil, err
+	}
+	return root, u.writes, nil
+}
+
+// run applies updates at u.version on top of prev, appending the nodes it writes to
+// u.writes.
+func (u *updater) run(prev RootRef, updates []Update) (RootRef, error) {
+	version := u.version
 	if prev.LeafCount == 0 {
 		prev = EmptyRoot()
 	} else if version <= prev.Key.Version {
-		return prev, nil, fmt.Errorf("smt apply version %d: not after root version %d", version, prev.Key.Version)
+		return prev, fmt.Errorf("smt apply version %d: not after root version %d", version, prev.Key.Version)
 	}
 	if err := prev.Validate(); err != nil {
-		return prev, nil, fmt.Errorf("smt apply version %d: %w", version, err)
+		return prev, fmt.Errorf("smt apply version %d: %w", version, err)
 	}
 	ups := updates
 	if !slices.IsSortedFunc(ups, cmpUpdate) {
@@ -81,23 +97,23 @@ func Apply(ctx context.Context, r NodeReader, prev RootRef, version uint64, upda
 	}
 	for i := 1; i < len(ups); i++ {
 		if ups[i].KeyHash == ups[i-1].KeyHash {
-			return prev, nil, fmt.Errorf("smt apply version %d: key %s updated twice", version, ups[i].KeyHash)
+			return prev, fmt.Errorf("smt apply version %d: key %s updated twice", version, ups[i].KeyHash)
 		}
 	}
 	// About one node per level below the levels the batch shares, per update, plus the
 	// ~2.44 nodes per leaf of a random tree.
 	perUpdate := max(bits.Len64(prev.LeafCount)-bits.Len(uint(len(ups))), 0) + 3
-	u := &updater{ctx: ctx, r: r, version: version, writes: make([]NodeWrite, 0, perUpdate*len(ups))}
+	u.writes = slices.Grow(u.writes, perUpdate*len(ups))
 	cur := emptySub
 	if prev.LeafCount > 0 {
 		cur = sub{count: prev.LeafCount, hash: prev.Hash, leaf: prev.IsLeaf, stored: true, ver: prev.Key.Version}
 	}
 	res, err := u.apply(0, ledger.ZeroHash, cur, ups)
 	if err != nil {
-		return prev, nil, fmt.Errorf("smt apply version %d: %w", version, err)
+		return prev, fmt.Errorf("smt apply version %d: %w", version, err)
 	}
 	if res.count == 0 {
-		return EmptyRoot(), u.writes, nil
+		return EmptyRoot(), nil
 	}
 	if !res.stored {
 		u.writeLeaf(0, ledger.ZeroHash, &res)
@@ -107,29 +123,69 @@ func Apply(ctx context.Context, r NodeReader, prev RootRef, version uint64, upda
 		Hash:      res.hash,
 		LeafCount: res.count,
 		IsLeaf:    res.leaf,
-	}, u.writes, nil
+	}, nil
 }
 
 // ApplyBlock applies consecutive versions firstVersion, firstVersion+1, ... (one write
 // set each) on top of prev, each version reading the nodes the earlier ones wrote. It
 // returns the root after each version and every node written, in order.
 func ApplyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion uint64, batches [][]Update) ([]RootRef, []NodeWrite, error) {
-	overlay := NewOverlay(r)
-	roots := make([]RootRef, 0, len(batches))
-	var all []NodeWrite
+	roots, writes, _, err := ApplyBlockLive(ctx, r, prev, firstVersion, batches)
+	return roots, writes, err
+}
+
+// ApplyBlockLive is ApplyBlock that also returns the written nodes that the tree of the
+// last version still holds (in no particular order): the ones worth caching for the
+// next block, which reads only that tree. The other nodes are replaced within the block
+// and read again only for queries at older versions.
+func ApplyBlockLive(ctx context.Context, r NodeReader, prev RootRef, firstVersion uint64, batches [][]Update) (roots []RootRef, writes, live []NodeWrite, err error) {
+	u := &updater{ctx: ctx}
+	br := &blockReader{base: r, u: u, index: make(map[NodeKey]int32)}
+	u.r = br
+	u.replaced = func(k NodeKey) {
+		if k.Version >= firstVersion {
+			delete(br.index, k)
+		}
+	}
+	roots = make([]RootRef, 0, len(batches))
 	root := prev
 	for i, batch := range batches {
-		var writes []NodeWrite
-		var err error
-		root, writes, err = Apply(ctx, overlay, root, firstVersion+uint64(i), batch)
-		if err != nil {
-			return nil, nil, err
+		u.version = firstVersion + uint64(i)
+		from := len(u.writes)
+		if root, err = u.run(root, batch); err != nil {
+			return nil, nil, nil, err
 		}
-		overlay.Put(writes...)
-		all = append(all, writes...)
+		if len(u.writes) > math.MaxInt32 {
+			return nil, nil, nil, fmt.Errorf("smt apply block from version %d: more than %d nodes", firstVersion, math.MaxInt32)
+		}
+		for j := from; j < len(u.writes); j++ {
+			br.index[u.writes[j].Key] = int32(j)
+		}
 		roots = append(roots, root)
 	}
-	return roots, all, nil
+	live = make([]NodeWrite, 0, len(br.index))
+	for _, j := range br.index {
+		live = append(live, u.writes[j])
+	}
+	return roots, u.writes, live, nil
+}
+
+// blockReader serves the nodes of the versions of a block applied so far that are still
+// in the tree (by index into the updater's writes), else reads from base.
+type blockReader struct {
+	base  NodeReader
+	u     *updater
+	index map[NodeKey]int32
+}
+
+func (b *blockReader) GetNode(ctx context.Context, key NodeKey) (Node, error) {
+	if j, ok := b.index[key]; ok {
+		return b.u.writes[j].Node, nil
+	}
+	if b.base == nil {
+		return Node{}, fmt.Errorf("get %s: %w", key, ErrNodeNotFound)
+	}
+	return b.base.GetNode(ctx, key)
 }
 
 func cmpUpdate(a, b Update) int {
@@ -188,6 +244,7 @@ func (u *updater) apply(depth int, path ledger.Hash, cur sub, ups []Update) (sub
 		if idx == len(ups) {
 			leaves = append(leaves, Leaf{cur.key, cur.val})
 		}
+		u.replace(cur.ver, depth, path, &cur)
 		return u.build(depth, path, leaves)
 	}
 	n, err := readNode(u.ctx, u.r, cur.ver, depth, path, false)
@@ -212,6 +269,7 @@ func (u *updater) apply(depth int, path ledger.Hash, cur sub, ups []Update) (sub
 	if sameSub(&nl, &l) && sameSub(&nr, &r) {
 		return cur, nil
 	}
+	u.replace(cur.ver, depth, path, &cur)
 	return u.combine(depth, path, nl, nr)
 }
 
@@ -271,6 +329,7 @@ func (u *updater) lift(depth int, path ledger.Hash, s sub) (sub, error) {
 	if err := u.loadKV(depth, path, &s); err != nil {
 		return s, err
 	}
+	u.replace(s.ver, depth, path, &s)
 	s.stored, s.ver = false, 0
 	return s, nil
 }
@@ -286,6 +345,13 @@ func (u *updater) loadKV(depth int, path ledger.Hash, s *sub) error {
 	}
 	s.haveKV, s.key, s.val = true, n.KeyHash, n.ValueHash
 	return nil
+}
+
+// replace tells u.replaced that the stored node of s at (ver, depth, path) leaves the tree.
+func (u *updater) replace(ver uint64, depth int, path ledger.Hash, s *sub) {
+	if u.replaced != nil && s.stored {
+		u.replaced(NodeKey{Version: ver, Depth: uint16(depth), Path: path})
+	}
 }
 
 func (u *updater) writeLeaf(depth int, path ledger.Hash, s *sub) {
