@@ -152,3 +152,30 @@ func TestSnapshotInterval(t *testing.T) {
 	}
 	checkInventory(t, st, 100)
 }
+
+// TestSnapshotTimeDueWithoutNode: the cases the time rule decides from storage
+// alone ask nothing of the node (the coordinator here has none): no snapshot yet,
+// a snapshot of the newest ended epoch already, endings not yet backed up, and a
+// snapshot older than the node's first stored transaction.
+func TestSnapshotTimeDueWithoutNode(t *testing.T) {
+	c := &coord{cfg: &Config{StateSnapshotInterval: time.Hour}, endings: map[uint64]ending{}, snapshotTimes: map[uint64]uint64{}}
+	endings := manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 0, LastEpoch: 9, LastVersion: 900}
+	for _, tc := range []struct {
+		name     string
+		metadata []manifest.Metadata
+		ec       uint64
+		firstTxn uint64
+		want     bool
+	}{
+		{"no snapshot", []manifest.Metadata{endings}, 9, 0, true},
+		{"snapshot of the epoch", []manifest.Metadata{endings, {Type: manifest.TypeStateSnapshot, Version: 900, Epoch: 9}}, 9, 0, false},
+		{"endings missing", []manifest.Metadata{endings}, 10, 0, false},
+		{"older than the node's history", []manifest.Metadata{endings, {Type: manifest.TypeStateSnapshot, Version: 300, Epoch: 3}}, 9, 301, true},
+	} {
+		c.view = newView(entries(tc.metadata...))
+		got, err := c.snapshotTimeDue(context.Background(), tc.ec, tc.firstTxn)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %v %v, want %v", tc.name, got, err, tc.want)
+		}
+	}
+}
