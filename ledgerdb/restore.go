@@ -2,6 +2,7 @@ package ledgerdb
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -471,6 +472,13 @@ func (d *DB) SeedAccumulator(ctx context.Context, size uint64, frontier []ledger
 	return nil
 }
 
+// stateChange is one write of a version's write set, with its key hash.
+type stateChange struct {
+	kh ledger.Hash
+	v  uint64
+	op *ledger.WriteOp
+}
+
 // SaveTransactions saves transactions that a restore has verified against the
 // accumulator, starting at the store's next version, without re-executing them: it
 // applies each write set to the state and requires the resulting state root to equal
@@ -507,15 +515,20 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	if err != nil {
 		return err
 	}
+	for i := range txns {
+		if got, want := roots[i].RootHash(), txns[i].Info.StateRootHash; got != want {
+			return fmt.Errorf("save transaction %d: state root after its write set is %s, its info says %s", first+uint64(i), got.Short(), want.Short())
+		}
+	}
+	// The batch is filled table by table in key order: the memtable inserts each key next
+	// to the one before instead of searching the skiplist from its top.
 	b := d.pdb.NewBatch()
 	defer b.Close()
-	var kbuf, vbuf []byte
+	var vals []stateChange
+	var accNodes []accWrite
 	for i := range txns {
 		v := first + uint64(i)
 		t := &txns[i]
-		if got, want := roots[i].RootHash(), t.Info.StateRootHash; got != want {
-			return fmt.Errorf("save transaction %d: state root after its write set is %s, its info says %s", v, got.Short(), want.Short())
-		}
 		enc, err := t.Encode()
 		if err != nil {
 			return fmt.Errorf("save transaction %d: %w", v, err)
@@ -523,30 +536,53 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 		if err := b.Set(versionKey(tableTxn, v), enc, nil); err != nil {
 			return err
 		}
-		if err := d.putStateChanges(b, v, t.WriteSet, &kbuf, &vbuf); err != nil {
+		for j := range t.WriteSet {
+			vals = append(vals, stateChange{kh: batches[i][j].KeyHash, v: v, op: &t.WriteSet[j]})
+		}
+		if err := next.Append(t.Info.Hash(), func(id accumulator.NodeID, h ledger.Hash) {
+			accNodes = append(accNodes, accWrite{id, h})
+		}); err != nil {
 			return err
 		}
+	}
+	slices.SortFunc(accNodes, func(a, b accWrite) int {
+		if c := cmp.Compare(a.id.Level, b.id.Level); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id.Index, b.id.Index)
+	})
+	for _, n := range accNodes {
+		if err := b.Set(accNodeKey(n.id.Level, n.id.Index), n.h[:], nil); err != nil {
+			return err
+		}
+	}
+	// Key hash, then newest version first (the key holds ^version).
+	slices.SortFunc(vals, func(a, b stateChange) int {
+		if c := bytes.Compare(a.kh[:], b.kh[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.v, a.v)
+	})
+	var kbuf, vbuf []byte
+	for i := range vals {
+		c := &vals[i]
+		kbuf = stateValueKey(kbuf, (*[32]byte)(&c.kh), c.v)
+		vbuf = appendStateValue(vbuf[:0], c.op.Key, c.op.Value, c.op.Deleted)
+		if err := b.Set(kbuf, vbuf, nil); err != nil {
+			return err
+		}
+	}
+	if err := putNodesSorted(b, nodes); err != nil {
+		return err
+	}
+	for i := range txns {
 		rb, err := roots[i].AppendBinary(nil)
 		if err != nil {
 			return err
 		}
-		if err := b.Set(versionKey(tableStateRoot, v), rb, nil); err != nil {
+		if err := b.Set(versionKey(tableStateRoot, first+uint64(i)), rb, nil); err != nil {
 			return err
 		}
-		var werr error
-		if err := next.Append(t.Info.Hash(), func(id accumulator.NodeID, h ledger.Hash) {
-			if werr == nil {
-				werr = b.Set(accNodeKey(id.Level, id.Index), h[:], nil)
-			}
-		}); err != nil {
-			return err
-		}
-		if werr != nil {
-			return werr
-		}
-	}
-	if err := putNodes(b, nodes); err != nil {
-		return err
 	}
 	ns := st
 	ns.NextVersion = first + uint64(len(txns))
@@ -563,5 +599,43 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	// The next call reads only the newest tree: cache its nodes, not the ones the later
 	// versions of this call replaced.
 	d.cacheNodes(live)
+	return nil
+}
+
+// putNodesSorted adds nodes, grouped by ascending version as ApplyBlock writes them, to b
+// in key order. Each version's few nodes are sorted by index: moving the nodes themselves
+// would cost more than the ordered inserts save.
+func putNodesSorted(b *pebble.Batch, nodes []smt.NodeWrite) error {
+	var idx []int32
+	var kbuf, vbuf []byte
+	for lo := 0; lo < len(nodes); {
+		hi := lo + 1
+		for hi < len(nodes) && nodes[hi].Key.Version == nodes[lo].Key.Version {
+			hi++
+		}
+		idx = idx[:0]
+		for i := lo; i < hi; i++ {
+			idx = append(idx, int32(i))
+		}
+		slices.SortFunc(idx, func(x, y int32) int {
+			a, b := &nodes[x].Key, &nodes[y].Key
+			if c := bytes.Compare(a.Path[:], b.Path[:]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Depth, b.Depth)
+		})
+		for _, i := range idx {
+			n := &nodes[i]
+			kbuf = smtNodeKey(kbuf, n.Key)
+			var err error
+			if vbuf, err = n.Node.AppendBinary(vbuf[:0]); err != nil {
+				return fmt.Errorf("encode smt node %s: %w", n.Key, err)
+			}
+			if err := b.Set(kbuf, vbuf, nil); err != nil {
+				return err
+			}
+		}
+		lo = hi
+	}
 	return nil
 }
