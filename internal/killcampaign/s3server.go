@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/ledgervault/ledgervault/internal/fakes3"
 )
 
 // Static credentials of the emulated S3; gofakes3 accepts any.
@@ -49,7 +50,7 @@ func startS3(ctx context.Context) (*s3Server, error) {
 	s := &s3Server{
 		url:    "http://" + ln.Addr().String(),
 		ln:     ln,
-		srv:    &http.Server{Handler: conditionalComplete(backend, faker.Server()), ReadHeaderTimeout: 10 * time.Second},
+		srv:    &http.Server{Handler: fakes3.ConditionalComplete(backend, faker.Server()), ReadHeaderTimeout: 10 * time.Second},
 		served: make(chan error, 1),
 		hc:     &http.Client{Transport: &http.Transport{}},
 	}
@@ -104,30 +105,4 @@ func (s *s3Server) close() error {
 	}
 	s.hc.CloseIdleConnections()
 	return err
-}
-
-func conditionalComplete(backend gofakes3.Backend, next http.Handler) http.Handler {
-	var mu sync.Mutex
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("If-None-Match") == "" || (r.Method != http.MethodPut && r.Method != http.MethodPost) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") && r.Header.Get("If-None-Match") == "*" {
-			bucket, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-			if ok {
-				if _, err := backend.HeadObject(bucket, key); err == nil {
-					w.Header().Set("Content-Type", "application/xml")
-					w.WriteHeader(http.StatusPreconditionFailed)
-					_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` +
-						`<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message>` +
-						`<Condition>If-None-Match</Condition></Error>`))
-					return
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +13,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/ledgervault/ledgervault/internal/fakes3"
 )
 
 // S3 is a gofakes3 server on 127.0.0.1 with one bucket, and an aws-sdk-go-v2 client
@@ -47,7 +46,7 @@ func StartS3(t testing.TB) *S3 {
 	t.Helper()
 	backend := s3mem.New()
 	faker := gofakes3.New(backend)
-	srv := httptest.NewServer(conditionalComplete(backend, faker.Server()))
+	srv := httptest.NewServer(fakes3.ConditionalComplete(backend, faker.Server()))
 	t.Cleanup(srv.Close)
 
 	client := s3.New(s3.Options{
@@ -62,32 +61,6 @@ func StartS3(t testing.TB) *S3 {
 		t.Fatalf("create bucket %s on gofakes3: %v", bucket, err)
 	}
 	return &S3{URL: srv.URL, Bucket: bucket, Client: client}
-}
-
-func conditionalComplete(backend gofakes3.Backend, next http.Handler) http.Handler {
-	var mu sync.Mutex
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("If-None-Match") == "" || (r.Method != http.MethodPut && r.Method != http.MethodPost) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") && r.Header.Get("If-None-Match") == "*" {
-			bucket, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-			if ok {
-				if _, err := backend.HeadObject(bucket, key); err == nil {
-					w.Header().Set("Content-Type", "application/xml")
-					w.WriteHeader(http.StatusPreconditionFailed)
-					_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` +
-						`<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message>` +
-						`<Condition>If-None-Match</Condition></Error>`))
-					return
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // OpenUploads counts the multipart uploads open in the bucket.
