@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/backup/gc"
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 func init() { extraCommands = append(extraCommands, newGCCmd) }
@@ -28,32 +32,15 @@ backups_removed, bytes_removed, stale_uploads_aborted and items). With --dry-run
 prints what it would remove and removes nothing. See docs/maintenance.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.logger()
-			if err != nil {
-				return err
-			}
-			o.Logger = log
 			o.NoGrace = o.Grace == 0 // an explicit --grace 0s means no grace, not the default
-			ctx, sig, stop := signalContext(cmd.Context())
-			defer stop()
-			st, err := sf.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			rep, runErr := gc.Run(ctx, st, o)
-			if rep != nil {
-				var err error
-				if asJSON {
-					err = rep.WriteJSON(cmd.OutOrStdout())
-				} else {
-					err = rep.WriteTable(cmd.OutOrStdout())
+			return runReport(cmd, &sf, &lf, asJSON, func(ctx context.Context, st storage.Store, log *slog.Logger) (report, error) {
+				o.Logger = log
+				rep, err := gc.Run(ctx, st, o)
+				if rep == nil {
+					return nil, err
 				}
-				if runErr == nil {
-					runErr = err
-				}
-			}
-			return interrupted(runErr, sig())
+				return rep, err
+			})
 		},
 	}
 	sf.register(cmd)
