@@ -3,6 +3,7 @@ package gc
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ledgervault/ledgervault/internal/bytesize"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -15,7 +16,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Items) > 0 {
 		fmt.Fprintln(tw, "BACKUP FOLDER\tSIZE\tAGE\tACTION")
 		for _, it := range r.Items {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Backup, humanBytes(it.Size), it.Age.Round(time.Second), it.Action)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Backup, bytesize.Format(it.Size), it.Age.Round(time.Second), it.Action)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -27,8 +28,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		verb = "would remove (dry run)"
 	}
 	fmt.Fprintf(w, "%d metadata files; %d backup folders, %d referenced\n", r.MetadataFiles, r.Folders, r.Referenced)
-	fmt.Fprintf(w, "%s: %d unreferenced backup folders, %s\n", verb, r.BackupsRemoved, humanBytes(r.BytesRemoved))
-	fmt.Fprintf(w, "kept within the grace period of %s: %d folders, %s\n", r.Grace, r.KeptYoung, humanBytes(r.KeptYoungBytes))
+	fmt.Fprintf(w, "%s: %d unreferenced backup folders, %s\n", verb, r.BackupsRemoved, bytesize.Format(r.BytesRemoved))
+	fmt.Fprintf(w, "kept within the grace period of %s: %d folders, %s\n", r.Grace, r.KeptYoung, bytesize.Format(r.KeptYoungBytes))
 	if r.KeptReferenced > 0 {
 		fmt.Fprintf(w, "kept because metadata referencing them appeared during the run: %d folders\n", r.KeptReferenced)
 	}
@@ -45,18 +46,4 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
-}
-
-// humanBytes formats a byte count with binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

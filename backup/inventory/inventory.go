@@ -13,6 +13,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/internal/bytesize"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -135,7 +136,7 @@ func (inv *Inventory) WriteTable(w io.Writer) error {
 		default:
 			rng = fmt.Sprintf("version %d (epoch %d)", b.First, b.Epoch)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Type, rng, humanBytes(b.Size), b.Manifest)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Type, rng, bytesize.Format(b.Size), b.Manifest)
 	}
 	for _, g := range inv.Gaps {
 		unit := "versions"
@@ -155,17 +156,4 @@ func (inv *Inventory) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(inv)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
