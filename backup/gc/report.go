@@ -3,10 +3,11 @@ package gc
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/ledgervault/ledgervault/internal/bytesize"
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ledgervault/ledgervault/internal/bytesize"
 )
 
 // WriteTable prints the report for an operator: one row per unreferenced folder,
