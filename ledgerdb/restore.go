@@ -479,11 +479,20 @@ type stateChange struct {
 	op *ledger.WriteOp
 }
 
+// txnSaveStep is the most transactions SaveTransactions applies and writes in one
+// batch: it bounds the memory of the nodes in flight.
+const txnSaveStep = 512
+
 // SaveTransactions saves transactions that a restore has verified against the
 // accumulator, starting at the store's next version, without re-executing them: it
 // applies each write set to the state and requires the resulting state root to equal
 // the one in the transaction's info (so a write set that does not match the signed
-// history is rejected). All of them are written in one synced batch.
+// history is rejected). They are written in batches of consecutive versions, each
+// atomic, the last one synced: when it returns without error all of them are durable,
+// and a crash or error before leaves the store at the end of one of the batches.
+//
+// While one batch is written, the next one is applied to the tree (reading the nodes
+// of the batch being written from memory).
 func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.TransactionWithOutput) error {
 	if len(txns) == 0 {
 		return nil
@@ -499,27 +508,121 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	if acc == nil {
 		return fmt.Errorf("save transactions from %d: accumulator not seeded", first)
 	}
-	prev, err := d.latestRoot(ctx, st)
+	root, err := d.latestRoot(ctx, st)
 	if err != nil {
 		return fmt.Errorf("save transactions from %d: %w", first, err)
 	}
-	batches := make([][]smt.Update, len(txns))
+	// The writer receives a step only after it has written (and cached) the one
+	// before, so the step being applied reads only nodes of the step being written
+	// (from layer) or committed ones.
+	steps := make(chan *txnStep)
+	written := make(chan error, 1)
+	go func() { written <- d.writeTxnSteps(steps, st, acc) }()
+	layer := &stepLayer{base: d.NodeReader()}
+	for lo := 0; lo < len(txns); lo += txnSaveStep {
+		hi := min(lo+txnSaveStep, len(txns))
+		var s *txnStep
+		if s, err = applyTxnStep(ctx, layer, root, first+uint64(lo), txns[lo:hi]); err != nil {
+			break
+		}
+		s.sync = hi == len(txns)
+		steps <- s
+		root = s.roots[len(s.roots)-1]
+		layer.set(s.live)
+	}
+	close(steps)
+	if werr := <-written; err == nil {
+		err = werr
+	}
+	return err
+}
+
+// txnStep is one batch of SaveTransactions, applied to the tree and checked.
+type txnStep struct {
+	first uint64
+	txns  []ledger.TransactionWithOutput
+	ups   [][]smt.Update
+	roots []smt.RootRef
+	nodes []smt.NodeWrite
+	live  []smt.NodeWrite // the nodes of nodes that the last version's tree holds
+	sync  bool
+}
+
+// applyTxnStep applies the write sets of txns (from version first) on top of root and
+// checks every version's state root against its transaction info.
+func applyTxnStep(ctx context.Context, r smt.NodeReader, root smt.RootRef, first uint64, txns []ledger.TransactionWithOutput) (*txnStep, error) {
+	s := &txnStep{first: first, txns: txns, ups: make([][]smt.Update, len(txns))}
 	for i := range txns {
-		batches[i] = writeSetUpdates(txns[i].WriteSet)
+		s.ups[i] = writeSetUpdates(txns[i].WriteSet)
 	}
-	roots, nodes, live, err := smt.ApplyBlockLive(ctx, d.NodeReader(), prev, first, batches)
-	if err != nil {
-		return fmt.Errorf("save transactions from %d: %w", first, err)
-	}
-	next, err := accumulator.NewBuilderFromFrontier(acc.Size(), acc.Frontier())
-	if err != nil {
-		return err
+	var err error
+	if s.roots, s.nodes, s.live, err = smt.ApplyBlockLive(ctx, r, root, first, s.ups); err != nil {
+		return nil, fmt.Errorf("save transactions from %d: %w", first, err)
 	}
 	for i := range txns {
-		if got, want := roots[i].RootHash(), txns[i].Info.StateRootHash; got != want {
-			return fmt.Errorf("save transaction %d: state root after its write set is %s, its info says %s", first+uint64(i), got.Short(), want.Short())
+		if got, want := s.roots[i].RootHash(), txns[i].Info.StateRootHash; got != want {
+			return nil, fmt.Errorf("save transaction %d: state root after its write set is %s, its info says %s", first+uint64(i), got.Short(), want.Short())
 		}
 	}
+	return s, nil
+}
+
+// stepLayer serves the live nodes of the step being written, else reads from base.
+type stepLayer struct {
+	base  smt.NodeReader
+	live  []smt.NodeWrite
+	index map[smt.NodeKey]int32
+}
+
+func (l *stepLayer) set(live []smt.NodeWrite) {
+	if l.index == nil {
+		l.index = make(map[smt.NodeKey]int32, len(live))
+	}
+	clear(l.index)
+	for i := range live {
+		l.index[live[i].Key] = int32(i)
+	}
+	l.live = live
+}
+
+// GetNode implements smt.NodeReader.
+func (l *stepLayer) GetNode(ctx context.Context, k smt.NodeKey) (smt.Node, error) {
+	if i, ok := l.index[k]; ok {
+		return l.live[i].Node, nil
+	}
+	return l.base.GetNode(ctx, k)
+}
+
+// writeTxnSteps writes the steps it receives, in order, on top of st and acc, and
+// publishes each one's state. After an error it only drains steps.
+func (d *DB) writeTxnSteps(steps <-chan *txnStep, st dbState, acc *accumulator.Builder) error {
+	var err error
+	for s := range steps {
+		if err != nil {
+			continue
+		}
+		if acc, err = d.writeTxnStep(s, st, acc); err != nil {
+			continue
+		}
+		st.NextVersion = s.first + uint64(len(s.txns))
+		d.mu.Lock()
+		d.st = st
+		d.acc = acc
+		d.mu.Unlock()
+		// The next step reads only the newest tree: cache its nodes, not the ones the
+		// later versions of this step replaced.
+		d.cacheNodes(s.live)
+	}
+	return err
+}
+
+// writeTxnStep writes one step in one batch and returns the accumulator after it.
+func (d *DB) writeTxnStep(s *txnStep, st dbState, acc *accumulator.Builder) (*accumulator.Builder, error) {
+	next, err := accumulator.NewBuilderFromFrontier(acc.Size(), acc.Frontier())
+	if err != nil {
+		return nil, err
+	}
+	first, txns := s.first, s.txns
 	// The batch is filled table by table in key order: the memtable inserts each key next
 	// to the one before instead of searching the skiplist from its top.
 	b := d.pdb.NewBatch()
@@ -531,18 +634,18 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 		t := &txns[i]
 		enc, err := t.Encode()
 		if err != nil {
-			return fmt.Errorf("save transaction %d: %w", v, err)
+			return nil, fmt.Errorf("save transaction %d: %w", v, err)
 		}
 		if err := b.Set(versionKey(tableTxn, v), enc, nil); err != nil {
-			return err
+			return nil, err
 		}
 		for j := range t.WriteSet {
-			vals = append(vals, stateChange{kh: batches[i][j].KeyHash, v: v, op: &t.WriteSet[j]})
+			vals = append(vals, stateChange{kh: s.ups[i][j].KeyHash, v: v, op: &t.WriteSet[j]})
 		}
 		if err := next.Append(t.Info.Hash(), func(id accumulator.NodeID, h ledger.Hash) {
 			accNodes = append(accNodes, accWrite{id, h})
 		}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	slices.SortFunc(accNodes, func(a, b accWrite) int {
@@ -553,7 +656,7 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	})
 	for _, n := range accNodes {
 		if err := b.Set(accNodeKey(n.id.Level, n.id.Index), n.h[:], nil); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	// Key hash, then newest version first (the key holds ^version).
@@ -569,37 +672,33 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 		kbuf = stateValueKey(kbuf, (*[32]byte)(&c.kh), c.v)
 		vbuf = appendStateValue(vbuf[:0], c.op.Key, c.op.Value, c.op.Deleted)
 		if err := b.Set(kbuf, vbuf, nil); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if err := putNodesSorted(b, nodes); err != nil {
-		return err
+	if err := putNodesSorted(b, s.nodes); err != nil {
+		return nil, err
 	}
 	for i := range txns {
-		rb, err := roots[i].AppendBinary(nil)
+		rb, err := s.roots[i].AppendBinary(nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := b.Set(versionKey(tableStateRoot, first+uint64(i)), rb, nil); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	ns := st
-	ns.NextVersion = first + uint64(len(txns))
-	if err := putState(b, ns); err != nil {
-		return err
+	st.NextVersion = first + uint64(len(txns))
+	if err := putState(b, st); err != nil {
+		return nil, err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("save transactions [%d, %d]: %w", first, ns.NextVersion-1, err)
+	opts := pebble.NoSync
+	if s.sync {
+		opts = pebble.Sync
 	}
-	d.mu.Lock()
-	d.st = ns
-	d.acc = next
-	d.mu.Unlock()
-	// The next call reads only the newest tree: cache its nodes, not the ones the later
-	// versions of this call replaced.
-	d.cacheNodes(live)
-	return nil
+	if err := b.Commit(opts); err != nil {
+		return nil, fmt.Errorf("save transactions [%d, %d]: %w", first, st.NextVersion-1, err)
+	}
+	return next, nil
 }
 
 // putNodesSorted adds nodes, grouped by ascending version as ApplyBlock writes them, to b

@@ -32,8 +32,11 @@ const DefaultConcurrency = 4
 // MaxConcurrency bounds the downloads in flight (memory grows with them).
 const MaxConcurrency = 256
 
-// DefaultTxnBatch is the default number of transactions saved per synced batch.
-const DefaultTxnBatch = 256
+// DefaultTxnBatch is the default number of transactions saved per synced commit. The
+// store writes them in smaller atomic batches (applying the next one to the state tree
+// while it writes the one before) and syncs once at the end, so a larger number mostly
+// saves syncs; a chunk's transactions are in memory anyway.
+const DefaultTxnBatch = 8192
 
 // Progress receives the progress of a restore or verify: the start of each phase with
 // the stored bytes it will download, and increments of downloaded bytes.
@@ -61,7 +64,7 @@ type Options struct {
 	Concurrency int
 	// Limits bound chunk decoding.
 	Limits chunkread.Limits
-	// TxnBatch is the number of transactions saved per synced batch (default
+	// TxnBatch is the number of transactions saved per synced commit (default
 	// DefaultTxnBatch).
 	TxnBatch int
 	// Logger receives progress messages (default: discard).
