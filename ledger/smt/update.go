@@ -139,8 +139,15 @@ func ApplyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion ui
 // next block, which reads only that tree. The other nodes are replaced within the block
 // and read again only for queries at older versions.
 func ApplyBlockLive(ctx context.Context, r NodeReader, prev RootRef, firstVersion uint64, batches [][]Update) (roots []RootRef, writes, live []NodeWrite, err error) {
-	u := &updater{ctx: ctx}
-	br := &blockReader{base: r, u: u, index: make(map[NodeKey]int32)}
+	// The per-version estimate of Apply, summed: growing one large slice of nodes by
+	// copying it costs more than the updates.
+	leaves := max(prev.LeafCount, 1)
+	estimate := 0
+	for _, b := range batches {
+		estimate += (max(bits.Len64(leaves)-bits.Len(uint(len(b))), 0) + 3) * len(b)
+	}
+	u := &updater{ctx: ctx, writes: make([]NodeWrite, 0, estimate)}
+	br := &blockReader{base: r, u: u, index: make(map[NodeKey]int32, estimate)}
 	u.r = br
 	u.replaced = func(k NodeKey) {
 		if k.Version >= firstVersion {
