@@ -624,8 +624,9 @@ func (d *DB) writeTxnStep(s *txnStep, st dbState, acc *accumulator.Builder) (*ac
 	}
 	first, txns := s.first, s.txns
 	// The batch is filled table by table in key order: the memtable inserts each key next
-	// to the one before instead of searching the skiplist from its top.
-	b := d.pdb.NewBatch()
+	// to the one before instead of searching the skiplist from its top. It is sized for
+	// the nodes, which dominate, so that it does not grow by copying.
+	b := d.pdb.NewBatchWithSize(len(s.nodes)*(16+1+smt.NodeKeySize+smt.MaxNodeSize) + len(txns)*1024)
 	defer b.Close()
 	var vals []stateChange
 	var accNodes []accWrite
