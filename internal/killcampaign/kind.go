@@ -38,7 +38,7 @@ func openTarget(ctx context.Context, kind Kind, dir string) (*target, error) {
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			return nil, err
 		}
-		cfg, err := writeShellConfig(dir, root)
+		cfg, err := WriteShellConfig(dir, root)
 		if err != nil {
 			return nil, err
 		}

@@ -97,9 +97,10 @@ commands:
     find "$ROOT" -mindepth 1 -maxdepth 1 -type d -name '.deleting-*' ! -newermt "$CUTOFF" -exec rm -rf -- {} +
 `
 
-// writeShellConfig writes the configuration for a store in root into dir and returns
-// its path.
-func writeShellConfig(dir, root string) (string, error) {
+// WriteShellConfig writes the command configuration of a store rooted at root (the
+// local backend's layout, uploads and reads through multi-process pipelines) into
+// dir and returns its path, for `--command-config`.
+func WriteShellConfig(dir, root string) (string, error) {
 	p := filepath.Join(dir, "commands.yaml")
 	if err := os.WriteFile(p, fmt.Appendf(nil, shellConfig, root), 0o644); err != nil {
 		return "", fmt.Errorf("write shell config: %w", err)

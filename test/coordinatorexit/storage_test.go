@@ -13,90 +13,18 @@ import (
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/internal/killcampaign"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/records"
 )
 
-// shellConfig is a command configuration over a local directory with the layout of
-// the local backend (folders at the root, metadata/ for metadata) whose uploads are
-// multi-process pipelines into a hidden temp file, linked to the final name only
-// when every stage succeeded (as in internal/killcampaign).
-const shellConfig = `env_vars:
-  - key: "ROOT"
-    value: %q
-commands:
-  create_backup: |
-    mkdir -p -- "$ROOT"
-    mkdir -- "$ROOT/$BACKUP_NAME"
-    echo "$BACKUP_NAME"
-  create_for_write: |
-    FILE_HANDLE="$BACKUP_HANDLE/$FILE_NAME"
-    echo "$FILE_HANDLE"
-    exec 1>&-
-    DIR="$ROOT/$BACKUP_HANDLE"
-    TMP="$(mktemp -- "$DIR/.tmp-$FILE_NAME-XXXXXXXX")"
-    gzip -1 | gzip -d | cat > "$TMP"
-    ST=("${PIPESTATUS[@]}")
-    if [ "${ST[0]}" != 0 ] || [ "${ST[1]}" != 0 ] || [ "${ST[2]}" != 0 ]; then rm -f -- "$TMP"; exit 1; fi
-    if ln -T -- "$TMP" "$ROOT/$FILE_HANDLE"; then
-      rm -f -- "$TMP"
-    else
-      rm -f -- "$TMP"
-      if [ -e "$ROOT/$FILE_HANDLE" ]; then exit 17; fi
-      exit 1
-    fi
-  open_for_read: |
-    F="$ROOT/$FILE_HANDLE"
-    if [ ! -f "$F" ]; then echo "not found: $FILE_HANDLE" >&2; exit 44; fi
-    cat -- "$F"
-  save_metadata_line: |
-    FILE_HANDLE="metadata/$FILE_NAME"
-    echo "$FILE_HANDLE"
-    exec 1>&-
-    mkdir -p -- "$ROOT/metadata"
-    TMP="$(mktemp -- "$ROOT/metadata/.tmp-$FILE_NAME-XXXXXXXX")"
-    cat > "$TMP" || { rm -f -- "$TMP"; exit 1; }
-    if ln -T -- "$TMP" "$ROOT/$FILE_HANDLE"; then
-      rm -f -- "$TMP"
-    else
-      rm -f -- "$TMP"
-      if [ -e "$ROOT/$FILE_HANDLE" ]; then exit 17; fi
-      exit 1
-    fi
-  list_metadata_files: |
-    mkdir -p -- "$ROOT/metadata"
-    cd -- "$ROOT/metadata"
-    shopt -s nullglob
-    for f in *; do
-      if [ -f "$f" ]; then printf 'metadata/%%s\n' "$f"; fi
-    done
-  backup_metadata_file: |
-    mkdir -p -- "$ROOT/metadata_backup"
-    mv -n -- "$ROOT/metadata/$FILE_NAME" "$ROOT/metadata_backup/$FILE_NAME"
-  delete_metadata: |
-    F="$ROOT/$FILE_HANDLE"
-    if [ ! -f "$F" ]; then echo "not found: $FILE_HANDLE" >&2; exit 44; fi
-    rm -f -- "$F"
-  list_backups: |
-    mkdir -p -- "$ROOT"
-    cd -- "$ROOT"
-    shopt -s nullglob
-    for d in */; do
-      d="${d%%/}"
-      if [ "$d" = metadata ] || [ "$d" = metadata_backup ]; then continue; fi
-      printf '%%s\t%%s\t%%s\n' "$d" "$(stat -c %%Y -- "$d")" "$(du -sb -- "$d" | cut -f1)"
-    done
-  delete_backup: |
-    if [ ! -d "$ROOT/$BACKUP_HANDLE" ]; then echo "not found: $BACKUP_HANDLE" >&2; exit 44; fi
-    rm -rf -- "$ROOT/$BACKUP_HANDLE"
-`
-
-// shellStorage writes a command configuration over root and returns the storage
-// flags that use it.
+// shellStorage writes a command configuration over root whose uploads and reads are
+// multi-process pipelines (the kill campaign's) and returns the storage flags that
+// use it.
 func shellStorage(t *testing.T, root string) []string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "commands.yaml")
-	if err := os.WriteFile(p, fmt.Appendf(nil, shellConfig, root), 0o644); err != nil {
+	p, err := killcampaign.WriteShellConfig(t.TempDir(), root)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return []string{"--command-config", p}
