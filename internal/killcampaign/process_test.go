@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ledgervault/ledgervault/internal/proc"
 )
 
 // The orphan check finds a grandchild that outlives its killed parent, and reports
@@ -18,8 +20,18 @@ func TestSurvivorsFindsOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for len(c.kept()) == 0 {
-		time.Sleep(10 * time.Millisecond)
+	// Whatever fails below, neither the shell, its sleep nor the Wait goroutine
+	// outlives the test.
+	t.Cleanup(func() {
+		left, _ := proc.ProcessesWithEnv(MarkerEnv, marker)
+		killSurvivors(left)
+		c.cmd.Process.Kill()
+		<-c.done
+	})
+	for deadline := time.Now().Add(10 * time.Second); len(c.kept()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the shell did not start its sleep: %s", c.tail(600))
+		}
 	}
 	if err := c.signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
