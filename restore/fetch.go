@@ -64,11 +64,7 @@ func (e *env) readSmallFile(ctx context.Context, f manifest.File, max int64) ([]
 }
 
 func (e *env) readManifest(ctx context.Context, b inventory.Backup) ([]byte, error) {
-	raw, err := chunkread.ReadManifest(ctx, e.st, b.Manifest)
-	if err != nil {
-		return nil, err
-	}
-	return raw, nil
+	return chunkread.ReadManifest(ctx, e.st, b.Manifest)
 }
 
 // ---- epoch history ----
@@ -379,8 +375,10 @@ func fetchStateChunk(ctx context.Context, e *env, c *manifest.StateSnapshotChunk
 		}
 		count++
 		if keep {
+			// k and v end rec: take the same ranges of the copy rather than split it again.
 			r := a.copy(rec)
-			kk, vv, _ := records.SplitKeyValue(r, ledger.MaxKeySize)
+			ko := len(rec) - len(k) - len(v)
+			kk, vv := r[ko:ko+len(k):ko+len(k)], r[ko+len(k):]
 			out.recs = append(out.recs, ledgerdb.StateRecord{Key: kk, Value: vv})
 			if firstKey == nil {
 				firstKey = kk

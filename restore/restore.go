@@ -339,7 +339,7 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *inventory.Plan) 
 	// The chunks to process: from the one holding min(next, target) to the one holding
 	// target, each once (consecutive backups may overlap).
 	from := min(st.NextVersion, r.target)
-	var chunks []chunkRef
+	var chunks []manifest.TransactionChunk
 	cursor := from
 	var total int64
 	for _, m := range ms {
@@ -350,7 +350,7 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *inventory.Plan) 
 			if c.FirstVersion > cursor {
 				return fmt.Errorf("no transaction chunk holds version %d (chunk %s starts at %d)", cursor, c.Handle, c.FirstVersion)
 			}
-			chunks = append(chunks, chunkRef{c: c})
+			chunks = append(chunks, c)
 			total += c.Size + c.Proof.Size
 			cursor = c.LastVersion + 1
 		}
@@ -364,7 +364,7 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *inventory.Plan) 
 	needSeed := !st.AccumulatorSeeded
 	work := func(ctx context.Context, i int) (*txnChunk, error) {
 		t0 := time.Now()
-		c, err := fetchTxnChunk(ctx, r.e, chunks[i].c, r.hist)
+		c, err := fetchTxnChunk(ctx, r.e, chunks[i], r.hist)
 		if c != nil {
 			c.elapsed = time.Since(t0)
 		}
@@ -430,14 +430,7 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *inventory.Plan) 
 		}
 		return nil
 	}
-	if err := ordered(ctx, r.e, len(chunks), work, sink); err != nil {
-		return err
-	}
-	return nil
-}
-
-type chunkRef struct {
-	c manifest.TransactionChunk
+	return ordered(ctx, r.e, len(chunks), work, sink)
 }
 
 // seedFromRootProof handles a target equal to the snapshot version: no transactions,
