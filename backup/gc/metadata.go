@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/backup/metacache"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -34,10 +34,6 @@ func newReferences() *references {
 	return &references{files: map[storage.FileHandle]bool{}, folders: map[storage.BackupHandle]bool{}}
 }
 
-// isMetadataName reports whether h names a backup metadata file; other names in the
-// metadata namespace (leases, future kinds) are ignored by every reader.
-func isMetadataName(h storage.FileHandle) bool { return strings.HasSuffix(string(h), ".meta") }
-
 // refresh lists metadata and reads every file not read before. A file that fails to
 // read or decode is an error naming it: the caller must not delete anything on
 // partial knowledge. A file listed and then gone (ErrNotFound) restarts the listing,
@@ -52,7 +48,7 @@ func (r *references) refresh(ctx context.Context, st storage.Store) (int, error)
 		}
 		var fresh []storage.FileHandle
 		for _, h := range hs {
-			if isMetadataName(h) && !r.files[h] {
+			if strings.HasSuffix(string(h), metacache.Suffix) && !r.files[h] {
 				fresh = append(fresh, h)
 			}
 		}
@@ -79,7 +75,7 @@ func (r *references) readFiles(ctx context.Context, st storage.Store, hs []stora
 	g.SetLimit(readConcurrency)
 	for _, h := range hs {
 		g.Go(func() error {
-			ms, err := readMetadataFile(gctx, st, h)
+			ms, err := metacache.ReadFile(gctx, st, h)
 			mu.Lock()
 			defer mu.Unlock()
 			if errors.Is(err, storage.ErrNotFound) {
@@ -105,25 +101,4 @@ func (r *references) readFiles(ctx context.Context, st storage.Store, hs []stora
 // folderOf returns the backup folder of a manifest handle.
 func folderOf(h storage.FileHandle) storage.BackupHandle {
 	return storage.BackupHandle(path.Dir(string(h)))
-}
-
-// readMetadataFile reads and decodes one metadata file within the size limits.
-func readMetadataFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]manifest.Metadata, error) {
-	if err := storage.ValidateHandle(string(h)); err != nil {
-		return nil, fmt.Errorf("metadata handle %q: %w", h, err)
-	}
-	rc, err := st.Open(ctx, h)
-	if err != nil {
-		return nil, fmt.Errorf("open metadata %s: %w", h, err)
-	}
-	b, err := manifest.ReadLimited(rc, manifest.MaxMetadataSize, string(h))
-	rc.Close()
-	if err != nil {
-		return nil, fmt.Errorf("read metadata %s: %w", h, err)
-	}
-	ms, err := manifest.DecodeMetadataFile(string(h), b)
-	if err != nil {
-		return nil, fmt.Errorf("decode metadata: %w", err)
-	}
-	return ms, nil
 }

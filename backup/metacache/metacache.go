@@ -148,11 +148,7 @@ func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHan
 			return ms, nil
 		}
 	}
-	b, err := download(ctx, st, h)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := manifest.DecodeMetadataFile(string(h), b)
+	ms, b, err := readFile(ctx, st, h)
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +158,30 @@ func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHan
 		}
 	}
 	return ms, nil
+}
+
+// ReadFile reads and decodes the one metadata file h from st, within the metadata
+// size limits, without any cache. Its errors name the file; a file that is gone
+// matches storage.ErrNotFound (compaction removed it: list again).
+func ReadFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]manifest.Metadata, error) {
+	if err := storage.ValidateHandle(string(h)); err != nil {
+		return nil, fmt.Errorf("metadata handle %q: %w", h, err)
+	}
+	ms, _, err := readFile(ctx, st, h)
+	return ms, err
+}
+
+// readFile downloads and decodes metadata file h, returning its lines and bytes.
+func readFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]manifest.Metadata, []byte, error) {
+	b, err := download(ctx, st, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := manifest.DecodeMetadataFile(string(h), b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ms, b, nil
 }
 
 func download(ctx context.Context, st storage.Store, h storage.FileHandle) ([]byte, error) {
