@@ -47,10 +47,6 @@ const DefaultMinFiles = 2
 // for one more line.
 const maxFileBytes = manifest.MaxMetadataSize - 64<<10
 
-// maxLoads bounds how often a run lists metadata again because a listed file vanished
-// before it was read (another compaction removed it).
-const maxLoads = 5
-
 // Options configure a compaction run.
 type Options struct {
 	// DeleteDelay is how old a compacted file must be before the files it covers are
@@ -209,17 +205,11 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// load reads every metadata file, listing again when a listed file vanished before it
-// was read (its lines are then in a compacted file that the new listing shows).
+// load reads every metadata file; metacache.Load lists again when a listed file
+// vanished before it was read (its lines are then in a compacted file that the new
+// listing shows).
 func load(ctx context.Context, st storage.Store) ([]*file, error) {
-	var entries []metacache.Entry
-	var err error
-	for i := 0; ; i++ {
-		entries, err = metacache.Load(ctx, st, "")
-		if err == nil || !errors.Is(err, storage.ErrNotFound) || i+1 == maxLoads {
-			break
-		}
-	}
+	entries, err := metacache.Load(ctx, st, "")
 	if err != nil {
 		return nil, fmt.Errorf("read metadata: %w", err)
 	}
