@@ -274,16 +274,14 @@ func FindResumableStateSnapshot(ctx context.Context, st storage.Store, version u
 	if len(cands) == 0 {
 		return "", false, nil
 	}
-	// A folder referenced by metadata is a completed backup, not to be touched.
-	hs, err := st.ListMetadata(ctx)
-	if err != nil {
-		return "", false, fmt.Errorf("list metadata: %w", err)
+	// A folder referenced by metadata (its own file or a line of a compacted one) is
+	// a completed backup, not to be touched.
+	err = checkNotBackedUp(ctx, st, MetadataName(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version}))
+	if errors.Is(err, ErrAlreadyBackedUp) {
+		return "", false, nil
 	}
-	name := MetadataName(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version})
-	for _, h := range hs {
-		if base(string(h)) == name {
-			return "", false, nil // backed up already
-		}
+	if err != nil {
+		return "", false, err
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].ModTime.After(cands[j].ModTime) })
 	return cands[0].Handle, true, nil
