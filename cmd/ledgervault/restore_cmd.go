@@ -222,11 +222,12 @@ func newPhaseProgress(mode string, log *slog.Logger) *phaseProgress {
 				case <-p.stop:
 					return
 				case <-t.C:
+					// Phase resets start under mu: read it with the phase it belongs to.
 					p.mu.Lock()
-					phase, total := p.phase, p.total
+					phase, total, start := p.phase, p.total, p.start
 					p.mu.Unlock()
-					secs := time.Since(p.start).Seconds()
-					log.Info("progress", "phase", phase, "bytes", p.done.Load(), "total_bytes", total, "mb_per_s", float64(p.done.Load())/secs/1e6)
+					done := p.done.Load()
+					log.Info("progress", "phase", phase, "bytes", done, "total_bytes", total, "mb_per_s", float64(done)/time.Since(start).Seconds()/1e6)
 				}
 			}
 		}()
