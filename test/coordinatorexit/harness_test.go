@@ -132,6 +132,9 @@ func startChild(logPath string, args ...string) (*child, error) {
 	defer f.Close()
 	cmd := exec.Command(binPath, args...)
 	cmd.Stdout, cmd.Stderr = f, f // files: no copying goroutines
+	// The node serves until stopped: should the test binary die (a -timeout panic,
+	// a SIGKILL) it must not outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %v: %w", args, err)
 	}
