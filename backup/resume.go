@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"path"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/ledgervault/ledgervault/backup/chunkread"
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/ledger"
@@ -172,20 +172,6 @@ func readSmall(ctx context.Context, st storage.Store, h storage.FileHandle, limi
 	return b, nil
 }
 
-// countingHash hashes and counts what passes through it.
-type countingHash struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-}
-
-func (c *countingHash) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.h.Write(p[:n])
-	c.n += int64(n)
-	return n, err
-}
-
 // readStateChunk re-reads a committed state chunk of at most maxItems items and
 // returns the leaves of its items and its description (size, raw size, SHA-256).
 func readStateChunk(ctx context.Context, st storage.Store, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, manifest.File, error) {
@@ -200,8 +186,10 @@ func readStateChunk(ctx context.Context, st storage.Store, h storage.FileHandle,
 // decodeStateChunk reads a state chunk file from r (see readStateChunk).
 func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, manifest.File, error) {
 	limit := int64(MaxChunkSizeLimit) + MaxChunkSizeLimit>>3
-	ch := &countingHash{r: io.LimitReader(r, limit+1), h: sha256.New()}
-	dec, err := zstd.NewReader(ch, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(MaxChunkSizeLimit)+(64<<20)))
+	sum := sha256.New()
+	ch := &countingReader{r: io.TeeReader(io.LimitReader(r, limit+1), sum)}
+	dec, err := zstd.NewReader(ch, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(chunkread.DefaultMaxWindow),
+		zstd.WithDecoderMaxMemory(uint64(MaxChunkSizeLimit)+(64<<20)))
 	if err != nil {
 		return nil, manifest.File{}, fmt.Errorf("chunk %s: zstd: %w", h, err)
 	}
@@ -240,7 +228,7 @@ func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, ma
 		return nil, manifest.File{}, fmt.Errorf("chunk %s: larger than %d bytes", h, limit)
 	}
 	f := manifest.File{Handle: h, Size: ch.n, RawSize: raw.n}
-	copy(f.SHA256[:], ch.h.Sum(nil))
+	copy(f.SHA256[:], sum.Sum(nil))
 	return leaves, f, nil
 }
 
