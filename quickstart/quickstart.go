@@ -303,33 +303,33 @@ func waitForVersion(ctx context.Context, svc *backupservice.Client, v uint64) (b
 // roots at the restored version.
 func compareRoots(ctx context.Context, s *Summary) error {
 	v := s.Restore.TargetVersion
-	nodeDB, err := ledgerdb.Open(ctx, filepath.Join(s.NodeDir, node.DBDir), ledgerdb.Options{ReadOnly: true})
+	nr, na, err := storeRoots(ctx, "node", filepath.Join(s.NodeDir, node.DBDir), v)
 	if err != nil {
-		return fmt.Errorf("quickstart: open node store: %w", err)
+		return err
 	}
-	defer nodeDB.Close()
-	nr, err := nodeDB.StateRoot(ctx, v)
+	s.NodeStateRoot, s.NodeAccumulatorRoot = nr, na
+	rr, ra, err := storeRoots(ctx, "restored", s.RestoreDir, v)
 	if err != nil {
-		return fmt.Errorf("quickstart: node state root at %d: %w", v, err)
+		return err
 	}
-	na, err := nodeDB.AccumulatorRoot(ctx, v)
-	if err != nil {
-		return fmt.Errorf("quickstart: node accumulator root at %d: %w", v, err)
-	}
-	s.NodeStateRoot, s.NodeAccumulatorRoot = nr.RootHash(), na
-	restored, err := ledgerdb.Open(ctx, s.RestoreDir, ledgerdb.Options{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("quickstart: open restored store: %w", err)
-	}
-	defer restored.Close()
-	rr, err := restored.StateRoot(ctx, v)
-	if err != nil {
-		return fmt.Errorf("quickstart: restored state root at %d: %w", v, err)
-	}
-	ra, err := restored.AccumulatorRoot(ctx, v)
-	if err != nil {
-		return fmt.Errorf("quickstart: restored accumulator root at %d: %w", v, err)
-	}
-	s.RootsEqual = rr.RootHash() == nr.RootHash() && ra == na
+	s.RootsEqual = rr == nr && ra == na
 	return nil
+}
+
+// storeRoots returns the state root and accumulator root at v of the store in dir,
+// which it opens read-only; what names the store in errors.
+func storeRoots(ctx context.Context, what, dir string, v uint64) (state, acc ledger.Hash, err error) {
+	db, err := ledgerdb.Open(ctx, dir, ledgerdb.Options{ReadOnly: true})
+	if err != nil {
+		return state, acc, fmt.Errorf("quickstart: open %s store: %w", what, err)
+	}
+	defer db.Close()
+	r, err := db.StateRoot(ctx, v)
+	if err != nil {
+		return state, acc, fmt.Errorf("quickstart: %s state root at %d: %w", what, v, err)
+	}
+	if acc, err = db.AccumulatorRoot(ctx, v); err != nil {
+		return state, acc, fmt.Errorf("quickstart: %s accumulator root at %d: %w", what, v, err)
+	}
+	return r.RootHash(), acc, nil
 }
