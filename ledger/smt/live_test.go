@@ -35,8 +35,28 @@ func reachable(t *rapid.T, r NodeReader, root RootRef) map[NodeKey]bool {
 	return keys
 }
 
-// TestRapidApplyBlockLive checks that ApplyBlockLive writes what ApplyBlock writes and
-// reports as live exactly the nodes of the block that the last version's tree holds.
+// applyEach is the reference for a block: one Apply per version over an Overlay holding
+// the nodes of the versions before.
+func applyEach(t *rapid.T, r NodeReader, root RootRef, first uint64, batches [][]Update) ([]RootRef, []NodeWrite) {
+	overlay := NewOverlay(r)
+	var roots []RootRef
+	var all []NodeWrite
+	for i, b := range batches {
+		var writes []NodeWrite
+		var err error
+		if root, writes, err = Apply(context.Background(), overlay, root, first+uint64(i), b); err != nil {
+			t.Fatalf("apply version %d: %v", first+uint64(i), err)
+		}
+		overlay.Put(writes...)
+		all = append(all, writes...)
+		roots = append(roots, root)
+	}
+	return roots, all
+}
+
+// TestRapidApplyBlockLive checks that ApplyBlock and ApplyBlockLive write what one Apply
+// per version writes and that ApplyBlockLive reports as live exactly the nodes of the
+// block that the last version's tree holds.
 func TestRapidApplyBlockLive(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		ctx := context.Background()
@@ -50,7 +70,8 @@ func TestRapidApplyBlockLive(t *testing.T) {
 			for range rapid.IntRange(1, 8).Draw(t, "versions") {
 				batches = append(batches, drawBatch(t, bases, m))
 			}
-			wantRoots, wantWrites, err := ApplyBlock(ctx, store, root, version+1, batches)
+			wantRoots, wantWrites := applyEach(t, store, root, version+1, batches)
+			blockRoots, blockWrites, err := ApplyBlock(ctx, store, root, version+1, batches)
 			if err != nil {
 				t.Fatalf("apply block: %v", err)
 			}
@@ -58,17 +79,23 @@ func TestRapidApplyBlockLive(t *testing.T) {
 			if err != nil {
 				t.Fatalf("apply block live: %v", err)
 			}
-			if len(roots) != len(wantRoots) || len(writes) != len(wantWrites) {
-				t.Fatalf("%d roots %d writes, ApplyBlock: %d %d", len(roots), len(writes), len(wantRoots), len(wantWrites))
-			}
-			for i := range roots {
-				if roots[i] != wantRoots[i] {
-					t.Fatalf("root %d differs", i)
+			for _, got := range []struct {
+				name   string
+				roots  []RootRef
+				writes []NodeWrite
+			}{{"ApplyBlock", blockRoots, blockWrites}, {"ApplyBlockLive", roots, writes}} {
+				if len(got.roots) != len(wantRoots) || len(got.writes) != len(wantWrites) {
+					t.Fatalf("%s: %d roots %d writes, one Apply per version: %d %d", got.name, len(got.roots), len(got.writes), len(wantRoots), len(wantWrites))
 				}
-			}
-			for i := range writes {
-				if writes[i] != wantWrites[i] {
-					t.Fatalf("write %d differs", i)
+				for i := range got.roots {
+					if got.roots[i] != wantRoots[i] {
+						t.Fatalf("%s: root %d differs", got.name, i)
+					}
+				}
+				for i := range got.writes {
+					if got.writes[i] != wantWrites[i] {
+						t.Fatalf("%s: write %d differs", got.name, i)
+					}
 				}
 			}
 			store.Put(writes...)

@@ -130,7 +130,7 @@ func (u *updater) run(prev RootRef, updates []Update) (RootRef, error) {
 // set each) on top of prev, each version reading the nodes the earlier ones wrote. It
 // returns the root after each version and every node written, in order.
 func ApplyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion uint64, batches [][]Update) ([]RootRef, []NodeWrite, error) {
-	roots, writes, _, err := ApplyBlockLive(ctx, r, prev, firstVersion, batches)
+	roots, writes, _, err := applyBlock(ctx, r, prev, firstVersion, batches, false)
 	return roots, writes, err
 }
 
@@ -139,6 +139,11 @@ func ApplyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion ui
 // next block, which reads only that tree. The other nodes are replaced within the block
 // and read again only for queries at older versions.
 func ApplyBlockLive(ctx context.Context, r NodeReader, prev RootRef, firstVersion uint64, batches [][]Update) (roots []RootRef, writes, live []NodeWrite, err error) {
+	return applyBlock(ctx, r, prev, firstVersion, batches, true)
+}
+
+// applyBlock implements ApplyBlock and, with wantLive, ApplyBlockLive.
+func applyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion uint64, batches [][]Update, wantLive bool) (roots []RootRef, writes, live []NodeWrite, err error) {
 	// The per-version estimate of Apply, summed: growing one large slice of nodes by
 	// copying it costs more than the updates.
 	leaves := max(prev.LeafCount, 1)
@@ -170,9 +175,11 @@ func ApplyBlockLive(ctx context.Context, r NodeReader, prev RootRef, firstVersio
 		}
 		roots = append(roots, root)
 	}
-	live = make([]NodeWrite, 0, len(br.index))
-	for _, j := range br.index {
-		live = append(live, u.writes[j])
+	if wantLive {
+		live = make([]NodeWrite, 0, len(br.index))
+		for _, j := range br.index {
+			live = append(live, u.writes[j])
+		}
 	}
 	return roots, u.writes, live, nil
 }
