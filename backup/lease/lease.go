@@ -151,7 +151,6 @@ type Lease struct {
 	mu      sync.Mutex
 	seq     uint64
 	rec     Record
-	handle  storage.FileHandle
 	lost    error
 	lostCh  chan struct{}
 	release bool
@@ -245,14 +244,14 @@ func Acquire(ctx context.Context, st storage.Store, o Options) (*Lease, error) {
 			next = seq + 1
 		}
 		rec := Record{Owner: o.Owner, Host: host, PID: os.Getpid(), Acquired: now, Expires: now.Add(o.TTL)}
-		h, err := l.write(ctx, next, rec)
+		err = l.write(ctx, next, rec)
 		if errors.Is(err, storage.ErrAlreadyExists) && attempt < 100 {
 			continue // lost a race for next: read again
 		}
 		if err != nil {
 			return nil, err
 		}
-		l.seq, l.rec, l.handle = next, rec, h
+		l.seq, l.rec = next, rec
 		o.Logger.Info("lease acquired", "owner", o.Owner, "seq", next, "expires", rec.Expires, "previous_owner", cur.Owner)
 		l.deleteOlder(ctx, next)
 		return l, nil
@@ -287,16 +286,15 @@ func processAlive(pid int) bool {
 	return true
 }
 
-func (l *Lease) write(ctx context.Context, seq uint64, rec Record) (storage.FileHandle, error) {
+func (l *Lease) write(ctx context.Context, seq uint64, rec Record) error {
 	b, err := rec.Encode()
 	if err != nil {
-		return "", fmt.Errorf("encode lease: %w", err)
+		return fmt.Errorf("encode lease: %w", err)
 	}
-	h, err := l.st.SaveMetadata(ctx, Name(seq), b)
-	if err != nil {
-		return "", fmt.Errorf("save lease file %s: %w", Name(seq), err)
+	if _, err := l.st.SaveMetadata(ctx, Name(seq), b); err != nil {
+		return fmt.Errorf("save lease file %s: %w", Name(seq), err)
 	}
-	return h, nil
+	return nil
 }
 
 // deleteOlder removes lease files below seq (best effort: a failure only leaves a
@@ -374,7 +372,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	}
 	now := l.o.Now()
 	rec := Record{Owner: mine.Owner, Host: mine.Host, PID: mine.PID, Acquired: mine.Acquired, Expires: now.Add(l.o.TTL)}
-	h, err := l.write(ctx, seq+1, rec)
+	err = l.write(ctx, seq+1, rec)
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		err = fmt.Errorf("%w: someone else created lease file %s", ErrLost, Name(seq+1))
 		l.markLost(err)
@@ -384,7 +382,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 		return err
 	}
 	l.mu.Lock()
-	l.seq, l.rec, l.handle = seq+1, rec, h
+	l.seq, l.rec = seq+1, rec
 	l.mu.Unlock()
 	l.deleteOlder(ctx, seq+1)
 	return nil
@@ -448,7 +446,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	}
 	rec := mine
 	rec.Expires = l.o.Now()
-	if _, err := l.write(ctx, seq+1, rec); err != nil {
+	if err := l.write(ctx, seq+1, rec); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return nil
 		}
