@@ -24,6 +24,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/backup/metacache"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -156,10 +157,10 @@ func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error 
 	}
 	for _, h := range hs {
 		b := base(string(h))
-		if !strings.HasPrefix(b, "compacted_") || !strings.HasSuffix(b, ".meta") {
+		if !strings.HasPrefix(b, "compacted_") || !strings.HasSuffix(b, metacache.Suffix) {
 			continue
 		}
-		lines, err := readMetadataFile(ctx, st, h)
+		lines, err := metacache.ReadFile(ctx, st, h)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // compacted into a newer file, which the listing also holds
 		}
@@ -173,23 +174,6 @@ func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error 
 		}
 	}
 	return nil
-}
-
-// readMetadataFile reads and decodes one metadata file.
-func readMetadataFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]manifest.Metadata, error) {
-	if err := storage.ValidateHandle(string(h)); err != nil {
-		return nil, fmt.Errorf("metadata file %q: %w", h, err)
-	}
-	r, err := st.Open(ctx, h)
-	if err != nil {
-		return nil, fmt.Errorf("open metadata file %s: %w", h, err)
-	}
-	defer r.Close()
-	b, err := manifest.ReadLimited(r, manifest.MaxMetadataSize, "metadata file "+string(h))
-	if err != nil {
-		return nil, err
-	}
-	return manifest.DecodeMetadataFile(string(h), b)
 }
 
 func base(h string) string {
