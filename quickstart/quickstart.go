@@ -202,7 +202,9 @@ func checkEmpty(dir string) error {
 // runNodeAndBackUp runs the node in process until it has committed o.Versions,
 // then backs up from its backup service while it keeps serving, and stops it.
 func runNodeAndBackUp(ctx context.Context, s *Summary, st storage.Store, o Options) (err error) {
-	nodeCtx, stopNode := context.WithCancel(ctx)
+	// A node that fails cancels nodeCtx with its error as the cause, so that the steps
+	// it cuts short report why rather than a bare "context canceled".
+	nodeCtx, stopNode := context.WithCancelCause(ctx)
 	listening := make(chan string, 1)
 	var wg sync.WaitGroup
 	var nodeErr error
@@ -215,13 +217,13 @@ func runNodeAndBackUp(ctx context.Context, s *Summary, st storage.Store, o Optio
 			Logger:               o.Logger,
 			OnListening:          func(bs, _ string) { listening <- bs },
 		})
-		stopNode()
+		stopNode(nodeErr)
 	}()
 	defer func() {
-		stopNode()
+		stopNode(nil)
 		wg.Wait()
-		if nodeErr != nil && err == nil {
-			err = fmt.Errorf("quickstart: %w", nodeErr)
+		if nodeErr != nil && !errors.Is(err, nodeErr) {
+			err = errors.Join(err, fmt.Errorf("quickstart: node: %w", nodeErr))
 		}
 	}()
 
