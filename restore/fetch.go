@@ -196,16 +196,15 @@ func (hb *historyBuilder) add(ctx context.Context, jobs []epochJob) error {
 				res.endings = append(res.endings, *li)
 				continue
 			}
-			if _, known := res.hist.Ending(li.LedgerInfo.Epoch); known {
-				if err := res.hist.Append(li); err != nil {
-					return fmt.Errorf("chunk %s: %w", c.handle, err)
-				}
-				continue
-			}
+			// Append checks an ending the history already holds against it, and verifies
+			// a new one; only new ones are kept.
+			_, known := res.hist.Ending(li.LedgerInfo.Epoch)
 			if err := res.hist.Append(li); err != nil {
 				return fmt.Errorf("chunk %s: verify ending of epoch %d: %w", c.handle, li.LedgerInfo.Epoch, err)
 			}
-			res.endings = append(res.endings, *li)
+			if !known {
+				res.endings = append(res.endings, *li)
+			}
 		}
 		return nil
 	}
