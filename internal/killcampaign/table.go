@@ -4,16 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
 
 // watchCoordinator keeps the coordinator log lines the campaign counts: completed
-// backups and chunks reused by resumed state snapshots.
+// backups, which carry the chunks a resumed attempt reused
+// (coordinator.go's "backup completed" line).
 func watchCoordinator(line []byte) bool {
-	msg := logField(line, "msg")
-	return strings.Contains(msg, "backup completed") || strings.Contains(msg, "reuse")
+	return logField(line, "msg") == "backup completed"
 }
 
 // collect adds the reused chunks a finished coordinator run logged.
@@ -23,18 +22,15 @@ func (k *kindRun) collect(c *child) {
 	}
 }
 
-// reusedChunks returns the count of reused chunks a log line reports.
+// reusedChunks returns the chunks_reused count of a log line (0 if absent).
 func reusedChunks(line []byte) int {
-	var m map[string]any
+	var m struct {
+		ChunksReused int `json:"chunks_reused"`
+	}
 	if json.Unmarshal(line, &m) != nil {
 		return 0
 	}
-	for _, key := range []string{"chunks_reused", "reused_chunks", "reused"} {
-		if v, ok := m[key].(float64); ok && v > 0 {
-			return int(v)
-		}
-	}
-	return 0
+	return max(m.ChunksReused, 0)
 }
 
 // Table is the campaign's result: one row per storage kind.
