@@ -339,26 +339,25 @@ type hookStore struct {
 
 func (h *hookStore) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 	out, err := h.Store.ListBackups(ctx)
-	h.mu.Lock()
-	hook := h.afterBackups
-	h.afterBackups = nil
-	h.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
+	h.fire(&h.afterBackups)
 	return out, err
 }
 
 func (h *hookStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
 	out, err := h.Store.ListMetadata(ctx)
-	h.mu.Lock()
-	hook := h.afterMetadata
-	h.afterMetadata = nil
-	h.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
+	h.fire(&h.afterMetadata)
 	return out, err
+}
+
+// fire runs and clears *hook, if set.
+func (h *hookStore) fire(hook *func()) {
+	h.mu.Lock()
+	f := *hook
+	*hook = nil
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 func TestMetadataCommittedDuringRunKeepsFolder(t *testing.T) {
