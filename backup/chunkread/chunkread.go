@@ -111,24 +111,15 @@ func ReadFile(ctx context.Context, st storage.Store, f manifest.File, max int64)
 // ReadManifest reads a manifest file (at most manifest.MaxManifestSize bytes). Its
 // content is checked by the manifest decoders.
 func ReadManifest(ctx context.Context, st storage.Store, h storage.FileHandle) ([]byte, error) {
-	return readSmall(ctx, st, h, manifest.MaxManifestSize, "manifest")
-}
-
-// ReadMetadata reads a metadata file (at most manifest.MaxMetadataSize bytes).
-func ReadMetadata(ctx context.Context, st storage.Store, h storage.FileHandle) ([]byte, error) {
-	return readSmall(ctx, st, h, manifest.MaxMetadataSize, "metadata file")
-}
-
-func readSmall(ctx context.Context, st storage.Store, h storage.FileHandle, limit int, what string) ([]byte, error) {
 	if err := storage.ValidateHandle(string(h)); err != nil {
-		return nil, fmt.Errorf("%s %q: %w", what, h, err)
+		return nil, fmt.Errorf("manifest %q: %w", h, err)
 	}
 	r, err := st.Open(ctx, h)
 	if err != nil {
-		return nil, fmt.Errorf("open %s %s: %w", what, h, err)
+		return nil, fmt.Errorf("open manifest %s: %w", h, err)
 	}
 	defer r.Close()
-	return manifest.ReadLimited(r, limit, fmt.Sprintf("%s %s", what, h))
+	return manifest.ReadLimited(r, manifest.MaxManifestSize, "manifest "+string(h))
 }
 
 // decoders pools zstd stream decoders by window limit. Concurrency 1 makes a decoder
