@@ -173,7 +173,7 @@ func TestLease(t *testing.T) {
 		t.Fatalf("second coordinator: %v", err)
 	}
 	// A peer that took over (as after our lease expired) makes the first stop.
-	cur, seq, _, _, err := lease.Current(context.Background(), st)
+	cur, seq, _, err := lease.Current(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}

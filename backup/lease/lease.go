@@ -180,12 +180,13 @@ func (o *Options) normalize() error {
 
 // Current returns the lease in force in st (the highest sequence number), with its
 // sequence number; ok is false when no lease file exists.
-func Current(ctx context.Context, st storage.Store) (rec Record, seq uint64, h storage.FileHandle, ok bool, err error) {
+func Current(ctx context.Context, st storage.Store) (rec Record, seq uint64, ok bool, err error) {
 	for attempt := 0; ; attempt++ {
 		hs, err := st.ListMetadata(ctx)
 		if err != nil {
-			return rec, 0, "", false, fmt.Errorf("list lease files: %w", err)
+			return rec, 0, false, fmt.Errorf("list lease files: %w", err)
 		}
+		var h storage.FileHandle
 		ok = false
 		for _, x := range hs {
 			if n, isLease := ParseName(string(x)); isLease && (!ok || n > seq) {
@@ -193,13 +194,13 @@ func Current(ctx context.Context, st storage.Store) (rec Record, seq uint64, h s
 			}
 		}
 		if !ok {
-			return rec, 0, "", false, nil
+			return rec, 0, false, nil
 		}
 		rec, err = read(ctx, st, h)
 		if errors.Is(err, storage.ErrNotFound) && attempt < 10 {
 			continue // the holder renewed and removed it between list and read
 		}
-		return rec, seq, h, true, err
+		return rec, seq, true, err
 	}
 }
 
@@ -231,7 +232,7 @@ func Acquire(ctx context.Context, st storage.Store, o Options) (*Lease, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		cur, seq, _, exists, err := Current(ctx, st)
+		cur, seq, exists, err := Current(ctx, st)
 		if err != nil {
 			return nil, err
 		}
@@ -358,7 +359,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	l.mu.Lock()
 	seq, mine := l.seq, l.rec
 	l.mu.Unlock()
-	cur, curSeq, _, ok, err := Current(ctx, l.st)
+	cur, curSeq, ok, err := Current(ctx, l.st)
 	if err != nil {
 		return err
 	}
@@ -437,7 +438,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	seq, mine := l.seq, l.rec
 	l.release = true
 	l.mu.Unlock()
-	cur, curSeq, _, ok, err := Current(ctx, l.st)
+	cur, curSeq, ok, err := Current(ctx, l.st)
 	if err != nil {
 		return err
 	}

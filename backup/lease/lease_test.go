@@ -186,7 +186,7 @@ func TestKeepRenewsAndDetectsLoss(t *testing.T) {
 	// Force a takeover by writing a higher lease file, as a peer that saw ours expire would.
 	rec := lease.Record{Owner: "b", Host: "h", PID: 1, Acquired: time.Now(), Expires: time.Now().Add(time.Minute)}
 	b, _ := rec.Encode()
-	_, seq, _, _, err := lease.Current(ctx, st)
+	_, seq, _, err := lease.Current(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
