@@ -156,20 +156,13 @@ func (rs *resumeState) check(ctx context.Context, st storage.Store, chunk, proof
 }
 
 // readSmall reads a whole file of at most limit bytes.
-func readSmall(ctx context.Context, st storage.Store, h storage.FileHandle, limit int64) ([]byte, error) {
+func readSmall(ctx context.Context, st storage.Store, h storage.FileHandle, limit int) ([]byte, error) {
 	r, err := st.Open(ctx, h)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", h, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("read %s: larger than %d bytes", h, limit)
-	}
-	return b, nil
+	return manifest.ReadLimited(r, limit, string(h))
 }
 
 // readStateChunk re-reads a committed state chunk of at most maxItems items and
