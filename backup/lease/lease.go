@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -28,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -213,9 +213,9 @@ func read(ctx context.Context, st storage.Store, h storage.FileHandle) (Record, 
 		return Record{}, fmt.Errorf("open lease file %s: %w", h, err)
 	}
 	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, MaxRecordSize+1))
+	b, err := manifest.ReadLimited(r, MaxRecordSize, "lease file "+string(h))
 	if err != nil {
-		return Record{}, fmt.Errorf("read lease file %s: %w", h, err)
+		return Record{}, err
 	}
 	return Decode(string(h), b)
 }
