@@ -101,6 +101,13 @@ func (ck *checker) run(ctx context.Context) (*StorageCheck, error) {
 	return checkStorage(ctx, ck.st, ck.ok)
 }
 
+// CheckDir walks every file of the store kept in the local directory root (the
+// layout of the local backend and of WriteShellConfig's commands) and checks that
+// everything under a final name is complete (see StorageCheck).
+func CheckDir(ctx context.Context, root string) (*StorageCheck, error) {
+	return checkStorage(ctx, dirStore{root}, nil)
+}
+
 // checkStorage walks every file of st and checks that everything under a final name
 // is complete (see StorageCheck). cache (may be nil) remembers files found complete.
 func checkStorage(ctx context.Context, st rawStore, cache map[string]string) (*StorageCheck, error) {

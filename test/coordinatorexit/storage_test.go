@@ -1,21 +1,13 @@
 package coordinatorexit
 
 import (
-	"fmt"
-	"io"
+	"context"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/internal/killcampaign"
-	"github.com/ledgervault/ledgervault/ledger/smt"
-	"github.com/ledgervault/ledgervault/records"
 )
 
 // shellStorage writes a command configuration over root whose uploads and reads are
@@ -54,70 +46,22 @@ func snapshotChunks(root string) int {
 	return len(m)
 }
 
-// checkSnapshotFolders checks every file under a final name in the state snapshot
-// folders of root: each must be complete (a chunk decodes to its trailer, a proof
-// or manifest decodes). It returns the number of complete chunks.
+// checkSnapshotFolders checks every file under a final name in root with the kill
+// campaign's storage check: each must be complete (a chunk decodes to its trailer, a
+// proof, manifest, metadata or lease decodes, a referenced file matches its
+// manifest) and of a kind the check knows. It returns the number of state chunks.
 func checkSnapshotFolders(t *testing.T, root string) int {
 	t.Helper()
-	dirs, err := filepath.Glob(filepath.Join(root, "state_snapshot_ver_*"))
+	c, err := killcampaign.CheckDir(context.Background(), root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	chunks := 0
-	for _, d := range dirs {
-		es, err := os.ReadDir(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range es {
-			name := e.Name()
-			if strings.HasPrefix(name, ".") {
-				continue // a temporary file: not visible
-			}
-			b, err := os.ReadFile(filepath.Join(d, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			base, _, _ := strings.Cut(name, ".")
-			switch ext := path.Ext(name); {
-			case strings.HasPrefix(base, "state-") && ext == ".zst":
-				err = decodeChunk(b)
-				chunks++
-			case strings.HasPrefix(base, "state-") && ext == ".proof":
-				_, err = smt.DecodeRangeProof(b)
-			case base == "state_root" && ext == ".proof":
-				_, err = backupservice.DecodeStateRootProof(b)
-			case base == "manifest" && ext == ".json":
-				_, err = manifest.DecodeStateSnapshot(b)
-			default:
-				err = fmt.Errorf("unexpected file")
-			}
-			if err != nil {
-				t.Fatalf("%s/%s is not complete: %v", filepath.Base(d), name, err)
-			}
-		}
+	if c.Bad() != 0 || c.Unknown != 0 {
+		t.Fatalf("files under a final name not complete: %q; of an unknown kind: %q", c.Problems, c.UnknownFiles)
 	}
-	return chunks
-}
-
-// decodeChunk reads a chunk file to its records' trailer.
-func decodeChunk(b []byte) error {
-	zr, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
-	if err != nil {
-		return err
+	n := snapshotChunks(root)
+	if c.Files < n {
+		t.Fatalf("the check saw %d files under final names, fewer than the %d state chunks", c.Files, n)
 	}
-	defer zr.Close()
-	if err := zr.Reset(strings.NewReader(string(b))); err != nil {
-		return err
-	}
-	rr := records.NewReader(io.LimitReader(zr, 64<<20), 0)
-	for rr.Next() {
-	}
-	if err := rr.Err(); err != nil {
-		return fmt.Errorf("after %d records: %w", rr.Count(), err)
-	}
-	if !rr.Done() {
-		return fmt.Errorf("ends after %d records without its trailer", rr.Count())
-	}
-	return nil
+	return n
 }
