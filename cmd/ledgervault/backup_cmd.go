@@ -80,7 +80,11 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 		CompressionLevel: zstd.EncoderLevel(f.compressionLevel),
 		Logger:           log,
 	}
-	rep := newProgressReporter(f.progress, what, log)
+	rep, err := newProgressReporter(f.progress, what, log)
+	if err != nil {
+		return err
+	}
+	defer rep.finish() // also on a panic; finish is idempotent
 	o.Progress = rep
 	res, err := do(ctx, svc, st, o)
 	rep.finish()
@@ -198,14 +202,27 @@ type progressReporter struct {
 	done               chan struct{}
 }
 
-func newProgressReporter(mode, what string, log *slog.Logger) *progressReporter {
-	p := &progressReporter{stop: make(chan struct{}), done: make(chan struct{})}
-	if mode == "auto" {
-		mode = "log"
+// progressMode resolves a --progress value: auto becomes a bar on a terminal and
+// log lines otherwise; anything but auto, bar, log or none is an error.
+func progressMode(mode string) (string, error) {
+	switch mode {
+	case "auto":
 		if logging.IsTerminal(os.Stderr) {
-			mode = "bar"
+			return "bar", nil
 		}
+		return "log", nil
+	case "bar", "log", "none":
+		return mode, nil
 	}
+	return "", fmt.Errorf("--progress %q: want auto, bar, log or none", mode)
+}
+
+func newProgressReporter(mode, what string, log *slog.Logger) (*progressReporter, error) {
+	mode, err := progressMode(mode)
+	if err != nil {
+		return nil, err
+	}
+	p := &progressReporter{stop: make(chan struct{}), done: make(chan struct{})}
 	start := time.Now()
 	switch mode {
 	case "bar":
@@ -235,7 +252,7 @@ func newProgressReporter(mode, what string, log *slog.Logger) *progressReporter 
 	default:
 		close(p.done)
 	}
-	return p
+	return p, nil
 }
 
 // Add implements backup.Progress.

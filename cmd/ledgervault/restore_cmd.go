@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/internal/logging"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/restore"
 )
@@ -124,7 +123,11 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 				return err
 			}
 			defer st.Close()
-			rep := newPhaseProgress(progress, log)
+			rep, err := newPhaseProgress(progress, log)
+			if err != nil {
+				return err
+			}
+			defer rep.finish() // also on a panic
 			o.Progress = rep
 			res, err := restore.Run(ctx, st, o)
 			rep.finish()
@@ -200,15 +203,14 @@ type phaseProgress struct {
 	done  atomic.Int64
 	start time.Time
 	stop  chan struct{}
+	once  sync.Once
 	wg    sync.WaitGroup
 }
 
-func newPhaseProgress(mode string, log *slog.Logger) *phaseProgress {
-	if mode == "auto" {
-		mode = "log"
-		if logging.IsTerminal(os.Stderr) {
-			mode = "bar"
-		}
+func newPhaseProgress(mode string, log *slog.Logger) (*phaseProgress, error) {
+	mode, err := progressMode(mode)
+	if err != nil {
+		return nil, err
 	}
 	p := &phaseProgress{mode: mode, log: log, stop: make(chan struct{}), start: time.Now()}
 	if mode == "log" {
@@ -232,7 +234,7 @@ func newPhaseProgress(mode string, log *slog.Logger) *phaseProgress {
 			}
 		}()
 	}
-	return p
+	return p, nil
 }
 
 // Phase implements restore.Progress.
@@ -262,8 +264,9 @@ func (p *phaseProgress) Add(n int64) {
 	}
 }
 
+// finish stops the display; it is idempotent.
 func (p *phaseProgress) finish() {
-	close(p.stop)
+	p.once.Do(func() { close(p.stop) })
 	p.wg.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()

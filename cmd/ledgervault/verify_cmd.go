@@ -51,7 +51,11 @@ failure, 128+N interrupted by signal N.`,
 				return err
 			}
 			defer st.Close()
-			rep := newPhaseProgress(progress, log)
+			rep, err := newPhaseProgress(progress, log)
+			if err != nil {
+				return err
+			}
+			defer rep.finish() // also on a panic
 			r, err := restore.Verify(ctx, st, restore.VerifyOptions{Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc,
 				FromVersion: from, ToVersion: to, Logger: log, Progress: rep, Limits: chunkread.Limits{MaxRawSize: maxRaw}})
 			rep.finish()
