@@ -191,8 +191,7 @@ func (k *kindRun) killOnce(ctx context.Context, i int, wait time.Duration, sig s
 		t.Stop()
 	case <-ctx.Done():
 		t.Stop()
-		c.signal(syscall.SIGKILL)
-		c.waitExit(time.Minute)
+		k.abandon(c)
 		return ctx.Err()
 	}
 	res := k.res
@@ -254,6 +253,15 @@ func (k *kindRun) killOnce(ctx context.Context, i int, wait time.Duration, sig s
 	return nil
 }
 
+// abandon SIGKILLs a coordinator the campaign gives up on, waits for it, and kills
+// whatever of its tree is left, so that no process outlives Run (the orphans are
+// not counted: the campaign is stopping for another reason).
+func (k *kindRun) abandon(c *child) {
+	c.signal(syscall.SIGKILL)
+	c.waitExit(time.Minute)
+	killSurvivors(survivors(c.marker, k.cfg.OrphanWait))
+}
+
 // catchUp runs the coordinator until metadata covers the node's versions up to final
 // with transactions, then stops it with SIGTERM (exit 0 expected). It gives up when
 // the coverage does not advance for Config.CatchUpTimeout.
@@ -268,8 +276,7 @@ func (k *kindRun) catchUp(ctx context.Context, final uint64) error {
 	for {
 		cov, err := coverage(ctx, k.tgt.raw)
 		if err != nil {
-			c.signal(syscall.SIGKILL)
-			c.waitExit(time.Minute)
+			k.abandon(c)
 			return err
 		}
 		if cov.txnNext > next {
@@ -288,14 +295,12 @@ func (k *kindRun) catchUp(ctx context.Context, final uint64) error {
 			code, sig, _ := c.waitExit(0)
 			return fmt.Errorf("final coordinator exited (status %d, signal %v) at version %d of %d: %s", code, sig, next, final, c.tail(2000))
 		case <-ctx.Done():
-			c.signal(syscall.SIGKILL)
-			c.waitExit(time.Minute)
+			k.abandon(c)
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			c.signal(syscall.SIGKILL)
-			c.waitExit(time.Minute)
+			k.abandon(c)
 			return fmt.Errorf("coordinator made no progress towards version %d for %v (transactions cover [0, %d))", final, k.cfg.CatchUpTimeout, next)
 		}
 	}
