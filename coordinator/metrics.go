@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -87,18 +86,14 @@ func NewMetrics() *Metrics {
 		func() float64 { return float64(proc.InFlight()) })
 	m.reg.MustRegister(m.heartbeat, m.lastEpochEnding, m.lastSnapshot, m.lastTransaction, m.lag, m.bytesWritten,
 		m.chunksWritten, m.chunksReused, m.backupsCompleted, m.duration, m.retries, m.failures, m.workStopped, m.leaseHeld, m.inFlight)
-	for _, k := range []string{KindEpochEnding, KindStateSnapshot, KindTransaction} {
-		m.backupsCompleted.WithLabelValues(k)
-		m.workStopped.WithLabelValues(k)
-		for _, class := range []string{"transient", "permanent"} {
-			m.failures.WithLabelValues(k, class)
-		}
-		m.retries.WithLabelValues(k)
-	}
-	for _, k := range []string{KindPoll, KindMetadata} {
+	for _, k := range []string{KindEpochEnding, KindStateSnapshot, KindTransaction, KindPoll, KindMetadata} {
 		m.retries.WithLabelValues(k)
 		m.failures.WithLabelValues(k, "transient")
 		m.failures.WithLabelValues(k, "permanent")
+	}
+	for _, k := range []string{KindEpochEnding, KindStateSnapshot, KindTransaction} {
+		m.backupsCompleted.WithLabelValues(k)
+		m.workStopped.WithLabelValues(k)
 	}
 	m.lastEpochEnding.Set(-1)
 	m.lastSnapshot.Set(-1)
@@ -172,12 +167,12 @@ func gaugeOf(g prometheus.Gauge, v uint64, ok bool) {
 }
 
 // lagOf is committed - last, or committed+1 when nothing is backed up.
-func lagOf(committed uint64, last uint64, ok bool) float64 {
+func lagOf(committed, last uint64, ok bool) float64 {
 	if !ok {
 		return float64(committed) + 1
 	}
 	if last >= committed {
 		return 0
 	}
-	return math.Max(0, float64(committed-last))
+	return float64(committed - last)
 }
