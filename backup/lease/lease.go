@@ -420,7 +420,7 @@ func (l *Lease) Keep(ctx context.Context) error {
 				return err
 			}
 			l.o.Logger.Warn("lease renewal failed, will retry", "err", err, "expires", exp)
-			t.Reset(min(every, max(time.Until(exp)/4, 10*time.Millisecond)))
+			t.Reset(min(every, max(exp.Sub(l.o.Now())/4, 10*time.Millisecond)))
 			continue
 		}
 		t.Reset(every)
