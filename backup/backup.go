@@ -23,6 +23,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/ledgervault/ledgervault/backup/compact"
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backup/metacache"
 	"github.com/ledgervault/ledgervault/storage"
@@ -157,7 +158,7 @@ func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error 
 	}
 	for _, h := range hs {
 		b := base(string(h))
-		if !strings.HasPrefix(b, "compacted_") || !strings.HasSuffix(b, metacache.Suffix) {
+		if !strings.HasPrefix(b, compact.Prefix) || !strings.HasSuffix(b, metacache.Suffix) {
 			continue
 		}
 		lines, err := metacache.ReadFile(ctx, st, h)

@@ -7,13 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ledgervault/ledgervault/backup/metacache"
 )
 
 // Prefix starts the name of every compacted metadata file.
 const Prefix = "compacted_"
-
-// suffix ends every backup metadata file name.
-const suffix = ".meta"
 
 // timeLayout is the UTC creation time in a compacted file's name.
 const timeLayout = "20060102T150405Z"
@@ -35,7 +34,7 @@ type Name struct {
 
 // String returns the file name.
 func (n Name) String() string {
-	return fmt.Sprintf("%s%s-%s-%d%s", Prefix, n.Created.UTC().Format(timeLayout), n.Run, n.Part, suffix)
+	return fmt.Sprintf("%s%s-%s-%d%s", Prefix, n.Created.UTC().Format(timeLayout), n.Run, n.Part, metacache.Suffix)
 }
 
 // newRun returns the name of part 0 of a run whose files are written from now on.
@@ -56,10 +55,10 @@ func newRun(now time.Time) (Name, error) {
 // follow the pattern exactly are not compacted files (ok is false): they are treated
 // like any other metadata file, never as a basis for deleting others.
 func ParseName(base string) (n Name, ok bool) {
-	if len(base) > 200 || !strings.HasPrefix(base, Prefix) || !strings.HasSuffix(base, suffix) {
+	if len(base) > 200 || !strings.HasPrefix(base, Prefix) || !strings.HasSuffix(base, metacache.Suffix) {
 		return Name{}, false
 	}
-	fields := strings.Split(base[len(Prefix):len(base)-len(suffix)], "-")
+	fields := strings.Split(base[len(Prefix):len(base)-len(metacache.Suffix)], "-")
 	if len(fields) != 3 || len(fields[0]) != len(timeLayout) || len(fields[1]) != 16 {
 		return Name{}, false
 	}
