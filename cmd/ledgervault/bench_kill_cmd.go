@@ -48,6 +48,9 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 				}
 				cfg.Runs = append(cfg.Runs, killcampaign.KindRun{Kind: k, Kills: kills})
 			}
+			if cfg.SIGKILLFraction == 0 {
+				cfg.SIGKILLFraction = -1 // an explicit 0 means SIGTERM only, not the default
+			}
 			t, err := killcampaign.Run(ctx, cfg)
 			if t != nil {
 				if werr := t.Write(cmd.OutOrStdout()); werr != nil && err == nil {
@@ -72,7 +75,7 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 	f.BoolVar(&cfg.Keep, "keep", false, "keep the temporary work directory (logs of every process, the stores)")
 	f.DurationVar(&cfg.MinWait, "min-wait", 200*time.Millisecond, "shortest run of the coordinator before its signal")
 	f.DurationVar(&cfg.MaxWait, "max-wait", 3*time.Second, "longest run of the coordinator before its signal")
-	f.Float64Var(&cfg.SIGKILLFraction, "sigkill-fraction", 0.6, "share of kills by SIGKILL (the rest are SIGTERM)")
+	f.Float64Var(&cfg.SIGKILLFraction, "sigkill-fraction", 0.6, "share of kills by SIGKILL, 0 to 1 (the rest are SIGTERM)")
 	f.Float64Var(&cfg.TPS, "tps", 50, "the node's transactions per second")
 	f.Uint64Var(&cfg.EpochLength, "epoch-length", 600, "the node's versions per epoch")
 	f.Uint64Var(&cfg.InitialAccounts, "initial-accounts", 5000, "accounts the node creates at init (the state snapshots' size)")

@@ -63,7 +63,8 @@ type Config struct {
 	// MinWait and MaxWait bound the random time a coordinator runs before its signal
 	// (200ms and 3s).
 	MinWait, MaxWait time.Duration
-	// SIGKILLFraction is the share of kills by SIGKILL; the rest are SIGTERM (0.6).
+	// SIGKILLFraction is the share of kills by SIGKILL; the rest are SIGTERM (0: the
+	// default 0.6; a negative value: SIGTERM only).
 	SIGKILLFraction float64
 	// TPS is the node's commit rate (50), EpochLength its epoch length (600).
 	TPS         float64
@@ -112,8 +113,13 @@ func (c *Config) defaults() error {
 	if c.MaxWait < c.MinWait {
 		return fmt.Errorf("kill campaign: max wait %v below min wait %v", c.MaxWait, c.MinWait)
 	}
-	if c.SIGKILLFraction <= 0 {
+	switch {
+	case c.SIGKILLFraction == 0:
 		c.SIGKILLFraction = 0.6
+	case c.SIGKILLFraction < 0:
+		c.SIGKILLFraction = 0 // SIGTERM only
+	case c.SIGKILLFraction > 1:
+		return fmt.Errorf("kill campaign: SIGKILL fraction %v above 1", c.SIGKILLFraction)
 	}
 	if c.TPS <= 0 {
 		c.TPS = 50
