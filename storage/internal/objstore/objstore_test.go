@@ -258,3 +258,57 @@ func FuzzBackupOfKey(f *testing.F) {
 		}
 	})
 }
+
+// completer is an Upload that records what Complete was given.
+type completer struct{ completed []string }
+
+func (c *completer) PutIfAbsent(context.Context, []byte) error { return errors.New("unexpected put") }
+func (c *completer) Complete(_ context.Context, ids []string) error {
+	c.completed = ids
+	return nil
+}
+func (c *completer) Discard(context.Context, bool) error { return nil }
+
+// TestWriterSettleWaitsForParts checks that Settle returns only once the dispatched
+// parts have been uploaded, keeps the undispatched bytes, and that the writer then
+// commits every byte in order.
+func TestWriterSettleWaitsForParts(t *testing.T) {
+	r := &recorder{delay: 50 * time.Millisecond}
+	c := &completer{}
+	w := NewWriter(context.Background(), "b/f", NewParts(context.Background(), 10, 2, nil, r.upload), c)
+	data := []byte("0123456789abcdefghijABCDEFGHIJxyz")
+	if _, err := w.Write(data[:25]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Settle(); err != nil {
+		t.Fatalf("Settle: %v", err)
+	}
+	if n := r.inFlight.Load(); n != 0 {
+		t.Fatalf("%d uploads in flight after Settle", n)
+	}
+	r.mu.Lock()
+	got := len(r.parts)
+	r.mu.Unlock()
+	if got != 2 {
+		t.Fatalf("%d parts uploaded after Settle, want the 2 full ones", got)
+	}
+	if _, err := w.Write(data[25:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if want := []string{"id-1", "id-2", "id-3", "id-4"}; fmt.Sprint(c.completed) != fmt.Sprint(want) {
+		t.Fatalf("completed parts %v, want %v", c.completed, want)
+	}
+	var all []byte
+	for i := 1; i <= 4; i++ {
+		all = append(all, r.parts[i]...)
+	}
+	if !bytes.Equal(all, data) {
+		t.Fatalf("uploaded %q, want %q", all, data)
+	}
+	if err := w.Settle(); err != nil {
+		t.Fatalf("Settle after Commit: %v", err)
+	}
+}
