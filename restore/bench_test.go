@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"testing"
@@ -105,6 +106,28 @@ func newBenchWorld(b *testing.B, keys, txns uint64) *benchWorld {
 		}
 	}
 	return &benchWorld{world: &world{src: db, wp: wp, st: st, root: root, last: snap + txns, snapshot: snap, epochs: ds.Epoch}, dir: dir}
+}
+
+// startProfile writes a CPU profile of the restore alone (not the chain and backups
+// the benchmark builds first) to LEDGERVAULT_BENCH_CPUPROFILE, if set, for run 0.
+func startProfile(b *testing.B, run int) (stop func()) {
+	path := os.Getenv("LEDGERVAULT_BENCH_CPUPROFILE")
+	if path == "" || run != 0 {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // cpuTime returns the process's user and system CPU time so far.
@@ -268,12 +291,14 @@ func BenchmarkRestoreTransactions(b *testing.B) {
 		if os.Getenv("LEDGERVAULT_BENCH_DEBUG") != "" {
 			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
+		stop := startProfile(b, i)
 		c0 := cpuTime()
 		res, err := restore.Run(ctx, w.st, o)
 		if err != nil {
 			b.Fatal(err)
 		}
 		cpu += cpuTime() - c0
+		stop()
 		d += res.TxnDuration
 	}
 	b.ReportMetric(float64(txns)*float64(b.N)/d.Seconds(), "txn/s")
