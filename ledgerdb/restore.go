@@ -367,17 +367,22 @@ func (r *StateRestore) writeValuesSST(recs []StateRecord) (string, error) {
 	return path, nil
 }
 
-// createSST creates a temporary SSTable and returns its path and writer; a non-nil
-// compression profile overrides the store's.
+// createSST creates a temporary SSTable in the restore's directory.
 func (r *StateRestore) createSST(compression *sstable.CompressionProfile) (string, *sstable.Writer, error) {
+	return r.d.createSST(r.tmpDir, compression)
+}
+
+// createSST creates a temporary SSTable in dir for ingestion and returns its path and
+// writer; a non-nil compression profile overrides the store's.
+func (d *DB) createSST(dir string, compression *sstable.CompressionProfile) (string, *sstable.Writer, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	path := filepath.Join(r.tmpDir, hex.EncodeToString(rnd[:])+".sst")
-	f, err := r.d.popts.FS.Create(path, "")
+	path := filepath.Join(dir, hex.EncodeToString(rnd[:])+".sst")
+	f, err := d.popts.FS.Create(path, "")
 	if err != nil {
 		return "", nil, fmt.Errorf("create sstable: %w", err)
 	}
-	wo := r.d.popts.MakeWriterOptions(0, r.d.pdb.TableFormat())
+	wo := d.popts.MakeWriterOptions(0, d.pdb.TableFormat())
 	if compression != nil {
 		wo.Compression = compression
 	}
@@ -491,9 +496,18 @@ const txnSaveStep = 512
 // atomic, the last one synced: when it returns without error all of them are durable,
 // and a crash or error before leaves the store at the end of one of the batches.
 //
-// While one batch is written, the next one is applied to the tree (reading the nodes
-// of the batch being written from memory).
-func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.TransactionWithOutput) error {
+// While one batch is written, the next one is applied to the tree, reading the nodes
+// of the batch being written from the node cache, where they are pinned (not evicted)
+// until they are durable.
+//
+// A batch's tree nodes, most of what it writes, are not written through the memtable
+// but ingested as one SSTable just before the rest of the batch commits: node keys
+// begin with their version, so each batch's nodes sort after everything stored and
+// land in the bottom level without overlapping anything, and are never flushed or
+// compacted again. A crash between the two leaves nodes of versions the store has not
+// reached: nothing refers to them, and saving those versions again writes the same
+// keys with the same contents.
+func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.TransactionWithOutput) (err error) {
 	if len(txns) == 0 {
 		return nil
 	}
@@ -512,23 +526,41 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	if err != nil {
 		return fmt.Errorf("save transactions from %d: %w", first, err)
 	}
-	// The writer receives a step only after it has written (and cached) the one
-	// before, so the step being applied reads only nodes of the step being written
-	// (from layer) or committed ones.
+	tmp := filepath.Join(d.dir, txnIngestDir)
+	if err := os.RemoveAll(tmp); err != nil { // tables of an interrupted call
+		return fmt.Errorf("save transactions from %d: %w", first, err)
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("save transactions from %d: %w", first, err)
+	}
+	defer func() { _ = os.Remove(tmp) }() // empty unless a table's removal failed
+	// The writer receives a step only after it has written the one before, so the step
+	// being applied reads only nodes of the step being written (pinned in the cache) or
+	// durable ones. The nodes of versions not written when this returns (after an
+	// error) leave the cache: the store may yet save other contents for them.
+	d.nodes.pin(first)
+	defer func() {
+		if err != nil {
+			d.nodes.dropFrom(d.state().NextVersion)
+		}
+		d.nodes.unpin()
+	}()
 	steps := make(chan *txnStep)
 	written := make(chan error, 1)
-	go func() { written <- d.writeTxnSteps(steps, st, acc) }()
-	layer := &stepLayer{base: d.NodeReader()}
+	go func() { written <- d.writeTxnSteps(ctx, tmp, steps, st, acc) }()
+	reader := d.NodeReader()
 	for lo := 0; lo < len(txns); lo += txnSaveStep {
 		hi := min(lo+txnSaveStep, len(txns))
 		var s *txnStep
-		if s, err = applyTxnStep(ctx, layer, root, first+uint64(lo), txns[lo:hi]); err != nil {
+		if s, err = applyTxnStep(ctx, reader, root, first+uint64(lo), txns[lo:hi]); err != nil {
 			break
 		}
 		s.sync = hi == len(txns)
+		// Only the newest tree is read again: cache its nodes, not the ones the later
+		// versions of this step replaced.
+		d.cacheNodes(s.live)
 		steps <- s
 		root = s.roots[len(s.roots)-1]
-		layer.set(s.live)
 	}
 	close(steps)
 	if werr := <-written; err == nil {
@@ -567,41 +599,15 @@ func applyTxnStep(ctx context.Context, r smt.NodeReader, root smt.RootRef, first
 	return s, nil
 }
 
-// stepLayer serves the live nodes of the step being written, else reads from base.
-type stepLayer struct {
-	base  smt.NodeReader
-	live  []smt.NodeWrite
-	index map[smt.NodeKey]int32
-}
-
-func (l *stepLayer) set(live []smt.NodeWrite) {
-	if l.index == nil {
-		l.index = make(map[smt.NodeKey]int32, len(live))
-	}
-	clear(l.index)
-	for i := range live {
-		l.index[live[i].Key] = int32(i)
-	}
-	l.live = live
-}
-
-// GetNode implements smt.NodeReader.
-func (l *stepLayer) GetNode(ctx context.Context, k smt.NodeKey) (smt.Node, error) {
-	if i, ok := l.index[k]; ok {
-		return l.live[i].Node, nil
-	}
-	return l.base.GetNode(ctx, k)
-}
-
 // writeTxnSteps writes the steps it receives, in order, on top of st and acc, and
 // publishes each one's state. After an error it only drains steps.
-func (d *DB) writeTxnSteps(steps <-chan *txnStep, st dbState, acc *accumulator.Builder) error {
+func (d *DB) writeTxnSteps(ctx context.Context, tmp string, steps <-chan *txnStep, st dbState, acc *accumulator.Builder) error {
 	var err error
 	for s := range steps {
 		if err != nil {
 			continue
 		}
-		if acc, err = d.writeTxnStep(s, st, acc); err != nil {
+		if acc, err = d.writeTxnStep(ctx, tmp, s, st, acc); err != nil {
 			continue
 		}
 		st.NextVersion = s.first + uint64(len(s.txns))
@@ -609,24 +615,30 @@ func (d *DB) writeTxnSteps(steps <-chan *txnStep, st dbState, acc *accumulator.B
 		d.st = st
 		d.acc = acc
 		d.mu.Unlock()
-		// The next step reads only the newest tree: cache its nodes, not the ones the
-		// later versions of this step replaced.
-		d.cacheNodes(s.live)
+		d.nodes.pin(st.NextVersion) // this step's nodes are durable
 	}
 	return err
 }
 
-// writeTxnStep writes one step in one batch and returns the accumulator after it.
-func (d *DB) writeTxnStep(s *txnStep, st dbState, acc *accumulator.Builder) (*accumulator.Builder, error) {
+// writeTxnStep writes one step, its nodes ingested as a table (in tmp) and the rest in
+// one batch, and returns the accumulator after it.
+func (d *DB) writeTxnStep(ctx context.Context, tmp string, s *txnStep, st dbState, acc *accumulator.Builder) (*accumulator.Builder, error) {
 	next, err := accumulator.NewBuilderFromFrontier(acc.Size(), acc.Frontier())
 	if err != nil {
 		return nil, err
 	}
 	first, txns := s.first, s.txns
+	if err := d.ingestNodes(ctx, tmp, s.nodes); err != nil {
+		return nil, fmt.Errorf("save transactions from %d: %w", first, err)
+	}
+	if hook := nodesIngestedHook; hook != nil {
+		if err := hook(first); err != nil {
+			return nil, fmt.Errorf("save transactions from %d: %w", first, err)
+		}
+	}
 	// The batch is filled table by table in key order: the memtable inserts each key next
-	// to the one before instead of searching the skiplist from its top. It is sized for
-	// the nodes, which dominate, so that it does not grow by copying.
-	b := d.pdb.NewBatchWithSize(len(s.nodes)*(16+1+smt.NodeKeySize+smt.MaxNodeSize) + len(txns)*1024)
+	// to the one before instead of searching the skiplist from its top.
+	b := d.pdb.NewBatchWithSize(len(txns) * 1024)
 	defer b.Close()
 	var vals []stateChange
 	var accNodes []accWrite
@@ -676,9 +688,6 @@ func (d *DB) writeTxnStep(s *txnStep, st dbState, acc *accumulator.Builder) (*ac
 			return nil, err
 		}
 	}
-	if err := putNodesSorted(b, s.nodes); err != nil {
-		return nil, err
-	}
 	for i := range txns {
 		rb, err := s.roots[i].AppendBinary(nil)
 		if err != nil {
@@ -702,10 +711,42 @@ func (d *DB) writeTxnStep(s *txnStep, st dbState, acc *accumulator.Builder) (*ac
 	return next, nil
 }
 
-// putNodesSorted adds nodes, grouped by ascending version as ApplyBlock writes them, to b
-// in key order. Each version's few nodes are sorted by index: moving the nodes themselves
-// would cost more than the ordered inserts save.
-func putNodesSorted(b *pebble.Batch, nodes []smt.NodeWrite) error {
+// nodesIngestedHook, set by tests only, runs between a step's node ingestion and its
+// batch; an error stands for a crash there.
+var nodesIngestedHook func(first uint64) error
+
+// txnIngestDir is the directory, inside the store's, of the node tables
+// SaveTransactions ingests.
+const txnIngestDir = "txn-ingest-tmp"
+
+// ingestNodes writes nodes (grouped by ascending version, as ApplyBlock returns them)
+// into one uncompressed SSTable in tmp and ingests it. Node hashes do not compress.
+func (d *DB) ingestNodes(ctx context.Context, tmp string, nodes []smt.NodeWrite) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	path, w, err := d.createSST(tmp, sstable.NoCompression)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(path) }() // Ingest moved it on success
+	err = putNodesSorted(func(k, v []byte) error { return w.Set(k, v) }, nodes)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write smt nodes: %w", err)
+	}
+	if err := d.pdb.Ingest(ctx, []string{path}); err != nil {
+		return fmt.Errorf("ingest smt nodes: %w", err)
+	}
+	return nil
+}
+
+// putNodesSorted passes nodes, grouped by ascending version as ApplyBlock writes them, to
+// set in key order. Each version's few nodes are sorted by index: moving the nodes
+// themselves would cost more than that saves.
+func putNodesSorted(set func(k, v []byte) error, nodes []smt.NodeWrite) error {
 	var idx []int32
 	var kbuf, vbuf []byte
 	for lo := 0; lo < len(nodes); {
@@ -731,7 +772,7 @@ func putNodesSorted(b *pebble.Batch, nodes []smt.NodeWrite) error {
 			if vbuf, err = n.Node.AppendBinary(vbuf[:0]); err != nil {
 				return fmt.Errorf("encode smt node %s: %w", n.Key, err)
 			}
-			if err := b.Set(kbuf, vbuf, nil); err != nil {
+			if err := set(kbuf, vbuf); err != nil {
 				return err
 			}
 		}

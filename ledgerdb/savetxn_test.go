@@ -3,6 +3,7 @@ package ledgerdb_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -66,6 +67,76 @@ func TestSaveTransactionsInSteps(t *testing.T) {
 	}
 	dst = openDB(t, dir)
 	defer dst.Close()
+	compareStores(t, src, dst, last)
+}
+
+// TestSaveTransactionsCrashAfterNodes stops a save between a step's node ingestion
+// and the batch that makes the step's versions part of the store, as a crash there
+// would: the store stays at the step before, the orphaned nodes change nothing, and
+// saving the same versions again (ingesting the same node keys a second time) gives a
+// store equal to the source, in the same process (whose node cache must forget the
+// unsaved versions) and after reopening.
+func TestSaveTransactionsCrashAfterNodes(t *testing.T) {
+	ctx := context.Background()
+	const last = 1400
+	src, _ := newChain(t, t.TempDir(), devnet.Config{EpochLength: 200, BlockSize: 50}, last)
+	defer src.Close()
+	var txns []ledger.TransactionWithOutput
+	if err := src.Transactions(ctx, 0, last+1, func(_ uint64, raw []byte) error {
+		txn, err := ledger.DecodeTransactionWithOutput(raw)
+		txns = append(txns, txn)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "dst")
+	dst := openDB(t, dir)
+	if err := dst.SeedAccumulator(ctx, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	crash := errors.New("crash after the nodes")
+	reset := ledgerdb.SetNodesIngestedHook(func(first uint64) error {
+		if first == 512 {
+			return crash
+		}
+		return nil
+	})
+	err := dst.SaveTransactions(ctx, 0, txns)
+	reset()
+	if !errors.Is(err, crash) {
+		t.Fatalf("SaveTransactions = %v, want the injected crash", err)
+	}
+	sum, err := dst.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.NextVersion != 512 {
+		t.Fatalf("after the crash the store is at version %d, want 512", sum.NextVersion)
+	}
+	if _, err := dst.StateRoot(ctx, 512); err == nil {
+		t.Fatal("a state root of an unsaved version is readable")
+	}
+	if err := dst.SaveTransactions(ctx, 512, txns[512:1000]); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Once more across a reopen, from a version inside an orphaned step.
+	dst = openDB(t, dir)
+	reset = ledgerdb.SetNodesIngestedHook(func(uint64) error { return crash })
+	if err := dst.SaveTransactions(ctx, 1000, txns[1000:1200]); !errors.Is(err, crash) {
+		t.Fatalf("SaveTransactions = %v, want the injected crash", err)
+	}
+	reset()
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dst = openDB(t, dir)
+	defer dst.Close()
+	if err := dst.SaveTransactions(ctx, 1000, txns[1000:]); err != nil {
+		t.Fatal(err)
+	}
 	compareStores(t, src, dst, last)
 }
 
