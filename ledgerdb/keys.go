@@ -19,10 +19,14 @@ const (
 )
 
 func versionKey(table byte, v uint64) []byte {
-	k := make([]byte, 9)
+	return putVersionKey(make([]byte, 9), table, v)
+}
+
+// putVersionKey writes the key of version v in table into k (9 bytes) and returns it.
+func putVersionKey(k []byte, table byte, v uint64) []byte {
 	k[0] = table
-	binary.BigEndian.PutUint64(k[1:], v)
-	return k
+	binary.BigEndian.PutUint64(k[1:9], v)
+	return k[:9]
 }
 
 func parseVersionKey(table byte, k []byte) (uint64, error) {

@@ -492,21 +492,24 @@ const txnSaveStep = 512
 // accumulator, starting at the store's next version, without re-executing them: it
 // applies each write set to the state and requires the resulting state root to equal
 // the one in the transaction's info (so a write set that does not match the signed
-// history is rejected). They are written in batches of consecutive versions, each
-// atomic, the last one synced: when it returns without error all of them are durable,
-// and a crash or error before leaves the store at the end of one of the batches.
+// history is rejected). They are applied in steps of txnSaveStep versions and written
+// in groups of steps, each group atomic, the last one synced: when it returns without
+// error all of them are durable, and a crash or error before leaves the store at the
+// end of one of the groups (after an error in applying a step, at the end of the step
+// before it).
 //
-// While one batch is written, the next one is applied to the tree, reading the nodes
-// of the batch being written from the node cache, where they are pinned (not evicted)
-// until they are durable.
+// While one step is written, the next one is applied to the tree, reading the nodes
+// of the steps not yet durable from the node cache, where they are pinned (not
+// evicted) until they are.
 //
-// A batch's tree nodes, most of what it writes, are not written through the memtable
-// but ingested as one SSTable just before the rest of the batch commits: node keys
-// begin with their version, so each batch's nodes sort after everything stored and
-// land in the bottom level without overlapping anything, and are never flushed or
-// compacted again. A crash between the two leaves nodes of versions the store has not
-// reached: nothing refers to them, and saving those versions again writes the same
-// keys with the same contents.
+// A group's tree nodes, transactions and state roots, most of what it writes, are not
+// written through the memtable but ingested as SSTables just before the rest (state
+// values, accumulator nodes, the store's version) commits: their keys begin with the
+// version, so each group's tables sort after everything stored and land in the bottom
+// level without overlapping anything, and are never flushed or compacted again. A
+// crash between the two leaves entries of versions the store has not reached: reads
+// stop at the store's version, nothing refers to them, and saving those versions again
+// writes the same keys with the same contents.
 func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.TransactionWithOutput) (err error) {
 	if len(txns) == 0 {
 		return nil
@@ -534,9 +537,8 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 		return fmt.Errorf("save transactions from %d: %w", first, err)
 	}
 	defer func() { _ = os.Remove(tmp) }() // empty unless a table's removal failed
-	// The writer receives a step only after it has written the one before, so the step
-	// being applied reads only nodes of the step being written (pinned in the cache) or
-	// durable ones. The nodes of versions not written when this returns (after an
+	// The step being applied reads nodes of the steps not yet durable (pinned in the
+	// cache from the first version not durable) or durable ones. The nodes of versions not written when this returns (after an
 	// error) leave the cache: the store may yet save other contents for them.
 	d.nodes.pin(first)
 	defer func() {
@@ -599,149 +601,229 @@ func applyTxnStep(ctx context.Context, r smt.NodeReader, root smt.RootRef, first
 	return s, nil
 }
 
-// writeTxnSteps writes the steps it receives, in order, on top of st and acc, and
-// publishes each one's state. After an error it only drains steps.
+// writeTxnSteps writes the steps it receives, in order, on top of st and acc, in
+// groups of about txnIngestGroup transactions, and publishes each group's state. Steps
+// received before an error in applying a later one are still written (closing steps
+// ends the group); after a write error it only drains steps.
 func (d *DB) writeTxnSteps(ctx context.Context, tmp string, steps <-chan *txnStep, st dbState, acc *accumulator.Builder) error {
 	var err error
-	for s := range steps {
-		if err != nil {
-			continue
+	var g *txnGroup
+	defer func() {
+		if g != nil {
+			g.discard()
 		}
-		if acc, err = d.writeTxnStep(ctx, tmp, s, st, acc); err != nil {
-			continue
+	}()
+	commit := func(sync bool) {
+		if err = g.commit(ctx, st, sync); err != nil {
+			return
 		}
-		st.NextVersion = s.first + uint64(len(s.txns))
+		st.NextVersion, acc = g.next, g.acc
+		g.discard()
+		g = nil
 		d.mu.Lock()
 		d.st = st
 		d.acc = acc
 		d.mu.Unlock()
-		d.nodes.pin(st.NextVersion) // this step's nodes are durable
+		d.nodes.pin(st.NextVersion) // the group's nodes are durable
+	}
+	for s := range steps {
+		if err != nil {
+			continue
+		}
+		if g == nil {
+			if g, err = d.newTxnGroup(tmp, s.first, acc); err != nil {
+				continue
+			}
+		}
+		if err = g.add(s); err != nil {
+			continue
+		}
+		if s.sync || g.next-g.first >= txnIngestGroup {
+			commit(s.sync)
+		}
+	}
+	if err == nil && g != nil {
+		commit(true)
 	}
 	return err
 }
 
-// writeTxnStep writes one step, its nodes ingested as a table (in tmp) and the rest in
-// one batch, and returns the accumulator after it.
-func (d *DB) writeTxnStep(ctx context.Context, tmp string, s *txnStep, st dbState, acc *accumulator.Builder) (*accumulator.Builder, error) {
+// txnIngestGroup is about the most transactions whose tables are ingested together:
+// fewer, larger tables cost less to create and ingest.
+const txnIngestGroup = 4096
+
+// txnGroup is a run of steps written together: their transactions, state roots and
+// tree nodes streamed into one SSTable each (keys only grow from step to step), their
+// state values and accumulator nodes into one batch.
+type txnGroup struct {
+	d           *DB
+	first, next uint64 // versions [first, next) added
+	acc         *accumulator.Builder
+	paths       []string // transactions, state roots, nodes
+	tables      [3]*sstable.Writer
+	b           *pebble.Batch
+	nodes       int // nodes written into tables[2]
+	key, vkey   []byte
+	buf         []byte
+	vals        []stateChange
+	accNodes    []accWrite
+}
+
+// newTxnGroup starts a group at version first on top of the accumulator acc.
+func (d *DB) newTxnGroup(tmp string, first uint64, acc *accumulator.Builder) (*txnGroup, error) {
 	next, err := accumulator.NewBuilderFromFrontier(acc.Size(), acc.Frontier())
 	if err != nil {
 		return nil, err
 	}
-	first, txns := s.first, s.txns
-	if err := d.ingestNodes(ctx, tmp, s.nodes); err != nil {
-		return nil, fmt.Errorf("save transactions from %d: %w", first, err)
-	}
-	if hook := nodesIngestedHook; hook != nil {
-		if err := hook(first); err != nil {
-			return nil, fmt.Errorf("save transactions from %d: %w", first, err)
+	g := &txnGroup{d: d, first: first, next: first, acc: next, b: d.pdb.NewBatchWithSize(txnIngestGroup * 256), key: make([]byte, 9)}
+	// Hashes do not compress: only the transactions' table is compressed (as the
+	// store compresses).
+	for i, c := range []*sstable.CompressionProfile{nil, sstable.NoCompression, sstable.NoCompression} {
+		path, w, err := d.createSST(tmp, c)
+		if err != nil {
+			g.discard()
+			return nil, err
 		}
+		g.paths = append(g.paths, path)
+		g.tables[i] = w
 	}
-	// The batch is filled table by table in key order: the memtable inserts each key next
-	// to the one before instead of searching the skiplist from its top.
-	b := d.pdb.NewBatchWithSize(len(txns) * 1024)
-	defer b.Close()
-	var vals []stateChange
-	var accNodes []accWrite
-	for i := range txns {
-		v := first + uint64(i)
-		t := &txns[i]
+	return g, nil
+}
+
+// add appends step s, which must start at the group's next version.
+func (g *txnGroup) add(s *txnStep) error {
+	if s.first != g.next {
+		return fmt.Errorf("save transactions: step at %d after version %d", s.first, g.next-1)
+	}
+	for i := range s.txns {
+		v := s.first + uint64(i)
+		t := &s.txns[i]
 		enc, err := t.Encode()
 		if err != nil {
-			return nil, fmt.Errorf("save transaction %d: %w", v, err)
+			return fmt.Errorf("save transaction %d: %w", v, err)
 		}
-		if err := b.Set(versionKey(tableTxn, v), enc, nil); err != nil {
-			return nil, err
+		if err := g.tables[0].Set(putVersionKey(g.key, tableTxn, v), enc); err != nil {
+			return fmt.Errorf("write transaction %d: %w", v, err)
 		}
-		for j := range t.WriteSet {
-			vals = append(vals, stateChange{kh: s.ups[i][j].KeyHash, v: v, op: &t.WriteSet[j]})
+		if g.buf, err = s.roots[i].AppendBinary(g.buf[:0]); err != nil {
+			return err
 		}
-		if err := next.Append(t.Info.Hash(), func(id accumulator.NodeID, h ledger.Hash) {
-			accNodes = append(accNodes, accWrite{id, h})
-		}); err != nil {
-			return nil, err
+		if err := g.tables[1].Set(putVersionKey(g.key, tableStateRoot, v), g.buf); err != nil {
+			return fmt.Errorf("write state root %d: %w", v, err)
 		}
 	}
-	slices.SortFunc(accNodes, func(a, b accWrite) int {
+	if err := putNodesSorted(func(k, v []byte) error { return g.tables[2].Set(k, v) }, s.nodes); err != nil {
+		return fmt.Errorf("write smt nodes from %d: %w", s.first, err)
+	}
+	// The batch is filled table by table in key order within a step: the memtable
+	// inserts each key next to the one before instead of searching from its top.
+	g.vals, g.accNodes = g.vals[:0], g.accNodes[:0]
+	for i := range s.txns {
+		v := s.first + uint64(i)
+		t := &s.txns[i]
+		for j := range t.WriteSet {
+			g.vals = append(g.vals, stateChange{kh: s.ups[i][j].KeyHash, v: v, op: &t.WriteSet[j]})
+		}
+		if err := g.acc.Append(t.Info.Hash(), func(id accumulator.NodeID, h ledger.Hash) {
+			g.accNodes = append(g.accNodes, accWrite{id, h})
+		}); err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(g.accNodes, func(a, b accWrite) int {
 		if c := cmp.Compare(a.id.Level, b.id.Level); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.id.Index, b.id.Index)
 	})
-	for _, n := range accNodes {
-		if err := b.Set(accNodeKey(n.id.Level, n.id.Index), n.h[:], nil); err != nil {
-			return nil, err
+	for _, n := range g.accNodes {
+		if err := g.b.Set(accNodeKey(n.id.Level, n.id.Index), n.h[:], nil); err != nil {
+			return err
 		}
 	}
 	// Key hash, then newest version first (the key holds ^version).
-	slices.SortFunc(vals, func(a, b stateChange) int {
+	slices.SortFunc(g.vals, func(a, b stateChange) int {
 		if c := bytes.Compare(a.kh[:], b.kh[:]); c != 0 {
 			return c
 		}
 		return cmp.Compare(b.v, a.v)
 	})
-	var kbuf, vbuf []byte
-	for i := range vals {
-		c := &vals[i]
-		kbuf = stateValueKey(kbuf, (*[32]byte)(&c.kh), c.v)
-		vbuf = appendStateValue(vbuf[:0], c.op.Key, c.op.Value, c.op.Deleted)
-		if err := b.Set(kbuf, vbuf, nil); err != nil {
-			return nil, err
+	for i := range g.vals {
+		c := &g.vals[i]
+		g.vkey = stateValueKey(g.vkey, (*[32]byte)(&c.kh), c.v)
+		g.buf = appendStateValue(g.buf[:0], c.op.Key, c.op.Value, c.op.Deleted)
+		if err := g.b.Set(g.vkey, g.buf, nil); err != nil {
+			return err
 		}
 	}
-	for i := range txns {
-		rb, err := s.roots[i].AppendBinary(nil)
-		if err != nil {
-			return nil, err
-		}
-		if err := b.Set(versionKey(tableStateRoot, first+uint64(i)), rb, nil); err != nil {
-			return nil, err
-		}
-	}
-	st.NextVersion = first + uint64(len(txns))
-	if err := putState(b, st); err != nil {
-		return nil, err
-	}
-	opts := pebble.NoSync
-	if s.sync {
-		opts = pebble.Sync
-	}
-	if err := b.Commit(opts); err != nil {
-		return nil, fmt.Errorf("save transactions [%d, %d]: %w", first, st.NextVersion-1, err)
-	}
-	return next, nil
+	g.nodes += len(s.nodes)
+	g.next += uint64(len(s.txns))
+	return nil
 }
 
-// nodesIngestedHook, set by tests only, runs between a step's node ingestion and its
-// batch; an error stands for a crash there.
-var nodesIngestedHook func(first uint64) error
-
-// txnIngestDir is the directory, inside the store's, of the node tables
-// SaveTransactions ingests.
-const txnIngestDir = "txn-ingest-tmp"
-
-// ingestNodes writes nodes (grouped by ascending version, as ApplyBlock returns them)
-// into one uncompressed SSTable in tmp and ingests it. Node hashes do not compress.
-func (d *DB) ingestNodes(ctx context.Context, tmp string, nodes []smt.NodeWrite) error {
-	if len(nodes) == 0 {
-		return nil
+// commit ingests the group's tables and then commits its batch, which records the
+// store at the group's last version: once it returns without error the versions are
+// part of the store, durably if sync.
+func (g *txnGroup) commit(ctx context.Context, st dbState, sync bool) error {
+	first, last := g.first, g.next-1
+	for i, w := range g.tables {
+		g.tables[i] = nil
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("save transactions [%d, %d]: close table: %w", first, last, err)
+		}
 	}
-	path, w, err := d.createSST(tmp, sstable.NoCompression)
-	if err != nil {
+	if g.nodes == 0 { // write sets that changed nothing: no table to ingest
+		_ = os.Remove(g.paths[2])
+		g.paths = g.paths[:2]
+	}
+	if err := g.d.pdb.Ingest(ctx, g.paths); err != nil {
+		return fmt.Errorf("save transactions [%d, %d]: ingest: %w", first, last, err)
+	}
+	g.paths = nil // moved into the store
+	if hook := nodesIngestedHook; hook != nil {
+		if err := hook(first); err != nil {
+			return fmt.Errorf("save transactions [%d, %d]: %w", first, last, err)
+		}
+	}
+	st.NextVersion = g.next
+	if err := putState(g.b, st); err != nil {
 		return err
 	}
-	defer func() { _ = os.Remove(path) }() // Ingest moved it on success
-	err = putNodesSorted(func(k, v []byte) error { return w.Set(k, v) }, nodes)
-	if cerr := w.Close(); err == nil {
-		err = cerr
+	opts := pebble.NoSync
+	if sync {
+		opts = pebble.Sync
 	}
-	if err != nil {
-		return fmt.Errorf("write smt nodes: %w", err)
-	}
-	if err := d.pdb.Ingest(ctx, []string{path}); err != nil {
-		return fmt.Errorf("ingest smt nodes: %w", err)
+	if err := g.b.Commit(opts); err != nil {
+		return fmt.Errorf("save transactions [%d, %d]: %w", first, last, err)
 	}
 	return nil
 }
+
+// discard releases what the group holds and removes tables not ingested.
+func (g *txnGroup) discard() {
+	for i, w := range g.tables {
+		if w != nil {
+			_ = w.Close()
+			g.tables[i] = nil
+		}
+	}
+	for _, p := range g.paths {
+		_ = os.Remove(p)
+	}
+	g.paths = nil
+	if g.b != nil {
+		_ = g.b.Close()
+		g.b = nil
+	}
+}
+
+// nodesIngestedHook, set by tests only, runs between a group's ingestion and its
+// batch with the group's first version; an error stands for a crash there.
+var nodesIngestedHook func(first uint64) error
+
+// txnIngestDir is the directory, inside the store's, of the tables SaveTransactions
+// ingests.
+const txnIngestDir = "txn-ingest-tmp"
 
 // putNodesSorted passes nodes, grouped by ascending version as ApplyBlock writes them, to
 // set in key order. Each version's few nodes are sorted by index: moving the nodes

@@ -70,10 +70,10 @@ func TestSaveTransactionsInSteps(t *testing.T) {
 	compareStores(t, src, dst, last)
 }
 
-// TestSaveTransactionsCrashAfterNodes stops a save between a step's node ingestion
-// and the batch that makes the step's versions part of the store, as a crash there
-// would: the store stays at the step before, the orphaned nodes change nothing, and
-// saving the same versions again (ingesting the same node keys a second time) gives a
+// TestSaveTransactionsCrashAfterNodes stops a save between a step's ingestion (nodes,
+// transactions, state roots) and the batch that makes the step's versions part of the store, as a crash there
+// would: the store stays at the step before, the orphaned entries are not readable, and
+// saving the same versions again (ingesting the same keys a second time) gives a
 // store equal to the source, in the same process (whose node cache must forget the
 // unsaved versions) and after reopening.
 func TestSaveTransactionsCrashAfterNodes(t *testing.T) {
@@ -94,14 +94,17 @@ func TestSaveTransactionsCrashAfterNodes(t *testing.T) {
 	if err := dst.SeedAccumulator(ctx, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	crash := errors.New("crash after the nodes")
+	if err := dst.SaveTransactions(ctx, 0, txns[:512]); err != nil {
+		t.Fatal(err)
+	}
+	crash := errors.New("crash after the ingestion")
 	reset := ledgerdb.SetNodesIngestedHook(func(first uint64) error {
 		if first == 512 {
 			return crash
 		}
 		return nil
 	})
-	err := dst.SaveTransactions(ctx, 0, txns)
+	err := dst.SaveTransactions(ctx, 512, txns[512:])
 	reset()
 	if !errors.Is(err, crash) {
 		t.Fatalf("SaveTransactions = %v, want the injected crash", err)
@@ -113,8 +116,14 @@ func TestSaveTransactionsCrashAfterNodes(t *testing.T) {
 	if sum.NextVersion != 512 {
 		t.Fatalf("after the crash the store is at version %d, want 512", sum.NextVersion)
 	}
-	if _, err := dst.StateRoot(ctx, 512); err == nil {
-		t.Fatal("a state root of an unsaved version is readable")
+	if _, err := dst.StateRoot(ctx, 512); !errors.Is(err, ledgerdb.ErrNotFound) {
+		t.Fatalf("state root of an unsaved version: %v, want ErrNotFound", err)
+	}
+	if _, err := dst.Transaction(ctx, 512); !errors.Is(err, ledgerdb.ErrNotFound) {
+		t.Fatalf("transaction of an unsaved version: %v, want ErrNotFound", err)
+	}
+	if err := dst.Transactions(ctx, 500, 20, func(uint64, []byte) error { return nil }); !errors.Is(err, ledgerdb.ErrNotFound) {
+		t.Fatalf("transactions past the saved versions: %v, want ErrNotFound", err)
 	}
 	if err := dst.SaveTransactions(ctx, 512, txns[512:1000]); err != nil {
 		t.Fatal(err)

@@ -83,6 +83,10 @@ func (d *DB) StateRoot(ctx context.Context, v uint64) (smt.RootRef, error) {
 	if err := ctx.Err(); err != nil {
 		return smt.RootRef{}, err
 	}
+	// A restore ingests state roots just before it records their versions.
+	if st := d.state(); v >= st.NextVersion {
+		return smt.RootRef{}, fmt.Errorf("state root at version %d: only %d versions committed: %w", v, st.NextVersion, ErrNotFound)
+	}
 	b, err := d.get(versionKey(tableStateRoot, v))
 	if err != nil {
 		return smt.RootRef{}, fmt.Errorf("state root at version %d: %w", v, err)
