@@ -48,8 +48,14 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 				}
 				cfg.Runs = append(cfg.Runs, killcampaign.KindRun{Kind: k, Kills: kills})
 			}
+			// An explicit 0 means none (SIGTERM only, no wait), not the default.
 			if cfg.SIGKILLFraction == 0 {
-				cfg.SIGKILLFraction = -1 // an explicit 0 means SIGTERM only, not the default
+				cfg.SIGKILLFraction = -1
+			}
+			for _, d := range []*time.Duration{&cfg.MinWait, &cfg.MaxWait} {
+				if *d == 0 {
+					*d = -1
+				}
 			}
 			t, err := killcampaign.Run(ctx, cfg)
 			if t != nil {

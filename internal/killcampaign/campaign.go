@@ -61,7 +61,7 @@ type Config struct {
 	// Keep keeps the work directory.
 	Keep bool
 	// MinWait and MaxWait bound the random time a coordinator runs before its signal
-	// (200ms and 3s).
+	// (0: 200ms and 3s; a negative value: no wait).
 	MinWait, MaxWait time.Duration
 	// SIGKILLFraction is the share of kills by SIGKILL; the rest are SIGTERM (0: the
 	// default 0.6; a negative value: SIGTERM only).
@@ -104,8 +104,17 @@ func (c *Config) defaults() error {
 			*d = v
 		}
 	}
-	setDur(&c.MinWait, 200*time.Millisecond)
-	setDur(&c.MaxWait, 3*time.Second)
+	for _, w := range []struct {
+		d   *time.Duration
+		def time.Duration
+	}{{&c.MinWait, 200 * time.Millisecond}, {&c.MaxWait, 3 * time.Second}} {
+		switch {
+		case *w.d == 0:
+			*w.d = w.def
+		case *w.d < 0:
+			*w.d = 0 // an explicit zero
+		}
+	}
 	setDur(&c.ShutdownGrace, 5*time.Second)
 	setDur(&c.PollInterval, 200*time.Millisecond)
 	setDur(&c.OrphanWait, 2*time.Second)

@@ -60,3 +60,34 @@ func TestLogField(t *testing.T) {
 		t.Fatal("reuse count or watch wrong")
 	}
 }
+
+// TestConfigDefaults checks that zero means the default and a negative value an explicit
+// zero, for the waits and the SIGKILL share, and that a share above 1 is refused.
+func TestConfigDefaults(t *testing.T) {
+	base := func() Config { return Config{Binary: "x", Runs: []KindRun{{Kind: Local, Kills: 1}}} }
+	c := base()
+	if err := c.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if c.MinWait != 200*time.Millisecond || c.MaxWait != 3*time.Second || c.SIGKILLFraction != 0.6 {
+		t.Fatalf("defaults: min %v max %v sigkill %v", c.MinWait, c.MaxWait, c.SIGKILLFraction)
+	}
+	c = base()
+	c.MinWait, c.MaxWait, c.SIGKILLFraction = -1, -1, -1
+	if err := c.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if c.MinWait != 0 || c.MaxWait != 0 || c.SIGKILLFraction != 0 {
+		t.Fatalf("explicit zeros: min %v max %v sigkill %v", c.MinWait, c.MaxWait, c.SIGKILLFraction)
+	}
+	c = base()
+	c.SIGKILLFraction = 1.5
+	if err := c.defaults(); err == nil {
+		t.Fatal("a SIGKILL share of 1.5 was accepted")
+	}
+	c = base()
+	c.MinWait, c.MaxWait = 2*time.Second, time.Second
+	if err := c.defaults(); err == nil {
+		t.Fatal("a max wait below the min wait was accepted")
+	}
+}
