@@ -11,14 +11,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/ledgervault/ledgervault/internal/parallel"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
 	"github.com/ledgervault/ledgervault/ledger/smt"
@@ -227,24 +226,11 @@ func (r *StateRestore) addChunk(ctx context.Context, recs []StateRecord, proof s
 // hashLeaves computes the chunk's leaves, spreading the hashing over the processors.
 func (r *StateRestore) hashLeaves(recs []StateRecord) {
 	r.leaves = slices.Grow(r.leaves[:0], len(recs))[:len(recs)]
-	hash := func(lo, hi int) {
+	parallel.For(len(recs), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			r.leaves[i] = smt.Leaf{KeyHash: smt.KeyHash(recs[i].Key), ValueHash: smt.ValueHash(recs[i].Value)}
 		}
-	}
-	const minPart = 4096
-	parts := min(runtime.GOMAXPROCS(0), len(recs)/minPart)
-	if parts < 2 {
-		hash(0, len(recs))
-		return
-	}
-	var wg sync.WaitGroup
-	step := (len(recs) + parts - 1) / parts
-	for lo := step; lo < len(recs); lo += step {
-		wg.Go(func() { hash(lo, min(lo+step, len(recs))) })
-	}
-	hash(0, step)
-	wg.Wait()
+	})
 }
 
 // writeNodes verifies the chunk's leaves with the builder and writes the nodes it hands

@@ -4,10 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
 
+	"github.com/ledgervault/ledgervault/internal/parallel"
 	"github.com/ledgervault/ledgervault/ledger"
 )
 
@@ -253,24 +252,11 @@ func (b *Builder) flush(fn func(key, value []byte) error) error {
 // sequential.
 func (b *Builder) hashLeaves(leaves []Leaf) {
 	b.hashes = slices.Grow(b.hashes[:0], len(leaves))[:len(leaves)]
-	hash := func(lo, hi int) {
+	parallel.For(len(leaves), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			b.hashes[i] = LeafHash(&leaves[i].KeyHash, &leaves[i].ValueHash)
 		}
-	}
-	const minPart = 4096
-	parts := min(runtime.GOMAXPROCS(0), len(leaves)/minPart)
-	if parts < 2 {
-		hash(0, len(leaves))
-		return
-	}
-	var wg sync.WaitGroup
-	step := (len(leaves) + parts - 1) / parts
-	for lo := step; lo < len(leaves); lo += step {
-		wg.Go(func() { hash(lo, min(lo+step, len(leaves))) })
-	}
-	hash(0, step)
-	wg.Wait()
+	})
 }
 
 // complete closes the subtree at depth c+1 holding the last leaf, now that a leaf
