@@ -188,33 +188,40 @@ func base(h string) string {
 
 // finish writes the manifest, then the metadata line, create-only, last.
 func finish(ctx context.Context, st storage.Store, b storage.BackupHandle, m manifest.Manifest, meta manifest.Metadata, o *Options, start time.Time) (*Result, error) {
+	return finishNamed(ctx, st, b, ManifestName, m, meta, o, start, 0)
+}
+
+// finishNamed is finish with the manifest written under name (a resumed attempt's
+// tagged name); extraSize (files of an earlier attempt that the manifest references)
+// is added to the metadata's size.
+func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, name string, m manifest.Manifest, meta manifest.Metadata, o *Options, start time.Time, extraSize int64) (*Result, error) {
 	data, err := manifest.Encode(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	mf, err := writeFile(ctx, st, b, ManifestName, data, o.Stats)
+	mf, err := writeFile(ctx, st, b, name, data, o.Stats)
 	if err != nil {
 		return nil, err
 	}
 	meta.Format = manifest.FormatVersion
 	meta.Manifest = mf.Handle
-	meta.Size = o.Stats.StoredBytes.Load()
+	meta.Size = o.Stats.StoredBytes.Load() + extraSize
 	line, err := meta.EncodeLine()
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
-	name := MetadataName(&meta)
+	metaName := MetadataName(&meta)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	h, err := st.SaveMetadata(ctx, name, line)
+	h, err := st.SaveMetadata(ctx, metaName, line)
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		return nil, fmt.Errorf("save metadata %s: %w (folder %s is left for gc)", name, ErrAlreadyBackedUp, b)
+		return nil, fmt.Errorf("save metadata %s: %w (folder %s is left for gc)", metaName, ErrAlreadyBackedUp, b)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("save metadata %s: %w", name, err)
+		return nil, fmt.Errorf("save metadata %s: %w", metaName, err)
 	}
-	o.Logger.Info("backup complete", "type", meta.Type, "metadata", h, "folder", b)
+	o.Logger.Info("backup complete", "type", meta.Type, "metadata", h, "folder", b, "resumed", name != ManifestName || extraSize != 0)
 	return &Result{Backup: b, Metadata: meta, MetadataHandle: h, Stats: o.Stats.Summary(), Elapsed: time.Since(start)}, nil
 }
 
