@@ -19,6 +19,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/ledgervault/ledgervault/backup"
+	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -177,7 +178,7 @@ func TestServiceFailsMidStream(t *testing.T) {
 	armed.Store(true)
 	proxied := &testChain{db: tc.db, wp: tc.wp}
 	proxied.addr = cutProxy(t, tc.addr, 3000, &armed)
-	proxied.svc = client(t, proxied.addr)
+	proxied.svc = testchain.Client(t, proxied.addr, 0)
 	for _, sk := range stores {
 		for _, k := range kinds {
 			if sk.slow && k.name != "state" {

@@ -30,6 +30,7 @@ import (
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
 	"github.com/ledgervault/ledgervault/ledger/smt"
@@ -68,55 +69,8 @@ var chainCfg = devnet.Config{Secret: testSecret, EpochLength: 50, BlockSize: 20,
 // newTestChain commits a chain up to last, with extra accounts, and serves it.
 func newTestChain(t testing.TB, last, accounts uint64) *testChain {
 	t.Helper()
-	ctx := context.Background()
-	db, err := ledgerdb.Open(ctx, t.TempDir(), ledgerdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	wp, err := devnet.Genesis(ctx, db, chainCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := devnet.Open(ctx, db, chainCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if accounts > 0 {
-		if err := c.CommitAccounts(ctx, accounts, 500, 100); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.CommitUntil(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	tc := &testChain{db: db, wp: wp}
-	tc.addr = serve(t, db)
-	tc.svc = client(t, tc.addr)
-	return tc
-}
-
-func serve(t testing.TB, db *ledgerdb.DB) string {
-	srv, err := backupservice.NewServer(db, backupservice.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-		srv.Wait()
-	})
-	return ts.Listener.Addr().String()
-}
-
-func client(t testing.TB, addr string) *backupservice.Client {
-	c, err := backupservice.New(addr, backupservice.ClientOptions{ReadTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	c := testchain.New(t, chainCfg, last, testchain.Options{Accounts: accounts})
+	return &testChain{db: c.DB, wp: c.Waypoint, addr: c.Addr, svc: c.Service}
 }
 
 // storeKind names a real backend and where its files live on disk (if they do).

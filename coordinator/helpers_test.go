@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
@@ -58,43 +58,8 @@ func newNode(t testing.TB, last, accounts uint64) *testNode {
 // newNodeWith is newNode with a chain configuration of its own.
 func newNodeWith(t testing.TB, chainCfg devnet.Config, last, accounts uint64) *testNode {
 	t.Helper()
-	ctx := context.Background()
-	db, err := ledgerdb.Open(ctx, t.TempDir(), ledgerdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := devnet.Genesis(ctx, db, chainCfg); err != nil {
-		t.Fatal(err)
-	}
-	c, err := devnet.Open(ctx, db, chainCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if accounts > 0 {
-		if err := c.CommitAccounts(ctx, accounts, 500, 100); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.CommitUntil(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := backupservice.NewServer(db, backupservice.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-		srv.Wait()
-	})
-	n := &testNode{db: db, chain: c, addr: ts.Listener.Addr().String()}
-	if n.svc, err = backupservice.New(n.addr, backupservice.ClientOptions{ReadTimeout: 10 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.svc.Close)
-	return n
+	c := testchain.New(t, chainCfg, last, testchain.Options{Accounts: accounts, ReadTimeout: 10 * time.Second})
+	return &testNode{db: c.DB, chain: c.Devnet, addr: c.Addr, svc: c.Service}
 }
 
 // commitContinuously commits a block every interval until stop is called (or the

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -19,11 +18,10 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/smt"
-	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/restore"
 	"github.com/ledgervault/ledgervault/storage/local"
 )
@@ -51,37 +49,15 @@ func newBenchWorld(b *testing.B, keys, txns uint64) *benchWorld {
 	ctx := context.Background()
 	dir := b.TempDir()
 	cfg := devnet.Config{Secret: []byte("restore-bench"), EpochLength: 20000, BlockSize: 500, GenesisAccounts: 1000}
-	db, err := ledgerdb.Open(ctx, filepath.Join(dir, "src"), ledgerdb.Options{})
-	if err != nil {
+	c := testchain.New(b, cfg, 0, testchain.Options{Dir: filepath.Join(dir, "src"), ReadTimeout: time.Minute})
+	db, wp, svc := c.DB, c.Waypoint, c.Service
+	if err := c.Devnet.CommitAccounts(ctx, keys, 1000, 100); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { db.Close() })
-	wp, err := devnet.Genesis(ctx, db, cfg)
-	if err != nil {
+	snap := c.Devnet.NextVersion() - 1
+	if err := c.Devnet.CommitUntil(ctx, snap+txns); err != nil {
 		b.Fatal(err)
 	}
-	c, err := devnet.Open(ctx, db, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := c.CommitAccounts(ctx, keys, 1000, 100); err != nil {
-		b.Fatal(err)
-	}
-	snap := c.NextVersion() - 1
-	if err := c.CommitUntil(ctx, snap+txns); err != nil {
-		b.Fatal(err)
-	}
-	srv, err := backupservice.NewServer(db, backupservice.ServerOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	defer func() { ts.CloseClientConnections(); ts.Close(); srv.Wait() }()
-	svc, err := backupservice.New(ts.Listener.Addr().String(), backupservice.ClientOptions{ReadTimeout: time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer svc.Close()
 	root := filepath.Join(dir, "backups")
 	os.MkdirAll(root, 0o755)
 	st, err := local.New(root)

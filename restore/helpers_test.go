@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/restore"
@@ -136,42 +135,8 @@ func newWorld(t testing.TB, last, accounts, snapEpoch uint64, fromSnapshot bool,
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := ledgerdb.Open(ctx, dir+"/src", ledgerdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	wp, err := devnet.Genesis(ctx, db, chainCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := devnet.Open(ctx, db, chainCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if accounts > 0 {
-		if err := c.CommitAccounts(ctx, accounts, 500, 100); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.CommitUntil(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := backupservice.NewServer(db, backupservice.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	defer func() {
-		ts.CloseClientConnections()
-		ts.Close()
-		srv.Wait()
-	}()
-	svc, err := backupservice.New(ts.Listener.Addr().String(), backupservice.ClientOptions{ReadTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	c := testchain.New(t, chainCfg, last, testchain.Options{Accounts: accounts, Dir: dir + "/src"})
+	db, wp, svc := c.DB, c.Waypoint, c.Service
 	root := dir + "/backups"
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
