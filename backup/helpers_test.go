@@ -96,14 +96,9 @@ func localStore(t testing.TB) (storage.Store, string) {
 
 func shellStore(t testing.TB) (storage.Store, string) {
 	root := t.TempDir()
-	cfg, err := shell.LoadConfig("../storage/shell/samples/local.yaml")
+	cfg, err := shell.Sample("local", map[string]string{"ROOT": root})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for i := range cfg.EnvVars {
-		if cfg.EnvVars[i].Key == "ROOT" {
-			cfg.EnvVars[i].Value = root
-		}
 	}
 	st, err := shell.New(cfg)
 	if err != nil {

@@ -45,14 +45,9 @@ func newLocal(t *testing.T) storage.Store {
 }
 
 func newShell(t *testing.T) storage.Store {
-	cfg, err := shell.LoadConfig("../../storage/shell/samples/local.yaml")
+	cfg, err := shell.Sample("local", map[string]string{"ROOT": t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for i := range cfg.EnvVars {
-		if cfg.EnvVars[i].Key == "ROOT" {
-			cfg.EnvVars[i].Value = t.TempDir()
-		}
 	}
 	st, err := shell.New(cfg)
 	if err != nil {

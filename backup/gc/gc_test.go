@@ -49,14 +49,9 @@ var backends = []backend{
 		return st
 	}},
 	{"shell", func(t *testing.T, root string) storage.Store {
-		cfg, err := shell.LoadConfig("../../storage/shell/samples/local.yaml")
+		cfg, err := shell.Sample("local", map[string]string{"ROOT": root})
 		if err != nil {
 			t.Fatal(err)
-		}
-		for i := range cfg.EnvVars {
-			if cfg.EnvVars[i].Key == "ROOT" {
-				cfg.EnvVars[i].Value = root
-			}
 		}
 		st, err := shell.New(cfg)
 		if err != nil {

@@ -2,6 +2,7 @@ package shell
 
 import (
 	"bytes"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -131,4 +132,33 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+//go:embed samples/*.yaml
+var samples embed.FS
+
+// Sample returns the sample configuration name (local, aws, gcloud or azure; the files
+// in storage/shell/samples) with the values of the environment variables in env set.
+// Naming a variable the sample does not have is an error.
+func Sample(name string, env map[string]string) (Config, error) {
+	b, err := samples.ReadFile("samples/" + name + ".yaml")
+	if err != nil {
+		return Config{}, fmt.Errorf("shell sample %q: %w", name, err)
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("shell sample %q: %w", name, err)
+	}
+	for k, v := range env {
+		found := false
+		for i := range cfg.EnvVars {
+			if cfg.EnvVars[i].Key == k {
+				cfg.EnvVars[i].Value, found = v, true
+			}
+		}
+		if !found {
+			return Config{}, fmt.Errorf("shell sample %q has no environment variable %s", name, k)
+		}
+	}
+	return cfg, cfg.Validate()
 }

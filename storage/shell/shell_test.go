@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,14 +32,9 @@ func TestMain(m *testing.M) {
 
 // localConfig loads samples/local.yaml with ROOT set to root.
 func localConfig(t testing.TB, root string) shell.Config {
-	cfg, err := shell.LoadConfig("samples/local.yaml")
+	cfg, err := shell.Sample("local", map[string]string{"ROOT": root})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for i := range cfg.EnvVars {
-		if cfg.EnvVars[i].Key == "ROOT" {
-			cfg.EnvVars[i].Value = root
-		}
 	}
 	return cfg
 }
@@ -209,5 +205,41 @@ func TestAbortUnblocksWrite(t *testing.T) {
 	}
 	if pids, _ := proc.ChildProcesses(); len(pids) > 0 {
 		t.Fatalf("children left: %s", proc.Describe(pids))
+	}
+}
+
+// TestSample checks that the embedded samples are the files in samples/, that the
+// values given replace the sample's, and that unknown names are errors.
+func TestSample(t *testing.T) {
+	for _, name := range []string{"local", "aws", "gcloud", "azure"} {
+		want, err := shell.LoadConfig(filepath.Join("samples", name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := shell.Sample(name, nil)
+		if err != nil {
+			t.Fatalf("Sample(%s): %v", name, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Sample(%s) differs from samples/%s.yaml", name, name)
+		}
+	}
+	cfg, err := shell.Sample("local", map[string]string{"ROOT": "/srv/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range cfg.EnvVars {
+		if e.Key == "ROOT" && e.Value != "/srv/x" {
+			t.Fatalf("ROOT = %q, want /srv/x", e.Value)
+		}
+	}
+	if _, err := shell.Sample("local", map[string]string{"NOPE": "1"}); err == nil {
+		t.Fatal("an unknown environment variable was accepted")
+	}
+	if _, err := shell.Sample("../samples/local", nil); err == nil {
+		t.Fatal("a path outside the samples was accepted")
+	}
+	if _, err := shell.Sample("nope", nil); err == nil {
+		t.Fatal("an unknown sample was accepted")
 	}
 }
