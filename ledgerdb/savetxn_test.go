@@ -14,6 +14,22 @@ import (
 	"github.com/ledgervault/ledgervault/ledgerdb"
 )
 
+// sourceTxns commits a chain of last+1 versions and returns it with its transactions.
+func sourceTxns(t *testing.T, last uint64) (*ledgerdb.DB, []ledger.TransactionWithOutput) {
+	t.Helper()
+	src, _ := newChain(t, t.TempDir(), devnet.Config{EpochLength: 200, BlockSize: 50}, last)
+	var txns []ledger.TransactionWithOutput
+	if err := src.Transactions(context.Background(), 0, last+1, func(_ uint64, raw []byte) error {
+		txn, err := ledger.DecodeTransactionWithOutput(raw)
+		txns = append(txns, txn)
+		return err
+	}); err != nil {
+		src.Close()
+		t.Fatal(err)
+	}
+	return src, txns
+}
+
 // TestSaveTransactionsInSteps saves more transactions per call than one internal step
 // holds, with a forged write set in the third step: the steps before it stay written,
 // the call that follows continues from there, and the result answers every query at
@@ -21,16 +37,8 @@ import (
 func TestSaveTransactionsInSteps(t *testing.T) {
 	ctx := context.Background()
 	const last = 1400
-	src, _ := newChain(t, t.TempDir(), devnet.Config{EpochLength: 200, BlockSize: 50}, last)
+	src, txns := sourceTxns(t, last)
 	defer src.Close()
-	var txns []ledger.TransactionWithOutput
-	if err := src.Transactions(ctx, 0, last+1, func(_ uint64, raw []byte) error {
-		txn, err := ledger.DecodeTransactionWithOutput(raw)
-		txns = append(txns, txn)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 
 	dir := filepath.Join(t.TempDir(), "dst")
 	dst := openDB(t, dir)
@@ -79,16 +87,8 @@ func TestSaveTransactionsInSteps(t *testing.T) {
 func TestSaveTransactionsCrashAfterNodes(t *testing.T) {
 	ctx := context.Background()
 	const last = 1400
-	src, _ := newChain(t, t.TempDir(), devnet.Config{EpochLength: 200, BlockSize: 50}, last)
+	src, txns := sourceTxns(t, last)
 	defer src.Close()
-	var txns []ledger.TransactionWithOutput
-	if err := src.Transactions(ctx, 0, last+1, func(_ uint64, raw []byte) error {
-		txn, err := ledger.DecodeTransactionWithOutput(raw)
-		txns = append(txns, txn)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "dst")
 	dst := openDB(t, dir)
 	if err := dst.SeedAccumulator(ctx, 0, nil); err != nil {
