@@ -524,8 +524,9 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	}
 	defer func() { _ = os.Remove(tmp) }() // empty unless a table's removal failed
 	// The step being applied reads nodes of the steps not yet durable (pinned in the
-	// cache from the first version not durable) or durable ones. The nodes of versions not written when this returns (after an
-	// error) leave the cache: the store may yet save other contents for them.
+	// cache from the first version not durable) or durable ones. The nodes of versions
+	// not written when this returns (after an error) leave the cache: the store may yet
+	// save other contents for them.
 	d.nodes.pin(first)
 	defer func() {
 		if err != nil {
@@ -766,7 +767,7 @@ func (g *txnGroup) commit(ctx context.Context, st dbState, sync bool) error {
 		return fmt.Errorf("save transactions [%d, %d]: ingest: %w", first, last, err)
 	}
 	g.paths = nil // moved into the store
-	if hook := nodesIngestedHook; hook != nil {
+	if hook := ingestedHook; hook != nil {
 		if err := hook(first); err != nil {
 			return fmt.Errorf("save transactions [%d, %d]: %w", first, last, err)
 		}
@@ -803,9 +804,9 @@ func (g *txnGroup) discard() {
 	}
 }
 
-// nodesIngestedHook, set by tests only, runs between a group's ingestion and its
+// ingestedHook, set by tests only, runs between a group's ingestion and its
 // batch with the group's first version; an error stands for a crash there.
-var nodesIngestedHook func(first uint64) error
+var ingestedHook func(first uint64) error
 
 // txnIngestDir is the directory, inside the store's, of the tables SaveTransactions
 // ingests.

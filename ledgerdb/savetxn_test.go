@@ -98,7 +98,7 @@ func TestSaveTransactionsCrashAfterNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	crash := errors.New("crash after the ingestion")
-	reset := ledgerdb.SetNodesIngestedHook(func(first uint64) error {
+	reset := ledgerdb.SetIngestedHook(func(first uint64) error {
 		if first == 512 {
 			return crash
 		}
@@ -133,7 +133,7 @@ func TestSaveTransactionsCrashAfterNodes(t *testing.T) {
 	}
 	// Once more across a reopen, from a version inside an orphaned step.
 	dst = openDB(t, dir)
-	reset = ledgerdb.SetNodesIngestedHook(func(uint64) error { return crash })
+	reset = ledgerdb.SetIngestedHook(func(uint64) error { return crash })
 	if err := dst.SaveTransactions(ctx, 1000, txns[1000:1200]); !errors.Is(err, crash) {
 		t.Fatalf("SaveTransactions = %v, want the injected crash", err)
 	}
