@@ -48,9 +48,7 @@ func TestMain(m *testing.M) {
 	if code, ok := proc.GuardMain(); ok {
 		os.Exit(code)
 	}
-	if os.Getenv(proc.MarkerEnv) == "" {
-		os.Setenv(proc.MarkerEnv, fmt.Sprintf("backup-test-%d", os.Getpid()))
-	}
+	proc.MarkTestProcess("backup-test")
 	goleak.VerifyTestMain(m)
 }
 

@@ -29,9 +29,7 @@ func TestMain(m *testing.M) {
 	if code, ok := proc.GuardMain(); ok {
 		os.Exit(code)
 	}
-	if os.Getenv(proc.MarkerEnv) == "" {
-		os.Setenv(proc.MarkerEnv, fmt.Sprintf("compact-test-%d", os.Getpid()))
-	}
+	proc.MarkTestProcess("compact-test")
 	goleak.VerifyTestMain(m)
 }
 

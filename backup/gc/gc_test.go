@@ -27,9 +27,7 @@ func TestMain(m *testing.M) {
 	if code, ok := proc.GuardMain(); ok {
 		os.Exit(code)
 	}
-	if os.Getenv(proc.MarkerEnv) == "" {
-		os.Setenv(proc.MarkerEnv, fmt.Sprintf("gc-test-%d", os.Getpid()))
-	}
+	proc.MarkTestProcess("gc-test")
 	goleak.VerifyTestMain(m)
 }
 

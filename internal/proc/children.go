@@ -171,3 +171,12 @@ func Describe(pids []int) string {
 	}
 	return sb.String()
 }
+
+// MarkTestProcess sets MarkerEnv to name-<pid> unless it is set already (by a parent
+// test process), so that ChildProcesses also finds this test binary's descendants
+// that were reparented away. TestMain calls it after GuardMain.
+func MarkTestProcess(name string) {
+	if os.Getenv(MarkerEnv) == "" {
+		os.Setenv(MarkerEnv, fmt.Sprintf("%s-%d", name, os.Getpid()))
+	}
+}

@@ -3,7 +3,6 @@ package shell_test
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,9 +23,7 @@ func TestMain(m *testing.M) {
 	if code, ok := proc.GuardMain(); ok {
 		os.Exit(code)
 	}
-	if os.Getenv(proc.MarkerEnv) == "" {
-		os.Setenv(proc.MarkerEnv, fmt.Sprintf("shell-test-%d", os.Getpid()))
-	}
+	proc.MarkTestProcess("shell-test")
 	goleak.VerifyTestMain(m)
 }
 

@@ -5,7 +5,6 @@
 package clitest
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -18,9 +17,7 @@ func TestMain(m *testing.M) {
 	if code, ok := proc.GuardMain(); ok {
 		os.Exit(code)
 	}
-	if os.Getenv(proc.MarkerEnv) == "" {
-		os.Setenv(proc.MarkerEnv, fmt.Sprintf("clitest-%d", os.Getpid()))
-	}
+	proc.MarkTestProcess("clitest")
 	// fake-gcs-server starts this at import.
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
 }
