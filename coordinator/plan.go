@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"math"
 	"sort"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
@@ -27,11 +28,16 @@ func newSpans(rs []span) spans {
 	return out
 }
 
-// firstMissing returns the smallest value >= from that no range covers.
+// firstMissing returns the smallest value >= from that no range covers; a range that
+// reaches the largest value leaves none, and it returns math.MaxUint64 (a metadata
+// line may claim such a range: r.last+1 must not wrap to 0).
 func (s spans) firstMissing(from uint64) uint64 {
 	for _, r := range s {
 		if r.first > from {
 			break
+		}
+		if r.last == math.MaxUint64 {
+			return math.MaxUint64
 		}
 		if r.last >= from {
 			from = r.last + 1
@@ -138,8 +144,8 @@ type job struct {
 	kind string
 	// epoch endings: epochs [first, end); transactions: versions [first, first+count).
 	first, end, count uint64
-	// state snapshots: the version, of epoch.
-	version, epoch uint64
+	// state snapshots: the epoch whose ending version is snapshotted.
+	epoch uint64
 }
 
 // planInput is the node's state as the planner needs it.
@@ -148,7 +154,6 @@ type planInput struct {
 	hasCommitted    bool
 	ended           uint64 // epochs [0, ended) have ended
 	firstTxnVersion uint64
-	stateBase       *uint64
 	// skip says whether a kind of work must not be scheduled now (backoff, stopped).
 	skip func(kind string) bool
 	// snapshotEvery is the state snapshot interval in epochs (0: no epoch rule).

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"math"
 	"testing"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
@@ -105,5 +106,18 @@ func TestNextJobOrder(t *testing.T) {
 	j, _ = v.nextJob(in)
 	if j.kind != KindTransaction || j.first != 600 {
 		t.Fatalf("%+v", j)
+	}
+}
+
+// TestSpansUpToMaxVersion checks that a range ending at the largest value (a metadata
+// line may claim one) covers everything after its start instead of wrapping to 0,
+// which made the planner schedule [0, B) forever.
+func TestSpansUpToMaxVersion(t *testing.T) {
+	s := newSpans([]span{{0, 9999}, {10000, math.MaxUint64}})
+	if m := s.firstMissing(0); m != math.MaxUint64 {
+		t.Fatalf("firstMissing(0) = %d, want none (MaxUint64)", m)
+	}
+	if last, ok := s.reach(0); !ok || last < 10000 {
+		t.Fatalf("reach(0) = %d, %v; want covered past 10000", last, ok)
 	}
 }
