@@ -168,13 +168,14 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 				log.Info("metrics listening", "addr", ln.Addr().String())
 			}
 
-			if grace == 0 {
-				grace = -1 // no grace: abort the in-flight backup at once
+			shutdownGrace := grace // grace itself is read by the signal watcher
+			if shutdownGrace == 0 {
+				shutdownGrace = -1 // no grace: abort the in-flight backup at once
 			}
 			err = coordinator.Run(run, coordinator.Config{
 				Service: svc, Store: st, PollInterval: poll, StateSnapshotIntervalEpochs: snapshotEvery,
 				StateSnapshotInterval: snapshotInterval,
-				TransactionBatchSize:  batch, ShutdownGrace: grace, Abort: abort,
+				TransactionBatchSize:  batch, ShutdownGrace: shutdownGrace, Abort: abort,
 				Backup: backup.Options{MaxChunkSize: f.maxChunkSize, Concurrency: f.concurrency, CompressionLevel: zstd.EncoderLevel(f.compressionLevel)},
 				Owner:  owner, LeaseTTL: leaseTTL, RetryBase: retryBase, RetryMax: retryMax, ResumeMaxAge: resumeMaxAge,
 				MetadataCacheDir: cacheDir, Metrics: m, Logger: log,
