@@ -330,7 +330,7 @@ func (c *coord) step(ctx, work context.Context) bool {
 		return false
 	}
 	c.succeeded(KindPoll)
-	in := planInput{firstTxnVersion: ds.FirstTxnVersion, stateBase: ds.StateBaseVersion,
+	in := planInput{firstTxnVersion: ds.FirstTxnVersion,
 		skip: func(k string) bool { return !c.ready(k) }, snapshotEvery: c.cfg.StateSnapshotIntervalEpochs, batch: c.cfg.TransactionBatchSize}
 	if ds.CommittedVersion != nil {
 		in.committed, in.hasCommitted = *ds.CommittedVersion, true
@@ -487,7 +487,9 @@ func (c *coord) failed(work context.Context, k string, err error) {
 		return
 	}
 	s := c.kind(k)
-	c.view = nil // derive again from metadata before the next backup
+	if k != KindPoll {
+		c.view = nil // derive again from metadata before the next backup
+	}
 	if Permanent(err) && k != KindMetadata && k != KindPoll {
 		s.stopped = err
 		c.m.failures.WithLabelValues(k, "permanent").Inc()
