@@ -314,13 +314,6 @@ func (l *Lease) deleteOlder(ctx context.Context, seq uint64) {
 	}
 }
 
-// Record returns the lease as last written.
-func (l *Lease) Record() Record {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.rec
-}
-
 // Lost is closed when the lease is lost; Err then says why.
 func (l *Lease) Lost() <-chan struct{} { return l.lostCh }
 
