@@ -115,17 +115,32 @@ func (c *child) signal(sig syscall.Signal) error {
 	return c.cmd.Process.Signal(sig)
 }
 
-// waitExit waits for the process to exit, up to timeout; on timeout it SIGKILLs it
-// and reports an error.
-func (c *child) waitExit(timeout time.Duration) (status int, signaled syscall.Signal, err error) {
+// waitDone waits up to timeout for the process to exit; on timeout it SIGKILLs it and
+// reports an error. A process already gone is never killed, whatever the timeout
+// (select picks at random among ready cases, and a zero timer is ready at once).
+func (c *child) waitDone(timeout time.Duration) error {
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case <-c.done:
+		return nil
 	case <-t.C:
 		c.cmd.Process.Kill()
 		<-c.done // returns: WaitDelay bounds the wait for stderr
-		return -1, 0, fmt.Errorf("%s did not exit within %v (killed)", filepath.Base(c.logPath), timeout)
+		return fmt.Errorf("%s did not exit within %v (killed)", filepath.Base(c.logPath), timeout)
+	}
+}
+
+// waitExit waits for the process to exit, up to timeout; on timeout it SIGKILLs it
+// and reports an error.
+func (c *child) waitExit(timeout time.Duration) (status int, signaled syscall.Signal, err error) {
+	if err := c.waitDone(timeout); err != nil {
+		return -1, 0, err
 	}
 	var ee *exec.ExitError
 	switch {
