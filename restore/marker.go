@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,19 +92,40 @@ func prepareDir(dir string, m *marker) (*marker, error) {
 	if len(ents) == 0 {
 		return nil, writeMarker(dir, m)
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, MarkerFile))
+	prev, err := readMarker(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s holds %d entries and no %s (not an interrupted restore)", ErrTargetNotEmpty, dir, len(ents), MarkerFile)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read restore marker: %w", err)
-	}
-	var prev marker
-	if err := json.Unmarshal(raw, &prev); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s is unreadable: %v", ErrTargetNotEmpty, dir, MarkerFile, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrTargetNotEmpty, dir, err)
 	}
 	if !prev.samePlan(m) {
 		return nil, fmt.Errorf("%w: %s holds a restore of another plan (%s); this one is %s", ErrTargetNotEmpty, dir, prev.describe(), m.describe())
 	}
-	return &prev, nil
+	return prev, nil
+}
+
+// maxMarkerSize bounds the marker file read back.
+const maxMarkerSize = 1 << 20
+
+// readMarker reads the marker of the database directory dir (an error wrapping
+// os.ErrNotExist when there is none).
+func readMarker(dir string) (*marker, error) {
+	f, err := os.Open(filepath.Join(dir, MarkerFile))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxMarkerSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", MarkerFile, err)
+	}
+	if len(raw) > maxMarkerSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", MarkerFile, maxMarkerSize)
+	}
+	var m marker
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%s is unreadable: %v", MarkerFile, err)
+	}
+	return &m, nil
 }

@@ -143,11 +143,17 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 	}
 	target := o.Target
 	if o.Latest {
-		v, ok := inv.LatestRestorableVersion()
-		if !ok {
-			return nil, fmt.Errorf("restore: nothing restorable in storage (%d backups listed)", len(inv.Backups))
+		// An interrupted restore to the latest version resumes to the version it chose,
+		// even if backups were added since.
+		if prev, err := readMarker(o.DBDir); err == nil {
+			target = prev.Target
+		} else {
+			v, ok := inv.LatestRestorableVersion()
+			if !ok {
+				return nil, fmt.Errorf("restore: nothing restorable in storage (%d backups listed)", len(inv.Backups))
+			}
+			target = v
 		}
-		target = v
 	}
 	plan, err := inv.Plan(target)
 	if err != nil {

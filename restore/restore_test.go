@@ -39,6 +39,22 @@ func TestRestoreLatest(t *testing.T) {
 	if _, err := restore.Run(ctx, w.st, o); !errors.Is(err, restore.ErrTargetNotEmpty) {
 		t.Fatalf("restore of another plan into a restored directory: %v", err)
 	}
+	// --target-version latest into a directory holding a restore to an older version
+	// (as if backups had been added since it was interrupted) continues that plan.
+	older := filepath.Join(t.TempDir(), "db")
+	o.DBDir, o.Target = older, w.last-40
+	if _, err := restore.Run(ctx, w.st, o); err != nil {
+		t.Fatal(err)
+	}
+	o.Latest = true
+	res3, err := restore.Run(ctx, w.st, o)
+	if err != nil {
+		t.Fatalf("latest into a directory restored to %d: %v", w.last-40, err)
+	}
+	if !res3.AlreadyRestored || res3.TargetVersion != w.last-40 {
+		t.Fatalf("latest into a directory restored to %d: %+v", w.last-40, res3)
+	}
+	o.Latest = false
 	// A directory with foreign content is refused.
 	other := t.TempDir()
 	if err := os.WriteFile(filepath.Join(other, "x"), []byte("x"), 0o644); err != nil {
