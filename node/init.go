@@ -145,13 +145,18 @@ func Init(ctx context.Context, dir string, o InitOptions) (InitResult, error) {
 
 // ReadWaypoint reads DIR/waypoint.txt.
 func ReadWaypoint(dir string) (ledger.Waypoint, error) {
-	b, err := readSmallFile(filepath.Join(dir, WaypointFile), 1<<10)
+	return ReadWaypointFile(filepath.Join(dir, WaypointFile))
+}
+
+// ReadWaypointFile reads a waypoint file (one VERSION:HASH line, at most 1 KiB).
+func ReadWaypointFile(path string) (ledger.Waypoint, error) {
+	b, err := readSmallFile(path, 1<<10)
 	if err != nil {
 		return ledger.Waypoint{}, err
 	}
 	var wp ledger.Waypoint
 	if err := wp.UnmarshalText(trimNewline(b)); err != nil {
-		return ledger.Waypoint{}, fmt.Errorf("%s: %w", filepath.Join(dir, WaypointFile), err)
+		return ledger.Waypoint{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return wp, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/node"
 	"github.com/ledgervault/ledgervault/restore"
 )
 
@@ -46,16 +47,9 @@ func (f *trustFlags) parse() ([]ledger.Waypoint, error) {
 		out = append(out, wp)
 	}
 	if f.waypointFile != "" {
-		b, err := os.ReadFile(f.waypointFile)
+		wp, err := node.ReadWaypointFile(f.waypointFile)
 		if err != nil {
 			return nil, fmt.Errorf("--waypoint-file: %w", err)
-		}
-		if len(b) > 4096 {
-			return nil, fmt.Errorf("--waypoint-file %s: %d bytes, a waypoint file holds one line", f.waypointFile, len(b))
-		}
-		wp, err := ledger.ParseWaypoint(strings.TrimSpace(string(b)))
-		if err != nil {
-			return nil, fmt.Errorf("--waypoint-file %s: %w", f.waypointFile, err)
 		}
 		out = append(out, wp)
 	}
