@@ -48,7 +48,6 @@ type resumeState struct {
 	folder  storage.BackupHandle
 	tag     string
 	earlier []string // tags of the earlier attempts, newest first ("" is the first)
-	version uint64
 	reused  func(manifest.StateSnapshotChunk)
 
 	mu    sync.Mutex
@@ -285,7 +284,7 @@ func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st stor
 		return nil, Resumed{}, fmt.Errorf("resume folder: %w", err)
 	}
 	// Attempt k >= 1 wrote state_root.rk.proof first; find the first k not taken.
-	rs := &resumeState{folder: folder, version: version, reused: reused, earlier: []string{""}}
+	rs := &resumeState{folder: folder, reused: reused, earlier: []string{""}}
 	for k := 1; ; k++ {
 		if k > MaxResumeAttempts {
 			res, err := StateSnapshot(ctx, svc, st, version, opts)

@@ -31,8 +31,6 @@ const (
 	// DefaultMaxWindow bounds the zstd window a frame may ask for (the writers use 8 MiB
 	// or less); it bounds the decoder's memory whatever the frame header says.
 	DefaultMaxWindow = 64 << 20
-	// MaxSmallFileSize bounds proof files read with ReadFile by callers that pass it.
-	MaxSmallFileSize = 16 << 20
 )
 
 // Limits bound what decoding one chunk may cost. Zero fields take the defaults.
