@@ -23,9 +23,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup/compact"
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/maintenance/compact"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -158,10 +158,10 @@ func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error 
 	}
 	for _, h := range hs {
 		b := base(string(h))
-		if !strings.HasPrefix(b, compact.Prefix) || !strings.HasSuffix(b, metacache.Suffix) {
+		if !strings.HasPrefix(b, compact.Prefix) || !strings.HasSuffix(b, catalog.Suffix) {
 			continue
 		}
-		lines, err := metacache.ReadFile(ctx, st, h)
+		lines, err := catalog.ReadFile(ctx, st, h)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // compacted into a newer file, which the listing also holds
 		}

@@ -21,10 +21,10 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/lease"
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backup/metacache"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/coordinator/lease"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -312,7 +312,7 @@ func (c *coord) step(ctx, work context.Context) bool {
 		if !c.ready(KindMetadata) {
 			return false
 		}
-		entries, err := metacache.Load(work, c.cfg.Store, c.cfg.MetadataCacheDir)
+		entries, err := catalog.LoadEntries(work, c.cfg.Store, c.cfg.MetadataCacheDir)
 		if err != nil {
 			c.failed(work, KindMetadata, fmt.Errorf("read metadata: %w", err))
 			return false

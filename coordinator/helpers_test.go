@@ -17,9 +17,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/inventory"
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/internal/testchain"
@@ -185,10 +185,10 @@ func gauge(c prometheus.Collector) float64 {
 
 // checkInventory checks what storage holds: no duplicate visible backup, epoch
 // endings and transactions contiguous from 0 without gaps, transaction backups
-// aligned to batch. It returns the inventory.
-func checkInventory(t *testing.T, st storage.Store, batch uint64) *inventory.Inventory {
+// aligned to batch. It returns the catalog.
+func checkInventory(t *testing.T, st storage.Store, batch uint64) *catalog.Inventory {
 	t.Helper()
-	inv, err := inventory.Load(context.Background(), st)
+	inv, err := catalog.Load(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ var errTransient = errors.New("injected transient fault")
 // metadataOf returns the metadata lines of st.
 func metadataOf(t *testing.T, st storage.Store, typ string) []manifest.Metadata {
 	t.Helper()
-	inv, err := inventory.Load(context.Background(), st)
+	inv, err := catalog.Load(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"sort"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/catalog"
 )
 
 // span is a closed range [first, last] of epochs or versions.
@@ -80,8 +80,8 @@ type view struct {
 }
 
 // newView builds the view of metadata entries (files not ending in .meta are
-// already left out by metacache.Load).
-func newView(entries []metacache.Entry) *view {
+// already left out by catalog.LoadEntries).
+func newView(entries []catalog.Entry) *view {
 	v := &view{endingVersion: map[uint64]uint64{}}
 	var es, ts []span
 	for i := range entries {

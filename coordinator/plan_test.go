@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/catalog"
 )
 
 func TestSpans(t *testing.T) {
@@ -39,10 +39,10 @@ func TestSpans(t *testing.T) {
 	}
 }
 
-func entries(ms ...manifest.Metadata) []metacache.Entry {
-	var out []metacache.Entry
+func entries(ms ...manifest.Metadata) []catalog.Entry {
+	var out []catalog.Entry
 	for _, m := range ms {
-		out = append(out, metacache.Entry{Metadata: m})
+		out = append(out, catalog.Entry{Metadata: m})
 	}
 	return out
 }

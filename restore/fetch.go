@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/inventory"
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
@@ -63,7 +63,7 @@ func (e *env) readSmallFile(ctx context.Context, f manifest.File, max int64) ([]
 	return b, nil
 }
 
-func (e *env) readManifest(ctx context.Context, b inventory.Backup) ([]byte, error) {
+func (e *env) readManifest(ctx context.Context, b catalog.Backup) ([]byte, error) {
 	return chunkread.ReadManifest(ctx, e.st, b.Manifest)
 }
 
@@ -114,7 +114,7 @@ type epochJob struct {
 }
 
 // manifests reads and checks the manifests of epoch-ending backups.
-func (hb *historyBuilder) manifests(ctx context.Context, backups []inventory.Backup) ([]epochJob, int64, error) {
+func (hb *historyBuilder) manifests(ctx context.Context, backups []catalog.Backup) ([]epochJob, int64, error) {
 	var jobs []epochJob
 	var total int64
 	for _, b := range backups {
@@ -213,7 +213,7 @@ func (hb *historyBuilder) add(ctx context.Context, jobs []epochJob) error {
 
 // finish checks that the history started at the root waypoint and that every further
 // waypoint names a verified ending.
-func (hb *historyBuilder) finish(backups []inventory.Backup) (*historyResult, error) {
+func (hb *historyBuilder) finish(backups []catalog.Backup) (*historyResult, error) {
 	res := &hb.res
 	root := hb.wps[0]
 	if res.hist == nil {
@@ -244,7 +244,7 @@ func (hb *historyBuilder) finish(backups []inventory.Backup) (*historyResult, er
 
 // buildHistory downloads the epoch-ending backups in order and verifies the chain from
 // the lowest trusted waypoint; further waypoints must name verified endings.
-func buildHistory(ctx context.Context, e *env, backups []inventory.Backup, wps []ledger.Waypoint) (*historyResult, error) {
+func buildHistory(ctx context.Context, e *env, backups []catalog.Backup, wps []ledger.Waypoint) (*historyResult, error) {
 	hb, err := newHistoryBuilder(e, wps)
 	if err != nil {
 		return nil, err
@@ -277,7 +277,7 @@ func verifyLedgerInfo(h *ledger.EpochHistory, li *ledger.LedgerInfoWithSignature
 // snapshot is a state snapshot manifest whose root is proven against a verified ledger
 // info.
 type snapshot struct {
-	b     inventory.Backup
+	b     catalog.Backup
 	m     *manifest.StateSnapshot
 	root  ledger.Hash
 	proof ledgerdb.StateRootProof
@@ -285,7 +285,7 @@ type snapshot struct {
 }
 
 // loadSnapshot reads a snapshot's manifest and root proof and verifies the root.
-func loadSnapshot(ctx context.Context, e *env, b inventory.Backup, h *ledger.EpochHistory) (*snapshot, error) {
+func loadSnapshot(ctx context.Context, e *env, b catalog.Backup, h *ledger.EpochHistory) (*snapshot, error) {
 	raw, err := e.readManifest(ctx, b)
 	if err != nil {
 		return nil, err
@@ -478,7 +478,7 @@ func fetchTxnChunk(ctx context.Context, e *env, c manifest.TransactionChunk, h *
 }
 
 // txnManifests reads the manifests of transaction backups, in order.
-func txnManifests(ctx context.Context, e *env, bs []inventory.Backup) ([]*manifest.Transaction, error) {
+func txnManifests(ctx context.Context, e *env, bs []catalog.Backup) ([]*manifest.Transaction, error) {
 	out := make([]*manifest.Transaction, 0, len(bs))
 	for _, b := range bs {
 		raw, err := e.readManifest(ctx, b)

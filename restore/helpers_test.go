@@ -15,9 +15,9 @@ import (
 
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/inventory"
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
@@ -255,7 +255,7 @@ func openLocal(t testing.TB, root string) storage.Store {
 func (w *world) midChunkVersion(t testing.TB) uint64 {
 	t.Helper()
 	ctx := context.Background()
-	inv, err := inventory.Load(ctx, w.st)
+	inv, err := catalog.Load(ctx, w.st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func (w *world) midChunkVersion(t testing.TB) uint64 {
 func (w *world) rootProofVersion(t testing.TB, v uint64) uint64 {
 	t.Helper()
 	ctx := context.Background()
-	inv, err := inventory.Load(ctx, w.st)
+	inv, err := catalog.Load(ctx, w.st)
 	if err != nil {
 		t.Fatal(err)
 	}

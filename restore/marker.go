@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
-	"github.com/ledgervault/ledgervault/backup/inventory"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -31,7 +31,7 @@ type marker struct {
 	Complete     bool                 `json:"complete"`
 }
 
-func newMarker(p *inventory.Plan, wps []ledger.Waypoint) *marker {
+func newMarker(p *catalog.Plan, wps []ledger.Waypoint) *marker {
 	m := &marker{Format: 1, Target: p.Target, Waypoints: append([]ledger.Waypoint(nil), wps...), Transactions: []storage.FileHandle{}}
 	slices.SortFunc(m.Waypoints, func(a, b ledger.Waypoint) int {
 		switch {

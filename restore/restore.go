@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/inventory"
 	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
 	"github.com/ledgervault/ledgervault/ledgerdb"
@@ -137,7 +137,7 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 	}
 	e := &env{st: st, lim: o.Limits.Normalize(), concurrency: o.Concurrency, progress: o.Progress}
 
-	inv, err := inventory.LoadCached(ctx, st, o.MetadataCacheDir)
+	inv, err := catalog.LoadCached(ctx, st, o.MetadataCacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -218,7 +218,7 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 	return res, nil
 }
 
-func snapshotName(p *inventory.Plan) string {
+func snapshotName(p *catalog.Plan) string {
 	if p.Snapshot == nil {
 		return "none (from version 0)"
 	}
@@ -229,7 +229,7 @@ func snapshotName(p *inventory.Plan) string {
 type runner struct {
 	e      *env
 	db     *ledgerdb.DB
-	inv    *inventory.Inventory
+	inv    *catalog.Inventory
 	hist   *ledger.EpochHistory
 	target uint64
 	log    *slog.Logger
@@ -253,7 +253,7 @@ func (r *runner) noteLedgerInfo(li *ledger.LedgerInfo) {
 }
 
 // restoreState restores (or resumes, or skips if finished) the state snapshot.
-func (r *runner) restoreState(ctx context.Context, b inventory.Backup) error {
+func (r *runner) restoreState(ctx context.Context, b catalog.Backup) error {
 	s, err := loadSnapshot(ctx, r.e, b, r.hist)
 	if err != nil {
 		return err
@@ -332,7 +332,7 @@ func (r *runner) restoreState(ctx context.Context, b inventory.Backup) error {
 // restoreTransactions saves the transactions (snapshot version, target] (or [0,
 // target]), resuming at the database's next version, and records the expected roots at
 // the target.
-func (r *runner) restoreTransactions(ctx context.Context, plan *inventory.Plan) error {
+func (r *runner) restoreTransactions(ctx context.Context, plan *catalog.Plan) error {
 	st := r.db.RestoreStatus()
 	if r.snap != nil && r.snap.m.Version == r.target {
 		return r.seedFromRootProof(ctx, st)
@@ -470,7 +470,7 @@ func (r *runner) seedFromTxnChunk(ctx context.Context, st ledgerdb.RestoreStatus
 	v := s.m.Version
 	missing := fmt.Errorf("the state snapshot at version %d is proven against the ledger info at version %d, which does not determine the accumulator at version %d, and no transaction backup holds version %d; restore a later version",
 		v, s.proof.LedgerInfo.LedgerInfo.Version, v, v)
-	var b *inventory.Backup
+	var b *catalog.Backup
 	for _, t := range r.inv.Transactions() {
 		if t.First <= v && v <= t.Last {
 			b = &t
@@ -480,7 +480,7 @@ func (r *runner) seedFromTxnChunk(ctx context.Context, st ledgerdb.RestoreStatus
 	if b == nil {
 		return missing
 	}
-	ms, err := txnManifests(ctx, r.e, []inventory.Backup{*b})
+	ms, err := txnManifests(ctx, r.e, []catalog.Backup{*b})
 	if err != nil {
 		return err
 	}

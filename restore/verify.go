@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/inventory"
 	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/storage"
@@ -90,7 +90,7 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &env{st: st, lim: o.Limits.Normalize(), concurrency: o.Concurrency, progress: o.Progress}
-	inv, err := inventory.LoadCached(ctx, st, o.MetadataCacheDir)
+	inv, err := catalog.LoadCached(ctx, st, o.MetadataCacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
@@ -98,7 +98,7 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	inRange := func(b inventory.Backup) bool {
+	inRange := func(b catalog.Backup) bool {
 		return o.ToVersion == 0 || (b.Last >= o.FromVersion && b.First <= o.ToVersion)
 	}
 	var total int64
@@ -128,7 +128,7 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 	for _, b := range ees {
 		row := Row{Type: b.Type, Range: fmt.Sprintf("epochs %d-%d", b.First, b.Last), Manifest: b.Manifest, OK: true}
 		files, bytes := hb.res.files, hb.res.bytes
-		jobs, _, err := hb.manifests(ctx, []inventory.Backup{b})
+		jobs, _, err := hb.manifests(ctx, []catalog.Backup{b})
 		if err == nil {
 			err = hb.add(ctx, jobs)
 		}
@@ -215,7 +215,7 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 	return rep, nil
 }
 
-func verifySnapshot(ctx context.Context, e *env, b inventory.Backup, hist *ledger.EpochHistory, row *Row) error {
+func verifySnapshot(ctx context.Context, e *env, b catalog.Backup, hist *ledger.EpochHistory, row *Row) error {
 	row.Files = 1
 	s, err := loadSnapshot(ctx, e, b, hist)
 	if err != nil {
@@ -251,9 +251,9 @@ func verifySnapshot(ctx context.Context, e *env, b inventory.Backup, hist *ledge
 	return nil
 }
 
-func verifyTransactions(ctx context.Context, e *env, b inventory.Backup, hist *ledger.EpochHistory, row *Row) error {
+func verifyTransactions(ctx context.Context, e *env, b catalog.Backup, hist *ledger.EpochHistory, row *Row) error {
 	row.Files = 1
-	ms, err := txnManifests(ctx, e, []inventory.Backup{b})
+	ms, err := txnManifests(ctx, e, []catalog.Backup{b})
 	if err != nil {
 		return err
 	}

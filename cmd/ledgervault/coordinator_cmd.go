@@ -16,9 +16,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/lease"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/coordinator"
+	"github.com/ledgervault/ledgervault/coordinator/lease"
 )
 
 // Exit statuses of backup coordinator (documented in docs/coordinator.md).

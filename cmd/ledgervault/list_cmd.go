@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/ledgervault/ledgervault/backup/inventory"
+	"github.com/ledgervault/ledgervault/catalog"
 )
 
 func init() { extraCommands = append(extraCommands, newListCmd) }
@@ -24,7 +24,7 @@ func newListCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			inv, err := inventory.LoadCached(ctx, st, cacheDir)
+			inv, err := catalog.LoadCached(ctx, st, cacheDir)
 			if err != nil {
 				return interrupted(err, sig())
 			}

@@ -1,4 +1,4 @@
-package metacache_test
+package catalog_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 )
@@ -107,7 +107,7 @@ func TestLoadWithoutCache(t *testing.T) {
 	save(t, st, "b.meta", append(line(t, txn(100, 199)), line(t, txn(200, 299))...))
 	save(t, st, "a.meta", line(t, txn(0, 99)))
 	save(t, st, "x.lease", []byte("not metadata {"))
-	es, err := metacache.Load(ctx, st, "")
+	es, err := catalog.LoadEntries(ctx, st, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,20 +132,20 @@ func TestCacheHitsDoNotTouchStorage(t *testing.T) {
 	for i := range n {
 		save(t, st, fmt.Sprintf("m%03d.meta", i), line(t, txn(uint64(i)*10, uint64(i)*10+9)))
 	}
-	first, err := metacache.Load(ctx, st, dir)
+	first, err := catalog.LoadEntries(ctx, st, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := st.opens.Load(); got != n {
 		t.Fatalf("first load: %d opens, want %d", got, n)
 	}
-	if st.maxFlight > metacache.Concurrency || st.maxFlight < 1 {
-		t.Fatalf("%d downloads at once, want 1..%d", st.maxFlight, metacache.Concurrency)
+	if st.maxFlight > catalog.Concurrency || st.maxFlight < 1 {
+		t.Fatalf("%d downloads at once, want 1..%d", st.maxFlight, catalog.Concurrency)
 	}
 	if files := cacheFiles(t, dir); len(files) != n {
 		t.Fatalf("cache holds %d files, want %d: %v", len(files), n, files)
 	}
-	second, err := metacache.Load(ctx, st, dir)
+	second, err := catalog.LoadEntries(ctx, st, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestCacheHitsDoNotTouchStorage(t *testing.T) {
 	}
 	// A new file is downloaded, the rest stay cached.
 	save(t, st, "new.meta", line(t, txn(1000, 1009)))
-	if _, err := metacache.Load(ctx, st, dir); err != nil {
+	if _, err := catalog.LoadEntries(ctx, st, dir); err != nil {
 		t.Fatal(err)
 	}
 	if got := st.opens.Load(); got != n+1 {
@@ -171,7 +171,7 @@ func TestRemovedFilesDropped(t *testing.T) {
 	dir := t.TempDir()
 	a := save(t, st, "a.meta", line(t, txn(0, 9)))
 	save(t, st, "b.meta", line(t, txn(10, 19)))
-	if _, err := metacache.Load(ctx, st, dir); err != nil {
+	if _, err := catalog.LoadEntries(ctx, st, dir); err != nil {
 		t.Fatal(err)
 	}
 	// Unrelated files in the directory are left alone.
@@ -181,7 +181,7 @@ func TestRemovedFilesDropped(t *testing.T) {
 	if err := l.DeleteMetadata(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	es, err := metacache.Load(ctx, st, dir)
+	es, err := catalog.LoadEntries(ctx, st, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestCorruptCacheRepaired(t *testing.T) {
 	st, _ := newStore(t)
 	dir := t.TempDir()
 	save(t, st, "a.meta", line(t, txn(0, 9)))
-	if _, err := metacache.Load(ctx, st, dir); err != nil {
+	if _, err := catalog.LoadEntries(ctx, st, dir); err != nil {
 		t.Fatal(err)
 	}
 	files := cacheFiles(t, dir)
@@ -225,7 +225,7 @@ func TestCorruptCacheRepaired(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := st.opens.Load()
-			es, err := metacache.Load(ctx, st, dir)
+			es, err := catalog.LoadEntries(ctx, st, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -264,7 +264,7 @@ func TestMalformedMetadataNamed(t *testing.T) {
 				st, _ := newStore(t)
 				save(t, st, "good.meta", line(t, txn(0, 9)))
 				save(t, st, "bad.meta", b)
-				_, err := metacache.Load(ctx, st, dir)
+				_, err := catalog.LoadEntries(ctx, st, dir)
 				if err == nil || !strings.Contains(err.Error(), "metadata/bad.meta") {
 					t.Fatalf("cache %q: error %v does not name the file", dir, err)
 				}
@@ -287,7 +287,7 @@ func TestOversizedMetadataRejected(t *testing.T) {
 		big[i] = ' '
 	}
 	save(t, st, "big.meta", big)
-	_, err := metacache.Load(context.Background(), st, t.TempDir())
+	_, err := catalog.LoadEntries(context.Background(), st, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "big.meta") || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("oversized file: %v", err)
 	}
@@ -297,12 +297,12 @@ func TestInvalidHandleRejected(t *testing.T) {
 	st, _ := newStore(t)
 	save(t, st, "a.meta", line(t, txn(0, 9)))
 	st.extra = []storage.FileHandle{"../escape.meta"}
-	_, err := metacache.Load(context.Background(), st, t.TempDir())
+	_, err := catalog.LoadEntries(context.Background(), st, t.TempDir())
 	if !errors.Is(err, storage.ErrInvalidName) {
 		t.Fatalf("handle with ..: %v", err)
 	}
 	st.extra = []storage.FileHandle{"metadata/missing.meta"}
-	_, err = metacache.Load(context.Background(), st, t.TempDir())
+	_, err = catalog.LoadEntries(context.Background(), st, t.TempDir())
 	if !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), "missing.meta") {
 		t.Fatalf("missing file: %v", err)
 	}
@@ -315,7 +315,7 @@ func TestCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := metacache.Load(ctx, st, t.TempDir()); !errors.Is(err, context.Canceled) {
+	if _, err := catalog.LoadEntries(ctx, st, t.TempDir()); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled load: %v", err)
 	}
 }
@@ -331,7 +331,7 @@ func TestConcurrentLoadsShareCache(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		wg.Go(func() {
-			es, err := metacache.Load(ctx, st, dir)
+			es, err := catalog.LoadEntries(ctx, st, dir)
 			if err == nil && len(es) != 20 {
 				err = fmt.Errorf("%d entries", len(es))
 			}
@@ -357,7 +357,7 @@ func TestCacheDirUnusable(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := metacache.Load(context.Background(), st, file); err == nil || !strings.Contains(err.Error(), file) {
+	if _, err := catalog.LoadEntries(context.Background(), st, file); err == nil || !strings.Contains(err.Error(), file) {
 		t.Fatalf("cache dir is a file: %v", err)
 	}
 }
@@ -366,7 +366,7 @@ func TestStaleTempFilesRemoved(t *testing.T) {
 	st, _ := newStore(t)
 	save(t, st, "a.meta", line(t, txn(0, 9)))
 	dir := t.TempDir()
-	if _, err := metacache.Load(context.Background(), st, dir); err != nil {
+	if _, err := catalog.LoadEntries(context.Background(), st, dir); err != nil {
 		t.Fatal(err)
 	}
 	name := cacheFiles(t, dir)[0]
@@ -380,7 +380,7 @@ func TestStaleTempFilesRemoved(t *testing.T) {
 	if err := os.Chtimes(old, long, long); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := metacache.Load(context.Background(), st, dir); err != nil {
+	if _, err := catalog.LoadEntries(context.Background(), st, dir); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
@@ -411,7 +411,7 @@ func TestFirstErrorCancelsDownloads(t *testing.T) {
 		save(t, l, fmt.Sprintf("m%02d.meta", i), line(t, txn(uint64(i)*10, uint64(i)*10+9)))
 	}
 	st := &blockingStore{Store: l, fail: "metadata/m05.meta"}
-	_, err := metacache.Load(context.Background(), st, t.TempDir())
+	_, err := catalog.LoadEntries(context.Background(), st, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "m05.meta") {
 		t.Fatalf("load: %v", err)
 	}
@@ -439,7 +439,7 @@ func TestListedThenDeletedFileListsAgain(t *testing.T) {
 	_, l := newStore(t)
 	save(t, l, "a.meta", line(t, manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 7}))
 	vs := &vanishingStore{Store: l, times: 2}
-	es, err := metacache.Load(ctx, vs, t.TempDir())
+	es, err := catalog.LoadEntries(ctx, vs, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +448,7 @@ func TestListedThenDeletedFileListsAgain(t *testing.T) {
 	}
 	// A file that keeps vanishing is an error after MaxRelists listings, not a loop.
 	vs = &vanishingStore{Store: l, times: 1 << 30}
-	if _, err := metacache.Load(ctx, vs, ""); !errors.Is(err, storage.ErrNotFound) || vs.lists != metacache.MaxRelists+1 {
+	if _, err := catalog.LoadEntries(ctx, vs, ""); !errors.Is(err, storage.ErrNotFound) || vs.lists != catalog.MaxRelists+1 {
 		t.Fatalf("err %v after %d listings", err, vs.lists)
 	}
 }

@@ -1,6 +1,10 @@
-// Package metacache reads the metadata files of a backup store, optionally through a
-// local cache directory so that planning a restore does not download every metadata
-// file again.
+// Package catalog is what a backup store holds, as its metadata says: the metadata
+// files read through a verified local cache (this file) and the inventory built from
+// them (inventory.go, plan.go): backups of each type with their ranges and sizes, the
+// gaps between them, and restore plans.
+//
+// Metadata files are read optionally through a local cache directory so that
+// planning a restore does not download every metadata file again.
 //
 // Metadata files are create-only and immutable, so a cached copy never needs
 // refreshing; it only has to be dropped once its file is no longer listed (compacted
@@ -10,7 +14,7 @@
 //
 // One cache directory belongs to one store: the cache is keyed by file handle, and two
 // stores can use the same handles for different files.
-package metacache
+package catalog
 
 import (
 	"bytes"
@@ -64,7 +68,7 @@ const magic = "ledgervault-metacache-v1"
 // A file that was listed but is gone when read (metadata compaction deletes small
 // files once a compacted file holding their lines exists) makes Load list again, up
 // to MaxRelists times, rather than fail or drop lines.
-func Load(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
+func LoadEntries(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
 	for attempt := 0; ; attempt++ {
 		out, err := load(ctx, st, dir)
 		if err == nil || !errors.Is(err, storage.ErrNotFound) || attempt == MaxRelists || ctx.Err() != nil {

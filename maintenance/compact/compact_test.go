@@ -16,10 +16,10 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/compact"
-	"github.com/ledgervault/ledgervault/backup/inventory"
 	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/maintenance/compact"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 	"github.com/ledgervault/ledgervault/storage/shell"
@@ -127,13 +127,13 @@ func read(t testing.TB, st storage.Store, name string) []byte {
 }
 
 // backups returns what metadata makes discoverable, without the file each came from.
-func backups(t testing.TB, st storage.Store) []inventory.Backup {
+func backups(t testing.TB, st storage.Store) []catalog.Backup {
 	t.Helper()
-	inv, err := inventory.Load(context.Background(), st)
+	inv, err := catalog.Load(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := append([]inventory.Backup(nil), inv.Backups...)
+	out := append([]catalog.Backup(nil), inv.Backups...)
 	for i := range out {
 		out[i].MetadataFile = ""
 	}

@@ -1,4 +1,4 @@
-package inventory_test
+package catalog_test
 
 import (
 	"bytes"
@@ -8,10 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
-
-	"github.com/ledgervault/ledgervault/backup/inventory"
 	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/storage/local"
 )
 
@@ -42,14 +40,14 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 		manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: 0, LastVersion: 99})
 	save("c.meta", manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 2, LastEpoch: 4, FirstVersion: 10, LastVersion: 30})
 	save("d.meta", manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 150, Epoch: 3})
-	inv, err := inventory.Load(ctx, st)
+	inv, err := catalog.Load(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(inv.Backups) != 4 || inv.Duplicates != 1 {
 		t.Fatalf("backups %+v duplicates %d", inv.Backups, inv.Duplicates)
 	}
-	want := []inventory.Gap{{Type: manifest.TypeEpochEnding, First: 0, Last: 1}, {Type: manifest.TypeTransaction, First: 100, Last: 199}}
+	want := []catalog.Gap{{Type: manifest.TypeEpochEnding, First: 0, Last: 1}, {Type: manifest.TypeTransaction, First: 100, Last: 199}}
 	if len(inv.Gaps) != 2 || inv.Gaps[0] != want[0] || inv.Gaps[1] != want[1] {
 		t.Fatalf("gaps %+v", inv.Gaps)
 	}
@@ -66,7 +64,7 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 	if err := inv.WriteJSON(&jb); err != nil {
 		t.Fatal(err)
 	}
-	var back inventory.Inventory
+	var back catalog.Inventory
 	if err := json.Unmarshal(jb.Bytes(), &back); err != nil || len(back.Backups) != 4 {
 		t.Fatalf("json: %v %s", err, jb.String())
 	}
@@ -74,12 +72,10 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 	if _, err := st.SaveMetadata(ctx, "bad.meta", []byte("{nope\n")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := inventory.Load(ctx, st); err == nil || !strings.Contains(err.Error(), "bad.meta") {
+	if _, err := catalog.Load(ctx, st); err == nil || !strings.Contains(err.Error(), "bad.meta") {
 		t.Fatalf("malformed metadata: %v", err)
 	}
 }
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestLoadCached(t *testing.T) {
 	ctx := context.Background()
@@ -98,7 +94,7 @@ func TestLoadCached(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for range 2 {
-		inv, err := inventory.LoadCached(ctx, st, dir)
+		inv, err := catalog.LoadCached(ctx, st, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

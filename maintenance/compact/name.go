@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/catalog"
 )
 
 // Prefix starts the name of every compacted metadata file.
@@ -34,7 +34,7 @@ type Name struct {
 
 // String returns the file name.
 func (n Name) String() string {
-	return fmt.Sprintf("%s%s-%s-%d%s", Prefix, n.Created.UTC().Format(timeLayout), n.Run, n.Part, metacache.Suffix)
+	return fmt.Sprintf("%s%s-%s-%d%s", Prefix, n.Created.UTC().Format(timeLayout), n.Run, n.Part, catalog.Suffix)
 }
 
 // newRun returns the name of part 0 of a run whose files are written from now on.
@@ -55,10 +55,10 @@ func newRun(now time.Time) (Name, error) {
 // follow the pattern exactly are not compacted files (ok is false): they are treated
 // like any other metadata file, never as a basis for deleting others.
 func ParseName(base string) (n Name, ok bool) {
-	if len(base) > 200 || !strings.HasPrefix(base, Prefix) || !strings.HasSuffix(base, metacache.Suffix) {
+	if len(base) > 200 || !strings.HasPrefix(base, Prefix) || !strings.HasSuffix(base, catalog.Suffix) {
 		return Name{}, false
 	}
-	fields := strings.Split(base[len(Prefix):len(base)-len(metacache.Suffix)], "-")
+	fields := strings.Split(base[len(Prefix):len(base)-len(catalog.Suffix)], "-")
 	if len(fields) != 3 || len(fields[0]) != len(timeLayout) || len(fields[1]) != 16 {
 		return Name{}, false
 	}

@@ -1,4 +1,4 @@
-package inventory_test
+package catalog_test
 
 import (
 	"fmt"
@@ -9,32 +9,31 @@ import (
 
 	"pgregory.net/rapid"
 
-	"github.com/ledgervault/ledgervault/backup/inventory"
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
-func entry(m manifest.Metadata) metacache.Entry {
+func entry(m manifest.Metadata) catalog.Entry {
 	m.Format = manifest.FormatVersion
 	m.Manifest = storage.FileHandle(fmt.Sprintf("%s-%d-%d-%d/manifest.json", m.Type, m.FirstEpoch+m.FirstVersion, m.LastEpoch+m.LastVersion, m.Version))
-	return metacache.Entry{Metadata: m, File: storage.FileHandle("metadata/" + m.Key())}
+	return catalog.Entry{Metadata: m, File: storage.FileHandle("metadata/" + m.Key())}
 }
 
-func txnE(first, last uint64) metacache.Entry {
+func txnE(first, last uint64) catalog.Entry {
 	return entry(manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: last})
 }
 
-func snapE(v uint64) metacache.Entry {
+func snapE(v uint64) catalog.Entry {
 	return entry(manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: v, Epoch: v / 100})
 }
 
-func epochE(first, last uint64) metacache.Entry {
+func epochE(first, last uint64) catalog.Entry {
 	return entry(manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: first, LastEpoch: last, FirstVersion: first * 100, LastVersion: last * 100})
 }
 
 // ranges renders backups as "first-last" for comparisons.
-func ranges(bs []inventory.Backup) string {
+func ranges(bs []catalog.Backup) string {
 	var s []string
 	for _, b := range bs {
 		s = append(s, fmt.Sprintf("%d-%d", b.First, b.Last))
@@ -43,7 +42,7 @@ func ranges(bs []inventory.Backup) string {
 }
 
 func TestViews(t *testing.T) {
-	inv := inventory.New([]metacache.Entry{
+	inv := catalog.New([]catalog.Entry{
 		txnE(500, 1499), snapE(700), epochE(3, 5), txnE(0, 999), snapE(200), epochE(0, 2), txnE(0, 999), snapE(700),
 	})
 	if inv.Duplicates != 2 {
@@ -72,7 +71,7 @@ func TestViews(t *testing.T) {
 }
 
 func TestPlanOverlapsAndSnapshots(t *testing.T) {
-	inv := inventory.New([]metacache.Entry{
+	inv := catalog.New([]catalog.Entry{
 		txnE(0, 999), txnE(500, 1499), txnE(0, 499), txnE(1500, 1999), txnE(1000, 1999),
 		snapE(1200), epochE(0, 4), epochE(2, 9), epochE(5, 7), epochE(12, 13),
 	})
@@ -117,7 +116,7 @@ func TestPlanOverlapsAndSnapshots(t *testing.T) {
 }
 
 func TestPlanGap(t *testing.T) {
-	inv := inventory.New([]metacache.Entry{txnE(0, 99), txnE(150, 199), txnE(300, 399), snapE(160)})
+	inv := catalog.New([]catalog.Entry{txnE(0, 99), txnE(150, 199), txnE(300, 399), snapE(160)})
 	_, err := inv.Plan(120)
 	if err == nil || !strings.Contains(err.Error(), "no transaction backup covers versions 100-149") ||
 		!strings.Contains(err.Error(), "[0-99, 150-199, 300-399]") || !strings.Contains(err.Error(), "[160]") {
@@ -140,7 +139,7 @@ func TestPlanGap(t *testing.T) {
 }
 
 func TestPlanEmptyAndExtremes(t *testing.T) {
-	empty := inventory.New(nil)
+	empty := catalog.New(nil)
 	if _, ok := empty.LatestRestorableVersion(); ok {
 		t.Error("empty inventory restorable")
 	}
@@ -149,7 +148,7 @@ func TestPlanEmptyAndExtremes(t *testing.T) {
 		t.Errorf("empty Plan(0): %v", err)
 	}
 	// No transaction at version 0: nothing is restorable without a snapshot.
-	noGenesis := inventory.New([]metacache.Entry{txnE(10, 20)})
+	noGenesis := catalog.New([]catalog.Entry{txnE(10, 20)})
 	if _, ok := noGenesis.LatestRestorableVersion(); ok {
 		t.Error("restorable without version 0")
 	}
@@ -157,7 +156,7 @@ func TestPlanEmptyAndExtremes(t *testing.T) {
 		t.Errorf("missing genesis: %v", err)
 	}
 	const top = math.MaxUint64
-	inv := inventory.New([]metacache.Entry{txnE(0, top), snapE(top), epochE(0, top)})
+	inv := catalog.New([]catalog.Entry{txnE(0, top), snapE(top), epochE(0, top)})
 	for _, target := range []uint64{0, top - 1, top} {
 		p, err := inv.Plan(target)
 		if err != nil {
@@ -170,11 +169,11 @@ func TestPlanEmptyAndExtremes(t *testing.T) {
 	if v, ok := inv.LatestRestorableVersion(); !ok || v != top {
 		t.Errorf("latest %d %v", v, ok)
 	}
-	onlyTop := inventory.New([]metacache.Entry{txnE(top, top)})
+	onlyTop := catalog.New([]catalog.Entry{txnE(top, top)})
 	if _, ok := onlyTop.LatestRestorableVersion(); ok {
 		t.Error("restorable without version 0")
 	}
-	snapTop := inventory.New([]metacache.Entry{snapE(top - 1), txnE(top, top)})
+	snapTop := catalog.New([]catalog.Entry{snapE(top - 1), txnE(top, top)})
 	if v, ok := snapTop.LatestRestorableVersion(); !ok || v != top {
 		t.Errorf("latest %d %v, want max", v, ok)
 	}
@@ -263,7 +262,7 @@ func (m *model) epochReach() (lowest, reach uint64, ok bool) {
 	return lowest, reach, true
 }
 
-func checkContiguous(t *rapid.T, what string, bs []inventory.Backup, from, to uint64) {
+func checkContiguous(t *rapid.T, what string, bs []catalog.Backup, from, to uint64) {
 	if len(bs) == 0 {
 		t.Fatalf("%s: empty cover of %d-%d", what, from, to)
 	}
@@ -295,7 +294,7 @@ func TestPlanProperties(t *testing.T) {
 			epochs: rapid.SliceOfN(interval("epoch", 6), 0, 6).Draw(t, "epochs"),
 			snaps:  rapid.SliceOfN(rapid.Uint64Range(0, maxV+10), 0, 3).Draw(t, "snaps"),
 		}
-		var es []metacache.Entry
+		var es []catalog.Entry
 		for _, r := range m.txns {
 			es = append(es, txnE(r[0], r[1]))
 		}
@@ -305,8 +304,8 @@ func TestPlanProperties(t *testing.T) {
 		for _, s := range m.snaps {
 			es = append(es, snapE(s))
 		}
-		inv := inventory.New(es)
-		shuffled := inventory.New(rapid.Permutation(es).Draw(t, "order"))
+		inv := catalog.New(es)
+		shuffled := catalog.New(rapid.Permutation(es).Draw(t, "order"))
 
 		latest, anyOK := int64(-1), false
 		for target := uint64(0); target <= 2*maxV+20; target++ {
@@ -367,7 +366,7 @@ func TestPlanProperties(t *testing.T) {
 }
 
 func TestPlanOverlappingPair(t *testing.T) {
-	inv := inventory.New([]metacache.Entry{txnE(500, 1499), txnE(0, 999)})
+	inv := catalog.New([]catalog.Entry{txnE(500, 1499), txnE(0, 999)})
 	for target, want := range map[uint64]string{0: "0-999", 999: "0-999", 1000: "0-999 500-1499", 1499: "0-999 500-1499"} {
 		p, err := inv.Plan(target)
 		if err != nil || ranges(p.Transactions) != want || p.Snapshot != nil || len(p.EpochEndings) != 0 {

@@ -1,7 +1,7 @@
-// Package inventory summarises what backup storage holds, as its metadata files
-// say: the backups of each type with their ranges and sizes, and the gaps between
-// them.
-package inventory
+// The inventory summarises what backup storage holds, as its metadata files say:
+// the backups of each type with their ranges and sizes, and the gaps between them.
+
+package catalog
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backup/metacache"
 	"github.com/ledgervault/ledgervault/internal/bytesize"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -48,16 +47,16 @@ type Inventory struct {
 	Duplicates int `json:"duplicates"`
 }
 
-// Load reads every metadata file of st and builds the inventory. A malformed
+// Load reads every metadata file of st and builds the catalog. A malformed
 // metadata file is an error naming it.
 func Load(ctx context.Context, st storage.Store) (*Inventory, error) {
 	return LoadCached(ctx, st, "")
 }
 
 // LoadCached is Load through the local metadata cache in cacheDir (see
-// metacache.Load); an empty cacheDir reads every file from storage.
+// LoadEntries); an empty cacheDir reads every file from storage.
 func LoadCached(ctx context.Context, st storage.Store, cacheDir string) (*Inventory, error) {
-	entries, err := metacache.Load(ctx, st, cacheDir)
+	entries, err := LoadEntries(ctx, st, cacheDir)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +66,7 @@ func LoadCached(ctx context.Context, st storage.Store, cacheDir string) (*Invent
 // New builds the inventory of entries: one Backup per distinct backup (lines that
 // describe a backup already seen are counted in Duplicates; the first one, in entry
 // order, is kept), sorted by type and range, and the gaps of each type.
-func New(entries []metacache.Entry) *Inventory {
+func New(entries []Entry) *Inventory {
 	inv := &Inventory{Backups: []Backup{}, Gaps: []Gap{}}
 	seen := map[string]bool{}
 	for i := range entries {

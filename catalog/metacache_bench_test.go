@@ -1,4 +1,4 @@
-package metacache_test
+package catalog_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 )
@@ -47,13 +47,13 @@ func BenchmarkLoad(b *testing.B) {
 		dir  string
 	}{{"local", st, ""}, {"remote-2ms", remote, ""}, {"warm-cache", remote, b.TempDir()}} {
 		if tc.dir != "" {
-			if _, err := metacache.Load(ctx, tc.st, tc.dir); err != nil {
+			if _, err := catalog.LoadEntries(ctx, tc.st, tc.dir); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				es, err := metacache.Load(ctx, tc.st, tc.dir)
+				es, err := catalog.LoadEntries(ctx, tc.st, tc.dir)
 				if err != nil || len(es) != n {
 					b.Fatal(len(es), err)
 				}

@@ -1,4 +1,4 @@
-package metacache
+package catalog
 
 import (
 	"bytes"

@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -205,11 +205,11 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// load reads every metadata file; metacache.Load lists again when a listed file
+// load reads every metadata file; catalog.LoadEntries lists again when a listed file
 // vanished before it was read (its lines are then in a compacted file that the new
 // listing shows).
 func load(ctx context.Context, st storage.Store) ([]*file, error) {
-	entries, err := metacache.Load(ctx, st, "")
+	entries, err := catalog.LoadEntries(ctx, st, "")
 	if err != nil {
 		return nil, fmt.Errorf("read metadata: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ledgervault/ledgervault/backup/metacache"
+	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -48,7 +48,7 @@ func (r *references) refresh(ctx context.Context, st storage.Store) (int, error)
 		}
 		var fresh []storage.FileHandle
 		for _, h := range hs {
-			if strings.HasSuffix(string(h), metacache.Suffix) && !r.files[h] {
+			if strings.HasSuffix(string(h), catalog.Suffix) && !r.files[h] {
 				fresh = append(fresh, h)
 			}
 		}
@@ -75,7 +75,7 @@ func (r *references) readFiles(ctx context.Context, st storage.Store, hs []stora
 	g.SetLimit(readConcurrency)
 	for _, h := range hs {
 		g.Go(func() error {
-			ms, err := metacache.ReadFile(gctx, st, h)
+			ms, err := catalog.ReadFile(gctx, st, h)
 			mu.Lock()
 			defer mu.Unlock()
 			if errors.Is(err, storage.ErrNotFound) {
