@@ -245,12 +245,16 @@ func Acquire(ctx context.Context, st storage.Store, o Options) (*Lease, error) {
 			next = seq + 1
 		}
 		rec := Record{Owner: o.Owner, Host: host, PID: os.Getpid(), Acquired: now, Expires: now.Add(o.TTL)}
-		err = l.write(ctx, next, rec)
-		if errors.Is(err, storage.ErrAlreadyExists) && attempt < 100 {
-			continue // lost a race for next: read again
-		}
-		if err != nil {
-			return nil, err
+		if err := l.write(ctx, next, rec); err != nil {
+			got, oerr := l.outcome(ctx, next, rec, err)
+			switch {
+			case oerr == nil:
+				rec = got // committed although the write reported a failure
+			case (errors.Is(oerr, ErrLost) || errors.Is(oerr, storage.ErrAlreadyExists)) && attempt < 100:
+				continue // lost a race for next: read again
+			default:
+				return nil, oerr
+			}
 		}
 		l.seq, l.rec = next, rec
 		o.Logger.Info("lease acquired", "owner", o.Owner, "seq", next, "expires", rec.Expires, "previous_owner", cur.Owner)
@@ -345,6 +349,13 @@ func (l *Lease) markLost(err error) {
 // creates the next lease file with a new expiry. It returns an error wrapping
 // ErrLost when another owner took over; other errors (storage) leave the lease
 // held until it expires.
+//
+// A create-only write can commit and still report an error (a timeout after the
+// upload, a client that retried its own committed attempt and got
+// ErrAlreadyExists). So the outcome of a failed write is read back: a lease file
+// of the same holder (owner, host, pid and acquired time) is ours and the renewal
+// succeeded; another holder's means the lease was taken; an unreadable outcome is
+// a transient error, and the next renewal adopts the file if it turns out ours.
 func (l *Lease) Renew(ctx context.Context) error {
 	if err := l.Err(); err != nil {
 		return err
@@ -356,7 +367,12 @@ func (l *Lease) Renew(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !ok || curSeq != seq || cur.Owner != mine.Owner || cur.PID != mine.PID {
+	if ok && curSeq > seq && sameHolder(cur, mine) {
+		// An earlier renewal committed although it reported a failure.
+		l.adopt(curSeq, cur)
+		seq, mine = curSeq, cur
+	}
+	if !ok || curSeq != seq || !sameHolder(cur, mine) {
 		err := fmt.Errorf("%w: lease file %s (owner %q, pid %d) replaced ours (seq %d)", ErrLost, Name(curSeq), cur.Owner, cur.PID, seq)
 		if !ok {
 			err = fmt.Errorf("%w: our lease file %s was removed", ErrLost, Name(seq))
@@ -366,20 +382,70 @@ func (l *Lease) Renew(ctx context.Context) error {
 	}
 	now := l.o.Now()
 	rec := Record{Owner: mine.Owner, Host: mine.Host, PID: mine.PID, Acquired: mine.Acquired, Expires: now.Add(l.o.TTL)}
-	err = l.write(ctx, seq+1, rec)
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		err = fmt.Errorf("%w: someone else created lease file %s", ErrLost, Name(seq+1))
-		l.markLost(err)
-		return err
+	if err := l.write(ctx, seq+1, rec); err != nil {
+		got, oerr := l.outcome(ctx, seq+1, rec, err)
+		if oerr != nil {
+			if errors.Is(oerr, ErrLost) {
+				l.markLost(oerr)
+			}
+			return oerr
+		}
+		rec = got
 	}
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	l.seq, l.rec = seq+1, rec
-	l.mu.Unlock()
+	l.adopt(seq+1, rec)
 	l.deleteOlder(ctx, seq+1)
 	return nil
+}
+
+// sameHolder reports whether two lease records were written by the same holder: one
+// process of one owner since one acquisition.
+func sameHolder(a, b Record) bool {
+	return a.Owner == b.Owner && a.Host == b.Host && a.PID == b.PID && a.Acquired.Equal(b.Acquired)
+}
+
+func (l *Lease) adopt(seq uint64, rec Record) {
+	l.mu.Lock()
+	if seq > l.seq {
+		l.seq, l.rec = seq, rec
+	}
+	l.mu.Unlock()
+}
+
+// outcome decides what a lease write of seq that failed with werr did, by reading
+// back the file: it returns the record when the file is ours, an error wrapping
+// ErrLost when it is another holder's, and a transient error (werr, with what the
+// read-back found) when the file is absent or cannot be read.
+func (l *Lease) outcome(ctx context.Context, seq uint64, want Record, werr error) (Record, error) {
+	got, found, err := l.readSeq(ctx, seq)
+	switch {
+	case err != nil:
+		return Record{}, fmt.Errorf("%w (reading it back: %w)", werr, err)
+	case !found:
+		return Record{}, werr
+	case sameHolder(got, want):
+		l.o.Logger.Warn("lease write reported an error but committed: it is ours", "file", Name(seq), "err", werr)
+		return got, nil
+	default:
+		return Record{}, fmt.Errorf("%w: someone else created lease file %s (owner %q, host %q, pid %d)", ErrLost, Name(seq), got.Owner, got.Host, got.PID)
+	}
+}
+
+// readSeq reads the lease file of seq; found is false when it does not exist.
+func (l *Lease) readSeq(ctx context.Context, seq uint64) (rec Record, found bool, err error) {
+	hs, err := l.st.ListMetadata(ctx)
+	if err != nil {
+		return rec, false, fmt.Errorf("list lease files: %w", err)
+	}
+	for _, h := range hs {
+		if n, ok := ParseName(string(h)); ok && n == seq {
+			rec, err = read(ctx, l.st, h)
+			if errors.Is(err, storage.ErrNotFound) {
+				return rec, false, nil
+			}
+			return rec, err == nil, err
+		}
+	}
+	return rec, false, nil
 }
 
 // Keep renews the lease every TTL/3 until ctx is done. When a renewal shows that
@@ -435,16 +501,21 @@ func (l *Lease) Release(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !ok || curSeq != seq || cur.Owner != mine.Owner || cur.PID != mine.PID {
+	if ok && curSeq > seq && sameHolder(cur, mine) {
+		seq, mine = curSeq, cur // an earlier renewal committed although it reported a failure
+	}
+	if !ok || curSeq != seq || !sameHolder(cur, mine) {
 		return nil // someone else's already
 	}
 	rec := mine
 	rec.Expires = l.o.Now()
 	if err := l.write(ctx, seq+1, rec); err != nil {
-		if errors.Is(err, storage.ErrAlreadyExists) {
-			return nil
+		if _, oerr := l.outcome(ctx, seq+1, rec, err); oerr != nil {
+			if errors.Is(oerr, ErrLost) {
+				return nil // another holder's lease already replaced ours
+			}
+			return oerr
 		}
-		return err
 	}
 	l.deleteOlder(ctx, seq+1)
 	l.o.Logger.Info("lease released", "owner", mine.Owner, "seq", seq+1)
