@@ -215,6 +215,16 @@ func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, 
 		return nil, err
 	}
 	h, err := st.SaveMetadata(ctx, metaName, line)
+	if err != nil {
+		// The outcome may be ambiguous (committed, then reported failure; or our own
+		// retried attempt found): the same bytes under the name are ours.
+		if ch, cerr := storage.ConfirmMetadata(ctx, st, metaName, line, err); cerr == nil {
+			o.Logger.Warn("saving metadata reported an error but committed: it is ours", "metadata", ch, "err", err)
+			h, err = ch, nil
+		} else {
+			err = cerr
+		}
+	}
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return nil, fmt.Errorf("save metadata %s: %w (folder %s is left for gc)", metaName, ErrAlreadyBackedUp, b)
 	}

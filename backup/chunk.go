@@ -268,10 +268,12 @@ func writeFile(ctx context.Context, st storage.Store, backup storage.BackupHandl
 	if _, err := w.Write(data); err != nil {
 		return manifest.File{}, fmt.Errorf("write %s: %w", w.Handle(), err)
 	}
-	if err := w.Commit(); err != nil {
-		return manifest.File{}, fmt.Errorf("commit %s: %w", w.Handle(), err)
-	}
 	f := manifest.File{Handle: w.Handle(), Size: int64(len(data)), RawSize: int64(len(data)), SHA256: sha256.Sum256(data)}
+	if err := w.Commit(); err != nil {
+		if err := storage.ConfirmFile(ctx, st, f.Handle, f.Size, f.SHA256, err); err != nil {
+			return manifest.File{}, fmt.Errorf("commit %s: %w", w.Handle(), err)
+		}
+	}
 	stats.StoredBytes.Add(f.Size)
 	stats.Files.Add(1)
 	return f, nil

@@ -196,7 +196,10 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Report, error) {
 		name.Part = i
 		h, err := st.SaveMetadata(ctx, name.String(), p.data)
 		if err != nil {
-			return rep, fmt.Errorf("compact: save %s: %w", name, err)
+			// Committed-then-failed or our own retry found: the same bytes are ours.
+			if h, err = storage.ConfirmMetadata(ctx, st, name.String(), p.data, err); err != nil {
+				return rep, fmt.Errorf("compact: save %s: %w", name, err)
+			}
 		}
 		rep.Written = append(rep.Written, h)
 		rep.WrittenLines += p.lines
