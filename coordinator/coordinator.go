@@ -312,6 +312,7 @@ func (c *coord) step(ctx, work context.Context) bool {
 		if !c.ready(KindMetadata) {
 			return false
 		}
+		c.attempt(KindMetadata)
 		entries, err := catalog.LoadEntries(work, c.cfg.Store, c.cfg.MetadataCacheDir)
 		if err != nil {
 			c.failed(work, KindMetadata, fmt.Errorf("read metadata: %w", err))
@@ -324,6 +325,7 @@ func (c *coord) step(ctx, work context.Context) bool {
 	if !c.ready(KindPoll) {
 		return false
 	}
+	c.attempt(KindPoll)
 	ds, err := c.cfg.Service.DBState(work)
 	if err != nil {
 		c.failed(work, KindPoll, fmt.Errorf("read the node's state: %w", err))
@@ -367,6 +369,14 @@ func (c *coord) step(ctx, work context.Context) bool {
 	return true
 }
 
+// attempt counts the start of an attempt of kind k: a retry when the last one
+// failed.
+func (c *coord) attempt(k string) {
+	if c.kind(k).failures > 0 {
+		c.m.retries.WithLabelValues(k).Inc()
+	}
+}
+
 // ready reports whether kind k may be attempted now.
 func (c *coord) ready(k string) bool {
 	s := c.kind(k)
@@ -375,10 +385,7 @@ func (c *coord) ready(k string) bool {
 
 // run makes one backup.
 func (c *coord) run(work context.Context, j job, ds backupservice.DBState) {
-	s := c.kind(j.kind)
-	if s.failures > 0 {
-		c.m.retries.WithLabelValues(j.kind).Inc()
-	}
+	c.attempt(j.kind)
 	o := c.cfg.Backup
 	o.Logger = c.log
 	o.Stats = nil
