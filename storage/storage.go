@@ -25,6 +25,14 @@
 //
 //   - File handles are opaque strings chosen by the backend; handles coming back from
 //     storage or manifests are validated with ValidateHandle before use.
+//
+//   - A create-only write (SaveMetadata, Commit) can have an ambiguous outcome: it may
+//     commit and still report an error, or report ErrAlreadyExists for a retry of its
+//     own committed attempt. Callers then read back what is there and decide: the
+//     same bytes (or, for a lease, the same holder) are theirs and the write
+//     succeeded; anything else is a real conflict; nothing there means the write did
+//     not happen; an unreadable outcome is transient. ConfirmMetadata and
+//     ConfirmFile implement the rule.
 package storage
 
 import (
