@@ -39,18 +39,6 @@ type EpochState struct {
 	Validators []ValidatorInfo
 }
 
-// TotalVotingPower returns the sum of the validators' voting power (as u128 in Aptos;
-// MaxValidators*2^64 fits in 80 bits, so the sum is kept in two words).
-func (s *EpochState) TotalVotingPower() (hi, lo uint64) {
-	for _, v := range s.Validators {
-		lo += v.VotingPower
-		if lo < v.VotingPower {
-			hi++
-		}
-	}
-	return hi, lo
-}
-
 // BlockInfo is the block a ledger info commits (aptos-core's BlockInfo).
 type BlockInfo struct {
 	// Epoch is the block's epoch.
