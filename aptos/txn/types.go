@@ -1,12 +1,14 @@
 package txn
 
-import "encoding/hex"
+import (
+	"encoding/hex"
 
-// HashValue is a 32-byte SHA3-256 digest, serialized in BCS as 32 bytes without a length.
-type HashValue [32]byte
+	"github.com/ledgervault/ledgervault/aptos"
+)
 
-// String returns the digest in lower-case hex.
-func (h HashValue) String() string { return hex.EncodeToString(h[:]) }
+// HashValue is a 32-byte SHA3-256 digest, serialized in BCS as 32 bytes without a length
+// (the same type as package aptos's).
+type HashValue = aptos.HashValue
 
 // Address is a 32-byte Move account address, serialized in BCS as 32 bytes without a length.
 type Address [32]byte
