@@ -93,10 +93,11 @@ func (h *EpochHistory) Ending(epoch uint64) (*LedgerInfo, bool) {
 	return h.endings[epoch-h.first], true
 }
 
-// VerifyLedgerInfo checks a signed ledger info against the history: one equal to a
-// verified ending is accepted as it is (so is the genesis ledger info, which carries no
-// signature); otherwise it must carry a quorum signature of the validator set of its
-// epoch, which the previous epoch's verified ending announced.
+// VerifyLedgerInfo checks a signed ledger info against the history: in the trusted
+// epoch it must equal the trusted ending (the genesis ledger info carries no signature);
+// in any later epoch the history reaches it must carry a quorum signature of the
+// validator set of its epoch, which the previous epoch's verified ending announced
+// (even when it equals a verified ending: a signature that does not verify is an error).
 func (h *EpochHistory) VerifyLedgerInfo(li *LedgerInfoWithSignatures) error {
 	_, err := h.verifyLedgerInfo(li)
 	return err
@@ -104,10 +105,15 @@ func (h *EpochHistory) VerifyLedgerInfo(li *LedgerInfoWithSignatures) error {
 
 func (h *EpochHistory) verifyLedgerInfo(li *LedgerInfoWithSignatures) (signers int, err error) {
 	e := li.LedgerInfo.Epoch()
-	if known, ok := h.Ending(e); ok && bytes.Equal(known.Raw, li.LedgerInfo.Raw) {
-		return 0, nil
+	if e == h.first {
+		// The trusted epoch: its validator set is not known, only its ending.
+		if bytes.Equal(h.endings[0].Raw, li.LedgerInfo.Raw) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("ledger info of epoch %d (version %d) cannot be verified: it is not the ending the trusted waypoint names, and the history starts there",
+			e, li.LedgerInfo.Version())
 	}
-	if e <= h.first {
+	if e < h.first {
 		return 0, fmt.Errorf("ledger info of epoch %d (version %d) cannot be verified: the history starts at the trusted epoch %d",
 			e, li.LedgerInfo.Version(), h.first)
 	}
@@ -133,7 +139,7 @@ func (h *EpochHistory) verifyLedgerInfo(li *LedgerInfoWithSignatures) (signers i
 func (h *EpochHistory) VerifyStateSnapshot(proof []byte, version uint64, rootHash HashValue) (*StateSnapshotProof, error) {
 	p, err := DecodeStateSnapshotProof(proof)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("state snapshot at version %d: %w", version, err)
 	}
 	if err := h.VerifyLedgerInfo(&p.LedgerInfo); err != nil {
 		return nil, fmt.Errorf("state snapshot at version %d: %w", version, err)
