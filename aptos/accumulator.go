@@ -76,10 +76,11 @@ func (p AccumulatorProof) Verify(d *Domain, root, leaf HashValue, index uint64) 
 // accumulator root (aptos-core's TransactionAccumulatorRangeProof).
 type AccumulatorRangeProof struct {
 	// LeftSiblings are the siblings left of the path from the first leaf to the root,
-	// those nearest the root first.
+	// bottom level first (as stored on the real chain; aptos-core's doc comment says
+	// root first, its verifier reads them bottom first).
 	LeftSiblings []HashValue
 	// RightSiblings are the siblings right of the path from the last leaf to the root,
-	// those nearest the root first.
+	// bottom level first; an empty right subtree is AccumulatorPlaceholderHash.
 	RightSiblings []HashValue
 }
 
@@ -111,21 +112,22 @@ func (p AccumulatorRangeProof) Verify(d *Domain, root HashValue, first uint64, l
 		return fmt.Errorf("%w: leaves %d..+%d beyond the accumulator's capacity", ErrProof, first, len(leaves))
 	}
 	left, right := p.LeftSiblings, p.RightSiblings
-	// Siblings nearest the root come first; consume from the end (bottom level).
+	// Siblings are stored bottom level first: aptos-core's verifier takes the next one
+	// from the front at each level, bottom up (its doc comment says the opposite).
 	popLeft := func() (HashValue, bool) {
 		if len(left) == 0 {
 			return HashValue{}, false
 		}
-		h := left[len(left)-1]
-		left = left[:len(left)-1]
+		h := left[0]
+		left = left[1:]
 		return h, true
 	}
 	popRight := func() (HashValue, bool) {
 		if len(right) == 0 {
 			return HashValue{}, false
 		}
-		h := right[len(right)-1]
-		right = right[:len(right)-1]
+		h := right[0]
+		right = right[1:]
 		return h, true
 	}
 	cur := append([]HashValue(nil), leaves...)
