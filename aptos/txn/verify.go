@@ -126,15 +126,36 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 		first   uint64
 		data    []byte
 		offsets []int // record i is data[offsets[i]:offsets[i+1]]
+		err     error // a failure after the batch's records
 	}
 	type result struct {
 		leaves                []HashValue
 		bytes                 int64
 		events, writes, users int
+		err                   error
+	}
+	detect := func(raw []byte) error {
+		rec, err := DecodeRecord(raw)
+		if err != nil {
+			return err
+		}
+		d := DetectDomain(rec)
+		if d == nil {
+			return fmt.Errorf("%w: the transaction hashes to its transaction_hash %s in no known hash domain", ErrMismatch, rec.Info.TransactionHash)
+		}
+		s = seedsOf(d)
+		return nil
 	}
 
+	// Errors travel in order: a failure found while reading becomes the last batch's
+	// error, and a worker's failure its result's, so the sink reports the failure at the
+	// lowest version whatever the workers' timing.
+	var srcDone bool
 	src := func(ctx context.Context) (batch, bool, error) {
 		b := batch{first: next, offsets: []int{0}}
+		if srcDone {
+			return b, false, nil
+		}
 		if err := ctx.Err(); err != nil {
 			return b, false, err
 		}
@@ -145,24 +166,25 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 				break
 			}
 			if err != nil {
-				return b, false, fmt.Errorf("chunk %s: version %d: %w", c.Name, next, err)
+				b.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, next, err)
+				break
 			}
 			if next-c.FirstVersion >= want {
-				return b, false, fmt.Errorf("chunk %s: version %d: %w: record beyond the chunk's last version %d", c.Name, next, ErrMismatch, c.LastVersion)
+				b.err = fmt.Errorf("chunk %s: version %d: %w: record beyond the chunk's last version %d", c.Name, next, ErrMismatch, c.LastVersion)
+				break
 			}
 			b.offsets = append(b.offsets, len(b.data))
 			if s == nil {
-				rec, err := DecodeRecord(b.data[b.offsets[len(b.offsets)-2]:])
-				if err != nil {
-					return b, false, fmt.Errorf("chunk %s: version %d: %w", c.Name, next, err)
+				if b.err = detect(b.data[b.offsets[len(b.offsets)-2]:]); b.err != nil {
+					b.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, next, b.err)
+					break
 				}
-				d := DetectDomain(rec)
-				if d == nil {
-					return b, false, fmt.Errorf("chunk %s: version %d: %w: the transaction hashes to its transaction_hash %s in no known hash domain", c.Name, next, ErrMismatch, rec.Info.TransactionHash)
-				}
-				s = seedsOf(d)
 			}
 			next++
+		}
+		if b.err != nil {
+			srcDone = true
+			return b, true, nil
 		}
 		if len(b.offsets) == 1 {
 			return b, false, nil
@@ -170,7 +192,8 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 		if rv == nil {
 			var err error
 			if rv, err = newRangeVerifier(s, c.FirstVersion, p.Range.LeftSiblings, p.Range.RightSiblings); err != nil {
-				return b, false, fmt.Errorf("proof %s: versions %d-%d: %w", c.ProofName, c.FirstVersion, c.LastVersion, err)
+				b.err = fmt.Errorf("proof %s: versions %d-%d: %w", c.ProofName, c.FirstVersion, c.LastVersion, err)
+				srcDone = true
 			}
 		}
 		return b, true, nil
@@ -185,11 +208,13 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 			raw := b.data[b.offsets[i]:b.offsets[i+1]]
 			rec, err := DecodeRecord(raw)
 			if err != nil {
-				return res, fmt.Errorf("chunk %s: version %d: %w", c.Name, v, err)
+				res.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, v, err)
+				return res, nil
 			}
 			h := x.hashes(s, rec, scratch)
 			if err := rec.check(&h); err != nil {
-				return res, fmt.Errorf("chunk %s: version %d: %w", c.Name, v, err)
+				res.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, v, err)
+				return res, nil
 			}
 			res.leaves = append(res.leaves, h.Info)
 			res.bytes += int64(len(raw))
@@ -199,10 +224,14 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 				res.users++
 			}
 		}
+		res.err = b.err
 		return res, nil
 	}
 
 	sink := func(_ context.Context, r result) error {
+		if r.err != nil {
+			return r.err
+		}
 		for _, l := range r.leaves {
 			rv.add(l)
 		}
