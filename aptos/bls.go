@@ -77,9 +77,42 @@ type validatorSet struct {
 	// Aptos's ValidatorVerifier::new (0 for an empty set).
 	quorum *big.Int
 
+	cache *keyCache // shared by the sets of one chain; may be nil
+
 	once sync.Once
 	keys []*bls12381.G1
 	err  error
+}
+
+// keyCache holds parsed public keys by their encoding: consecutive validator sets
+// mostly repeat the same keys, and parsing one (square root and subgroup check) costs
+// about a tenth of a signature check. Parsed points are only read afterwards.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[[PublicKeyLen]byte]*bls12381.G1
+}
+
+func newKeyCache() *keyCache { return &keyCache{m: map[[PublicKeyLen]byte]*bls12381.G1{}} }
+
+func (c *keyCache) parse(b []byte) (*bls12381.G1, error) {
+	if c == nil || len(b) != PublicKeyLen {
+		return parsePublicKey(b)
+	}
+	k := [PublicKeyLen]byte(b)
+	c.mu.Lock()
+	p, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := parsePublicKey(b)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.m[k] = p
+	c.mu.Unlock()
+	return p, nil
 }
 
 func newValidatorSet(s *EpochState) *validatorSet {
@@ -100,7 +133,7 @@ func (v *validatorSet) publicKeys() ([]*bls12381.G1, error) {
 	v.once.Do(func() {
 		keys := make([]*bls12381.G1, len(v.state.Validators))
 		for i := range v.state.Validators {
-			k, err := parsePublicKey(v.state.Validators[i].PublicKey)
+			k, err := v.cache.parse(v.state.Validators[i].PublicKey)
 			if err != nil {
 				v.err = fmt.Errorf("validator %d (0x%x) of epoch %d: %w", i, v.state.Validators[i].Address, v.state.Epoch, err)
 				return

@@ -72,6 +72,7 @@ type EpochHistory struct {
 	domain  *Domain
 	trusted Waypoint
 	first   uint64
+	keys    *keyCache
 	endings []*LedgerInfo
 	sets    []*validatorSet // sets[i]: the validator set endings[i] announces
 }
@@ -247,7 +248,7 @@ loop:
 				fail(pos, fmt.Errorf("%s: %w: %v", where, ErrChain, err))
 				break
 			}
-			h = &EpochHistory{domain: d, trusted: trusted, first: l.Epoch()}
+			h = &EpochHistory{domain: d, trusted: trusted, first: l.Epoch(), keys: newKeyCache()}
 		} else {
 			if l.Epoch() != prev.Epoch()+1 {
 				fail(pos, fmt.Errorf("%s: %w: expected epoch %d after epoch %d", where, ErrChain, prev.Epoch()+1, prev.Epoch()))
@@ -299,7 +300,9 @@ loop:
 			}(pos, where, set, h.domain.SigningMessage(l), li.Signatures)
 		}
 		h.endings = append(h.endings, l)
-		h.sets = append(h.sets, newValidatorSet(l.CommitInfo.NextEpochState))
+		set := newValidatorSet(l.CommitInfo.NextEpochState)
+		set.cache = h.keys
+		h.sets = append(h.sets, set)
 		prev = l
 	}
 	wg.Wait()
