@@ -156,7 +156,7 @@ func TestTamperTruncatedEnding(t *testing.T) {
 }
 
 var (
-	historyOnce sync.Once
+	historyOnce  sync.Once
 	history      *EpochHistory
 	historyStats ChainStats
 	historyErr   error
