@@ -14,8 +14,9 @@ import (
 // DST_BLS_SIG_IN_G2_WITH_POP.
 const BLSSignatureDST = "BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_"
 
-// ErrSignature is wrapped by every failed aggregate signature check.
-var ErrSignature = errors.New("aggregate signature does not verify")
+// ErrSignature is wrapped by every failed signature check: a bad signature, bitmask or
+// signer, or a signer set below the quorum.
+var ErrSignature = errors.New("signature check failed")
 
 // parsePublicKey decodes a compressed G1 public key. circl's SetBytes rejects points off
 // the curve or outside the prime-order subgroup; the identity is rejected here (Aptos

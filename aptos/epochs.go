@@ -233,6 +233,9 @@ loop:
 		}
 		li, err := DecodeLedgerInfoWithSignatures(e.Record)
 		if err != nil {
+			if DetectGeneration(e.Record) == GenerationDiem1 {
+				err = fmt.Errorf("%w: %s epoch endings are decoded but not verified by this chain walk", ErrGenerationNotChecked, GenerationDiem1)
+			}
 			fail(pos, fmt.Errorf("%s: %w", e.Source, err))
 			break
 		}

@@ -82,3 +82,21 @@ func FuzzAccumulatorRangeProof(f *testing.F) {
 		_ = AccumulatorProof{Siblings: rest}.Verify(AptosDomain, HashValue{}, HashValue{}, first)
 	})
 }
+
+func FuzzDecodeDiemLedgerInfoWithSignatures(f *testing.F) {
+	f.Add(seed(f, "diem-epoch14.bcs"))
+	f.Add(seed(f, "epoch1.bcs"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = DetectGeneration(b)
+		li, err := DecodeDiemLedgerInfoWithSignatures(b)
+		if err != nil {
+			return
+		}
+		_ = LibraDomain.DiemWaypoint(li)
+		if li.NextEpochState != nil {
+			set := *li.NextEpochState
+			set.Epoch = li.LedgerInfo.Epoch()
+			_, _ = VerifyDiemLedgerInfo(LibraDomain, &set, li)
+		}
+	})
+}

@@ -29,8 +29,8 @@ func ParseHashValue(s string) (HashValue, error) {
 
 // Domain is a chain's hash domain: the prefix of every CryptoHasher salt. Aptos
 // mainnet uses "APTOS::"; chains forked from Diem that run the Aptos framework (such as
-// 0L's libra v7) kept "DIEM::". A trusted waypoint decides which one a store uses (see
-// DetectDomain).
+// 0L's libra v7) kept "DIEM::"; 0L's Diem-1.x chain (v5) kept Libra's "LIBRA::". A
+// trusted waypoint decides which one a store uses (see DetectDomain).
 type Domain struct {
 	prefix string
 
@@ -57,10 +57,13 @@ var (
 	// DiemDomain is Diem's, kept by Aptos-framework chains forked from Diem (0L libra
 	// v7): salts begin with "DIEM::".
 	DiemDomain = NewDomain("DIEM::")
+	// LibraDomain is Libra's, kept by Diem-1.x chains forked before the rename (0L v5):
+	// salts begin with "LIBRA::".
+	LibraDomain = NewDomain("LIBRA::")
 )
 
 // KnownDomains lists the domains DetectDomain tries, in order.
-var KnownDomains = []*Domain{AptosDomain, DiemDomain}
+var KnownDomains = []*Domain{AptosDomain, DiemDomain, LibraDomain}
 
 // Prefix returns the domain's salt prefix, such as "APTOS::".
 func (d *Domain) Prefix() string { return d.prefix }
