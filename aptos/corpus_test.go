@@ -227,3 +227,34 @@ func TestStateProofAccumulator(t *testing.T) {
 		t.Logf("%s: li epoch %d version %d", s.proofPath, p.LedgerInfo.LedgerInfo.Epoch(), p.LedgerInfo.LedgerInfo.Version())
 	}
 }
+
+// TestStateChunkProofsDecode decodes the three snapshots' chunk proofs. Their chunks
+// (the state records) were not published with the archive, so the Jellyfish root cannot
+// be rebuilt from this corpus: only the proofs' form is checked.
+func TestStateChunkProofsDecode(t *testing.T) {
+	snap := filepath.Join(corpusDir(t), "snapshots")
+	files, _ := filepath.Glob(filepath.Join(snap, "state_epoch_*", "0-85049.proof"))
+	if len(files) != 3 {
+		t.Fatalf("%d chunk proofs", len(files))
+	}
+	for _, f := range files {
+		b := gunzipFile(t, f)
+		p, err := DecodeSparseMerkleRangeProof(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		// The only chunk ends at the last key: everything right of it is empty.
+		for _, s := range p.RightSiblings {
+			if s != SparseMerklePlaceholderHash {
+				t.Fatalf("%s: right sibling %s of the last chunk is not the placeholder", f, s)
+			}
+		}
+		if _, err := DecodeSparseMerkleRangeProof(b[:len(b)-1]); err == nil {
+			t.Fatalf("%s: truncated proof decoded", f)
+		}
+		blobs := filepath.Join(filepath.Dir(f), "0-.chunk")
+		if _, err := os.Stat(blobs); err == nil {
+			t.Fatalf("%s exists: the corpus README says the state chunks are absent; rebuild the root", blobs)
+		}
+	}
+}

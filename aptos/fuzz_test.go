@@ -100,3 +100,12 @@ func FuzzDecodeDiemLedgerInfoWithSignatures(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeSparseMerkleRangeProof(f *testing.F) {
+	f.Add(append([]byte{1}, SparseMerklePlaceholderHash[:]...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if p, err := DecodeSparseMerkleRangeProof(b); err == nil && len(p.RightSiblings) > maxSparseMerkleDepth {
+			t.Fatal("too many siblings decoded")
+		}
+	})
+}

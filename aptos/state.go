@@ -65,3 +65,28 @@ func DecodeStateSnapshotProof(b []byte) (*StateSnapshotProof, error) {
 	}
 	return &p, nil
 }
+
+// SparseMerkleRangeProof is a state snapshot chunk's proof (aptos-core's
+// SparseMerkleRangeProof): the right siblings of the path from the root to the chunk's
+// last leaf, bottom level first. Checking it needs the chunk's records (their leaves
+// and the left siblings they imply), so on its own it can only be decoded.
+type SparseMerkleRangeProof struct {
+	// RightSiblings are bottom level first; an empty subtree is
+	// SparseMerklePlaceholderHash.
+	RightSiblings []HashValue
+}
+
+// maxSparseMerkleDepth is the most siblings a state tree proof may have (256 key bits).
+const maxSparseMerkleDepth = 256
+
+// DecodeSparseMerkleRangeProof decodes a state snapshot chunk's .proof file strictly.
+func DecodeSparseMerkleRangeProof(b []byte) (*SparseMerkleRangeProof, error) {
+	r := bcs.NewReader(b, bcs.Limits{MaxInput: 1 + maxSparseMerkleDepth*32 + 8})
+	r.Push("sparse_merkle_range_proof")
+	p := &SparseMerkleRangeProof{RightSiblings: readHashes(r, "right_siblings", maxSparseMerkleDepth)}
+	r.Pop()
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("decode state chunk range proof: %w", err)
+	}
+	return p, nil
+}
