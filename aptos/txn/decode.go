@@ -19,8 +19,14 @@ const (
 	// MaxIdentifierLength is the longest Move identifier accepted (the Move binary
 	// format's own limit).
 	MaxIdentifierLength = 65535
+	// MaxRecordElements is the most sequence elements (events, write set entries,
+	// arguments, type arguments, signers, ...) one record may declare in total. It
+	// bounds the decoded structures a small hostile record could make the decoder
+	// allocate (each element can be as small as 3 bytes); aptos-core caps a user
+	// transaction at 8192 write ops and its events at 10 MB.
+	MaxRecordElements = 1 << 18
 	// maxSeq bounds any single sequence; the bcs reader also checks each length
-	// against the bytes left and a whole-record element budget.
+	// against the bytes left and the record's element budget.
 	maxSeq = 1 << 24
 	// maxMultiEd25519Keys is the most keys a MultiEd25519 key holds (aptos-crypto).
 	maxMultiEd25519Keys = 32
@@ -39,7 +45,7 @@ func DecodeRecord(b []byte) (*Record, error) {
 	if len(b) > MaxRecordSize {
 		return nil, fmt.Errorf("decode record: %d bytes, limit %d: %w", len(b), MaxRecordSize, bcs.ErrLimit)
 	}
-	d := decoder{r: bcs.NewReader(b, bcs.Limits{MaxInput: MaxRecordSize})}
+	d := decoder{r: bcs.NewReader(b, bcs.Limits{MaxInput: MaxRecordSize, MaxElements: MaxRecordElements})}
 	rec := &Record{}
 	r := d.r
 
