@@ -110,7 +110,7 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 		return st, fmt.Errorf("proof %s: %w: ledger info at version %d cannot prove versions up to %d", c.ProofName, ErrMismatch, li.Version(), c.LastVersion)
 	}
 	if err := opts.LedgerInfo.VerifyLedgerInfo(ctx, &p.LedgerInfo); err != nil {
-		return st, fmt.Errorf("proof %s: ledger info (epoch %d, version %d): %w", c.ProofName, li.Epoch(), li.Version(), err)
+		return st, fmt.Errorf("proof %s: signed ledger info: %w", c.ProofName, err)
 	}
 
 	fr := NewFrameReader(records, MaxRecordSize)
