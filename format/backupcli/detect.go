@@ -2,7 +2,13 @@ package backupcli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 // Format names a backup store format.
@@ -48,4 +54,31 @@ func Detect(line []byte) Format {
 		}
 	}
 	return FormatUnknown
+}
+
+// DetectStore tells a store's format from its metadata: the first line of the first
+// non-empty metadata file (in handle order) that reads. It returns FormatUnknown
+// when the store holds no metadata line at all.
+func DetectStore(ctx context.Context, src Source) (Format, error) {
+	hs, err := src.ListMetadata(ctx)
+	if err != nil {
+		return FormatUnknown, fmt.Errorf("detect format: list metadata: %w", err)
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i] < hs[j] })
+	for _, h := range hs {
+		data, _, err := ReadFile(ctx, src, h, MaxMetadataFileSize)
+		if err != nil {
+			if IsDecodeError(err) || errors.Is(err, storage.ErrNotFound) {
+				continue // an audit reports it; another file decides
+			}
+			return FormatUnknown, fmt.Errorf("detect format: %w", err)
+		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			continue
+		}
+		if f := Detect(data); f != FormatUnknown {
+			return f, nil
+		}
+	}
+	return FormatUnknown, nil
 }
