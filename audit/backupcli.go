@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,12 +51,13 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 		mu.Unlock()
 	}
 
-	files, err := backupcli.LoadMetadata(ctx, st, backupcli.LoadOptions{Concurrency: conc})
+	// Metadata and manifests.
+	view, err := backupcli.Load(ctx, st, backupcli.LoadOptions{Concurrency: conc})
 	if err != nil {
 		return nil, err
 	}
-	rep.MetadataFiles = len(files)
-	for _, f := range files {
+	rep.MetadataFiles = len(view.Files)
+	for _, f := range view.Files {
 		switch {
 		case f.Err != nil && errors.Is(f.Err, storage.ErrNotFound):
 			add(Missing, string(f.Handle), "", "listed metadata file vanished before it was read")
@@ -67,28 +67,9 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 			add(Partial, string(f.Handle), "", "zero-length metadata file (an interrupted write?); it references nothing")
 		}
 	}
-	view := backupcli.NewView(files)
-
-	// Distinct manifests, each with the lines naming it.
-	byManifest := map[storage.FileHandle][]*backupcli.Backup{}
-	var manifests []storage.FileHandle
-	for i := range view.All {
-		b := &view.All[i]
-		if _, ok := byManifest[b.Manifest]; !ok {
-			manifests = append(manifests, b.Manifest)
-		}
-		byManifest[b.Manifest] = append(byManifest[b.Manifest], b)
-	}
-	sort.Slice(manifests, func(i, j int) bool { return manifests[i] < manifests[j] })
-	rep.Backups = len(manifests)
-
+	rep.Backups = len(view.Manifests)
 	referenced := map[storage.FileHandle]bool{}
 	referencedFolders := map[storage.BackupHandle]bool{}
-	for _, h := range manifests {
-		referenced[h] = true
-		referencedFolders[backupcli.FolderOf(h)] = true
-	}
-
 	var filesDone atomic.Int64
 	var bytesRead atomic.Int64
 	progress := func(total int) {
@@ -96,58 +77,35 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 			o.Progress(int(filesDone.Load()), total, bytesRead.Load())
 		}
 	}
-
-	// Phase 1: manifests.
-	decoded := make([]*backupcli.Manifest, len(manifests))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(conc)
-	for i, h := range manifests {
-		g.Go(func() error {
-			b := byManifest[h][0]
-			data, _, err := backupcli.ReadFile(gctx, st, h, backupcli.MaxManifestSize)
-			if err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					add(Missing, string(h), b.Folder, "manifest named by %s is absent", b.MetadataFile)
-					return nil
-				}
-				if !backupcli.IsDecodeError(err) {
-					return err
-				}
+	decoded := make([]*backupcli.Manifest, len(view.Manifests))
+	manifests := make([]storage.FileHandle, len(view.Manifests))
+	for i, mf := range view.Manifests {
+		h, b := mf.Handle, mf.Lines[0]
+		manifests[i] = h
+		referenced[h] = true
+		referencedFolders[backupcli.FolderOf(h)] = true
+		if mf.Err != nil && errors.Is(mf.Err, storage.ErrNotFound) {
+			add(Missing, string(h), b.Folder, "manifest named by %s is absent", b.MetadataFile)
+			continue
+		}
+		rep.Files++
+		rep.Bytes += mf.Size
+		bytesRead.Add(mf.Size)
+		filesDone.Add(1)
+		if mf.Err != nil {
+			add(Partial, string(h), b.Folder, "manifest does not decode: %v", mf.Err)
+			continue
+		}
+		m := mf.Manifest
+		decoded[i] = m
+		if err := m.Verify(); err != nil {
+			add(Mismatch, string(h), b.Folder, "manifest is inconsistent: %v", err)
+		}
+		for _, line := range mf.Lines {
+			if err := m.CheckAgainst(line); err != nil {
+				add(Mismatch, string(h), b.Folder, "%v", err)
 			}
-			mu.Lock()
-			rep.Files++
-			rep.Bytes += int64(len(data))
-			mu.Unlock()
-			bytesRead.Add(int64(len(data)))
-			filesDone.Add(1)
-			progress(len(manifests))
-			if err != nil {
-				add(Partial, string(h), b.Folder, "manifest does not decode: %v", err)
-				return nil
-			}
-			if len(data) == 0 {
-				add(Partial, string(h), b.Folder, "zero-length manifest")
-				return nil
-			}
-			m, err := backupcli.DecodeManifest(b.Type, data)
-			if err != nil {
-				add(Partial, string(h), b.Folder, "manifest does not decode: %v", err)
-				return nil
-			}
-			decoded[i] = m
-			if err := m.Verify(); err != nil {
-				add(Mismatch, string(h), b.Folder, "manifest is inconsistent: %v", err)
-			}
-			for _, line := range byManifest[h] {
-				if err := m.CheckAgainst(line); err != nil {
-					add(Mismatch, string(h), b.Folder, "%v", err)
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+		}
 	}
 
 	// Phase 2: every file the manifests reference, each checked once.
@@ -188,7 +146,8 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 		}
 	}
 	total := len(manifests) + len(checks)
-	g, gctx = errgroup.WithContext(ctx)
+	progress(total)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
 	for _, c := range checks {
 		g.Go(func() error {

@@ -158,30 +158,22 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Result, error
 // it (ErrUndecodableMetadata); an empty one references nothing, as backup-cli reads
 // it.
 func referencedFolders(ctx context.Context, st storage.Store, conc int) (map[storage.BackupHandle]bool, error) {
-	files, err := backupcli.LoadMetadata(ctx, st, backupcli.LoadOptions{Concurrency: conc})
+	v, err := backupcli.Load(ctx, st, backupcli.LoadOptions{Concurrency: conc})
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range files {
+	for _, f := range v.Files {
 		if f.Err != nil && !errors.Is(f.Err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %v", ErrUndecodableMetadata, f.Err)
 		}
 	}
 	refs := map[storage.BackupHandle]bool{}
-	v := backupcli.NewView(files)
-	for _, b := range v.All {
-		refs[b.Folder] = true
+	for _, m := range v.Manifests {
+		refs[backupcli.FolderOf(m.Handle)] = true
 		// Files of a manifest live in its folder in backup-cli, but a manifest may name
 		// others: protect every folder it names.
-		data, _, err := backupcli.ReadFile(ctx, st, b.Manifest, backupcli.MaxManifestSize)
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) || backupcli.IsDecodeError(err) {
-				continue
-			}
-			return nil, err
-		}
-		if m, err := backupcli.DecodeManifest(b.Type, data); err == nil {
-			for _, h := range m.Files() {
+		if m.Manifest != nil {
+			for _, h := range m.Manifest.Files() {
 				refs[backupcli.FolderOf(h)] = true
 			}
 		}

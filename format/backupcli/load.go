@@ -211,6 +211,71 @@ type View struct {
 	// lines.
 	Identities  []string
 	Compactions int
+	// Manifests holds every distinct manifest the lines name, sorted by handle; only
+	// Load fills it.
+	Manifests []ManifestFile
+}
+
+// ManifestFile is one manifest as read.
+type ManifestFile struct {
+	Handle storage.FileHandle
+	// Lines are the metadata lines naming it (the first decides its type).
+	Lines []*Backup
+	// Size is how many bytes the store returned.
+	Size int64
+	// Manifest is the decoded manifest (nil when Err is set).
+	Manifest *Manifest
+	// Err says why it could not be decoded: storage.ErrNotFound when absent, else an
+	// error matching ErrPartial, ErrCorrupt, ErrTooLarge or ErrInvalid.
+	Err error
+}
+
+// Load reads a store's metadata (LoadMetadata) and every manifest the lines name,
+// at most o.Concurrency files at once, into a view. Files that do not decode are in
+// the view with their Err; a storage failure stops the load and is returned.
+func Load(ctx context.Context, src Source, o LoadOptions) (*View, error) {
+	files, err := LoadMetadata(ctx, src, o)
+	if err != nil {
+		return nil, err
+	}
+	v := NewView(files)
+	idx := map[storage.FileHandle]int{}
+	for i := range v.All {
+		b := &v.All[i]
+		j, ok := idx[b.Manifest]
+		if !ok {
+			j = len(v.Manifests)
+			idx[b.Manifest] = j
+			v.Manifests = append(v.Manifests, ManifestFile{Handle: b.Manifest})
+		}
+		v.Manifests[j].Lines = append(v.Manifests[j].Lines, b)
+	}
+	sort.Slice(v.Manifests, func(i, j int) bool { return v.Manifests[i].Handle < v.Manifests[j].Handle })
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency(o.Concurrency))
+	for i := range v.Manifests {
+		g.Go(func() error { return readManifest(gctx, src, &v.Manifests[i]) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func readManifest(ctx context.Context, src Source, m *ManifestFile) error {
+	data, _, err := ReadFile(ctx, src, m.Handle, MaxManifestSize)
+	m.Size = int64(len(data))
+	switch {
+	case err != nil && (errors.Is(err, storage.ErrNotFound) || IsDecodeError(err)):
+		m.Err = err
+	case err != nil:
+		return err
+	case len(data) == 0:
+		m.Err = fmt.Errorf("%w: zero-length manifest", ErrPartial)
+	default:
+		m.Manifest, m.Err = DecodeManifest(m.Lines[0].Type, data)
+	}
+	return nil
 }
 
 // NewView builds the view of decoded metadata files (files with Err are skipped:
