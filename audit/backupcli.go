@@ -192,7 +192,11 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 	default:
 		rep.UnreferencedChecked = true
 		if inv.files == nil {
-			rep.Notes = append(rep.Notes, "the store lists folders but not files: unreferenced files inside referenced folders were not checked")
+			note := "the store lists folders but not files: unreferenced files inside referenced folders were not checked"
+			if inv.filesErr != nil {
+				note += " (" + inv.filesErr.Error() + ")"
+			}
+			rep.Notes = append(rep.Notes, note)
 		}
 		now := o.Now()
 		for _, f := range inv.folders {

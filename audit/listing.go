@@ -137,8 +137,10 @@ func (l localLister) ListFiles(ctx context.Context, backup storage.BackupHandle)
 type inventory struct {
 	// folders is nil when the store cannot list its folders.
 	folders []storage.BackupInfo
-	// files maps each folder to its files; nil when the store cannot list files.
-	files map[storage.BackupHandle][]FileInfo
+	// files maps each folder to its files; nil when the store cannot list files
+	// (filesErr says why, when it tried).
+	files    map[storage.BackupHandle][]FileInfo
+	filesErr error
 }
 
 // backupCLIOwnFolders are folders backup-cli itself keeps beside the backups:
@@ -175,6 +177,13 @@ func listStorage(ctx context.Context, st storage.Store) (*inventory, error) {
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
 				continue // removed meanwhile
+			}
+			if storage.IsPermanent(err) || errors.Is(err, errors.ErrUnsupported) {
+				// A backend that has the method but cannot list (a command adapter
+				// without a listing command): folders only.
+				inv.files = nil
+				inv.filesErr = err
+				break
 			}
 			return nil, fmt.Errorf("list files of %s: %w", f.Handle, err)
 		}

@@ -281,3 +281,25 @@ func TestAptosStateKeyHash(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadReadsManifests(t *testing.T) {
+	for name, root := range stores(t) {
+		st, err := local.New(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := backupcli.Load(context.Background(), st, backupcli.LoadOptions{Concurrency: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Manifests) != len(v.All) {
+			t.Fatalf("%s: %d manifests for %d lines (no store has duplicates)", name, len(v.Manifests), len(v.All))
+		}
+		for _, m := range v.Manifests {
+			missing := name == "diem-0l-v5/77" && m.Handle == "epoch_ending_77-.1d01/epoch_ending.manifest"
+			if missing != errors.Is(m.Err, storage.ErrNotFound) || (!missing && (m.Err != nil || m.Manifest == nil || m.Size == 0)) {
+				t.Fatalf("%s: %s: %v", name, m.Handle, m.Err)
+			}
+		}
+	}
+}
