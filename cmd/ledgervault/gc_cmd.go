@@ -35,6 +35,9 @@ prints what it would remove and removes nothing. See docs/maintenance.md.`,
 			o.NoGrace = o.Grace == 0 // an explicit --grace 0s means no grace, not the default
 			return runReport(cmd, &sf, &lf, asJSON, func(ctx context.Context, st storage.Store, log *slog.Logger) (report, error) {
 				o.Logger = log
+				if rep, handled, err := gcIfBackupCLI(ctx, st, log, o.DryRun, o.Grace, o.BatchSize); handled || err != nil {
+					return rep, err
+				}
 				rep, err := gc.Run(ctx, st, o)
 				if rep == nil {
 					return nil, err

@@ -24,6 +24,9 @@ func newListCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			if handled, err := listIfBackupCLI(ctx, st, cmd.OutOrStdout(), asJSON); handled || err != nil {
+				return interrupted(err, sig())
+			}
 			inv, err := catalog.LoadCached(ctx, st, cacheDir)
 			if err != nil {
 				return interrupted(err, sig())

@@ -49,6 +49,15 @@ type Store struct {
 	cfg  Config
 	bash string
 	env  []string
+	dir  string
+}
+
+// Options are optional settings of a Store.
+type Options struct {
+	// Dir is the working directory every command runs in; empty means the current
+	// one. Configs written for backup-cli use paths relative to where it ran (for
+	// example FOLDER: ./).
+	Dir string
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -66,6 +75,11 @@ func Load(path string) (*Store, error) {
 // proc.GuardMain first thing in main (or TestMain), because writes run under a guard
 // that is this executable.
 func New(cfg Config) (*Store, error) {
+	return NewWithOptions(cfg, Options{})
+}
+
+// NewWithOptions is New with options.
+func NewWithOptions(cfg Config, o Options) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, storage.Permanent(err)
 	}
@@ -77,7 +91,7 @@ func New(cfg Config) (*Store, error) {
 	for _, e := range cfg.EnvVars {
 		env = append(env, e.Key+"="+e.Value)
 	}
-	return &Store{cfg: cfg, bash: bash, env: env}, nil
+	return &Store{cfg: cfg, bash: bash, env: env, dir: o.Dir}, nil
 }
 
 func (s *Store) environ(kv ...string) []string {
@@ -129,6 +143,7 @@ func (s *Store) run(ctx context.Context, op, script string, limit int64, kv ...s
 		Path:       s.bash,
 		Args:       []string{"bash", "-c", proc.ShellPrefix + script},
 		Env:        s.environ(kv...),
+		Dir:        s.dir,
 		StdoutPipe: true,
 	})
 	if err != nil {
@@ -185,6 +200,11 @@ func (s *Store) Create(ctx context.Context, backup storage.BackupHandle, name st
 }
 
 func (s *Store) startWriter(ctx context.Context, op, script string, kv ...string) (*writer, error) {
+	if s.dir != "" {
+		// The guard runs the pipeline itself and takes no working directory.
+		script = "cd -- \"$LEDGERVAULT_WORKDIR\"\n" + script
+		kv = append(kv, "LEDGERVAULT_WORKDIR="+s.dir)
+	}
 	g, err := proc.StartGuarded(ctx, proc.GuardSpec{Name: op, Script: script, Env: s.environ(kv...)})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -293,6 +313,7 @@ func (s *Store) Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, 
 		Path:       s.bash,
 		Args:       []string{"bash", "-c", proc.ShellPrefix + s.cfg.Commands.OpenForRead},
 		Env:        s.environ("FILE_HANDLE="+string(h), "FILE_NAME="+path.Base(string(h))),
+		Dir:        s.dir,
 		StdoutPipe: true,
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package shell_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,5 +239,74 @@ func TestSample(t *testing.T) {
 	}
 	if _, err := shell.Sample("nope", nil); err == nil {
 		t.Fatal("an unknown sample was accepted")
+	}
+}
+
+// A config written for backup-cli uses paths relative to where it ran (FOLDER: ./):
+// Options.Dir runs every command there, the guarded writers too.
+func TestOptionsDirRunsCommandsThere(t *testing.T) {
+	cfg, err := shell.ParseConfig([]byte(`env_vars:
+  - key: "FOLDER"
+    value: "./"
+commands:
+  create_backup: 'echo $BACKUP_NAME'
+  create_for_write: |
+    mkdir -p "$FOLDER/$BACKUP_HANDLE"
+    FILE_HANDLE="$BACKUP_HANDLE/$FILE_NAME"
+    echo "$FILE_HANDLE"
+    exec 1>&-
+    cat > "$FOLDER/$FILE_HANDLE"
+  open_for_read: 'cat "$FILE_HANDLE"'
+  save_metadata_line: |
+    mkdir -p "$FOLDER/metadata"
+    FILE_HANDLE="metadata/$FILE_NAME"
+    echo "$FILE_HANDLE"
+    exec 1>&-
+    cat > "$FOLDER/$FILE_HANDLE"
+  list_metadata_files: '(test -d $FOLDER/metadata && cd $FOLDER/metadata && ls -1 || exec) | while read f; do echo metadata/$f; done'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	st, err := shell.NewWithOptions(cfg, shell.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	b, err := st.CreateBackup(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.Create(ctx, b, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("data"))
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SaveMetadata(ctx, "m.meta", []byte("line\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, string(w.Handle()))); err != nil || string(got) != "data" {
+		t.Fatalf("written in %s: %q %v", dir, got, err)
+	}
+	hs, err := st.ListMetadata(ctx)
+	if err != nil || !reflect.DeepEqual(hs, []storage.FileHandle{"metadata/m.meta"}) {
+		t.Fatalf("list: %v %v", hs, err)
+	}
+	r, err := st.Open(ctx, w.Handle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(got) != "data" {
+		t.Fatalf("read %q %v", got, err)
+	}
+	// A missing file: cat's "No such file or directory" is ErrNotFound.
+	if _, err := st.Open(ctx, "b/none"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("missing: %v", err)
 	}
 }

@@ -1,0 +1,115 @@
+package sweep_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ledgervault/ledgervault/internal/corpora"
+	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/sweep"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func copy77(t *testing.T) string {
+	t.Helper()
+	src, err := corpora.Diem("77")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := corpora.CopyTree(src, root); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// hookStore runs a hook before the n-th metadata listing.
+type hookStore struct {
+	storage.Store
+	calls atomic.Int32
+	n     int32
+	hook  func()
+}
+
+func (h *hookStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
+	if h.calls.Add(1) == h.n {
+		h.hook()
+	}
+	return h.Store.ListMetadata(ctx)
+}
+
+// A backup whose metadata is committed while gc runs is kept: metadata is read again
+// before each batch.
+func TestMetadataReReadBeforeEachBatch(t *testing.T) {
+	root := copy77(t)
+	st, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Listings: 1 the first metadata read, 2 the audit, 3 before batch 1, 4 before batch 2.
+	hs := &hookStore{Store: st, n: 4, hook: func() {
+		os.WriteFile(filepath.Join(root, "metadata/state_snapshot_ver_41315058.meta"),
+			[]byte(`{"StateSnapshotBackup":{"version":41315058,"manifest":"state_ver_41315058.6168/state.manifest"}}`+"\n"), 0o644)
+	}}
+	res, err := sweep.BackupCLI(context.Background(), hs, sweep.Options{BatchSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 1 || res.Removed[0].Handle != "epoch_ending_77-.0965" || len(res.Kept) != 1 ||
+		res.Kept[0].Handle != "state_ver_41315058.6168" || res.Kept[0].Reason != "metadata written meanwhile references it" {
+		t.Fatalf("%+v", res)
+	}
+	if exists(filepath.Join(root, "epoch_ending_77-.0965")) || !exists(filepath.Join(root, "state_ver_41315058.6168/0-.chunk")) {
+		t.Fatal("wrong folders removed")
+	}
+}
+
+func TestGraceKeepsRecentFolders(t *testing.T) {
+	root := copy77(t)
+	st, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, p := range []string{"epoch_ending_77-.0965", "epoch_ending_77-.0965/77-.chunk", "epoch_ending_77-.0965/epoch_ending.manifest"} {
+		os.Chtimes(filepath.Join(root, p), old, old)
+	}
+	now := time.Now()
+	for _, p := range []string{"state_ver_41315058.6168", "state_ver_41315058.6168/0-.chunk"} {
+		os.Chtimes(filepath.Join(root, p), now, now)
+	}
+	res, err := sweep.BackupCLI(context.Background(), st, sweep.Options{Grace: time.Hour, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 1 || res.Removed[0].Handle != "epoch_ending_77-.0965" || len(res.Kept) != 1 || res.Kept[0].Handle != "state_ver_41315058.6168" {
+		t.Fatalf("%+v", res)
+	}
+	if !exists(filepath.Join(root, "epoch_ending_77-.0965")) {
+		t.Fatal("dry run removed a folder")
+	}
+}
+
+func TestUndecodableMetadataStops(t *testing.T) {
+	root := copy77(t)
+	st, err := local.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "metadata/x.meta"), []byte("{\"Bogus\":1}\n"), 0o644)
+	_, err = sweep.BackupCLI(context.Background(), st, sweep.Options{})
+	if !errors.Is(err, sweep.ErrUndecodableMetadata) || !exists(filepath.Join(root, "epoch_ending_77-.0965")) {
+		t.Fatalf("%v", err)
+	}
+}
