@@ -71,7 +71,12 @@ type Stats struct {
 	LedgerInfoEpoch uint64
 	// LedgerInfoVersion is the version of that ledger info.
 	LedgerInfoVersion uint64
+
+	domain *aptos.Domain
 }
+
+// maxVersion bounds versions: an accumulator holds fewer than 2^63 leaves.
+const maxVersion = 1<<63 - 1
 
 // ErrMismatch is wrapped by errors of a record whose contents disagree with its
 // transaction info, or a chunk whose records disagree with its manifest range.
@@ -88,7 +93,7 @@ var ErrMismatch = errors.New("mismatch")
 // chunk. Every error names the chunk or proof file, and the version where it applies.
 func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, opts Options) (Stats, error) {
 	var st Stats
-	if c.LastVersion < c.FirstVersion || c.LastVersion >= 1<<63-1 {
+	if c.LastVersion < c.FirstVersion || c.LastVersion >= maxVersion {
 		return st, fmt.Errorf("chunk %s: versions %d-%d: %w: not a version range", c.Name, c.FirstVersion, c.LastVersion, ErrMismatch)
 	}
 	if opts.LedgerInfo == nil {
@@ -250,7 +255,7 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 	if st.Transactions != want {
 		return st, fmt.Errorf("chunk %s: version %d: %w: chunk ends after %d records, its manifest range %d-%d has %d", c.Name, c.FirstVersion+st.Transactions, ErrMismatch, st.Transactions, c.FirstVersion, c.LastVersion, want)
 	}
-	st.Domain = s.domain.Prefix()
+	st.Domain, st.domain = s.domain.Prefix(), s.domain
 	root, err := rv.root()
 	if err != nil {
 		return st, fmt.Errorf("proof %s: versions %d-%d: %w", c.ProofName, c.FirstVersion, c.LastVersion, err)
