@@ -20,6 +20,7 @@ func newVerifyCmd() *cobra.Command {
 		conc     int
 		progress string
 		asJSON   bool
+		format   string
 		from, to uint64
 		maxRaw   int64
 	)
@@ -30,9 +31,17 @@ func newVerifyCmd() *cobra.Command {
 waypoint, each state snapshot (chunk hashes, range proofs, root proof against a verified ledger
 info), each transaction backup (hashes, decoding, accumulator range proofs against verified ledger
 infos), and gaps between backups. Prints one row per backup. Exit status: 0 all verified, 1 any
-failure, 128+N interrupted by signal N.`,
+failure, 128+N interrupted by signal N.
+
+An Aptos/Diem backup-cli store (detected from its metadata, or --format backupcli) is verified
+from the trusted waypoint too (docs/backup-cli.md): exit status 1 when anything is false or does
+not decode, 3 when nothing is false but not everything could be checked (missing files, a Diem
+1.x store, whose signatures verify does not check), 2 usage error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if handled, err := verifyIfBackupCLI(cmd, &sf, &tf, format, asJSON); handled {
+				return err // a backup-cli store: see verify_backupcli.go
+			}
 			log, err := lf.logger()
 			if err != nil {
 				return err
@@ -93,6 +102,7 @@ failure, 128+N interrupted by signal N.`,
 	cmd.Flags().IntVar(&conc, "concurrent-downloads", restore.DefaultConcurrency, "downloads in flight")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as one JSON object")
+	cmd.Flags().StringVar(&format, "format", "auto", "store format: auto (detect from metadata), backupcli or ledgervault")
 	cmd.Flags().Uint64Var(&from, "from-version", 0, "with --to-version: check only snapshot and transaction backups that intersect [from, to]")
 	cmd.Flags().Uint64Var(&to, "to-version", 0, "last version of the range checked (0: everything)")
 	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", chunkread.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
