@@ -199,7 +199,6 @@ func (v *verifier) epochChain(ctx context.Context) (*aptos.EpochHistory, error) 
 		v.rep.Generation = aptos.GenerationAptos.String()
 		v.rep.Domain = hist.Domain().Prefix()
 		v.rep.EpochEndings, v.rep.Signatures, v.rep.SignerKeys = stats.Endings, stats.Signatures, stats.SignerKeys
-		v.firstEpoch = hist.FirstEpoch()
 		stoppedAt := -1
 		for i, r := range rows {
 			if (r.row.Status == StatusFailed || r.row.Status == StatusIncomplete) && stoppedAt < 0 {

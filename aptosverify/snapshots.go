@@ -25,7 +25,7 @@ func (v *verifier) stateSnapshot(ctx context.Context, b backupcli.Backup, hist *
 	}
 	sm := m.StateSnapshot
 	if hist == nil {
-		row.Status, row.Error = StatusNotChecked, "not checked: no verified epoch history"
+		row.Status, row.Error = StatusNotChecked, "no verified epoch history"
 		return nil
 	}
 	proof, err := v.readSmall(ctx, sm.Proof, &row)

@@ -23,7 +23,7 @@ func (v *verifier) transactions(ctx context.Context, b backupcli.Backup, hist *a
 		return nil
 	}
 	if hist == nil {
-		row.Status, row.Error = StatusNotChecked, "not checked: no verified epoch history"
+		row.Status, row.Error = StatusNotChecked, "no verified epoch history"
 		return nil
 	}
 	opts := txn.Options{Domain: hist.Domain(), LedgerInfo: ledgerInfoVerifier(hist), Workers: v.o.Concurrency}

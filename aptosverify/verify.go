@@ -96,11 +96,11 @@ func Verify(ctx context.Context, src backupcli.Source, o Options) (*Report, erro
 	v.rep.TransactionsElapsed = time.Since(txnStart)
 	for _, g := range view.Gaps {
 		unit := "versions"
+		if v.beforeTrust(g) {
+			continue // before the trusted waypoint: not needed
+		}
 		if g.Type == backupcli.TypeEpochEnding {
 			unit = "epochs"
-			if g.Last < v.firstEpoch {
-				continue // before the trusted waypoint: not needed
-			}
 		}
 		v.add(Row{Type: g.Type, Range: fmt.Sprintf("%s %d-%d", unit, g.First, g.Last), Status: StatusIncomplete,
 			Error: fmt.Sprintf("gap: no backup covers %s %d-%d", unit, g.First, g.Last)})
@@ -116,7 +116,19 @@ type verifier struct {
 	view       *backupcli.View
 	manifests  map[storage.FileHandle]*backupcli.ManifestFile
 	rep        *Report
-	firstEpoch uint64
+}
+
+// beforeTrust reports whether a gap lies wholly before the trusted waypoint.
+func (v *verifier) beforeTrust(g backupcli.Gap) bool {
+	if g.Type != backupcli.TypeEpochEnding {
+		return g.Last < v.o.Trusted.Version
+	}
+	for _, b := range v.view.Backups {
+		if b.Type == g.Type && b.First == g.Last+1 {
+			return b.FirstVersion <= v.o.Trusted.Version
+		}
+	}
+	return false
 }
 
 func (v *verifier) add(r Row) {
@@ -217,7 +229,6 @@ func ledgerInfoVerifier(h *aptos.EpochHistory) txn.LedgerInfoVerifier {
 		return h.VerifyLedgerInfo(li)
 	})
 }
-
 
 // recordsOf streams an epoch-ending chunk's records, each at most one ledger info.
 func recordsOf(r io.Reader) *backupcli.Records {

@@ -123,7 +123,11 @@ func verifyIfBackupCLI(cmd *cobra.Command, sf *storageFlags, tf *trustFlags, for
 			}
 			what = "missing " + strings.Join(hs, ", ") + ": " + what
 		}
-		cmd.PrintErrf("ledgervault: verify: %s %s %s (%s): %s\n", row.Status, row.Type, row.Range, row.Manifest, what)
+		where := ""
+		if row.Manifest != "" {
+			where = " (" + string(row.Manifest) + ")"
+		}
+		cmd.PrintErrf("ledgervault: verify: %s %s %s%s: %s\n", row.Status, row.Type, row.Range, where, what)
 	}
 	if n := r.Count(aptosverify.StatusFailed); n > 0 {
 		return true, &exitError{code: 1, err: fmt.Errorf("verification failed: %d of %d rows failed", n, len(r.Rows))}
