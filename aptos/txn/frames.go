@@ -1,25 +1,23 @@
 package txn
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+
+	"github.com/ledgervault/ledgervault/format/backupcli"
 )
 
-// ErrTruncated is wrapped by the error of a chunk that ends inside a record frame.
+// ErrTruncated is wrapped by the error of a chunk that ends inside a record frame
+// (together with backupcli.ErrPartial).
 var ErrTruncated = errors.New("chunk ends inside a record")
 
 // FrameReader reads the records of a backup-cli chunk file: each a big-endian u32
-// length then that many bytes, with nothing after the last record. It is not safe for
-// concurrent use.
+// length then that many bytes, with nothing after the last record. It is the framing
+// reader of package backupcli (backupcli.Records, the one every package uses) with
+// this package's limit and errors. It is not safe for concurrent use.
 type FrameReader struct {
-	r   *bufio.Reader
-	max int
-	n   int // records read
-	hdr [4]byte
+	recs *backupcli.Records
 }
 
 // NewFrameReader returns a FrameReader over the decompressed chunk bytes r, accepting
@@ -28,7 +26,7 @@ func NewFrameReader(r io.Reader, maxRecord int) *FrameReader {
 	if maxRecord <= 0 || maxRecord > MaxRecordSize {
 		maxRecord = MaxRecordSize
 	}
-	return &FrameReader{r: bufio.NewReaderSize(r, 256<<10), max: maxRecord}
+	return &FrameReader{recs: backupcli.NewRecords(r, backupcli.RecordLimits{MaxRecordSize: maxRecord})}
 }
 
 // Next returns the next record in a newly allocated slice, or io.EOF after the last one.
@@ -49,31 +47,18 @@ func (f *FrameReader) Next() ([]byte, error) {
 // record is its last bytes), or dst and io.EOF after the last record. Errors are as for
 // Next.
 func (f *FrameReader) Append(dst []byte) ([]byte, error) {
-	n, err := io.ReadFull(f.r, f.hdr[:])
-	if err == io.EOF {
-		return dst, io.EOF
-	}
-	if err != nil {
-		if err == io.ErrUnexpectedEOF {
-			return dst, fmt.Errorf("record %d: length prefix has %d of 4 bytes: %w", f.n, n, ErrTruncated)
+	if !f.recs.Next() {
+		err := f.recs.Err()
+		switch {
+		case err == nil:
+			return dst, io.EOF
+		case errors.Is(err, backupcli.ErrPartial):
+			return dst, fmt.Errorf("%w: %w", ErrTruncated, err)
 		}
-		return dst, fmt.Errorf("record %d: read length: %w", f.n, err)
+		return dst, err
 	}
-	size := binary.BigEndian.Uint32(f.hdr[:])
-	if uint64(size) > uint64(f.max) {
-		return dst, fmt.Errorf("record %d: length %d above the limit %d", f.n, size, f.max)
-	}
-	start := len(dst)
-	dst = slices.Grow(dst, int(size))[:start+int(size)]
-	if got, err := io.ReadFull(f.r, dst[start:]); err != nil {
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			return dst[:start], fmt.Errorf("record %d: %d of %d bytes: %w", f.n, got, size, ErrTruncated)
-		}
-		return dst[:start], fmt.Errorf("record %d: read: %w", f.n, err)
-	}
-	f.n++
-	return dst, nil
+	return append(dst, f.recs.Record()...), nil
 }
 
 // Records returns the number of records read so far.
-func (f *FrameReader) Records() int { return f.n }
+func (f *FrameReader) Records() int { return f.recs.Count() }

@@ -1,34 +1,21 @@
 package backupcli
 
 import (
-	"encoding/binary"
+	"crypto/sha3"
 	"errors"
 	"fmt"
 
-	"crypto/sha3"
+	"github.com/ledgervault/ledgervault/aptos/bcs"
 )
 
 // The little BCS an audit needs: the epoch and version of an epoch-ending ledger info
-// and the hashed key of a state snapshot record. Full transaction and proof decoding
-// is restore's job, not an audit's.
+// and the hashed key of a state snapshot record, read with package aptos/bcs's strict
+// reader. Full decoding and verification is packages aptos and aptos/txn's job.
 
 var errShort = errors.New("record too short")
 
-// uleb128 decodes a BCS length (at most 2^31-1, as BCS allows).
-func uleb128(b []byte) (v uint64, n int, err error) {
-	var shift uint
-	for i := 0; i < len(b) && i < 5; i++ {
-		v |= uint64(b[i]&0x7f) << shift
-		if b[i]&0x80 == 0 {
-			if v > 1<<31-1 {
-				return 0, 0, errors.New("BCS length over 2^31-1")
-			}
-			return v, i + 1, nil
-		}
-		shift += 7
-	}
-	return 0, 0, errShort
-}
+// reader returns a strict BCS reader (package aptos/bcs) over one record.
+func reader(rec []byte) *bcs.Reader { return bcs.NewReader(rec, bcs.Limits{MaxInput: len(rec)}) }
 
 // LedgerInfoHeader is what an audit reads from an epoch-ending chunk record (a BCS
 // LedgerInfoWithSignatures): its epoch and version.
@@ -50,13 +37,25 @@ func DecodeLedgerInfoHeader(rec []byte) (LedgerInfoHeader, error) {
 	if rec[0] != 0 {
 		return LedgerInfoHeader{}, fmt.Errorf("ledger info: unknown LedgerInfoWithSignatures variant %d", rec[0])
 	}
-	h := LedgerInfoHeader{Epoch: binary.LittleEndian.Uint64(rec[1:9])}
-	const after = 1 + 8 + 8
+	r := reader(rec)
+	r.Variant("ledger_info_with_signatures", 1)
+	r.Push("ledger_info.commit_info")
+	h := LedgerInfoHeader{Epoch: r.U64("epoch")}
+	r.U64("round")
+	after := r.Offset()
 	// Aptos: two bare 32-byte hashes.
-	h.Versions = append(h.Versions, binary.LittleEndian.Uint64(rec[after+64:]))
-	// Diem 1.x: two 0x20-prefixed hashes.
-	if len(rec) >= after+66+8 && rec[after] == 32 && rec[after+33] == 32 {
-		h.Versions = append(h.Versions, binary.LittleEndian.Uint64(rec[after+66:]))
+	r.Fixed("id", 32)
+	r.Fixed("executed_state_id", 32)
+	h.Versions = append(h.Versions, r.U64("version"))
+	if err := r.Err(); err != nil {
+		return LedgerInfoHeader{}, fmt.Errorf("ledger info: %w", err)
+	}
+	// Diem 1.x: two length-prefixed hashes.
+	d := reader(rec[after:])
+	if len(d.Bytes("id", 32)) == 32 && len(d.Bytes("executed_state_id", 32)) == 32 {
+		if v := d.U64("version"); d.Err() == nil {
+			h.Versions = append(h.Versions, v)
+		}
 	}
 	return h, nil
 }
@@ -84,46 +83,42 @@ func StateRecordKey(rec []byte) (Hash, error) {
 	if len(rec) == 0 {
 		return h, fmt.Errorf("state record: %w", errShort)
 	}
+	r := reader(rec)
 	if rec[0] == 32 {
 		if len(rec) < 33+1 {
 			return h, fmt.Errorf("state record: %w (%d bytes)", errShort, len(rec))
 		}
-		copy(h[:], rec[1:33])
-		n, m, err := uleb128(rec[33:])
-		if err != nil || uint64(len(rec)-33-m) != n {
-			return h, fmt.Errorf("state record: account blob length does not match the record (%d bytes)", len(rec))
+		copy(h[:], r.Bytes("key", 32))
+		r.Bytes("account_state_blob", bcs.MaxSequenceLength)
+		if err := r.Done(); err != nil {
+			return h, fmt.Errorf("state record: account blob length does not match the record (%d bytes): %w", len(rec), err)
 		}
 		return h, nil
 	}
 	var enc []byte
-	rest := rec[1:]
-	switch rec[0] {
-	case 0, 1: // AccessPath{address, path} or TableItem{handle, key}: 32 bytes then Vec<u8>
-		if len(rest) < 32 {
-			return h, fmt.Errorf("state key: %w", errShort)
-		}
-		n, m, err := uleb128(rest[32:])
-		if err != nil || uint64(len(rest)-32-m) < n {
-			return h, fmt.Errorf("state key: bad length")
-		}
-		end := 32 + m + int(n)
-		if rec[0] == 0 {
-			enc = append([]byte{0}, rest[:end]...)
-		} else {
-			enc = append(append([]byte{1}, rest[:32]...), rest[32+m:end]...)
-		}
-		rest = rest[end:]
-	case 2: // Raw(Vec<u8>)
-		n, m, err := uleb128(rest)
-		if err != nil || uint64(len(rest)-m) < n {
-			return h, fmt.Errorf("state key: bad length")
-		}
-		enc = append([]byte{255}, rest[m:m+int(n)]...)
-		rest = rest[m+int(n):]
-	default:
+	switch v := r.Variant("state_key", 3); {
+	case r.Err() != nil:
 		return h, fmt.Errorf("state key: unknown variant %d", rec[0])
+	case v == 0 || v == 1: // AccessPath{address, path} or TableItem{handle, key}: 32 bytes then Vec<u8>
+		start := r.Offset()
+		addr := r.Fixed32("address")
+		key := r.Bytes("path", bcs.MaxSequenceLength)
+		if r.Err() != nil {
+			return h, fmt.Errorf("state key: bad length: %w", r.Err())
+		}
+		if v == 0 {
+			enc = append([]byte{0}, r.Since(start)...)
+		} else {
+			enc = append(append([]byte{1}, addr[:]...), key...)
+		}
+	default: // Raw(Vec<u8>)
+		raw := r.Bytes("raw", bcs.MaxSequenceLength)
+		if r.Err() != nil {
+			return h, fmt.Errorf("state key: bad length: %w", r.Err())
+		}
+		enc = append([]byte{255}, raw...)
 	}
-	if len(rest) == 0 {
+	if r.Remaining() == 0 {
 		return h, fmt.Errorf("state record: no value after the key")
 	}
 	d := sha3.New256()
