@@ -12,19 +12,22 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/ledgervault/ledgervault/internal/corpora"
 )
 
-// corpusDir returns the aptos-libra7 store (snapshots/), from $LEDGERVAULT_CORPORA or
-// the shared folder, skipping the test when it is not on this machine.
+// corpusDir returns the aptos-libra7 corpus folder (internal/corpora: shared/corpora
+// above the checkout, or $LEDGERVAULT_CORPORA). A missing corpus fails the test: it is
+// a broken checkout, not a reason to skip.
 func corpusDir(t testing.TB) string {
 	t.Helper()
-	root := os.Getenv("LEDGERVAULT_CORPORA")
-	if root == "" {
-		root = "/work/shared/corpora"
+	root, err := corpora.Dir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	dir := filepath.Join(root, "aptos-libra7")
 	if _, err := os.Stat(filepath.Join(dir, "genesis", "waypoint.txt")); err != nil {
-		t.Skipf("aptos-libra7 corpus not present (%v); set LEDGERVAULT_CORPORA", err)
+		t.Fatalf("aptos-libra7 corpus incomplete: %v", err)
 	}
 	return dir
 }

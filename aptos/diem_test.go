@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ledgervault/ledgervault/internal/corpora"
 )
 
 type diemEnding struct {
@@ -20,13 +22,13 @@ type diemEnding struct {
 // files), each with the waypoint its manifest lists.
 func loadDiemEndings(t *testing.T) []diemEnding {
 	t.Helper()
-	root := os.Getenv("LEDGERVAULT_CORPORA")
-	if root == "" {
-		root = "/work/shared/corpora"
+	root, err := corpora.Dir()
+	if err != nil {
+		t.Fatal(err) // a missing corpus is a broken checkout
 	}
 	mans, _ := filepath.Glob(filepath.Join(root, "diem-0l-v5", "*", "epoch_ending_*", "epoch_ending.manifest"))
 	if len(mans) == 0 {
-		t.Skip("diem-0l-v5 corpus not present")
+		t.Fatalf("diem-0l-v5 corpus not found under %s", root)
 	}
 	var out []diemEnding
 	for _, m := range mans {

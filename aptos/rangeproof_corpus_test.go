@@ -10,6 +10,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/aptos"
 	"github.com/ledgervault/ledgervault/aptos/txn"
+	"github.com/ledgervault/ledgervault/internal/corpora"
 )
 
 func gunzip(t *testing.T, path string) []byte {
@@ -33,13 +34,13 @@ func gunzip(t *testing.T, path string) []byte {
 // TestRangeProofOnRealChunk checks AccumulatorRangeProof.Verify over the 20000
 // TransactionInfo hashes of a real transaction chunk (decoded with aptos/txn).
 func TestRangeProofOnRealChunk(t *testing.T) {
-	root := os.Getenv("LEDGERVAULT_CORPORA")
-	if root == "" {
-		root = "/work/shared/corpora"
+	root, err := corpora.Dir()
+	if err != nil {
+		t.Fatal(err) // a missing corpus is a broken checkout
 	}
 	dir := filepath.Join(root, "aptos-libra7", "snapshots", "transaction_1-.90bf")
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("corpus not present: %v", err)
+		t.Fatalf("corpus incomplete: %v", err)
 	}
 	proof, err := txn.DecodeChunkProof(gunzip(t, filepath.Join(dir, "1-20000.proof")))
 	if err != nil {

@@ -110,12 +110,12 @@ func Verify(ctx context.Context, src backupcli.Source, o Options) (*Report, erro
 }
 
 type verifier struct {
-	src        backupcli.Source
-	o          Options
-	log        *slog.Logger
-	view       *backupcli.View
-	manifests  map[storage.FileHandle]*backupcli.ManifestFile
-	rep        *Report
+	src       backupcli.Source
+	o         Options
+	log       *slog.Logger
+	view      *backupcli.View
+	manifests map[storage.FileHandle]*backupcli.ManifestFile
+	rep       *Report
 }
 
 // beforeTrust reports whether a gap lies wholly before the trusted waypoint.

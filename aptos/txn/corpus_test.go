@@ -10,20 +10,21 @@ import (
 	"testing"
 
 	"github.com/ledgervault/ledgervault/aptos"
+	"github.com/ledgervault/ledgervault/internal/corpora"
 )
 
-// corpusPath returns the snapshots/ folder of the real aptos-libra7 store, from
-// $LEDGERVAULT_CORPORA or the shared folder (as package aptos's tests find it), skipping
-// the test when the corpus is not on this machine. Tests only read it.
+// corpusPath returns the snapshots/ folder of the real aptos-libra7 store
+// (internal/corpora: shared/corpora above the checkout, or $LEDGERVAULT_CORPORA). A
+// missing corpus fails the test: it is a broken checkout, not a reason to skip. Tests
+// only read it.
 func corpusPath(t testing.TB) string {
 	t.Helper()
-	root := os.Getenv("LEDGERVAULT_CORPORA")
-	if root == "" {
-		root = "/work/shared/corpora"
+	p, _, err := corpora.Aptos()
+	if err != nil {
+		t.Fatal(err)
 	}
-	p := filepath.Join(root, "aptos-libra7", "snapshots")
 	if _, err := os.Stat(filepath.Join(p, "metadata")); err != nil {
-		t.Skipf("aptos-libra7 corpus not present (%v); set LEDGERVAULT_CORPORA", err)
+		t.Fatalf("aptos-libra7 corpus incomplete: %v", err)
 	}
 	return p
 }
