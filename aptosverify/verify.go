@@ -51,10 +51,10 @@ type Options struct {
 }
 
 // Verify verifies every backup of the backup-cli store src from o.Trusted and returns
-// one row per backup (epoch endings, state snapshots, transactions, then gaps). It
-// continues past a failing backup to report them all; the error return is for what
-// stops it: storage failures other than a missing file, undecodable metadata,
-// cancellation.
+// one row per backup (undecodable metadata files first, then epoch endings, state
+// snapshots, transactions, then gaps). It continues past a failing backup to report
+// them all; the error return is for what stops it: a storage failure while loading the
+// metadata and manifests, cancellation.
 func Verify(ctx context.Context, src backupcli.Source, o Options) (*Report, error) {
 	start := time.Now()
 	if o.Concurrency <= 0 {
@@ -68,15 +68,15 @@ func Verify(ctx context.Context, src backupcli.Source, o Options) (*Report, erro
 	if err != nil {
 		return nil, fmt.Errorf("verify: load metadata: %w", err)
 	}
-	for _, f := range view.Files {
-		if f.Err != nil {
-			return nil, fmt.Errorf("verify: metadata file %s: %w", f.Handle, f.Err)
-		}
-	}
 	v := &verifier{src: src, o: o, log: log, view: view, rep: &Report{Format: string(backupcli.FormatBackupCLI), Trusted: o.Trusted.String()},
 		manifests: map[storage.FileHandle]*backupcli.ManifestFile{}}
 	for i := range view.Manifests {
 		v.manifests[view.Manifests[i].Handle] = &view.Manifests[i]
+	}
+	for _, f := range view.Files {
+		if f.Err != nil { // what it describes is unknown: the store is not verified
+			v.add(Row{Type: "metadata", Range: string(f.Handle), Status: StatusFailed, Error: fmt.Sprintf("metadata file %s does not decode: %v", f.Handle, f.Err)})
+		}
 	}
 	hist, err := v.epochChain(ctx)
 	if err != nil {
