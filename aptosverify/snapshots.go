@@ -87,8 +87,10 @@ func (v *verifier) stateSnapshot(ctx context.Context, b backupcli.Backup, hist *
 	case present > 0:
 		row.Status = StatusNotChecked
 		row.Error = fmt.Sprintf("%s; the %d chunks are present but their records were not rebuilt into the Jellyfish tree (not implemented)", proven, present)
+	case aptos.HashValue(sm.RootHash) != aptos.SparseMerklePlaceholderHash:
+		row.Status, row.Error = StatusFailed, fmt.Sprintf("%s; the manifest lists no chunks, but the root is not the empty tree's", proven)
 	default:
-		row.Status, row.Detail = StatusVerified, proven // a snapshot of no chunks: the root proof is all there is
+		row.Status, row.Detail = StatusVerified, proven+" (the empty tree)" // no chunks: the root proof is all there is
 	}
 	return nil
 }
