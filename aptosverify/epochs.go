@@ -39,6 +39,7 @@ type endingSource struct {
 	started bool
 	next    uint64 // the epoch expected next, once started
 	stopped bool
+	pf      *prefetcher
 }
 
 func (s *endingSource) close() {
@@ -95,7 +96,7 @@ func (s *endingSource) Next(ctx context.Context) (aptos.Ending, error) {
 			s.chunk = s.m.Chunks[s.ci]
 			h := s.chunk.LedgerInfos
 			r.chunks = append(r.chunks, h)
-			rd, closer, cr, err := s.v.open(ctx, h)
+			recs, closer, cr, err := s.openChunk(ctx, h)
 			if err != nil {
 				if ctx.Err() != nil {
 					return aptos.Ending{}, ctx.Err()
@@ -105,7 +106,7 @@ func (s *endingSource) Next(ctx context.Context) (aptos.Ending, error) {
 				}
 				return s.stop(r, StatusFailed, "%v", err)
 			}
-			s.recs, s.closer, s.counter, s.idx = recordsOf(rd), closer, cr, 0
+			s.recs, s.closer, s.counter, s.idx = recs, closer, cr, 0
 		}
 		if !s.recs.Next() {
 			h := s.chunk.LedgerInfos
@@ -152,9 +153,18 @@ func (v *verifier) epochChain(ctx context.Context) (*aptos.EpochHistory, error) 
 	for _, b := range v.backups(backupcli.TypeEpochEnding) {
 		rows = append(rows, &epochRow{b: b, row: Row{Type: b.Type, Range: fmt.Sprintf("epochs %d-%d", b.First, b.Last), Manifest: b.Manifest}})
 	}
-	src := &endingSource{v: v, rows: rows}
+	var plan []storage.FileHandle
+	for _, r := range rows {
+		if mf := v.manifests[r.b.Manifest]; mf != nil && mf.Manifest != nil && mf.Manifest.EpochEnding != nil && r.b.LastVersion >= v.o.Trusted.Version {
+			for _, c := range mf.Manifest.EpochEnding.Chunks {
+				plan = append(plan, c.LedgerInfos)
+			}
+		}
+	}
+	src := &endingSource{v: v, rows: rows, pf: newPrefetcher(ctx, v, plan)}
 	hist, stats, err := aptos.VerifyEpochChain(ctx, v.o.Trusted, src, aptos.ChainOptions{Concurrency: v.o.Concurrency})
 	src.close()
+	src.pf.close()
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("verify epoch chain: %w", ctx.Err())
 	}
