@@ -33,7 +33,7 @@ const (
 )
 
 // ErrInvalid is wrapped by decoding errors for values that are well-formed BCS but not
-// valid for their type (a 31-byte public key, an invalid identifier, an unsorted map).
+// valid for their type (a 31-byte public key, an unsorted map).
 var ErrInvalid = errors.New("invalid value")
 
 // DecodeRecord decodes one transaction-backup record (the bytes inside one length
@@ -97,45 +97,12 @@ func (d *decoder) optHash(field string) *HashValue {
 	return &h
 }
 
-// identifier reads a Move identifier: a string of ASCII letters, digits and
-// underscores that starts with a letter, or with an underscore followed by at least one
-// more character; "<SELF>" is the one special name.
+// identifier reads a Move identifier. Like aptos-core's Identifier (a plain serde
+// newtype over a string), it is any UTF-8 string: the Move identifier grammar is
+// enforced by the VM when the name is used, not when a transaction is decoded, so a
+// committed transaction may carry a name outside it.
 func (d *decoder) identifier(field string) string {
-	s := d.r.String(field, MaxIdentifierLength)
-	if !d.ok() {
-		return ""
-	}
-	if !validIdentifier(s) {
-		d.failf(field, "%q is not a Move identifier", s)
-		return ""
-	}
-	return s
-}
-
-func validIdentifier(s string) bool {
-	if s == "<SELF>" {
-		return true
-	}
-	if s == "" {
-		return false
-	}
-	c := s[0]
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-	case c == '_':
-		if len(s) == 1 {
-			return false
-		}
-	default:
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return d.r.String(field, MaxIdentifierLength)
 }
 
 func (d *decoder) moduleID(field string, m *ModuleID) {
