@@ -8,14 +8,15 @@ import (
 )
 
 // Limits of the decoder. They are far above what the chain accepts (a user transaction
-// is at most 64 KiB, a Move type nests at most a few dozen levels) and exist so that a
-// malicious record cannot make the decoder use unbounded memory or stack.
+// is at most 64 KiB, the VM rejects types nested more than a few dozen levels) and exist
+// so that a malicious record cannot make the decoder use unbounded memory or stack.
 const (
 	// MaxRecordSize is the largest record DecodeRecord and the chunk reader accept.
 	MaxRecordSize = 64 << 20
 	// MaxTypeTagDepth is the deepest nesting of vector and struct type arguments a
-	// TypeTag may have.
-	MaxTypeTagDepth = 64
+	// TypeTag may have (within the bcs crate's container depth of 500, which aptos-core
+	// decodes with).
+	MaxTypeTagDepth = 128
 	// MaxIdentifierLength is the longest Move identifier accepted (the Move binary
 	// format's own limit).
 	MaxIdentifierLength = 65535
