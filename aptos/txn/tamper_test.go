@@ -233,6 +233,13 @@ func TestWrongDomainAndRange(t *testing.T) {
 	if err != nil || st.Transactions != 20000 {
 		t.Fatalf("DiemDomain, 1 worker, batches of 7: %+v, %v", st, err)
 	}
+	// Without a configured domain the first record decides it; a first record that
+	// hashes to its transaction_hash in no known domain is an error at its version.
+	bad := bytes.Clone(rc.data)
+	bad[rc.offsets[0]+4+1+5] ^= 0x01 // inside the first BlockMetadata's block id
+	_, err = VerifyChunk(context.Background(), rc.c, bytes.NewReader(bad), rc.proof, Options{LedgerInfo: acceptAll})
+	wantErr(t, err, ErrMismatch, rc.c.Name, fmt.Sprintf("version %d", rc.c.FirstVersion), "no known hash domain")
+
 	// The same records claimed one version later: the proof puts them elsewhere.
 	shifted := rc.c
 	shifted.FirstVersion++

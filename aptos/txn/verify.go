@@ -180,8 +180,10 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 			}
 			b.offsets = append(b.offsets, len(b.data))
 			if s == nil {
-				if b.err = detect(b.data[b.offsets[len(b.offsets)-2]:]); b.err != nil {
-					b.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, next, b.err)
+				if err := detect(b.data[b.offsets[len(b.offsets)-2]:]); err != nil {
+					// Only the first record detects; without a domain no record is hashed.
+					b.offsets = b.offsets[:len(b.offsets)-1]
+					b.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, next, err)
 					break
 				}
 			}
@@ -207,7 +209,7 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 	work := func(ctx context.Context, b batch) (result, error) {
 		res := result{leaves: make([]HashValue, 0, len(b.offsets)-1)}
 		x := newHasher()
-		var scratch []HashValue
+		scratch := make([]HashValue, 0, 64)
 		for i := 0; i+1 < len(b.offsets); i++ {
 			v := b.first + uint64(i)
 			raw := b.data[b.offsets[i]:b.offsets[i+1]]
@@ -216,7 +218,7 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 				res.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, v, err)
 				return res, nil
 			}
-			h := x.hashes(s, rec, scratch)
+			h := x.hashes(s, rec, &scratch)
 			if err := rec.check(&h); err != nil {
 				res.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, v, err)
 				return res, nil
