@@ -411,6 +411,27 @@ func (d *decoder) ed25519(a *AccountAuthenticator) {
 	if d.ok() && len(a.Signature) != 64 {
 		d.failf("signature", "Ed25519 signature of %d bytes", len(a.Signature))
 	}
+	if d.ok() && !canonicalS(a.Signature[32:]) {
+		d.failf("signature", "Ed25519 signature's S is not below the group order")
+	}
+}
+
+// groupOrder is the order L of the Ed25519 base point, little-endian.
+var groupOrder = [32]byte{
+	0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+}
+
+// canonicalS reports whether the little-endian scalar s (32 bytes) is below L.
+// aptos-crypto rejects a signature whose S is not (check_s_malleability) before it
+// verifies one, so no committed transaction carries such a signature.
+func canonicalS(s []byte) bool {
+	for i := 31; i >= 0; i-- {
+		if s[i] != groupOrder[i] {
+			return s[i] < groupOrder[i]
+		}
+	}
+	return false // equal to L
 }
 
 // multiEd25519 reads a MultiEd25519 public key (N 32-byte keys then a threshold byte,
@@ -442,6 +463,13 @@ func (d *decoder) multiEd25519(a *AccountAuthenticator) {
 		}
 		if bits != k {
 			d.failf("signature", "MultiEd25519 bitmap has %d bits set for %d signatures", bits, k)
+			return
+		}
+		for i := 0; i < k; i++ {
+			if !canonicalS(a.Signature[i*64+32 : i*64+64]) {
+				d.failf("signature", "MultiEd25519 signature %d's S is not below the group order", i)
+				return
+			}
 		}
 	}
 }

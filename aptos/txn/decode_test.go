@@ -255,8 +255,28 @@ func TestDecodeRejects(t *testing.T) {
 	if err := decodeChanged(t, base(), func(r *Record) { r.Events[1].TypeTag = deep(MaxTypeTagDepth - 1) }); err != nil {
 		t.Fatal(err)
 	}
-	// Ed25519 keys and signatures of the wrong length.
+	// S of an Ed25519 signature must be below the group order L: L itself fails, L-1
+	// decodes, in a single and in a multi signature.
+	withS := func(s []byte) []byte { return append(rep(8, 32), s...) }
+	order := groupOrder[:]
+	below := bytes.Clone(order)
+	below[0]--
 	ed := syntheticRecords()["entry function, abort with info"]
+	if err := decodeChanged(t, ed, func(r *Record) { r.Transaction.User.Authenticator.Sender.Signature = withS(order) }); !errors.Is(err, ErrInvalid) {
+		t.Errorf("S = L: %v", err)
+	}
+	ed = syntheticRecords()["entry function, abort with info"]
+	if err := decodeChanged(t, ed, func(r *Record) { r.Transaction.User.Authenticator.Sender.Signature = withS(below) }); err != nil {
+		t.Errorf("S = L-1: %v", err)
+	}
+	if err := decodeChanged(t, base(), func(r *Record) {
+		s := r.Transaction.User.Authenticator.Sender.Signature
+		copy(s[64+32:128], rep(0xff, 32))
+	}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "signature 1") {
+		t.Errorf("multi-ed25519 S above L: %v", err)
+	}
+	// Ed25519 keys and signatures of the wrong length.
+	ed = syntheticRecords()["entry function, abort with info"]
 	for _, f := range []func(*Record){
 		func(r *Record) { r.Transaction.User.Authenticator.Sender.PublicKey = rep(1, 31) },
 		func(r *Record) { r.Transaction.User.Authenticator.Sender.Signature = rep(1, 63) },

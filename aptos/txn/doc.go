@@ -14,7 +14,9 @@
 // and V1; WriteOp with and without StateValueMetadata; StateKey AccessPath, TableItem,
 // Raw), every byte must be consumed, BCS must be canonical (package aptos/bcs), the
 // write set's map keys strictly increasing, key and signature lengths and MultiEd25519
-// thresholds and bitmaps those aptos-crypto accepts, TypeTag nesting at most
+// thresholds and bitmaps those aptos-crypto accepts, every Ed25519 signature's S below
+// the group order (aptos-crypto refuses to verify one that is not, so no committed
+// transaction carries one), TypeTag nesting at most
 // MaxTypeTagDepth, and a record at most MaxRecordSize bytes and MaxRecordElements
 // sequence elements. As in aptos-core, identifiers are any UTF-8 string (the VM
 // enforces the Move grammar when it uses a name). Not checked at decoding: that
