@@ -114,6 +114,9 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 	if li.Version() < c.LastVersion {
 		return st, fmt.Errorf("proof %s: %w: ledger info at version %d cannot prove versions up to %d", c.ProofName, ErrMismatch, li.Version(), c.LastVersion)
 	}
+	if err := checkProofShape(c.FirstVersion, c.LastVersion, li.Version()+1, len(p.Range.LeftSiblings), len(p.Range.RightSiblings)); err != nil {
+		return st, fmt.Errorf("proof %s: versions %d-%d: %w", c.ProofName, c.FirstVersion, c.LastVersion, err)
+	}
 	if err := opts.LedgerInfo.VerifyLedgerInfo(ctx, &p.LedgerInfo); err != nil {
 		return st, fmt.Errorf("proof %s: signed ledger info: %w", c.ProofName, err)
 	}
