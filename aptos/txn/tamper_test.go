@@ -111,7 +111,10 @@ func TestTamperedTransactionByte(t *testing.T) {
 	// The same through a rebuilt gzip layer, as a chunk file is read: the gzip stream is
 	// intact, so only the content check can catch it.
 	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	zw.Write(data)
 	zw.Close()
 	zr, err := gzip.NewReader(&gz)
