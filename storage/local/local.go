@@ -419,6 +419,44 @@ func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 	return out, nil
 }
 
+// ListFiles lists the committed files of a backup folder; temporary files (hidden
+// names) and anything that is not a regular file with a valid name are skipped.
+func (s *Store) ListFiles(ctx context.Context, b storage.BackupHandle) ([]storage.FileInfo, error) {
+	dir, err := s.backupDir(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, fmt.Errorf("list files of %s: %w", b, storage.ErrNotFound)
+		}
+		return nil, fmt.Errorf("list files of %s: %w", b, classify(err))
+	}
+	out := []storage.FileInfo{}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || storage.ValidateName(e.Name()) != nil {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list files of %s: %s: %w", b, e.Name(), classify(err))
+		}
+		out = append(out, storage.FileInfo{
+			Handle:  storage.FileHandle(string(b) + "/" + e.Name()),
+			Size:    fi.Size(),
+			ModTime: fi.ModTime(),
+		})
+	}
+	return out, nil // os.ReadDir sorts by name, so by handle
+}
+
 // DeleteBackup renames the folder out of sight, then removes it.
 func (s *Store) DeleteBackup(ctx context.Context, h storage.BackupHandle) error {
 	dir, err := s.backupDir(h)
