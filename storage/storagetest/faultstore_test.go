@@ -69,20 +69,23 @@ func write(t *testing.T, st storage.Store, b storage.BackupHandle, name, data st
 	return w.Handle(), w.Commit()
 }
 
+// createOnlyFaults are the modes of a create-only write's first attempt: the error
+// the caller gets (errIs), whether the file is visible right after (visible), and
+// what a retry of the same name gets (retry; nil: it succeeds).
+var createOnlyFaults = []struct {
+	mode    storagetest.Mode
+	visible bool
+	retry   error
+	errIs   error
+}{
+	{storagetest.FailBefore, false, nil, storagetest.ErrInjected},
+	{storagetest.FailAfter, true, storage.ErrAlreadyExists, storagetest.ErrInjected},
+	{storagetest.FailThenCommit, false, storage.ErrAlreadyExists, storagetest.ErrInjected},
+	{storagetest.Duplicate, true, storage.ErrAlreadyExists, storage.ErrAlreadyExists},
+}
+
 func TestFaultStoreMetadata(t *testing.T) {
-	for _, tc := range []struct {
-		mode storagetest.Mode
-		// visible: whether the first attempt's file is there when the caller got its
-		// error; retry: what a second SaveMetadata of the same name returns.
-		visible bool
-		retry   error
-		errIs   error
-	}{
-		{storagetest.FailBefore, false, nil, storagetest.ErrInjected},
-		{storagetest.FailAfter, true, storage.ErrAlreadyExists, storagetest.ErrInjected},
-		{storagetest.FailThenCommit, false, storage.ErrAlreadyExists, storagetest.ErrInjected},
-		{storagetest.Duplicate, true, storage.ErrAlreadyExists, storage.ErrAlreadyExists},
-	} {
+	for _, tc := range createOnlyFaults {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			base := newLocal(t)
 			f := storagetest.NewFaultStore(base, storagetest.Nth(storagetest.OpSaveMetadata, 1, storagetest.Fault{Mode: tc.mode}))
@@ -112,17 +115,7 @@ func TestFaultStoreMetadata(t *testing.T) {
 }
 
 func TestFaultStoreCommit(t *testing.T) {
-	for _, tc := range []struct {
-		mode    storagetest.Mode
-		visible bool
-		retry   error
-		errIs   error
-	}{
-		{storagetest.FailBefore, false, nil, storagetest.ErrInjected},
-		{storagetest.FailAfter, true, storage.ErrAlreadyExists, storagetest.ErrInjected},
-		{storagetest.FailThenCommit, false, storage.ErrAlreadyExists, storagetest.ErrInjected},
-		{storagetest.Duplicate, true, storage.ErrAlreadyExists, storage.ErrAlreadyExists},
-	} {
+	for _, tc := range createOnlyFaults {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			base := newLocal(t)
 			f := storagetest.NewFaultStore(base, storagetest.Nth(storagetest.OpCommit, 1, storagetest.Fault{Mode: tc.mode}))

@@ -44,6 +44,16 @@ func Run(t *testing.T, h Harness) {
 	t.Run("FoldersAndMetadata", func(t *testing.T) { foldersAndMetadata(t, h) })
 }
 
+// newFolder returns a fresh store with one new backup folder.
+func newFolder(t *testing.T, h Harness, name string) (storage.Store, storage.BackupHandle) {
+	st := newStore(t, h)
+	b, err := st.CreateBackup(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, b
+}
+
 func newStore(t *testing.T, h Harness) storage.Store {
 	st := h.New(t)
 	t.Cleanup(func() {
@@ -125,11 +135,7 @@ func writeInPieces(w io.Writer, data []byte) error {
 
 func roundTripSizes(t *testing.T, h Harness) {
 	ctx := context.Background()
-	st := newStore(t, h)
-	b, err := st.CreateBackup(ctx, "sizes")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := newFolder(t, h, "sizes")
 	p := h.PartSize
 	for i, n := range []int{0, 1, p - 1, p, p + 1, 2*p + 12345} {
 		data := Payload(n, uint64(i))
@@ -156,11 +162,7 @@ func roundTripSizes(t *testing.T, h Harness) {
 
 func abortLeavesNothing(t *testing.T, h Harness) {
 	ctx := context.Background()
-	st := newStore(t, h)
-	b, err := st.CreateBackup(ctx, "abort")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := newFolder(t, h, "abort")
 	for i, n := range []int{10, 3*h.PartSize + 7} {
 		w, err := st.Create(ctx, b, fmt.Sprintf("f%d", i))
 		if err != nil {
@@ -184,11 +186,7 @@ func abortLeavesNothing(t *testing.T, h Harness) {
 }
 
 func cancelMidWrite(t *testing.T, h Harness) {
-	st := newStore(t, h)
-	b, err := st.CreateBackup(context.Background(), "cancel")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := newFolder(t, h, "cancel")
 	// Cancel at several points: before Commit, and while parts are in flight.
 	for i, total := range []int{20 << 20, 4*h.PartSize + 3} {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -228,11 +226,7 @@ func cancelMidWrite(t *testing.T, h Harness) {
 
 func createOnlyRace(t *testing.T, h Harness) {
 	ctx := context.Background()
-	st := newStore(t, h)
-	b, err := st.CreateBackup(ctx, "race")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := newFolder(t, h, "race")
 	for round, size := range []int{100, 2*h.PartSize + 1} {
 		name := fmt.Sprintf("f%d", round)
 		var writers [2]storage.Writer
