@@ -41,8 +41,8 @@ type Call struct {
 	Op Op
 	// N numbers the calls of Op on the FaultStore, from 1, in the order they started.
 	N int64
-	// Backup is the folder of CreateBackup's result (empty when the rule runs), of
-	// Create, ListFiles and DeleteBackup, and of a Writer's Write, Commit and Abort.
+	// Backup is the folder given to Create, ListFiles or DeleteBackup, and a Writer's
+	// folder for Write, Commit and Abort; empty for the other calls.
 	Backup storage.BackupHandle
 	// Name is the name given to CreateBackup, Create or SaveMetadata, and a Writer's
 	// file name for Write, Commit and Abort.
