@@ -66,6 +66,15 @@ func classify(err error) error {
 	return err
 }
 
+// fsErr wraps a file system error with what was being done: a missing file or
+// folder matches storage.ErrNotFound, anything else is classified.
+func fsErr(what string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%s: %w", what, storage.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, classify(err))
+}
+
 func randomSuffix() string {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -295,10 +304,7 @@ func (s *Store) Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, 
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil, fmt.Errorf("open %s: %w", h, storage.ErrNotFound)
-		}
-		return nil, fmt.Errorf("open %s: %w", h, classify(err))
+		return nil, fsErr("open "+string(h), err)
 	}
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
@@ -431,10 +437,7 @@ func (s *Store) ListFiles(ctx context.Context, b storage.BackupHandle) ([]storag
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil, fmt.Errorf("list files of %s: %w", b, storage.ErrNotFound)
-		}
-		return nil, fmt.Errorf("list files of %s: %w", b, classify(err))
+		return nil, fsErr("list files of "+string(b), err)
 	}
 	out := []storage.FileInfo{}
 	for _, e := range ents {

@@ -15,25 +15,37 @@ import (
 var ErrInjected = errors.New("injected storage fault")
 
 // Op names a call of a storage.Store or of one of its Writers.
-type Op string
+type Op int
 
-// The calls a FaultStore counts and can inject faults into.
+// The calls a FaultStore counts and can inject faults into, one for each method of
+// storage.Store and storage.Writer that does I/O.
 const (
-	OpCreateBackup      Op = "CreateBackup"
-	OpCreate            Op = "Create"
-	OpWrite             Op = "Write"
-	OpCommit            Op = "Commit"
-	OpAbort             Op = "Abort"
-	OpOpen              Op = "Open"
-	OpSaveMetadata      Op = "SaveMetadata"
-	OpListMetadata      Op = "ListMetadata"
-	OpDeleteMetadata    Op = "DeleteMetadata"
-	OpListBackups       Op = "ListBackups"
-	OpListFiles         Op = "ListFiles"
-	OpDeleteBackup      Op = "DeleteBackup"
-	OpAbortStaleUploads Op = "AbortStaleUploads"
-	OpClose             Op = "Close"
+	OpCreateBackup Op = iota + 1
+	OpCreate
+	OpWrite
+	OpCommit
+	OpAbort
+	OpOpen
+	OpSaveMetadata
+	OpListMetadata
+	OpDeleteMetadata
+	OpListBackups
+	OpListFiles
+	OpDeleteBackup
+	OpAbortStaleUploads
+	OpClose
 )
+
+var opNames = [...]string{"", "CreateBackup", "Create", "Write", "Commit", "Abort", "Open", "SaveMetadata",
+	"ListMetadata", "DeleteMetadata", "ListBackups", "ListFiles", "DeleteBackup", "AbortStaleUploads", "Close"}
+
+// String returns the name of the method the Op stands for.
+func (o Op) String() string {
+	if o > 0 && int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
 
 // Call is one call as a Rule sees it.
 type Call struct {
@@ -120,7 +132,7 @@ type Fault struct {
 	Err error
 	// Keep is the number of bytes a Cut lets through.
 	Keep int
-	// LandBefore is the Op before whose next call a FailThenCommit call lands; empty
+	// LandBefore is the Op before whose next call a FailThenCommit call lands; zero
 	// means the call's own Op.
 	LandBefore Op
 	// Block, when not nil, holds the call until it is closed; if the call's context
@@ -349,7 +361,7 @@ func (f *FaultStore) do(ctx context.Context, c Call, cs calls) (out Outcome) {
 		out = Outcome{Err: err}
 	case FailThenCommit:
 		before := fault.LandBefore
-		if before == "" {
+		if before == 0 {
 			before = c.Op
 		}
 		late := context.WithoutCancel(ctx)
