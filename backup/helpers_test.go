@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,56 +132,11 @@ func s3Store(t testing.TB) (storage.Store, string) {
 
 var stores = []storeKind{{name: "local", open: localStore}, {name: "shell", open: shellStore, tempLeft: true, slow: true}, {name: "s3", open: s3Store}}
 
-// faultStore fails the k-th call of one kind: Create, Write or Commit (counted over
-// the whole store, 1-based); 0 disables.
-type faultStore struct {
-	storage.Store
-	failCreate, failWrite, failCommit int64
-	creates, writes, commits          atomic.Int64
-	onFault                           func() // called instead of failing, if set
-}
-
-var errInjected = errors.New("injected storage fault")
-
-func (f *faultStore) fault(n, k int64) bool {
-	if k == 0 || n != k {
-		return false
-	}
-	if f.onFault != nil {
-		f.onFault()
-		return false
-	}
-	return true
-}
-
-func (f *faultStore) Create(ctx context.Context, b storage.BackupHandle, name string) (storage.Writer, error) {
-	if f.fault(f.creates.Add(1), f.failCreate) {
-		return nil, errInjected
-	}
-	w, err := f.Store.Create(ctx, b, name)
-	if err != nil {
-		return nil, err
-	}
-	return &faultWriter{Writer: w, f: f}, nil
-}
-
-type faultWriter struct {
-	storage.Writer
-	f *faultStore
-}
-
-func (w *faultWriter) Write(p []byte) (int, error) {
-	if w.f.fault(w.f.writes.Add(1), w.f.failWrite) {
-		return 0, errInjected
-	}
-	return w.Writer.Write(p)
-}
-
-func (w *faultWriter) Commit() error {
-	if w.f.fault(w.f.commits.Add(1), w.f.failCommit) {
-		return errInjected
-	}
-	return w.Writer.Commit()
+// failNth returns st wrapped so that the n-th call of op (Create, Write or Commit,
+// counted over the whole store from 1) fails with storagetest.ErrInjected before it
+// reaches st.
+func failNth(st storage.Store, op storagetest.Op, n int64) *storagetest.FaultStore {
+	return storagetest.NewFaultStore(st, storagetest.Nth(op, n, storagetest.Fault{Mode: storagetest.FailBefore}))
 }
 
 // checkNoMetadata fails if any metadata file exists.

@@ -12,6 +12,7 @@ import (
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 // TestResumeStateSnapshot interrupts a state snapshot backup, resumes it (and
@@ -41,8 +42,8 @@ func TestResumeStateSnapshot(t *testing.T) {
 			if _, _, err := backup.FindResumableStateSnapshot(ctx, st, v, time.Hour); err != nil {
 				t.Fatal(err)
 			}
-			_, err := backup.StateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: fail1}, v, o)
-			if !errors.Is(err, errInjected) {
+			_, err := backup.StateSnapshot(ctx, tc.svc, failNth(st, storagetest.OpCommit, fail1), v, o)
+			if !errors.Is(err, storagetest.ErrInjected) {
 				t.Fatalf("attempt 1: %v", err)
 			}
 			folder, ok, err := backup.FindResumableStateSnapshot(ctx, st, v, time.Hour)
@@ -52,8 +53,8 @@ func TestResumeStateSnapshot(t *testing.T) {
 			if _, ok, _ := backup.FindResumableStateSnapshot(ctx, st, v, -time.Second); ok {
 				t.Fatal("a folder older than the age limit was offered")
 			}
-			_, rd2, err := backup.ResumeStateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: 4}, folder, v, o, nil)
-			if !errors.Is(err, errInjected) {
+			_, rd2, err := backup.ResumeStateSnapshot(ctx, tc.svc, failNth(st, storagetest.OpCommit, 4), folder, v, o, nil)
+			if !errors.Is(err, storagetest.ErrInjected) {
 				t.Fatalf("attempt 2: %v", err)
 			}
 			if rd2.Chunks != want2 {

@@ -15,6 +15,7 @@ import (
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/coordinator/lease"
 	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 // TestCatchUpAndRestart runs the coordinator against a node committing
@@ -83,7 +84,7 @@ func TestTransientFailuresRetried(t *testing.T) {
 	base, _ := localStore(t)
 	var mu sync.Mutex
 	fails := map[string]int{}
-	st := &faultyStore{Store: base, create: func(name string) error {
+	st := storagetest.NewFaultStore(base, failCreates(func(name string) error {
 		p, _, _ := strings.Cut(name, "-")
 		mu.Lock()
 		defer mu.Unlock()
@@ -92,7 +93,7 @@ func TestTransientFailuresRetried(t *testing.T) {
 			return errTransient
 		}
 		return nil
-	}}
+	}))
 	cfg := testConfig(n, st, "me")
 	r := start(cfg)
 	waitFor(t, 20*time.Second, "all backed up", func() bool {
@@ -118,22 +119,22 @@ func TestTransientFailuresRetried(t *testing.T) {
 func TestPermanentFailureStopsKind(t *testing.T) {
 	n := newNode(t, 600, 0)
 	base, _ := localStore(t)
-	st := &faultyStore{Store: base, create: func(name string) error {
+	st := storagetest.NewFaultStore(base, failCreates(func(name string) error {
 		if strings.HasPrefix(name, "txn-") {
 			return storage.Permanent(errors.New("permission denied"))
 		}
 		return nil
-	}}
+	}))
 	cfg := testConfig(n, st, "me")
 	r := start(cfg)
 	waitFor(t, 20*time.Second, "the other kinds", func() bool {
 		return gauge(cfg.Metrics.lastEpochEnding) == 6 && gauge(cfg.Metrics.lastSnapshot) == 600
 	})
 	waitFor(t, 5*time.Second, "the stop", func() bool { return gauge(cfg.Metrics.workStopped.WithLabelValues(KindTransaction)) == 1 })
-	attempts := st.countOf("txn")
+	attempts := createsOf(st, "txn")
 	hb := gauge(cfg.Metrics.heartbeat)
 	time.Sleep(1200 * time.Millisecond)
-	if got := st.countOf("txn"); got != attempts || attempts == 0 {
+	if got := createsOf(st, "txn"); got != attempts || attempts == 0 {
 		t.Fatalf("transaction chunk creates went from %d to %d after the permanent failure", attempts, got)
 	}
 	if gauge(cfg.Metrics.failures.WithLabelValues(KindTransaction, "permanent")) != 1 {
@@ -202,10 +203,9 @@ func TestResumeAfterAbortMidSnapshot(t *testing.T) {
 	base, _ := localStore(t)
 	abort := make(chan struct{})
 	var once sync.Once
-	st := &faultyStore{Store: base}
 	var chunks int
 	var mu sync.Mutex
-	st.commit = func(name string) error {
+	st := storagetest.NewFaultStore(base, beforeCommits(func(name string) {
 		if strings.HasPrefix(name, "state-") && strings.HasSuffix(name, ".zst") {
 			mu.Lock()
 			chunks++
@@ -214,8 +214,7 @@ func TestResumeAfterAbortMidSnapshot(t *testing.T) {
 			}
 			mu.Unlock()
 		}
-		return nil
-	}
+	}))
 	cfg := testConfig(n, st, "me")
 	cfg.StateSnapshotIntervalEpochs = 1
 	cfg.Backup.Concurrency = 1
@@ -266,13 +265,12 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 		base, _ := localStore(t)
 		started := make(chan struct{})
 		var once sync.Once
-		st := &faultyStore{Store: base, commit: func(name string) error {
+		st := storagetest.NewFaultStore(base, beforeCommits(func(name string) {
 			if strings.HasPrefix(name, "state-") {
 				once.Do(func() { close(started) })
 				time.Sleep(20 * time.Millisecond)
 			}
-			return nil
-		}}
+		}))
 		cfg := testConfig(n, st, "me")
 		cfg.StateSnapshotIntervalEpochs = 1
 		cfg.Backup.Concurrency = 1

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 func TestMain(m *testing.M) {
@@ -219,59 +219,41 @@ func checkInventory(t *testing.T, st storage.Store, batch uint64) *catalog.Inven
 	return inv
 }
 
-// faultyStore fails operations as its hooks decide; every Create and SaveMetadata
-// call is counted by the name it wrote.
-type faultyStore struct {
-	storage.Store
-	create   func(name string) error
-	commit   func(name string) error
-	creates  atomic.Int64
-	mu       sync.Mutex
-	byPrefix map[string]int
-}
-
-func (f *faultyStore) count(name string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.byPrefix == nil {
-		f.byPrefix = map[string]int{}
+// failCreates returns a rule that fails a Create with "create <name>: <err>" when
+// hook(name) returns an error.
+func failCreates(hook func(name string) error) storagetest.Rule {
+	return func(c storagetest.Call) storagetest.Fault {
+		if c.Op != storagetest.OpCreate {
+			return storagetest.Fault{}
+		}
+		if err := hook(c.Name); err != nil {
+			return storagetest.Fault{Mode: storagetest.FailBefore, Err: fmt.Errorf("create %s: %w", c.Name, err)}
+		}
+		return storagetest.Fault{}
 	}
-	p, _, _ := strings.Cut(name, "-")
-	f.byPrefix[p]++
 }
 
-func (f *faultyStore) countOf(prefix string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.byPrefix[prefix]
+// beforeCommits returns a rule that runs hook(name) in every Commit, before the
+// file is committed.
+func beforeCommits(hook func(name string)) storagetest.Rule {
+	return func(c storagetest.Call) storagetest.Fault {
+		if c.Op != storagetest.OpCommit {
+			return storagetest.Fault{}
+		}
+		return storagetest.Fault{Before: func() { hook(c.Name) }}
+	}
 }
 
-func (f *faultyStore) Create(ctx context.Context, b storage.BackupHandle, name string) (storage.Writer, error) {
-	f.creates.Add(1)
-	f.count(name)
-	if f.create != nil {
-		if err := f.create(name); err != nil {
-			return nil, fmt.Errorf("create %s: %w", name, err)
+// createsOf counts the Create calls st saw for names whose part before the first
+// "-" is prefix.
+func createsOf(st *storagetest.FaultStore, prefix string) int {
+	n := 0
+	for _, c := range st.Calls() {
+		if p, _, _ := strings.Cut(c.Name, "-"); c.Op == storagetest.OpCreate && p == prefix {
+			n++
 		}
 	}
-	w, err := f.Store.Create(ctx, b, name)
-	if err != nil || f.commit == nil {
-		return w, err
-	}
-	return &hookWriter{Writer: w, commit: func() error { return f.commit(name) }}, nil
-}
-
-type hookWriter struct {
-	storage.Writer
-	commit func() error
-}
-
-func (w *hookWriter) Commit() error {
-	if err := w.commit(); err != nil {
-		w.Writer.Abort()
-		return err
-	}
-	return w.Writer.Commit()
+	return n
 }
 
 var errTransient = errors.New("injected transient fault")

@@ -14,6 +14,7 @@ import (
 	"github.com/ledgervault/ledgervault/coordinator/lease"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -286,30 +287,24 @@ func TestAcquireDuringRenewals(t *testing.T) {
 	}
 }
 
-// failingStore fails every operation once broken is set.
-type failingStore struct {
-	storage.Store
-	broken atomic.Bool
-}
-
-func (f *failingStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
-	if f.broken.Load() {
-		return nil, errors.New("storage unreachable")
-	}
-	return f.Store.ListMetadata(ctx)
-}
-
 // TestKeepExpiresWhenStorageUnreachable: when no renewal succeeds before the expiry,
 // Keep reports ErrExpired (which is also ErrLost).
 func TestKeepExpiresWhenStorageUnreachable(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := &failingStore{Store: newStore(t)}
+	// Listings fail once broken is set.
+	var broken atomic.Bool
+	st := storagetest.NewFaultStore(newStore(t), func(c storagetest.Call) storagetest.Fault {
+		if c.Op == storagetest.OpListMetadata && broken.Load() {
+			return storagetest.Fault{Mode: storagetest.FailBefore, Err: errors.New("storage unreachable")}
+		}
+		return storagetest.Fault{}
+	})
 	l, err := lease.Acquire(ctx, st, lease.Options{Owner: "a", TTL: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.broken.Store(true)
+	broken.Store(true)
 	done := make(chan error, 1)
 	go func() { done <- l.Keep(ctx) }()
 	select {

@@ -23,6 +23,7 @@ import (
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 	"github.com/ledgervault/ledgervault/storage/shell"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 func TestMain(m *testing.M) {
@@ -251,29 +252,13 @@ func TestShellBackend(t *testing.T) {
 	cycle(t, newShell(t), 5)
 }
 
-// hookStore runs a hook right after the n-th ListMetadata call returns: a concurrent
-// coordinator's write lands between the run's listing and its later steps.
-type hookStore struct {
-	storage.Store
-	mu    sync.Mutex
-	calls int
-	at    int
-	hook  func()
-}
-
-func (h *hookStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
-	out, err := h.Store.ListMetadata(ctx)
-	h.mu.Lock()
-	h.calls++
-	var hook func()
-	if h.calls == h.at {
-		hook = h.hook
-	}
-	h.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
-	return out, err
+// afterListing returns st wrapped so that hook runs right after its at-th
+// ListMetadata call returns: a concurrent coordinator's write lands between the
+// run's listing and its later steps.
+func afterListing(st storage.Store, at int64, hook func()) *storagetest.FaultStore {
+	return storagetest.NewFaultStore(st, storagetest.Nth(storagetest.OpListMetadata, at, storagetest.Fault{
+		After: func(*storagetest.Outcome) { hook() },
+	}))
 }
 
 func TestConcurrentWriter(t *testing.T) {
@@ -284,7 +269,7 @@ func TestConcurrentWriter(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	o := compact.Options{DeleteDelay: time.Hour, Now: clk.Now}
 	// A coordinator commits backup 10 after the run listed metadata.
-	hs := &hookStore{Store: st, at: 1, hook: func() { saveBackups(t, st, 10, 11) }}
+	hs := afterListing(st, 1, func() { saveBackups(t, st, 10, 11) })
 	rep, err := compact.Run(ctx, hs, o)
 	if err != nil || rep.WrittenLines != 10 || len(rep.Written) != 1 {
 		t.Fatalf("%v %+v", err, rep)
@@ -296,7 +281,7 @@ func TestConcurrentWriter(t *testing.T) {
 	// After the delay, another commit lands between the deletion plan and its
 	// listing check; it is not covered and stays.
 	clk.Add(2 * time.Hour)
-	hs = &hookStore{Store: st, at: 2, hook: func() { saveBackups(t, st, 11, 12) }}
+	hs = afterListing(st, 2, func() { saveBackups(t, st, 11, 12) })
 	rep, err = compact.Run(ctx, hs, o)
 	if err != nil {
 		t.Fatal(err)

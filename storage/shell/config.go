@@ -52,6 +52,11 @@ type Commands struct {
 	BackupMetadataFile string `yaml:"backup_metadata_file"`
 	// ListBackups (optional) prints "handle<TAB>unix-mtime[<TAB>size]" lines.
 	ListBackups string `yaml:"list_backups"`
+	// ListFiles (optional) gets BACKUP_HANDLE and prints one
+	// "handle<TAB>unix-mtime<TAB>size" line per committed file of that folder (never a
+	// temporary file or an unfinished upload); it exits 44 when the folder does not
+	// exist. Without it, resume cannot list an earlier attempt's files.
+	ListFiles string `yaml:"list_files"`
 	// DeleteBackup (optional) gets BACKUP_HANDLE and removes that folder.
 	DeleteBackup string `yaml:"delete_backup"`
 	// DeleteMetadata (optional) gets FILE_HANDLE and FILE_NAME and removes that file.

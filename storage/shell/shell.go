@@ -445,6 +445,27 @@ func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 	return infos, nil
 }
 
+// ListFiles runs list_files with BACKUP_HANDLE. Without list_files it reports an
+// error matching storage.ErrNotSupported (not a permanent failure), so callers fall
+// back to what the original six commands allow.
+func (s *Store) ListFiles(ctx context.Context, b storage.BackupHandle) ([]storage.FileInfo, error) {
+	if err := storage.ValidateHandle(string(b)); err != nil {
+		return nil, err
+	}
+	if s.cfg.Commands.ListFiles == "" {
+		return nil, fmt.Errorf("list files of %s: list_files is not configured: %w", b, storage.ErrNotSupported)
+	}
+	out, err := s.run(ctx, "list_files "+string(b), s.cfg.Commands.ListFiles, maxListing, "BACKUP_HANDLE="+string(b))
+	if err != nil {
+		return nil, err
+	}
+	files, err := parseFiles(out)
+	if err != nil {
+		return nil, fmt.Errorf("list_files %s: %w", b, err)
+	}
+	return files, nil
+}
+
 // DeleteBackup runs delete_backup.
 func (s *Store) DeleteBackup(ctx context.Context, h storage.BackupHandle) error {
 	if err := storage.ValidateHandle(string(h)); err != nil {

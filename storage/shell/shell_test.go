@@ -57,12 +57,12 @@ func TestSamplesParse(t *testing.T) {
 		}
 		c := cfg.Commands
 		for _, script := range []string{c.CreateBackup, c.CreateForWrite, c.OpenForRead, c.SaveMetadataLine,
-			c.ListMetadataFiles, c.BackupMetadataFile, c.ListBackups, c.DeleteBackup, c.DeleteMetadata, c.AbortStaleUploads} {
+			c.ListMetadataFiles, c.BackupMetadataFile, c.ListBackups, c.ListFiles, c.DeleteBackup, c.DeleteMetadata, c.AbortStaleUploads} {
 			if out, err := exec.Command("bash", "-n", "-c", script).CombinedOutput(); err != nil {
 				t.Errorf("%s: bash -n: %v: %s\n%s", name, err, out, script)
 			}
 		}
-		for key, v := range map[string]string{"list_backups": c.ListBackups, "delete_backup": c.DeleteBackup,
+		for key, v := range map[string]string{"list_backups": c.ListBackups, "list_files": c.ListFiles, "delete_backup": c.DeleteBackup,
 			"delete_metadata": c.DeleteMetadata, "abort_stale_uploads": c.AbortStaleUploads} {
 			if v == "" {
 				t.Errorf("%s: %s missing", name, key)
@@ -99,8 +99,14 @@ commands:
 	if cfg.EnvVars[0].Value != "my-bucket" || !strings.Contains(cfg.Commands.OpenForRead, "gzip -cd") {
 		t.Fatalf("parsed %+v", cfg)
 	}
-	if _, err := shell.New(cfg); err != nil {
+	st, err := shell.New(cfg)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Without list_files, listing a folder is "not supported", which callers fall
+	// back from, never a permanent failure that would stop work.
+	if _, err := st.ListFiles(t.Context(), "b-1"); !errors.Is(err, storage.ErrNotSupported) || storage.IsPermanent(err) {
+		t.Fatalf("ListFiles without list_files: %v, want ErrNotSupported and not permanent", err)
 	}
 	for _, bad := range []string{
 		"commands:\n  create_backup: x\n",                     // missing commands

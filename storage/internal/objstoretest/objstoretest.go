@@ -1,4 +1,10 @@
-package emulator
+// Package objstoretest is the second conformance suite, for the object-store backends
+// (S3, GCS, Azure Blob) only: beside what storage/storagetest checks for every
+// backend, it checks what objects, multipart/block uploads and folder markers add:
+// round trips at part boundaries, create-only commit races, no open upload after
+// abort, cancel or a failed commit, and folder and metadata listings with markers.
+// The emulators it runs against are started by storage/internal/emulator.
+package objstoretest
 
 import (
 	"bytes"
@@ -15,7 +21,7 @@ import (
 	"github.com/ledgervault/ledgervault/storage"
 )
 
-// Harness describes an object-store backend under test for Behaviour.
+// Harness describes an object-store backend under test for Run.
 type Harness struct {
 	// New returns a fresh, empty store; the harness closes it.
 	New func(t *testing.T) storage.Store
@@ -26,16 +32,26 @@ type Harness struct {
 	OpenUploads func(ctx context.Context) (int, error)
 }
 
-// Behaviour runs the object-store specific checks shared by the S3, GCS and Azure
+// Run runs the object-store specific checks shared by the S3, GCS and Azure
 // backends: multi-part round trips, create-only races, nothing visible and no open
 // upload after abort, cancel or a failed commit, and the folder and metadata
 // operations.
-func Behaviour(t *testing.T, h Harness) {
+func Run(t *testing.T, h Harness) {
 	t.Run("RoundTripSizes", func(t *testing.T) { roundTripSizes(t, h) })
 	t.Run("AbortLeavesNothing", func(t *testing.T) { abortLeavesNothing(t, h) })
 	t.Run("CancelMidWrite", func(t *testing.T) { cancelMidWrite(t, h) })
 	t.Run("CreateOnlyRace", func(t *testing.T) { createOnlyRace(t, h) })
 	t.Run("FoldersAndMetadata", func(t *testing.T) { foldersAndMetadata(t, h) })
+}
+
+// newFolder returns a fresh store with one new backup folder.
+func newFolder(t *testing.T, h Harness, name string) (storage.Store, storage.BackupHandle) {
+	st := newStore(t, h)
+	b, err := st.CreateBackup(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, b
 }
 
 func newStore(t *testing.T, h Harness) storage.Store {
@@ -119,11 +135,7 @@ func writeInPieces(w io.Writer, data []byte) error {
 
 func roundTripSizes(t *testing.T, h Harness) {
 	ctx := context.Background()
-	st := newStore(t, h)
-	b, err := st.CreateBackup(ctx, "sizes")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := newFolder(t, h, "sizes")
 	p := h.PartSize
 	for i, n := range []int{0, 1, p - 1, p, p + 1, 2*p + 12345} {
 		data := Payload(n, uint64(i))
@@ -150,11 +162,7 @@ func roundTripSizes(t *testing.T, h Harness) {
 
 func abortLeavesNothing(t *testing.T, h Harness) {
 	ctx := context.Background()
-	st := newStore(t, h)
-	b, err := st.CreateBackup(ctx, "abort")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := newFolder(t, h, "abort")
 	for i, n := range []int{10, 3*h.PartSize + 7} {
 		w, err := st.Create(ctx, b, fmt.Sprintf("f%d", i))
 		if err != nil {
@@ -178,11 +186,7 @@ func abortLeavesNothing(t *testing.T, h Harness) {
 }
 
 func cancelMidWrite(t *testing.T, h Harness) {
-	st := newStore(t, h)
-	b, err := st.CreateBackup(context.Background(), "cancel")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := newFolder(t, h, "cancel")
 	// Cancel at several points: before Commit, and while parts are in flight.
 	for i, total := range []int{20 << 20, 4*h.PartSize + 3} {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -222,11 +226,7 @@ func cancelMidWrite(t *testing.T, h Harness) {
 
 func createOnlyRace(t *testing.T, h Harness) {
 	ctx := context.Background()
-	st := newStore(t, h)
-	b, err := st.CreateBackup(ctx, "race")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := newFolder(t, h, "race")
 	for round, size := range []int{100, 2*h.PartSize + 1} {
 		name := fmt.Sprintf("f%d", round)
 		var writers [2]storage.Writer
@@ -339,6 +339,24 @@ func foldersAndMetadata(t *testing.T, h Harness) {
 		t.Fatalf("ListMetadata = %v, want %v", metas, want)
 	}
 
+	// The folder marker is not a file: an empty folder lists no file, a full one
+	// exactly its chunks.
+	if got, err := st.ListFiles(ctx, empty); err != nil || len(got) != 0 {
+		t.Fatalf("ListFiles of the empty folder = %v, %v; want no files", got, err)
+	}
+	listed, err := st.ListFiles(ctx, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != len(files) {
+		t.Fatalf("ListFiles = %v, want %v", listed, files)
+	}
+	for i, f := range listed {
+		if f.Handle != files[i] || f.Size != 1000 {
+			t.Fatalf("ListFiles[%d] = %+v, want %s of 1000 bytes", i, f, files[i])
+		}
+	}
+
 	infos, err := st.ListBackups(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -368,6 +386,9 @@ func foldersAndMetadata(t *testing.T, h Harness) {
 	}
 	for _, f := range files {
 		assertAbsent(t, st, f)
+	}
+	if got, err := st.ListFiles(ctx, full); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("ListFiles of a deleted folder = %v, %v; want ErrNotFound", got, err)
 	}
 	infos, err = st.ListBackups(ctx)
 	if err != nil {
