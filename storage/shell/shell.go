@@ -432,7 +432,7 @@ func (s *Store) DeleteMetadata(ctx context.Context, h storage.FileHandle) error 
 // ListBackups runs list_backups.
 func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 	if s.cfg.Commands.ListBackups == "" {
-		return nil, storage.Permanent(errors.New("list backups: list_backups is not configured"))
+		return nil, fmt.Errorf("list backups: list_backups is not configured: %w", storage.ErrNotSupported)
 	}
 	out, err := s.run(ctx, "list_backups", s.cfg.Commands.ListBackups, maxListing)
 	if err != nil {
