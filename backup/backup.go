@@ -4,7 +4,7 @@
 // Each backup goes into a new folder with a random suffix. Its chunks are
 // zstd-compressed streams of length-prefixed records (package records) written
 // through ChunkWriter, with proof files alongside; then a JSON manifest (package
-// backup/manifest) lists every file with its range, sizes and SHA-256; then, last,
+// format/native) lists every file with its range, sizes and SHA-256; then, last,
 // one create-only metadata file makes the backup discoverable. Data is verified
 // against the proofs the service serves before it is committed, chunks are fetched
 // and written concurrently through internal/pipeline, and on any error every open
@@ -23,8 +23,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/maintenance/compact"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -119,7 +119,7 @@ type Result struct {
 	// Backup is the backup's folder.
 	Backup storage.BackupHandle
 	// Metadata is the line saved in MetadataHandle.
-	Metadata manifest.Metadata
+	Metadata native.Metadata
 	// MetadataHandle is the metadata file that made the backup discoverable.
 	MetadataHandle storage.FileHandle
 	// Stats are the backup's counters.
@@ -130,11 +130,11 @@ type Result struct {
 
 // MetadataName returns the metadata file name of a backup: derived from its range
 // only, so that a second backup of the same range fails create-only.
-func MetadataName(m *manifest.Metadata) string {
+func MetadataName(m *native.Metadata) string {
 	switch m.Type {
-	case manifest.TypeEpochEnding:
+	case native.TypeEpochEnding:
 		return fmt.Sprintf("epoch_ending_%d-%d.meta", m.FirstEpoch, m.LastEpoch)
-	case manifest.TypeTransaction:
+	case native.TypeTransaction:
 		return fmt.Sprintf("transaction_%d-%d.meta", m.FirstVersion, m.LastVersion)
 	default:
 		return fmt.Sprintf("state_snapshot_ver_%d.meta", m.Version)
@@ -187,15 +187,15 @@ func base(h string) string {
 }
 
 // finish writes the manifest, then the metadata line, create-only, last.
-func finish(ctx context.Context, st storage.Store, b storage.BackupHandle, m manifest.Manifest, meta manifest.Metadata, o *Options, start time.Time) (*Result, error) {
+func finish(ctx context.Context, st storage.Store, b storage.BackupHandle, m native.Manifest, meta native.Metadata, o *Options, start time.Time) (*Result, error) {
 	return finishNamed(ctx, st, b, ManifestName, m, meta, o, start, 0)
 }
 
 // finishNamed is finish with the manifest written under name (a resumed attempt's
 // tagged name); extraSize (files of an earlier attempt that the manifest references)
 // is added to the metadata's size.
-func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, name string, m manifest.Manifest, meta manifest.Metadata, o *Options, start time.Time, extraSize int64) (*Result, error) {
-	data, err := manifest.Encode(m)
+func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, name string, m native.Manifest, meta native.Metadata, o *Options, start time.Time, extraSize int64) (*Result, error) {
+	data, err := native.Encode(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
@@ -203,7 +203,7 @@ func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, 
 	if err != nil {
 		return nil, err
 	}
-	meta.Format = manifest.FormatVersion
+	meta.Format = native.FormatVersion
 	meta.Manifest = mf.Handle
 	meta.Size = o.Stats.StoredBytes.Load() + extraSize
 	line, err := meta.EncodeLine()

@@ -13,7 +13,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -205,13 +205,13 @@ func (c *ChunkWriter) report() {
 
 // Commit finishes the records stream and the zstd frame and commits the file. It
 // returns the file's description for the manifest.
-func (c *ChunkWriter) Commit(st *Stats) (manifest.File, error) {
+func (c *ChunkWriter) Commit(st *Stats) (native.File, error) {
 	if c.done {
-		return manifest.File{}, errors.New("chunk writer already finished")
+		return native.File{}, errors.New("chunk writer already finished")
 	}
 	h := c.w.Handle()
 	if err := c.rw.Close(); err != nil {
-		return manifest.File{}, fmt.Errorf("write chunk %s: %w", h, err)
+		return native.File{}, fmt.Errorf("write chunk %s: %w", h, err)
 	}
 	c.raw += records.TrailerSize
 	t0 := time.Now()
@@ -219,16 +219,16 @@ func (c *ChunkWriter) Commit(st *Stats) (manifest.File, error) {
 	err := c.enc.Close()
 	st.CompressNanos.Add(int64(time.Since(t0) - (c.sink.inside - before)))
 	if err != nil {
-		return manifest.File{}, fmt.Errorf("compress chunk %s: %w", h, err)
+		return native.File{}, fmt.Errorf("compress chunk %s: %w", h, err)
 	}
 	t0 = time.Now()
 	err = c.w.Commit()
 	st.WriteNanos.Add(int64(time.Since(t0)))
 	if err != nil {
-		return manifest.File{}, fmt.Errorf("commit chunk %s: %w", h, err)
+		return native.File{}, fmt.Errorf("commit chunk %s: %w", h, err)
 	}
 	c.release()
-	f := manifest.File{Handle: h, Size: c.sink.n, RawSize: c.raw}
+	f := native.File{Handle: h, Size: c.sink.n, RawSize: c.raw}
 	copy(f.SHA256[:], c.sink.h.Sum(nil))
 	c.report()
 	st.Items.Add(int64(c.rw.Count()))
@@ -257,21 +257,21 @@ func (c *ChunkWriter) release() {
 }
 
 // writeFile writes a small uncompressed file (a proof or the manifest) and commits it.
-func writeFile(ctx context.Context, st storage.Store, backup storage.BackupHandle, name string, data []byte, stats *Stats) (manifest.File, error) {
+func writeFile(ctx context.Context, st storage.Store, backup storage.BackupHandle, name string, data []byte, stats *Stats) (native.File, error) {
 	t0 := time.Now()
 	defer func() { stats.WriteNanos.Add(int64(time.Since(t0))) }()
 	w, err := st.Create(ctx, backup, name)
 	if err != nil {
-		return manifest.File{}, fmt.Errorf("create %s: %w", name, err)
+		return native.File{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	defer w.Abort()
 	if _, err := w.Write(data); err != nil {
-		return manifest.File{}, fmt.Errorf("write %s: %w", w.Handle(), err)
+		return native.File{}, fmt.Errorf("write %s: %w", w.Handle(), err)
 	}
 	if err := w.Commit(); err != nil {
-		return manifest.File{}, fmt.Errorf("commit %s: %w", w.Handle(), err)
+		return native.File{}, fmt.Errorf("commit %s: %w", w.Handle(), err)
 	}
-	f := manifest.File{Handle: w.Handle(), Size: int64(len(data)), RawSize: int64(len(data)), SHA256: sha256.Sum256(data)}
+	f := native.File{Handle: w.Handle(), Size: int64(len(data)), RawSize: int64(len(data)), SHA256: sha256.Sum256(data)}
 	stats.StoredBytes.Add(f.Size)
 	stats.Files.Add(1)
 	return f, nil

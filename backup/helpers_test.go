@@ -26,9 +26,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
@@ -248,9 +248,9 @@ func checkFileBytes(name string, data []byte) error {
 		return err
 	case name == backup.ManifestName:
 		for _, dec := range []func([]byte) error{
-			func(b []byte) error { _, err := manifest.DecodeStateSnapshot(b); return err },
-			func(b []byte) error { _, err := manifest.DecodeTransaction(b); return err },
-			func(b []byte) error { _, err := manifest.DecodeEpochEnding(b); return err },
+			func(b []byte) error { _, err := native.DecodeStateSnapshot(b); return err },
+			func(b []byte) error { _, err := native.DecodeTransaction(b); return err },
+			func(b []byte) error { _, err := native.DecodeEpochEnding(b); return err },
 		} {
 			if dec(data) == nil {
 				return nil
@@ -258,7 +258,7 @@ func checkFileBytes(name string, data []byte) error {
 		}
 		return errors.New("manifest decodes as no manifest type")
 	case strings.HasSuffix(name, ".meta"):
-		_, err := manifest.DecodeMetadataFile(name, data)
+		_, err := native.DecodeMetadataFile(name, data)
 		return err
 	}
 	return fmt.Errorf("unexpected file %s", name)
@@ -296,7 +296,7 @@ func decodeChunk(data []byte, fn func(rec []byte) error) (uint64, error) {
 }
 
 // readFile reads a file listed in a manifest and checks its size and SHA-256.
-func readFile(t testing.TB, st storage.Store, f manifest.File) []byte {
+func readFile(t testing.TB, st storage.Store, f native.File) []byte {
 	t.Helper()
 	r, err := st.Open(context.Background(), f.Handle)
 	if err != nil {
@@ -357,18 +357,18 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 	if err != nil {
 		t.Fatal(err)
 	}
-	var meta *manifest.Metadata
+	var meta *native.Metadata
 	for _, h := range hs {
 		r, err := st.Open(ctx, h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := manifest.ReadLimited(r, manifest.MaxMetadataSize, string(h))
+		b, err := native.ReadLimited(r, native.MaxMetadataSize, string(h))
 		r.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		ms, err := manifest.DecodeMetadataFile(string(h), b)
+		ms, err := native.DecodeMetadataFile(string(h), b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,15 +385,15 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := manifest.ReadLimited(mr, manifest.MaxManifestSize, "manifest")
+	mb, err := native.ReadLimited(mr, native.MaxManifestSize, "manifest")
 	mr.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	hist := tc.history(t)
 	switch meta.Type {
-	case manifest.TypeStateSnapshot:
-		m, err := manifest.DecodeStateSnapshot(mb)
+	case native.TypeStateSnapshot:
+		m, err := native.DecodeStateSnapshot(mb)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -436,8 +436,8 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 		if _, _, err := ver.Finish(); err != nil {
 			t.Fatal(err)
 		}
-	case manifest.TypeTransaction:
-		m, err := manifest.DecodeTransaction(mb)
+	case native.TypeTransaction:
+		m, err := native.DecodeTransaction(mb)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -466,8 +466,8 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 				t.Fatalf("chunk %s: %v", c.Handle, err)
 			}
 		}
-	case manifest.TypeEpochEnding:
-		m, err := manifest.DecodeEpochEnding(mb)
+	case native.TypeEpochEnding:
+		m, err := native.DecodeEpochEnding(mb)
 		if err != nil {
 			t.Fatal(err)
 		}

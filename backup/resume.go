@@ -15,8 +15,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/records"
@@ -48,7 +48,7 @@ type resumeState struct {
 	folder  storage.BackupHandle
 	tag     string
 	earlier []string // tags of the earlier attempts, newest first ("" is the first)
-	reused  func(manifest.StateSnapshotChunk)
+	reused  func(native.StateSnapshotChunk)
 
 	mu    sync.Mutex
 	count int
@@ -145,11 +145,11 @@ func (rs *resumeState) check(ctx context.Context, st storage.Store, chunk, proof
 	if err != nil {
 		return stateChunk{}, fmt.Errorf("proof %s: %w", proofHandle, err)
 	}
-	d := manifest.StateSnapshotChunk{
+	d := native.StateSnapshotChunk{
 		FirstIndex: idx, LastIndex: idx + uint64(len(leaves)) - 1,
 		FirstKeyHash: leaves[0].KeyHash, LastKeyHash: leaves[len(leaves)-1].KeyHash,
 		File:  f,
-		Proof: manifest.File{Handle: proofHandle, Size: int64(len(proofBytes)), RawSize: int64(len(proofBytes)), SHA256: sha256.Sum256(proofBytes)},
+		Proof: native.File{Handle: proofHandle, Size: int64(len(proofBytes)), RawSize: int64(len(proofBytes)), SHA256: sha256.Sum256(proofBytes)},
 	}
 	return stateChunk{desc: d, leaves: leaves, proof: proof}, nil
 }
@@ -161,29 +161,29 @@ func readSmall(ctx context.Context, st storage.Store, h storage.FileHandle, limi
 		return nil, err
 	}
 	defer r.Close()
-	return manifest.ReadLimited(r, limit, string(h))
+	return native.ReadLimited(r, limit, string(h))
 }
 
 // readStateChunk re-reads a committed state chunk of at most maxItems items and
 // returns the leaves of its items and its description (size, raw size, SHA-256).
-func readStateChunk(ctx context.Context, st storage.Store, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, manifest.File, error) {
+func readStateChunk(ctx context.Context, st storage.Store, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, native.File, error) {
 	r, err := st.Open(ctx, h)
 	if err != nil {
-		return nil, manifest.File{}, err
+		return nil, native.File{}, err
 	}
 	defer r.Close()
 	return decodeStateChunk(ctx, r, h, maxItems)
 }
 
 // decodeStateChunk reads a state chunk file from r (see readStateChunk).
-func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, manifest.File, error) {
+func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, native.File, error) {
 	limit := int64(MaxChunkSizeLimit) + MaxChunkSizeLimit>>3
 	sum := sha256.New()
 	ch := &countingReader{r: io.TeeReader(io.LimitReader(r, limit+1), sum)}
 	dec, err := zstd.NewReader(ch, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(chunkread.DefaultMaxWindow),
 		zstd.WithDecoderMaxMemory(uint64(MaxChunkSizeLimit)+(64<<20)))
 	if err != nil {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: zstd: %w", h, err)
+		return nil, native.File{}, fmt.Errorf("chunk %s: zstd: %w", h, err)
 	}
 	defer dec.Close()
 	raw := &countingReader{r: io.LimitReader(dec, int64(MaxChunkSizeLimit)+records.DefaultMaxRecordSize+1)}
@@ -191,35 +191,35 @@ func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, ma
 	var leaves []smt.Leaf
 	for rr.Next() {
 		if uint64(len(leaves)) == maxItems {
-			return nil, manifest.File{}, fmt.Errorf("chunk %s: more than %d items", h, maxItems)
+			return nil, native.File{}, fmt.Errorf("chunk %s: more than %d items", h, maxItems)
 		}
 		k, v, err := records.SplitKeyValue(rr.Record(), ledger.MaxKeySize)
 		if err != nil {
-			return nil, manifest.File{}, fmt.Errorf("chunk %s: item %d: %w", h, len(leaves), err)
+			return nil, native.File{}, fmt.Errorf("chunk %s: item %d: %w", h, len(leaves), err)
 		}
 		leaves = append(leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
 		if len(leaves)&1023 == 0 && ctx.Err() != nil {
-			return nil, manifest.File{}, ctx.Err()
+			return nil, native.File{}, ctx.Err()
 		}
 	}
 	if err := rr.Err(); err != nil {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: %w", h, err)
+		return nil, native.File{}, fmt.Errorf("chunk %s: %w", h, err)
 	}
 	if len(leaves) == 0 {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: no items", h)
+		return nil, native.File{}, fmt.Errorf("chunk %s: no items", h)
 	}
 	// Read to the end so that the hash covers the whole file (a zstd frame followed
 	// by anything is not a chunk this package wrote).
 	if n, err := io.Copy(io.Discard, dec); err != nil || n != 0 {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: data after the records stream (%d bytes, %v)", h, n, err)
+		return nil, native.File{}, fmt.Errorf("chunk %s: data after the records stream (%d bytes, %v)", h, n, err)
 	}
 	if _, err := io.Copy(io.Discard, ch); err != nil {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: %w", h, err)
+		return nil, native.File{}, fmt.Errorf("chunk %s: %w", h, err)
 	}
 	if ch.n > limit {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: larger than %d bytes", h, limit)
+		return nil, native.File{}, fmt.Errorf("chunk %s: larger than %d bytes", h, limit)
 	}
-	f := manifest.File{Handle: h, Size: ch.n, RawSize: raw.n}
+	f := native.File{Handle: h, Size: ch.n, RawSize: raw.n}
 	copy(f.SHA256[:], sum.Sum(nil))
 	return leaves, f, nil
 }
@@ -256,7 +256,7 @@ func FindResumableStateSnapshot(ctx context.Context, st storage.Store, version u
 	}
 	// A folder referenced by metadata (its own file or a line of a compacted one) is
 	// a completed backup, not to be touched.
-	err = checkNotBackedUp(ctx, st, MetadataName(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version}))
+	err = checkNotBackedUp(ctx, st, MetadataName(&native.Metadata{Type: native.TypeStateSnapshot, Version: version}))
 	if errors.Is(err, ErrAlreadyBackedUp) {
 		return "", false, nil
 	}
@@ -279,7 +279,7 @@ type Resumed struct {
 // and SHA-256 check out are reused, the others written; then the manifest and the
 // metadata file are written as for StateSnapshot. reused, if not nil, is called for
 // each chunk reused.
-func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(manifest.StateSnapshotChunk)) (*Result, Resumed, error) {
+func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(native.StateSnapshotChunk)) (*Result, Resumed, error) {
 	if err := storage.ValidateHandle(string(folder)); err != nil {
 		return nil, Resumed{}, fmt.Errorf("resume folder: %w", err)
 	}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/storage"
@@ -24,7 +24,7 @@ func EpochEndVersion(ctx context.Context, svc *backupservice.Client, epoch uint6
 
 // stateChunk is one chunk written by a worker, with what the sink verifies.
 type stateChunk struct {
-	desc   manifest.StateSnapshotChunk
+	desc   native.StateSnapshotChunk
 	leaves []smt.Leaf
 	proof  smt.RangeProof
 }
@@ -46,7 +46,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	if err != nil {
 		return nil, err
 	}
-	metaName := MetadataName(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version})
+	metaName := MetadataName(&native.Metadata{Type: native.TypeStateSnapshot, Version: version})
 	if err := checkNotBackedUp(ctx, st, metaName); err != nil {
 		return nil, err
 	}
@@ -77,8 +77,8 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	if err != nil {
 		return nil, err
 	}
-	m := &manifest.StateSnapshot{
-		Format: manifest.FormatVersion, Version: version, Epoch: rp.LedgerInfo.LedgerInfo.Epoch,
+	m := &native.StateSnapshot{
+		Format: native.FormatVersion, Version: version, Epoch: rp.LedgerInfo.LedgerInfo.Epoch,
 		RootHash: root, ItemCount: n, RootProof: rootFile,
 	}
 
@@ -116,7 +116,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 			return nil, fmt.Errorf("verify state snapshot at version %d: %w", version, err)
 		}
 	}
-	meta := manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version, Epoch: m.Epoch}
+	meta := native.Metadata{Type: native.TypeStateSnapshot, Version: version, Epoch: m.Epoch}
 	return finishNamed(ctx, st, b, rs.name(ManifestName), m, meta, o, start, rs.reusedBytes())
 }
 

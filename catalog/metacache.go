@@ -34,13 +34,13 @@ import (
 	"github.com/google/renameio/v2"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
 // Entry is one metadata line and the metadata file it came from.
 type Entry struct {
-	manifest.Metadata
+	native.Metadata
 	// File is the handle of the metadata file that holds the line.
 	File storage.FileHandle
 }
@@ -108,7 +108,7 @@ func load(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
 			return nil, err
 		}
 	}
-	lines := make([][]manifest.Metadata, len(files))
+	lines := make([][]native.Metadata, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(Concurrency)
 	for i, h := range files {
@@ -146,7 +146,7 @@ func load(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
 
 // loadFile returns the lines of one metadata file, from the cache when it holds a
 // sound copy, else from storage (caching what it downloaded).
-func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHandle) ([]manifest.Metadata, error) {
+func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHandle) ([]native.Metadata, error) {
 	if c != nil {
 		if ms, ok := c.get(h); ok {
 			return ms, nil
@@ -167,7 +167,7 @@ func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHan
 // ReadFile reads and decodes the one metadata file h from st, within the metadata
 // size limits, without any cache. Its errors name the file; a file that is gone
 // matches storage.ErrNotFound (compaction removed it: list again).
-func ReadFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]manifest.Metadata, error) {
+func ReadFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]native.Metadata, error) {
 	if err := storage.ValidateHandle(string(h)); err != nil {
 		return nil, fmt.Errorf("metadata handle %q: %w", h, err)
 	}
@@ -176,12 +176,12 @@ func ReadFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]ma
 }
 
 // readFile downloads and decodes metadata file h, returning its lines and bytes.
-func readFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]manifest.Metadata, []byte, error) {
+func readFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]native.Metadata, []byte, error) {
 	b, err := download(ctx, st, h)
 	if err != nil {
 		return nil, nil, err
 	}
-	ms, err := manifest.DecodeMetadataFile(string(h), b)
+	ms, err := native.DecodeMetadataFile(string(h), b)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,7 +195,7 @@ func download(ctx context.Context, st storage.Store, h storage.FileHandle) ([]by
 	}
 	defer r.Close()
 	// ReadLimited names the file in its errors.
-	return manifest.ReadLimited(r, manifest.MaxMetadataSize, "metadata file "+string(h))
+	return native.ReadLimited(r, native.MaxMetadataSize, "metadata file "+string(h))
 }
 
 // cache is a directory of verified copies of metadata files.
@@ -224,7 +224,7 @@ func encode(h storage.FileHandle, b []byte) []byte {
 }
 
 // decode checks a cache file (header, handle, checksum) and decodes its body.
-func decode(h storage.FileHandle, f []byte) ([]manifest.Metadata, error) {
+func decode(h storage.FileHandle, f []byte) ([]native.Metadata, error) {
 	nl := bytes.IndexByte(f, '\n')
 	if nl < 0 {
 		return nil, errors.New("no header")
@@ -241,12 +241,12 @@ func decode(h storage.FileHandle, f []byte) ([]manifest.Metadata, error) {
 	if hex.EncodeToString(sum[:]) != fields[1] {
 		return nil, errors.New("checksum mismatch")
 	}
-	return manifest.DecodeMetadataFile(string(h), body)
+	return native.DecodeMetadataFile(string(h), body)
 }
 
 // get returns the cached lines of h; a missing, unreadable or unsound copy is a miss
 // (and an unsound one is deleted).
-func (c *cache) get(h storage.FileHandle) ([]manifest.Metadata, bool) {
+func (c *cache) get(h storage.FileHandle) ([]native.Metadata, bool) {
 	p := filepath.Join(c.dir, fileName(h))
 	f, err := os.Open(p)
 	if err != nil {
@@ -257,10 +257,10 @@ func (c *cache) get(h storage.FileHandle) ([]manifest.Metadata, bool) {
 		f.Close()
 		return nil, false
 	}
-	b, err := manifest.ReadLimited(f, manifest.MaxMetadataSize+len(magic)+3*storage.MaxHandleLen+80, p)
+	b, err := native.ReadLimited(f, native.MaxMetadataSize+len(magic)+3*storage.MaxHandleLen+80, p)
 	f.Close()
 	if err == nil {
-		var ms []manifest.Metadata
+		var ms []native.Metadata
 		if ms, err = decode(h, b); err == nil {
 			return ms, true
 		}

@@ -15,8 +15,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 )
@@ -62,9 +62,9 @@ func newStore(t *testing.T) (*countingStore, *local.Store) {
 	return &countingStore{Store: l}, l
 }
 
-func line(t *testing.T, m manifest.Metadata) []byte {
+func line(t *testing.T, m native.Metadata) []byte {
 	t.Helper()
-	m.Format = manifest.FormatVersion
+	m.Format = native.FormatVersion
 	if m.Manifest == "" {
 		m.Manifest = "f/manifest.json"
 	}
@@ -84,8 +84,8 @@ func save(t *testing.T, st storage.Store, name string, b []byte) storage.FileHan
 	return h
 }
 
-func txn(first, last uint64) manifest.Metadata {
-	return manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: last}
+func txn(first, last uint64) native.Metadata {
+	return native.Metadata{Type: native.TypeTransaction, FirstVersion: first, LastVersion: last}
 }
 
 func cacheFiles(t *testing.T, dir string) []string {
@@ -282,7 +282,7 @@ func TestMalformedMetadataNamed(t *testing.T) {
 
 func TestOversizedMetadataRejected(t *testing.T) {
 	st, _ := newStore(t)
-	big := make([]byte, manifest.MaxMetadataSize+1)
+	big := make([]byte, native.MaxMetadataSize+1)
 	for i := range big {
 		big[i] = ' '
 	}
@@ -437,7 +437,7 @@ func (s *vanishingStore) ListMetadata(ctx context.Context) ([]storage.FileHandle
 func TestListedThenDeletedFileListsAgain(t *testing.T) {
 	ctx := context.Background()
 	_, l := newStore(t)
-	save(t, l, "a.meta", line(t, manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 7}))
+	save(t, l, "a.meta", line(t, native.Metadata{Type: native.TypeStateSnapshot, Version: 7}))
 	vs := &vanishingStore{Store: l, times: 2}
 	es, err := catalog.LoadEntries(ctx, vs, t.TempDir())
 	if err != nil {

@@ -15,10 +15,10 @@ import (
 
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledgerdb"
@@ -264,7 +264,7 @@ func (w *world) midChunkVersion(t testing.TB) uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := manifest.DecodeTransaction(raw)
+		m, err := native.DecodeTransaction(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,7 +295,7 @@ func (w *world) rootProofVersion(t testing.TB, v uint64) uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := manifest.DecodeStateSnapshot(raw)
+		m, err := native.DecodeStateSnapshot(raw)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
 	"github.com/ledgervault/ledgervault/ledgerdb"
@@ -345,7 +345,7 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *catalog.Plan) er
 	// The chunks to process: from the one holding min(next, target) to the one holding
 	// target, each once (consecutive backups may overlap).
 	from := min(st.NextVersion, r.target)
-	var chunks []manifest.TransactionChunk
+	var chunks []native.TransactionChunk
 	cursor := from
 	var total int64
 	for _, m := range ms {

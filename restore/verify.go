@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/storage"
@@ -103,7 +103,7 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 	}
 	var total int64
 	for _, b := range inv.Backups {
-		if b.Type == manifest.TypeEpochEnding || inRange(b) {
+		if b.Type == native.TypeEpochEnding || inRange(b) {
 			total += b.Size
 		}
 	}
@@ -180,14 +180,14 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 	snaps := inv.Snapshots()
 	for i, g := range inv.Gaps {
 		unit := "versions"
-		if g.Type == manifest.TypeEpochEnding {
+		if g.Type == native.TypeEpochEnding {
 			unit = "epochs"
 		}
-		if g.Type == manifest.TypeEpochEnding && hist != nil && g.Last < hist.FirstEpoch() {
+		if g.Type == native.TypeEpochEnding && hist != nil && g.Last < hist.FirstEpoch() {
 			continue // before the trusted waypoint: not needed
 		}
 		row := Row{Type: g.Type, Range: fmt.Sprintf("%s %d-%d", unit, g.First, g.Last)}
-		if g.Type == manifest.TypeTransaction {
+		if g.Type == native.TypeTransaction {
 			// A state snapshot at or after the gap's last version, before the next gap,
 			// bridges it: every version after it is restorable from that snapshot.
 			next := uint64(1<<64 - 1)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -71,7 +71,7 @@ var ErrTooLarge = errors.New("above the size limit")
 
 // ReadFile reads the file f describes, at most max bytes, and checks that its size and
 // SHA-256 equal the manifest's. Errors name the handle and say what differs.
-func ReadFile(ctx context.Context, st storage.Store, f manifest.File, max int64) ([]byte, error) {
+func ReadFile(ctx context.Context, st storage.Store, f native.File, max int64) ([]byte, error) {
 	h := f.Handle
 	if err := storage.ValidateHandle(string(h)); err != nil {
 		return nil, fmt.Errorf("file %q: %w", h, err)
@@ -106,7 +106,7 @@ func ReadFile(ctx context.Context, st storage.Store, f manifest.File, max int64)
 	return buf, nil
 }
 
-// ReadManifest reads a manifest file (at most manifest.MaxManifestSize bytes). Its
+// ReadManifest reads a manifest file (at most native.MaxManifestSize bytes). Its
 // content is checked by the manifest decoders.
 func ReadManifest(ctx context.Context, st storage.Store, h storage.FileHandle) ([]byte, error) {
 	if err := storage.ValidateHandle(string(h)); err != nil {
@@ -117,7 +117,7 @@ func ReadManifest(ctx context.Context, st storage.Store, h storage.FileHandle) (
 		return nil, fmt.Errorf("open manifest %s: %w", h, err)
 	}
 	defer r.Close()
-	return manifest.ReadLimited(r, manifest.MaxManifestSize, "manifest "+string(h))
+	return native.ReadLimited(r, native.MaxManifestSize, "manifest "+string(h))
 }
 
 // decoders pools zstd stream decoders by window limit. Concurrency 1 makes a decoder
@@ -175,7 +175,7 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 // capped at the manifest's RawSize (and lim.MaxRawSize): a chunk that decompresses to
 // more stops at the cap with an error. The records trailer must check out and the
 // decompressed size must equal RawSize. name is used in errors (the chunk's handle).
-func DecodeChunk(name string, stored []byte, f manifest.File, lim Limits, fn func(rec []byte) error) error {
+func DecodeChunk(name string, stored []byte, f native.File, lim Limits, fn func(rec []byte) error) error {
 	lim = lim.Normalize()
 	if f.RawSize < 0 || f.RawSize > lim.MaxRawSize {
 		return fmt.Errorf("chunk %s: raw size %d in its manifest is outside [0, %d]: %w", name, f.RawSize, lim.MaxRawSize, ErrTooLarge)
@@ -220,7 +220,7 @@ func (r *byteReader) Read(p []byte) (int, error) {
 
 // ReadChunk reads the chunk file f (ReadFile, capped at lim.MaxStoredSize) and decodes
 // it (DecodeChunk). The whole stored file is hash-checked before any record reaches fn.
-func ReadChunk(ctx context.Context, st storage.Store, f manifest.File, lim Limits, fn func(rec []byte) error) (stored int64, err error) {
+func ReadChunk(ctx context.Context, st storage.Store, f native.File, lim Limits, fn func(rec []byte) error) (stored int64, err error) {
 	lim = lim.Normalize()
 	b, err := ReadFile(ctx, st, f, lim.MaxStoredSize)
 	if err != nil {

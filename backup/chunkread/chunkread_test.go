@@ -18,7 +18,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 )
@@ -46,7 +46,7 @@ func newFixture(t testing.TB) *fixture {
 }
 
 // writeChunk writes records as a real chunk through the backup package's writer.
-func (fx *fixture) writeChunk(t testing.TB, name string, recs [][]byte) manifest.File {
+func (fx *fixture) writeChunk(t testing.TB, name string, recs [][]byte) native.File {
 	t.Helper()
 	cw, err := backup.CreateChunk(context.Background(), fx.st, fx.b, name, &backup.Options{})
 	if err != nil {
@@ -66,7 +66,7 @@ func (fx *fixture) writeChunk(t testing.TB, name string, recs [][]byte) manifest
 }
 
 // writeRaw stores arbitrary bytes as a file and returns a matching description.
-func (fx *fixture) writeRaw(t testing.TB, name string, data []byte, rawSize int64) manifest.File {
+func (fx *fixture) writeRaw(t testing.TB, name string, data []byte, rawSize int64) native.File {
 	t.Helper()
 	w, err := fx.st.Create(context.Background(), fx.b, name)
 	if err != nil {
@@ -79,7 +79,7 @@ func (fx *fixture) writeRaw(t testing.TB, name string, data []byte, rawSize int6
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	return manifest.File{Handle: w.Handle(), Size: int64(len(data)), RawSize: rawSize, SHA256: sha256.Sum256(data)}
+	return native.File{Handle: w.Handle(), Size: int64(len(data)), RawSize: rawSize, SHA256: sha256.Sum256(data)}
 }
 
 func sampleRecords(n int) [][]byte {
@@ -90,7 +90,7 @@ func sampleRecords(n int) [][]byte {
 	return out
 }
 
-func readAll(t testing.TB, fx *fixture, f manifest.File, lim chunkread.Limits) ([][]byte, error) {
+func readAll(t testing.TB, fx *fixture, f native.File, lim chunkread.Limits) ([][]byte, error) {
 	var got [][]byte
 	_, err := chunkread.ReadChunk(context.Background(), fx.st, f, lim, func(rec []byte) error {
 		got = append(got, append([]byte(nil), rec...))

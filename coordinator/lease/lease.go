@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -213,7 +213,7 @@ func read(ctx context.Context, st storage.Store, h storage.FileHandle) (Record, 
 		return Record{}, fmt.Errorf("open lease file %s: %w", h, err)
 	}
 	defer r.Close()
-	b, err := manifest.ReadLimited(r, MaxRecordSize, "lease file "+string(h))
+	b, err := native.ReadLimited(r, MaxRecordSize, "lease file "+string(h))
 	if err != nil {
 		return Record{}, err
 	}

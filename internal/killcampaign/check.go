@@ -14,8 +14,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/records"
 )
@@ -132,14 +132,14 @@ func checkStorage(ctx context.Context, st rawStore, cache map[string]string) (*S
 	sort.Strings(metaKeys)
 
 	// Files that referenced manifests describe: key -> expected size and digest.
-	expected := map[string]manifest.File{}
+	expected := map[string]native.File{}
 	referenced := map[string]bool{}
 	for _, k := range metaKeys {
-		b, err := readAll(ctx, st, k, manifest.MaxMetadataSize)
+		b, err := readAll(ctx, st, k, native.MaxMetadataSize)
 		if err != nil {
 			return nil, err
 		}
-		lines, err := manifest.DecodeMetadataFile(k, b)
+		lines, err := native.DecodeMetadataFile(k, b)
 		if err != nil {
 			continue // counted with the other files below
 		}
@@ -243,23 +243,23 @@ func checkStorage(ctx context.Context, st rawStore, cache map[string]string) (*S
 }
 
 // manifestFiles reads and decodes a manifest and returns every file it lists.
-func manifestFiles(ctx context.Context, st rawStore, typ, key string) ([]manifest.File, error) {
-	b, err := readAll(ctx, st, key, manifest.MaxManifestSize)
+func manifestFiles(ctx context.Context, st rawStore, typ, key string) ([]native.File, error) {
+	b, err := readAll(ctx, st, key, native.MaxManifestSize)
 	if err != nil {
 		return nil, err
 	}
-	var files []manifest.File
+	var files []native.File
 	switch typ {
-	case manifest.TypeEpochEnding:
-		m, err := manifest.DecodeEpochEnding(b)
+	case native.TypeEpochEnding:
+		m, err := native.DecodeEpochEnding(b)
 		if err != nil {
 			return nil, err
 		}
 		for _, c := range m.Chunks {
 			files = append(files, c.File)
 		}
-	case manifest.TypeStateSnapshot:
-		m, err := manifest.DecodeStateSnapshot(b)
+	case native.TypeStateSnapshot:
+		m, err := native.DecodeStateSnapshot(b)
 		if err != nil {
 			return nil, err
 		}
@@ -267,8 +267,8 @@ func manifestFiles(ctx context.Context, st rawStore, typ, key string) ([]manifes
 		for _, c := range m.Chunks {
 			files = append(files, c.File, c.Proof)
 		}
-	case manifest.TypeTransaction:
-		m, err := manifest.DecodeTransaction(b)
+	case native.TypeTransaction:
+		m, err := native.DecodeTransaction(b)
 		if err != nil {
 			return nil, err
 		}
@@ -282,7 +282,7 @@ func manifestFiles(ctx context.Context, st rawStore, typ, key string) ([]manifes
 }
 
 // matchFile checks a manifest-listed file's size and SHA-256.
-func matchFile(ctx context.Context, st rawStore, o rawObject, f manifest.File) error {
+func matchFile(ctx context.Context, st rawStore, o rawObject, f native.File) error {
 	if o.Size != f.Size {
 		return fmt.Errorf("size %d, manifest says %d", o.Size, f.Size)
 	}
@@ -299,7 +299,7 @@ func matchFile(ctx context.Context, st rawStore, o rawObject, f manifest.File) e
 	if n != f.Size {
 		return fmt.Errorf("read %d bytes, manifest says %d", n, f.Size)
 	}
-	if got := manifest.Digest(h.Sum(nil)); got != f.SHA256 {
+	if got := native.Digest(h.Sum(nil)); got != f.SHA256 {
 		return fmt.Errorf("sha256 %s, manifest says %s", got, f.SHA256)
 	}
 	return nil
@@ -321,7 +321,7 @@ func checkFile(ctx context.Context, st rawStore, o rawObject) error {
 		_, err = decodeChunk(io.LimitReader(r, maxChunkStored))
 		return err
 	}
-	b, err := readAll(ctx, st, o.Key, manifest.MaxManifestSize)
+	b, err := readAll(ctx, st, o.Key, native.MaxManifestSize)
 	if err != nil {
 		return err
 	}
@@ -341,7 +341,7 @@ func checkSmallFile(folder, name string, b []byte) error {
 	ext := path.Ext(name)
 	switch {
 	case folder == metadataDir && ext == ".meta":
-		_, err := manifest.DecodeMetadataFile(name, b)
+		_, err := native.DecodeMetadataFile(name, b)
 		return err
 	case folder == metadataDir && ext == ".lease", name == folderMarker:
 		if len(b) > maxSmallFile || !json.Valid(b) {
@@ -351,9 +351,9 @@ func checkSmallFile(folder, name string, b []byte) error {
 	case folder == metadataDir:
 		return errUnknownKind
 	case base == "manifest" && ext == ".json":
-		_, err1 := manifest.DecodeEpochEnding(b)
-		_, err2 := manifest.DecodeStateSnapshot(b)
-		_, err3 := manifest.DecodeTransaction(b)
+		_, err1 := native.DecodeEpochEnding(b)
+		_, err2 := native.DecodeStateSnapshot(b)
+		_, err3 := native.DecodeTransaction(b)
 		if err1 != nil && err2 != nil && err3 != nil {
 			return fmt.Errorf("not a complete manifest: %w", firstRelevant(b, err1, err2, err3))
 		}
@@ -415,5 +415,5 @@ func readAll(ctx context.Context, st rawStore, key string, limit int) ([]byte, e
 		return nil, err
 	}
 	defer r.Close()
-	return manifest.ReadLimited(r, limit, key)
+	return native.ReadLimited(r, limit, key)
 }

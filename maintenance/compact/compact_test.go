@@ -16,8 +16,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/maintenance/compact"
 	"github.com/ledgervault/ledgervault/storage"
@@ -57,20 +57,20 @@ func newShell(t *testing.T) storage.Store {
 
 // meta returns the metadata line of backup i: a transaction, epoch-ending or state
 // snapshot backup, as the backup package writes them.
-func meta(i int) manifest.Metadata {
-	m := manifest.Metadata{Format: manifest.FormatVersion, Manifest: storage.FileHandle(fmt.Sprintf("b%d-0123abcd/manifest.json", i)), Size: int64(1000 + i)}
+func meta(i int) native.Metadata {
+	m := native.Metadata{Format: native.FormatVersion, Manifest: storage.FileHandle(fmt.Sprintf("b%d-0123abcd/manifest.json", i)), Size: int64(1000 + i)}
 	switch i % 3 {
 	case 0:
-		m.Type, m.FirstVersion, m.LastVersion = manifest.TypeTransaction, uint64(i*100), uint64(i*100+99)
+		m.Type, m.FirstVersion, m.LastVersion = native.TypeTransaction, uint64(i*100), uint64(i*100+99)
 	case 1:
-		m.Type, m.FirstEpoch, m.LastEpoch, m.FirstVersion, m.LastVersion = manifest.TypeEpochEnding, uint64(i), uint64(i), uint64(i*100), uint64(i*100)
+		m.Type, m.FirstEpoch, m.LastEpoch, m.FirstVersion, m.LastVersion = native.TypeEpochEnding, uint64(i), uint64(i), uint64(i*100), uint64(i*100)
 	default:
-		m.Type, m.Version, m.Epoch = manifest.TypeStateSnapshot, uint64(i*100), uint64(i)
+		m.Type, m.Version, m.Epoch = native.TypeStateSnapshot, uint64(i*100), uint64(i)
 	}
 	return m
 }
 
-func encode(t testing.TB, ms ...manifest.Metadata) []byte {
+func encode(t testing.TB, ms ...native.Metadata) []byte {
 	t.Helper()
 	var b []byte
 	for _, m := range ms {
