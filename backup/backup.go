@@ -18,14 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/format/native"
-	"github.com/ledgervault/ledgervault/maintenance/compact"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -39,8 +36,6 @@ const (
 	MinChunkSize = 1 << 10
 	// MaxChunkSizeLimit is the largest accepted MaxChunkSize.
 	MaxChunkSizeLimit = 1 << 30
-	// ManifestName is the manifest's file name in every backup folder.
-	ManifestName = "manifest.json"
 )
 
 // ErrAlreadyBackedUp reports that a backup of the same range is already
@@ -128,22 +123,9 @@ type Result struct {
 	Elapsed time.Duration
 }
 
-// MetadataName returns the metadata file name of a backup: derived from its range
-// only, so that a second backup of the same range fails create-only.
-func MetadataName(m *native.Metadata) string {
-	switch m.Type {
-	case native.TypeEpochEnding:
-		return fmt.Sprintf("epoch_ending_%d-%d.meta", m.FirstEpoch, m.LastEpoch)
-	case native.TypeTransaction:
-		return fmt.Sprintf("transaction_%d-%d.meta", m.FirstVersion, m.LastVersion)
-	default:
-		return fmt.Sprintf("state_snapshot_ver_%d.meta", m.Version)
-	}
-}
-
 // checkNotBackedUp fails early with ErrAlreadyBackedUp when a backup of the same
 // range is discoverable: its metadata file name is taken, or a compacted metadata
-// file (which replaces the small files it merged, see backup/compact) holds a line
+// file (which replaces the small files it merged, see maintenance/compact) holds a line
 // for it. The create-only save at the end is what guarantees it against a
 // concurrent writer.
 func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error {
@@ -158,10 +140,10 @@ func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error 
 	}
 	for _, h := range hs {
 		b := base(string(h))
-		if !strings.HasPrefix(b, compact.Prefix) || !strings.HasSuffix(b, catalog.Suffix) {
+		if !native.IsCompactedMetadataName(b) {
 			continue
 		}
-		lines, err := catalog.ReadFile(ctx, st, h)
+		lines, _, err := native.ReadMetadataFile(ctx, st, h)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // compacted into a newer file, which the listing also holds
 		}
@@ -169,7 +151,7 @@ func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error 
 			return err
 		}
 		for i := range lines {
-			if MetadataName(&lines[i]) == name {
+			if native.MetadataName(&lines[i]) == name {
 				return fmt.Errorf("%s (in %s): %w", name, h, ErrAlreadyBackedUp)
 			}
 		}
@@ -188,7 +170,7 @@ func base(h string) string {
 
 // finish writes the manifest, then the metadata line, create-only, last.
 func finish(ctx context.Context, st storage.Store, b storage.BackupHandle, m native.Manifest, meta native.Metadata, o *Options, start time.Time) (*Result, error) {
-	return finishNamed(ctx, st, b, ManifestName, m, meta, o, start, 0)
+	return finishNamed(ctx, st, b, native.ManifestName, m, meta, o, start, 0)
 }
 
 // finishNamed is finish with the manifest written under name (a resumed attempt's
@@ -210,7 +192,7 @@ func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, 
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
-	metaName := MetadataName(&meta)
+	metaName := native.MetadataName(&meta)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -221,7 +203,7 @@ func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, 
 	if err != nil {
 		return nil, fmt.Errorf("save metadata %s: %w", metaName, err)
 	}
-	o.Logger.Info("backup complete", "type", meta.Type, "metadata", h, "folder", b, "resumed", name != ManifestName || extraSize != 0)
+	o.Logger.Info("backup complete", "type", meta.Type, "metadata", h, "folder", b, "resumed", name != native.ManifestName || extraSize != 0)
 	return &Result{Backup: b, Metadata: meta, MetadataHandle: h, Stats: o.Stats.Summary(), Elapsed: time.Since(start)}, nil
 }
 

@@ -36,7 +36,7 @@ func EpochEnding(ctx context.Context, svc *backupservice.Client, st storage.Stor
 		return nil, fmt.Errorf("epoch ending backup: empty epoch range [%d, %d)", firstEpoch, endEpoch)
 	}
 	lastEpoch := endEpoch - 1
-	metaName := MetadataName(&native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: firstEpoch, LastEpoch: lastEpoch})
+	metaName := native.MetadataName(&native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: firstEpoch, LastEpoch: lastEpoch})
 	if err := checkNotBackedUp(ctx, st, metaName); err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func EpochEnding(ctx context.Context, svc *backupservice.Client, st storage.Stor
 			return nil, fmt.Errorf("epoch %d ending: %w", firstEpoch-1, err)
 		}
 	}
-	b, err := st.CreateBackup(ctx, fmt.Sprintf("epoch_ending_%d-%d", firstEpoch, lastEpoch))
+	b, err := st.CreateBackup(ctx, native.EpochEndingFolder(firstEpoch, lastEpoch))
 	if err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
@@ -179,7 +179,7 @@ func epochRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, fmt.Sprintf("epochs-%012d.zst", e), o); err != nil {
+			if cw, err = CreateChunk(ctx, st, b, native.EpochChunkName(e), o); err != nil {
 				return nil, err
 			}
 			cur.desc.FirstEpoch = e

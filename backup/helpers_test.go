@@ -246,7 +246,7 @@ func checkFileBytes(name string, data []byte) error {
 	case strings.HasPrefix(name, "txn-") && strings.HasSuffix(name, ".proof"):
 		_, err := backupservice.DecodeTransactionRangeProof(data)
 		return err
-	case name == backup.ManifestName:
+	case name == native.ManifestName:
 		for _, dec := range []func([]byte) error{
 			func(b []byte) error { _, err := native.DecodeStateSnapshot(b); return err },
 			func(b []byte) error { _, err := native.DecodeTransaction(b); return err },

@@ -8,7 +8,6 @@ import (
 	"io"
 	"path"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -55,24 +54,13 @@ type resumeState struct {
 	bytes int64
 }
 
-// tagged returns name with tag before its extension.
-func tagged(name, tag string) string {
-	if tag == "" {
-		return name
-	}
-	if i := strings.IndexByte(name, '.'); i > 0 {
-		return name[:i] + "." + tag + name[i:]
-	}
-	return name + "." + tag
-}
-
 // name returns the file name of this attempt: name itself for a fresh attempt,
 // name with the attempt's tag before its extension when resuming.
 func (rs *resumeState) name(name string) string {
 	if rs == nil {
 		return name
 	}
-	return tagged(name, rs.tag)
+	return native.Tagged(name, rs.tag)
 }
 
 // reuseRange reuses the chunks of earlier attempts from item first on, as long as
@@ -103,8 +91,8 @@ func (rs *resumeState) reuseRange(ctx context.Context, st storage.Store, first, 
 // again); err is set only when ctx is done.
 func (rs *resumeState) reuse(ctx context.Context, st storage.Store, idx, end uint64, o *Options) (stateChunk, bool, error) {
 	for _, tag := range rs.earlier {
-		chunk := storage.FileHandle(path.Join(string(rs.folder), tagged(fmt.Sprintf("state-%012d.zst", idx), tag)))
-		proof := storage.FileHandle(path.Join(string(rs.folder), tagged(fmt.Sprintf("state-%012d.proof", idx), tag)))
+		chunk := storage.FileHandle(path.Join(string(rs.folder), native.Tagged(native.StateChunkName(idx), tag)))
+		proof := storage.FileHandle(path.Join(string(rs.folder), native.Tagged(native.StateProofName(idx), tag)))
 		c, err := rs.check(ctx, st, chunk, proof, idx, end)
 		if ctx.Err() != nil {
 			return stateChunk{}, false, ctx.Err()
@@ -244,10 +232,9 @@ func FindResumableStateSnapshot(ctx context.Context, st storage.Store, version u
 	if err != nil {
 		return "", false, fmt.Errorf("list backup folders: %w", err)
 	}
-	prefix := fmt.Sprintf("state_snapshot_ver_%d-", version)
 	var cands []storage.BackupInfo
 	for _, in := range infos {
-		if strings.HasPrefix(path.Base(string(in.Handle)), prefix) && time.Since(in.ModTime) <= maxAge {
+		if native.IsStateSnapshotFolderOf(in.Handle, version) && time.Since(in.ModTime) <= maxAge {
 			cands = append(cands, in)
 		}
 	}
@@ -256,7 +243,7 @@ func FindResumableStateSnapshot(ctx context.Context, st storage.Store, version u
 	}
 	// A folder referenced by metadata (its own file or a line of a compacted one) is
 	// a completed backup, not to be touched.
-	err = checkNotBackedUp(ctx, st, MetadataName(&native.Metadata{Type: native.TypeStateSnapshot, Version: version}))
+	err = checkNotBackedUp(ctx, st, native.MetadataName(&native.Metadata{Type: native.TypeStateSnapshot, Version: version}))
 	if errors.Is(err, ErrAlreadyBackedUp) {
 		return "", false, nil
 	}
@@ -290,9 +277,9 @@ func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st stor
 			res, err := StateSnapshot(ctx, svc, st, version, opts)
 			return res, Resumed{}, err
 		}
-		tag := fmt.Sprintf("r%d", k)
+		tag := native.AttemptTag(k)
 		// Read it whole: some stores report a missing file only when it is read.
-		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), tagged("state_root.proof", tag))), backupservice.MaxProofResponseSize)
+		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), native.Tagged(native.StateRootProofName, tag))), backupservice.MaxProofResponseSize)
 		if errors.Is(err, storage.ErrNotFound) {
 			rs.tag = tag
 			break

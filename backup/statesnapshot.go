@@ -46,7 +46,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	if err != nil {
 		return nil, err
 	}
-	metaName := MetadataName(&native.Metadata{Type: native.TypeStateSnapshot, Version: version})
+	metaName := native.MetadataName(&native.Metadata{Type: native.TypeStateSnapshot, Version: version})
 	if err := checkNotBackedUp(ctx, st, metaName); err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	var b storage.BackupHandle
 	if rs != nil {
 		b = rs.folder
-	} else if b, err = st.CreateBackup(ctx, fmt.Sprintf("state_snapshot_ver_%d", version)); err != nil {
+	} else if b, err = st.CreateBackup(ctx, native.StateSnapshotFolder(version)); err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
 	o.Logger.Info("state snapshot backup", "version", version, "items", n, "root", root, "folder", b)
@@ -73,7 +73,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	if err != nil {
 		return nil, fmt.Errorf("encode state root proof: %w", err)
 	}
-	rootFile, err := writeFile(ctx, st, b, rs.name("state_root.proof"), rpBytes, o.Stats)
+	rootFile, err := writeFile(ctx, st, b, rs.name(native.StateRootProofName), rpBytes, o.Stats)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 		}
 	}
 	meta := native.Metadata{Type: native.TypeStateSnapshot, Version: version, Epoch: m.Epoch}
-	return finishNamed(ctx, st, b, rs.name(ManifestName), m, meta, o, start, rs.reusedBytes())
+	return finishNamed(ctx, st, b, rs.name(native.ManifestName), m, meta, o, start, rs.reusedBytes())
 }
 
 // stateRange streams count items from first and writes them as one or more chunks
@@ -163,7 +163,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}
-		pf, err := writeFile(ctx, st, b, rs.name(fmt.Sprintf("state-%012d.proof", cur.desc.FirstIndex)), pb, o.Stats)
+		pf, err := writeFile(ctx, st, b, rs.name(native.StateProofName(cur.desc.FirstIndex)), pb, o.Stats)
 		if err != nil {
 			return err
 		}
@@ -193,7 +193,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, rs.name(fmt.Sprintf("state-%012d.zst", idx)), o); err != nil {
+			if cw, err = CreateChunk(ctx, st, b, rs.name(native.StateChunkName(idx)), o); err != nil {
 				return nil, err
 			}
 			cur.desc.FirstIndex = idx

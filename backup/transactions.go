@@ -29,7 +29,7 @@ func Transactions(ctx context.Context, svc *backupservice.Client, st storage.Sto
 		return nil, fmt.Errorf("transaction backup: bad range %d+%d", first, count)
 	}
 	last := first + count - 1
-	metaName := MetadataName(&native.Metadata{Type: native.TypeTransaction, FirstVersion: first, LastVersion: last})
+	metaName := native.MetadataName(&native.Metadata{Type: native.TypeTransaction, FirstVersion: first, LastVersion: last})
 	if err := checkNotBackedUp(ctx, st, metaName); err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func Transactions(ctx context.Context, svc *backupservice.Client, st storage.Sto
 	if first < ds.FirstTxnVersion {
 		return nil, fmt.Errorf("transaction backup of versions [%d, %d]: the node stores transactions from %d", first, last, ds.FirstTxnVersion)
 	}
-	b, err := st.CreateBackup(ctx, fmt.Sprintf("transaction_%d-%d", first, last))
+	b, err := st.CreateBackup(ctx, native.TransactionFolder(first, last))
 	if err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
@@ -120,7 +120,7 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}
-		pf, err := writeFile(ctx, st, b, fmt.Sprintf("txn-%012d.proof", cur.FirstVersion), pb, o.Stats)
+		pf, err := writeFile(ctx, st, b, native.TransactionProofName(cur.FirstVersion), pb, o.Stats)
 		if err != nil {
 			return err
 		}
@@ -148,7 +148,7 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, fmt.Sprintf("txn-%012d.zst", v), o); err != nil {
+			if cw, err = CreateChunk(ctx, st, b, native.TransactionChunkName(v), o); err != nil {
 				return nil, err
 			}
 			cur.FirstVersion = v

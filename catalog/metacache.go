@@ -45,10 +45,6 @@ type Entry struct {
 	File storage.FileHandle
 }
 
-// Suffix ends the name of every backup metadata file; other names in the metadata
-// namespace (leases, future kinds) are ignored.
-const Suffix = ".meta"
-
 // Concurrency is the most metadata files downloaded at once.
 const Concurrency = 8
 
@@ -88,7 +84,7 @@ func load(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
 	var files []storage.FileHandle
 	seen := make(map[storage.FileHandle]bool, len(hs))
 	for _, h := range hs {
-		if !strings.HasSuffix(string(h), Suffix) {
+		if !native.IsMetadataName(string(h)) {
 			continue
 		}
 		if err := storage.ValidateHandle(string(h)); err != nil {
@@ -152,7 +148,7 @@ func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHan
 			return ms, nil
 		}
 	}
-	ms, b, err := readFile(ctx, st, h)
+	ms, b, err := native.ReadMetadataFile(ctx, st, h)
 	if err != nil {
 		return nil, err
 	}
@@ -162,40 +158,6 @@ func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHan
 		}
 	}
 	return ms, nil
-}
-
-// ReadFile reads and decodes the one metadata file h from st, within the metadata
-// size limits, without any cache. Its errors name the file; a file that is gone
-// matches storage.ErrNotFound (compaction removed it: list again).
-func ReadFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]native.Metadata, error) {
-	if err := storage.ValidateHandle(string(h)); err != nil {
-		return nil, fmt.Errorf("metadata handle %q: %w", h, err)
-	}
-	ms, _, err := readFile(ctx, st, h)
-	return ms, err
-}
-
-// readFile downloads and decodes metadata file h, returning its lines and bytes.
-func readFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]native.Metadata, []byte, error) {
-	b, err := download(ctx, st, h)
-	if err != nil {
-		return nil, nil, err
-	}
-	ms, err := native.DecodeMetadataFile(string(h), b)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ms, b, nil
-}
-
-func download(ctx context.Context, st storage.Store, h storage.FileHandle) ([]byte, error) {
-	r, err := st.Open(ctx, h)
-	if err != nil {
-		return nil, fmt.Errorf("open metadata %s: %w", h, err)
-	}
-	defer r.Close()
-	// ReadLimited names the file in its errors.
-	return native.ReadLimited(r, native.MaxMetadataSize, "metadata file "+string(h))
 }
 
 // cache is a directory of verified copies of metadata files.
@@ -212,7 +174,7 @@ func openCache(dir string) (*cache, error) {
 // outside the directory or exceed the file name limit.
 func fileName(h storage.FileHandle) string {
 	sum := sha256.Sum256([]byte(h))
-	return hex.EncodeToString(sum[:]) + Suffix
+	return hex.EncodeToString(sum[:]) + native.MetadataSuffix
 }
 
 // encode returns the cache file for the bytes b of metadata file h.
@@ -310,11 +272,11 @@ func (c *cache) prune(keep []storage.FileHandle) error {
 	return nil
 }
 
-const cacheNameLen = 2*sha256.Size + len(Suffix)
+const cacheNameLen = 2*sha256.Size + len(native.MetadataSuffix)
 
-// isCacheName reports whether name is a cache file name (hex hash + Suffix).
+// isCacheName reports whether name is a cache file name (hex hash + native.MetadataSuffix).
 func isCacheName(name string) bool {
-	if len(name) != cacheNameLen || !strings.HasSuffix(name, Suffix) {
+	if len(name) != cacheNameLen || !strings.HasSuffix(name, native.MetadataSuffix) {
 		return false
 	}
 	for _, c := range name[:2*sha256.Size] {

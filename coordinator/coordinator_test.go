@@ -179,7 +179,7 @@ func TestLease(t *testing.T) {
 	}
 	cur.Owner, cur.Expires = "usurper", time.Now().Add(time.Minute)
 	b, _ := cur.Encode()
-	if _, err := st.SaveMetadata(context.Background(), lease.Name(seq+3), b); err != nil {
+	if _, err := st.SaveMetadata(context.Background(), native.LeaseName(seq+3), b); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -20,9 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,9 +30,6 @@ import (
 )
 
 const (
-	// Prefix and Suffix frame a lease file name around its sequence number.
-	Prefix = "lease_"
-	Suffix = ".lease"
 	// MaxRecordSize bounds a lease file; larger ones are rejected.
 	MaxRecordSize = 4 << 10
 	// DefaultTTL is the lease duration when Options.TTL is zero.
@@ -99,23 +94,6 @@ func Decode(name string, b []byte) (Record, error) {
 		return r, fmt.Errorf("lease file %s: owner must be 1..256 bytes, host at most 256", name)
 	}
 	return r, nil
-}
-
-// Name returns the lease file name of sequence number seq.
-func Name(seq uint64) string { return fmt.Sprintf("%s%020d%s", Prefix, seq, Suffix) }
-
-// ParseName returns the sequence number of a lease file name or handle.
-func ParseName(h string) (uint64, bool) {
-	b := path.Base(h)
-	if !strings.HasPrefix(b, Prefix) || !strings.HasSuffix(b, Suffix) {
-		return 0, false
-	}
-	digits := strings.TrimSuffix(strings.TrimPrefix(b, Prefix), Suffix)
-	if len(digits) != 20 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	return n, err == nil
 }
 
 // DefaultOwner returns hostname-<hash of dir>: the same on a restart of the same
@@ -189,7 +167,7 @@ func Current(ctx context.Context, st storage.Store) (rec Record, seq uint64, ok 
 		var h storage.FileHandle
 		ok = false
 		for _, x := range hs {
-			if n, isLease := ParseName(string(x)); isLease && (!ok || n > seq) {
+			if n, isLease := native.ParseLeaseName(string(x)); isLease && (!ok || n > seq) {
 				seq, h, ok = n, x, true
 			}
 		}
@@ -292,8 +270,8 @@ func (l *Lease) write(ctx context.Context, seq uint64, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("encode lease: %w", err)
 	}
-	if _, err := l.st.SaveMetadata(ctx, Name(seq), b); err != nil {
-		return fmt.Errorf("save lease file %s: %w", Name(seq), err)
+	if _, err := l.st.SaveMetadata(ctx, native.LeaseName(seq), b); err != nil {
+		return fmt.Errorf("save lease file %s: %w", native.LeaseName(seq), err)
 	}
 	return nil
 }
@@ -306,7 +284,7 @@ func (l *Lease) deleteOlder(ctx context.Context, seq uint64) {
 		return
 	}
 	for _, h := range hs {
-		if n, ok := ParseName(string(h)); ok && n < seq {
+		if n, ok := native.ParseLeaseName(string(h)); ok && n < seq {
 			if err := l.st.DeleteMetadata(ctx, h); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				l.o.Logger.Debug("delete old lease file", "file", h, "err", err)
 			}
@@ -357,9 +335,9 @@ func (l *Lease) Renew(ctx context.Context) error {
 		return err
 	}
 	if !ok || curSeq != seq || cur.Owner != mine.Owner || cur.PID != mine.PID {
-		err := fmt.Errorf("%w: lease file %s (owner %q, pid %d) replaced ours (seq %d)", ErrLost, Name(curSeq), cur.Owner, cur.PID, seq)
+		err := fmt.Errorf("%w: lease file %s (owner %q, pid %d) replaced ours (seq %d)", ErrLost, native.LeaseName(curSeq), cur.Owner, cur.PID, seq)
 		if !ok {
-			err = fmt.Errorf("%w: our lease file %s was removed", ErrLost, Name(seq))
+			err = fmt.Errorf("%w: our lease file %s was removed", ErrLost, native.LeaseName(seq))
 		}
 		l.markLost(err)
 		return err
@@ -368,7 +346,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	rec := Record{Owner: mine.Owner, Host: mine.Host, PID: mine.PID, Acquired: mine.Acquired, Expires: now.Add(l.o.TTL)}
 	err = l.write(ctx, seq+1, rec)
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		err = fmt.Errorf("%w: someone else created lease file %s", ErrLost, Name(seq+1))
+		err = fmt.Errorf("%w: someone else created lease file %s", ErrLost, native.LeaseName(seq+1))
 		l.markLost(err)
 		return err
 	}

@@ -88,7 +88,7 @@ type Report struct {
 type file struct {
 	handle    storage.FileHandle
 	lines     []native.Metadata
-	name      Name
+	name      native.CompactedName
 	compacted bool
 }
 
@@ -219,7 +219,7 @@ func load(ctx context.Context, st storage.Store) ([]*file, error) {
 		f := byHandle[e.File]
 		if f == nil {
 			f = &file{handle: e.File}
-			f.name, f.compacted = ParseName(path.Base(string(e.File)))
+			f.name, f.compacted = native.ParseCompactedName(path.Base(string(e.File)))
 			byHandle[e.File] = f
 			files = append(files, f)
 		}
