@@ -3,7 +3,7 @@
 //
 // Each backup goes into a new folder with a random suffix. Its chunks are
 // zstd-compressed streams of length-prefixed records (package records) written
-// through ChunkWriter, with proof files alongside; then a JSON manifest (package
+// through native.ChunkWriter, with proof files alongside; then a JSON manifest (package
 // format/native) lists every file with its range, sizes and SHA-256; then, last,
 // one create-only metadata file makes the backup discoverable. Data is verified
 // against the proofs the service serves before it is committed, chunks are fetched
@@ -43,9 +43,7 @@ const (
 var ErrAlreadyBackedUp = errors.New("already backed up")
 
 // Progress receives increments of work done; it must be safe for concurrent use.
-type Progress interface {
-	Add(items, rawBytes, storedBytes int64)
-}
+type Progress = native.Progress
 
 // Options configures a backup. The zero value takes the defaults.
 type Options struct {
@@ -56,7 +54,7 @@ type Options struct {
 	// Concurrency is the number of data requests (and chunk writers) in flight
 	// (default DefaultConcurrentDataRequests).
 	Concurrency int
-	// CompressionLevel is the zstd level (default zstd.SpeedFastest).
+	// CompressionLevel is the zstd level (default native.DefaultCompressionLevel).
 	CompressionLevel zstd.EncoderLevel
 	// StateRequestItems is the number of state items one worker requests at once
 	// (default DefaultStateRequestItems); a request may produce several chunks.
@@ -88,7 +86,7 @@ func (o *Options) normalize() (*Options, error) {
 		return nil, fmt.Errorf("concurrency %d outside [1, 256]", c.Concurrency)
 	}
 	if c.CompressionLevel == 0 {
-		c.CompressionLevel = zstd.SpeedFastest
+		c.CompressionLevel = native.DefaultCompressionLevel
 	}
 	if c.StateRequestItems == 0 {
 		c.StateRequestItems = DefaultStateRequestItems
@@ -104,10 +102,6 @@ func (o *Options) normalize() (*Options, error) {
 	}
 	return &c, nil
 }
-
-func (o *Options) stats() *Stats { return o.Stats }
-
-func (o *Options) level() zstd.EncoderLevel { return o.CompressionLevel }
 
 // Result describes a completed backup.
 type Result struct {
@@ -181,7 +175,7 @@ func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, 
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	mf, err := writeFile(ctx, st, b, name, data, o.Stats)
+	mf, err := native.WriteFile(ctx, st, b, name, data, &o.Stats.WriteStats)
 	if err != nil {
 		return nil, err
 	}

@@ -137,7 +137,7 @@ func epochRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	}
 	defer s.Close()
 	var out []epochChunk
-	var cw *ChunkWriter
+	var cw *native.ChunkWriter
 	defer func() {
 		if cw != nil {
 			cw.Abort()
@@ -145,7 +145,7 @@ func epochRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	}()
 	var cur epochChunk
 	cut := func() error {
-		f, err := cw.Commit(o.Stats)
+		f, err := cw.Commit(&o.Stats.WriteStats)
 		cw.Abort()
 		cw = nil
 		if err != nil {
@@ -179,7 +179,7 @@ func epochRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, native.EpochChunkName(e), o); err != nil {
+			if cw, err = native.CreateChunk(ctx, st, b, native.EpochChunkName(e), o.chunkOptions()); err != nil {
 				return nil, err
 			}
 			cur.desc.FirstEpoch = e

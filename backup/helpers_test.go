@@ -22,7 +22,6 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
@@ -264,35 +263,15 @@ func checkFileBytes(name string, data []byte) error {
 	return fmt.Errorf("unexpected file %s", name)
 }
 
-var decoders = sync.Pool{New: func() any {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
-	if err != nil {
-		panic(err)
-	}
-	return d
-}}
-
-// decodeChunk decompresses a chunk and calls fn for every record; the stream must
-// end with its checked trailer.
+// decodeChunk decodes a chunk with the format's chunk decoder and calls fn for every
+// record; the stream must end with its checked trailer.
 func decodeChunk(data []byte, fn func(rec []byte) error) (uint64, error) {
-	d := decoders.Get().(*zstd.Decoder)
-	defer decoders.Put(d)
-	if err := d.Reset(bytes.NewReader(data)); err != nil {
-		return 0, err
-	}
-	r := records.NewReader(d, 0)
-	for r.Next() {
-		if err := fn(r.Record()); err != nil {
-			return 0, err
-		}
-	}
-	if err := r.Err(); err != nil {
-		return 0, err
-	}
-	if !r.Done() {
-		return 0, errors.New("chunk without trailer")
-	}
-	return r.Count(), nil
+	var n uint64
+	_, err := native.ScanChunk(context.Background(), bytes.NewReader(data), "in-memory", native.Limits{}, func(rec []byte) error {
+		n++
+		return fn(rec)
+	})
+	return n, err
 }
 
 // readFile reads a file listed in a manifest and checks its size and SHA-256.

@@ -11,9 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/ledgervault/ledgervault/backup/chunkread"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
@@ -163,65 +160,28 @@ func readStateChunk(ctx context.Context, st storage.Store, h storage.FileHandle,
 	return decodeStateChunk(ctx, r, h, maxItems)
 }
 
-// decodeStateChunk reads a state chunk file from r (see readStateChunk).
+// decodeStateChunk reads a state chunk file from r (see readStateChunk) through the
+// format's chunk decoder.
 func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, native.File, error) {
-	limit := int64(MaxChunkSizeLimit) + MaxChunkSizeLimit>>3
-	sum := sha256.New()
-	ch := &countingReader{r: io.TeeReader(io.LimitReader(r, limit+1), sum)}
-	dec, err := zstd.NewReader(ch, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(chunkread.DefaultMaxWindow),
-		zstd.WithDecoderMaxMemory(uint64(MaxChunkSizeLimit)+(64<<20)))
-	if err != nil {
-		return nil, native.File{}, fmt.Errorf("chunk %s: zstd: %w", h, err)
-	}
-	defer dec.Close()
-	raw := &countingReader{r: io.LimitReader(dec, int64(MaxChunkSizeLimit)+records.DefaultMaxRecordSize+1)}
-	rr := records.NewReader(raw, 0)
 	var leaves []smt.Leaf
-	for rr.Next() {
+	f, err := native.ScanChunk(ctx, r, h, native.Limits{}, func(rec []byte) error {
 		if uint64(len(leaves)) == maxItems {
-			return nil, native.File{}, fmt.Errorf("chunk %s: more than %d items", h, maxItems)
+			return fmt.Errorf("more than %d items", maxItems)
 		}
-		k, v, err := records.SplitKeyValue(rr.Record(), ledger.MaxKeySize)
+		k, v, err := records.SplitKeyValue(rec, ledger.MaxKeySize)
 		if err != nil {
-			return nil, native.File{}, fmt.Errorf("chunk %s: item %d: %w", h, len(leaves), err)
+			return fmt.Errorf("item %d: %w", len(leaves), err)
 		}
 		leaves = append(leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
-		if len(leaves)&1023 == 0 && ctx.Err() != nil {
-			return nil, native.File{}, ctx.Err()
-		}
-	}
-	if err := rr.Err(); err != nil {
-		return nil, native.File{}, fmt.Errorf("chunk %s: %w", h, err)
+		return nil
+	})
+	if err != nil {
+		return nil, native.File{}, err
 	}
 	if len(leaves) == 0 {
 		return nil, native.File{}, fmt.Errorf("chunk %s: no items", h)
 	}
-	// Read to the end so that the hash covers the whole file (a zstd frame followed
-	// by anything is not a chunk this package wrote).
-	if n, err := io.Copy(io.Discard, dec); err != nil || n != 0 {
-		return nil, native.File{}, fmt.Errorf("chunk %s: data after the records stream (%d bytes, %v)", h, n, err)
-	}
-	if _, err := io.Copy(io.Discard, ch); err != nil {
-		return nil, native.File{}, fmt.Errorf("chunk %s: %w", h, err)
-	}
-	if ch.n > limit {
-		return nil, native.File{}, fmt.Errorf("chunk %s: larger than %d bytes", h, limit)
-	}
-	f := native.File{Handle: h, Size: ch.n, RawSize: raw.n}
-	copy(f.SHA256[:], sum.Sum(nil))
 	return leaves, f, nil
-}
-
-// countingReader counts what passes through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // FindResumableStateSnapshot looks for the folder of an interrupted state snapshot

@@ -73,7 +73,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	if err != nil {
 		return nil, fmt.Errorf("encode state root proof: %w", err)
 	}
-	rootFile, err := writeFile(ctx, st, b, rs.name(native.StateRootProofName), rpBytes, o.Stats)
+	rootFile, err := native.WriteFile(ctx, st, b, rs.name(native.StateRootProofName), rpBytes, &o.Stats.WriteStats)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	if s.Expected() != first+count-idx {
 		return nil, fmt.Errorf("state items %d+%d: service announced %d", idx, first+count-idx, s.Expected())
 	}
-	var cw *ChunkWriter
+	var cw *native.ChunkWriter
 	defer func() {
 		if cw != nil {
 			cw.Abort()
@@ -146,7 +146,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	var cur stateChunk
 	// cut commits the current chunk and fetches the range proof of its last item.
 	cut := func() error {
-		f, err := cw.Commit(o.Stats)
+		f, err := cw.Commit(&o.Stats.WriteStats)
 		cw.Abort() // a no-op after a successful commit
 		cw = nil
 		if err != nil {
@@ -163,7 +163,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}
-		pf, err := writeFile(ctx, st, b, rs.name(native.StateProofName(cur.desc.FirstIndex)), pb, o.Stats)
+		pf, err := native.WriteFile(ctx, st, b, rs.name(native.StateProofName(cur.desc.FirstIndex)), pb, &o.Stats.WriteStats)
 		if err != nil {
 			return err
 		}
@@ -193,7 +193,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, rs.name(native.StateChunkName(idx)), o); err != nil {
+			if cw, err = native.CreateChunk(ctx, st, b, rs.name(native.StateChunkName(idx)), o.chunkOptions()); err != nil {
 				return nil, err
 			}
 			cur.desc.FirstIndex = idx

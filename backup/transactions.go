@@ -83,7 +83,7 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 	}
 	defer s.Close()
 	var out []native.TransactionChunk
-	var cw *ChunkWriter
+	var cw *native.ChunkWriter
 	defer func() {
 		if cw != nil {
 			cw.Abort()
@@ -110,7 +110,7 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 		if err != nil {
 			return fmt.Errorf("verify transactions [%d, %d]: %w", cur.FirstVersion, cur.LastVersion, err)
 		}
-		f, err := cw.Commit(o.Stats)
+		f, err := cw.Commit(&o.Stats.WriteStats)
 		cw.Abort()
 		cw = nil
 		if err != nil {
@@ -120,7 +120,7 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}
-		pf, err := writeFile(ctx, st, b, native.TransactionProofName(cur.FirstVersion), pb, o.Stats)
+		pf, err := native.WriteFile(ctx, st, b, native.TransactionProofName(cur.FirstVersion), pb, &o.Stats.WriteStats)
 		if err != nil {
 			return err
 		}
@@ -148,7 +148,7 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, native.TransactionChunkName(v), o); err != nil {
+			if cw, err = native.CreateChunk(ctx, st, b, native.TransactionChunkName(v), o.chunkOptions()); err != nil {
 				return nil, err
 			}
 			cur.FirstVersion = v

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/format/native"
@@ -22,7 +21,7 @@ import (
 // env is what every phase shares: the storage, limits, bounds and progress.
 type env struct {
 	st          storage.Store
-	lim         chunkread.Limits
+	lim         native.Limits
 	concurrency int
 	progress    Progress
 }
@@ -55,7 +54,7 @@ func ordered[T any](ctx context.Context, e *env, n int, work func(ctx context.Co
 
 // readSmallFile reads a proof file, checked against its manifest description.
 func (e *env) readSmallFile(ctx context.Context, f native.File, max int64) ([]byte, error) {
-	b, err := chunkread.ReadFile(ctx, e.st, f, max)
+	b, err := native.ReadFile(ctx, e.st, f, max)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +63,7 @@ func (e *env) readSmallFile(ctx context.Context, f native.File, max int64) ([]by
 }
 
 func (e *env) readManifest(ctx context.Context, b catalog.Backup) ([]byte, error) {
-	return chunkread.ReadManifest(ctx, e.st, b.Manifest)
+	return native.ReadManifest(ctx, e.st, b.Manifest)
 }
 
 // ---- epoch history ----
@@ -144,7 +143,7 @@ func (hb *historyBuilder) add(ctx context.Context, jobs []epochJob) error {
 		j := jobs[i]
 		out := epochChunk{handle: j.c.Handle}
 		epoch := j.c.FirstEpoch
-		n, err := chunkread.ReadChunk(ctx, e.st, j.c.File, e.lim, func(rec []byte) error {
+		n, err := native.ReadChunk(ctx, e.st, j.c.File, e.lim, func(rec []byte) error {
 			li, err := ledger.DecodeLedgerInfoWithSignatures(rec)
 			if err != nil {
 				return err
@@ -361,7 +360,7 @@ func fetchStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk, 
 	var a arena
 	var count uint64
 	var firstKey, lastKey []byte
-	n, err := chunkread.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
+	n, err := native.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
 		if count >= want {
 			return fmt.Errorf("more than the %d items of its manifest entry", want)
 		}
@@ -437,7 +436,7 @@ type txnChunk struct {
 func fetchTxnChunk(ctx context.Context, e *env, c native.TransactionChunk, h *ledger.EpochHistory) (*txnChunk, error) {
 	want := c.LastVersion - c.FirstVersion + 1
 	out := &txnChunk{desc: c, txns: make([]ledger.TransactionWithOutput, 0, min(want, 1<<16)), hashes: make([]ledger.Hash, 0, min(want, 1<<16))}
-	n, err := chunkread.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
+	n, err := native.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
 		if uint64(len(out.txns)) >= want {
 			return fmt.Errorf("more than the %d transactions of versions %d-%d", want, c.FirstVersion, c.LastVersion)
 		}

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/chunkread"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/devnet"
@@ -260,7 +259,7 @@ func (w *world) midChunkVersion(t testing.TB) uint64 {
 		t.Fatal(err)
 	}
 	for _, b := range inv.Transactions() {
-		raw, err := chunkread.ReadManifest(ctx, w.st, b.Manifest)
+		raw, err := native.ReadManifest(ctx, w.st, b.Manifest)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -291,7 +290,7 @@ func (w *world) rootProofVersion(t testing.TB, v uint64) uint64 {
 		if b.First != v {
 			continue
 		}
-		raw, err := chunkread.ReadManifest(ctx, w.st, b.Manifest)
+		raw, err := native.ReadManifest(ctx, w.st, b.Manifest)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,7 +298,7 @@ func (w *world) rootProofVersion(t testing.TB, v uint64) uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pb, err := chunkread.ReadFile(ctx, w.st, m.RootProof, 1<<20)
+		pb, err := native.ReadFile(ctx, w.st, m.RootProof, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
@@ -63,7 +62,7 @@ type Options struct {
 	// memory is bounded by about 2 x Concurrency x the chunk size.
 	Concurrency int
 	// Limits bound chunk decoding.
-	Limits chunkread.Limits
+	Limits native.Limits
 	// TxnBatch is the number of transactions saved per synced commit (default
 	// DefaultTxnBatch).
 	TxnBatch int

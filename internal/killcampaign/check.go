@@ -12,25 +12,18 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger/smt"
-	"github.com/ledgervault/ledgervault/records"
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 // Limits of the storage check's decoders: files come from storage written by a
 // process that was killed, so nothing in them is trusted.
+// Chunk files are decoded by the format's chunk decoder, with its limits.
 const (
-	// maxChunkStored bounds the stored size of a chunk file read by the check.
-	maxChunkStored = 1 << 30
-	// maxChunkRaw bounds the decompressed size of a chunk file.
-	maxChunkRaw = 2 << 30
 	// maxSmallFile bounds proofs, leases and folder markers.
 	maxSmallFile = 64 << 20
-	// maxDecoderMemory bounds the zstd decoder's window.
-	maxDecoderMemory = 256 << 20
 )
 
 // metadataDir is the folder that holds metadata files in every layout checked here.
@@ -309,16 +302,16 @@ func matchFile(ctx context.Context, st rawStore, o rawObject, f native.File) err
 // returns errUnknownKind for a file whose kind it cannot tell from its name.
 func checkFile(ctx context.Context, st rawStore, o rawObject) error {
 	name := path.Base(o.Key)
-	if strings.HasSuffix(name, ".zst") {
-		if o.Size > maxChunkStored {
-			return fmt.Errorf("chunk of %d bytes exceeds the check's limit of %d", o.Size, maxChunkStored)
+	if native.IsChunkName(name) {
+		if o.Size > native.DefaultMaxStoredSize {
+			return fmt.Errorf("chunk of %d bytes exceeds the limit of %d", o.Size, native.DefaultMaxStoredSize)
 		}
 		r, err := st.open(ctx, o.Key)
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		_, err = decodeChunk(io.LimitReader(r, maxChunkStored))
+		_, err = decodeChunk(ctx, r, o.Key)
 		return err
 	}
 	b, err := readAll(ctx, st, o.Key, native.MaxManifestSize)
@@ -387,25 +380,15 @@ func firstRelevant(b []byte, eEpoch, eState, eTxn error) error {
 	}
 }
 
-// decodeChunk decompresses a chunk and reads its records to the trailer; it returns
-// the number of records.
-func decodeChunk(r io.Reader) (uint64, error) {
-	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoderMemory),
-		zstd.WithDecoderMaxWindow(maxDecoderMemory))
-	if err != nil {
-		return 0, fmt.Errorf("zstd: %w", err)
-	}
-	defer zr.Close()
-	rr := records.NewReader(io.LimitReader(zr, maxChunkRaw), 0)
-	for rr.Next() {
-	}
-	if err := rr.Err(); err != nil {
-		return rr.Count(), fmt.Errorf("chunk after %d records: %w", rr.Count(), err)
-	}
-	if !rr.Done() {
-		return rr.Count(), fmt.Errorf("chunk ends after %d records without its trailer", rr.Count())
-	}
-	return rr.Count(), nil
+// decodeChunk decodes the chunk key with the format's chunk decoder, to its trailer;
+// it returns the number of records.
+func decodeChunk(ctx context.Context, r io.Reader, key string) (uint64, error) {
+	var n uint64
+	_, err := native.ScanChunk(ctx, r, storage.FileHandle(key), native.Limits{}, func([]byte) error {
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // readAll reads a whole file of at most limit bytes.

@@ -263,7 +263,7 @@ func FuzzDecodeChunk(f *testing.F) {
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		decodeChunk(bytes.NewReader(b))
+		decodeChunk(context.Background(), bytes.NewReader(b), "b/x.zst")
 	})
 }
 

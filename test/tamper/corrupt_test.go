@@ -2,6 +2,7 @@ package tamper
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -168,15 +169,16 @@ func compress(t testing.TB, raw []byte) []byte {
 	return e.EncodeAll(raw, nil)
 }
 
-// readRecords decodes the records of the chunk file h with the project's reader.
+// readRecords decodes the records of the chunk file h with the project's chunk
+// decoder.
 func (b *bk) readRecords(h storage.FileHandle) [][]byte {
 	b.t.Helper()
-	r := records.NewReader(bytes.NewReader(decompress(b.t, b.read(string(h)))), 0)
 	var out [][]byte
-	for r.Next() {
-		out = append(out, bytes.Clone(r.Record()))
-	}
-	if err := r.Err(); err != nil {
+	_, err := native.ScanChunk(context.Background(), bytes.NewReader(b.read(string(h))), h, native.Limits{}, func(rec []byte) error {
+		out = append(out, bytes.Clone(rec))
+		return nil
+	})
+	if err != nil {
 		b.t.Fatalf("records of %s: %v", h, err)
 	}
 	return out
@@ -291,8 +293,8 @@ func (b *bk) soundProblems() []string {
 	return problems
 }
 
-// recordProblems lists the chunk files whose records stream the project's records
-// reader rejects (the files whose handles are invalid or missing are skipped: the
+// recordProblems lists the chunk files whose records stream the project's chunk
+// decoder rejects (the files whose handles are invalid or missing are skipped: the
 // manifest checks report those).
 func (b *bk) recordProblems() []string {
 	b.t.Helper()
@@ -315,25 +317,13 @@ func (b *bk) recordProblems() []string {
 		}
 	}
 	var problems []string
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer dec.Close()
 	for _, h := range hs {
 		data, err := os.ReadFile(b.path(h))
 		if err != nil {
 			continue
 		}
-		raw, err := dec.DecodeAll(data, nil)
+		_, err = native.ScanChunk(context.Background(), bytes.NewReader(data), storage.FileHandle(h), native.Limits{}, func([]byte) error { return nil })
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", h, err))
-			continue
-		}
-		r := records.NewReader(bytes.NewReader(raw), 0)
-		for r.Next() {
-		}
-		if err := r.Err(); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", h, err))
 		}
 	}

@@ -1,4 +1,4 @@
-package chunkread_test
+package native_test
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"testing"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
 	"github.com/ledgervault/ledgervault/format/native"
 )
 
@@ -18,7 +17,7 @@ func FuzzDecodeChunk(f *testing.F) {
 	ctx := context.Background()
 	for i, n := range []int{0, 1, 7, 300} {
 		fd := fx.writeChunk(f, "seed"+string(rune('a'+i))+".zst", sampleRecords(n))
-		stored, err := chunkread.ReadFile(ctx, fx.st, fd, 1<<30)
+		stored, err := native.ReadFile(ctx, fx.st, fd, 1<<30)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -30,7 +29,7 @@ func FuzzDecodeChunk(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stored []byte, raw int64) {
 		fd := native.File{Handle: "x/c.zst", Size: int64(len(stored)), RawSize: raw, SHA256: sha256.Sum256(stored)}
 		var total int64
-		err := chunkread.DecodeChunk("x/c.zst", stored, fd, chunkread.Limits{MaxRawSize: 1 << 20, MaxRecord: 1 << 16, MaxWindow: 1 << 20},
+		err := native.DecodeChunk("x/c.zst", stored, fd, native.Limits{MaxRawSize: 1 << 20, MaxRecord: 1 << 16, MaxWindow: 1 << 20},
 			func(rec []byte) error {
 				total += int64(len(rec)) + 4
 				if len(rec) > 1<<16 {
