@@ -29,18 +29,26 @@ const (
 	// LeasePrefix and LeaseSuffix frame a lease file name around its sequence number.
 	LeasePrefix = "lease_"
 	LeaseSuffix = ".lease"
+
+	// proofExt ends the name of every proof file; statePrefix, txnPrefix and
+	// epochsPrefix start the names of the chunks (and proofs) of each backup type.
+	proofExt     = ".proof"
+	statePrefix  = "state-"
+	txnPrefix    = "txn-"
+	epochsPrefix = "epochs-"
 )
 
 // MetadataName returns the metadata file name of a backup: derived from its range
-// only, so that a second backup of the same range fails create-only.
+// only (the name its folder is created with, and MetadataSuffix), so that a second
+// backup of the same range fails create-only.
 func MetadataName(m *Metadata) string {
 	switch m.Type {
 	case TypeEpochEnding:
-		return fmt.Sprintf("epoch_ending_%d-%d%s", m.FirstEpoch, m.LastEpoch, MetadataSuffix)
+		return EpochEndingFolder(m.FirstEpoch, m.LastEpoch) + MetadataSuffix
 	case TypeTransaction:
-		return fmt.Sprintf("transaction_%d-%d%s", m.FirstVersion, m.LastVersion, MetadataSuffix)
+		return TransactionFolder(m.FirstVersion, m.LastVersion) + MetadataSuffix
 	default:
-		return fmt.Sprintf("state_snapshot_ver_%d%s", m.Version, MetadataSuffix)
+		return StateSnapshotFolder(m.Version) + MetadataSuffix
 	}
 }
 
@@ -80,20 +88,30 @@ func IsStateSnapshotFolderOf(folder storage.BackupHandle, version uint64) bool {
 }
 
 // EpochChunkName is the chunk of epoch endings starting at epoch first.
-func EpochChunkName(first uint64) string { return fmt.Sprintf("epochs-%012d%s", first, ChunkExt) }
+func EpochChunkName(first uint64) string {
+	return fmt.Sprintf("%s%012d%s", epochsPrefix, first, ChunkExt)
+}
 
 // StateChunkName is the chunk of state items starting at item index first.
-func StateChunkName(first uint64) string { return fmt.Sprintf("state-%012d%s", first, ChunkExt) }
+func StateChunkName(first uint64) string {
+	return fmt.Sprintf("%s%012d%s", statePrefix, first, ChunkExt)
+}
 
 // StateProofName is the range proof of the state chunk starting at item index first.
-func StateProofName(first uint64) string { return fmt.Sprintf("state-%012d.proof", first) }
+func StateProofName(first uint64) string {
+	return fmt.Sprintf("%s%012d%s", statePrefix, first, proofExt)
+}
 
 // TransactionChunkName is the chunk of transactions starting at version first.
-func TransactionChunkName(first uint64) string { return fmt.Sprintf("txn-%012d%s", first, ChunkExt) }
+func TransactionChunkName(first uint64) string {
+	return fmt.Sprintf("%s%012d%s", txnPrefix, first, ChunkExt)
+}
 
 // TransactionProofName is the range proof of the transaction chunk starting at
 // version first.
-func TransactionProofName(first uint64) string { return fmt.Sprintf("txn-%012d.proof", first) }
+func TransactionProofName(first uint64) string {
+	return fmt.Sprintf("%s%012d%s", txnPrefix, first, proofExt)
+}
 
 // IsChunkName reports whether a file name or handle names a chunk file.
 func IsChunkName(name string) bool { return strings.HasSuffix(name, ChunkExt) }
@@ -178,4 +196,48 @@ func ParseLeaseName(h string) (uint64, bool) {
 	}
 	n, err := strconv.ParseUint(digits, 10, 64)
 	return n, err == nil
+}
+
+// Kind is what a file in a backup folder holds, as its name says.
+type Kind int
+
+// The kinds of files in a backup folder.
+const (
+	// KindUnknown is a name the format does not give to any file.
+	KindUnknown Kind = iota
+	// KindChunk is a chunk file (ChunkExt).
+	KindChunk
+	// KindManifest is a manifest (ManifestName).
+	KindManifest
+	// KindStateRootProof is a state snapshot's root proof (StateRootProofName).
+	KindStateRootProof
+	// KindStateProof is the range proof of a state chunk (StateProofName).
+	KindStateProof
+	// KindTransactionProof is the range proof of a transaction chunk
+	// (TransactionProofName).
+	KindTransactionProof
+)
+
+// KindOf tells the kind of a file in a backup folder from its name. A resumed
+// attempt's files carry a tag between the base name and the extension (Tagged), so
+// the kind is read from the part before the first dot and the extension.
+func KindOf(name string) Kind {
+	base, _, _ := strings.Cut(name, ".")
+	ext := path.Ext(name)
+	manifestBase, _, _ := strings.Cut(ManifestName, ".")
+	rootBase, _, _ := strings.Cut(StateRootProofName, ".")
+	switch {
+	case ext == ChunkExt:
+		return KindChunk
+	case base == manifestBase && ext == path.Ext(ManifestName):
+		return KindManifest
+	case base == rootBase && ext == proofExt:
+		return KindStateRootProof
+	case strings.HasPrefix(base, statePrefix) && ext == proofExt:
+		return KindStateProof
+	case strings.HasPrefix(base, txnPrefix) && ext == proofExt:
+		return KindTransactionProof
+	default:
+		return KindUnknown
+	}
 }

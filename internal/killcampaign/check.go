@@ -118,7 +118,7 @@ func checkStorage(ctx context.Context, st rawStore, cache map[string]string) (*S
 		sizes[o.Key] = o.Size
 		dir, name := path.Split(o.Key)
 		dir = strings.TrimSuffix(dir, "/")
-		if dir == metadataDir && strings.HasSuffix(name, ".meta") && !isTemp(name) {
+		if dir == metadataDir && native.IsMetadataName(name) && !isTemp(name) {
 			metaKeys = append(metaKeys, o.Key)
 		}
 	}
@@ -327,23 +327,23 @@ var errUnknownKind = errors.New("unknown kind of file")
 // checkSmallFile decodes a non-chunk file by its name: metadata, lease, folder
 // marker, manifest or proof. folder is the name of the folder holding it. A resumed
 // attempt's files carry a tag between the base name and the extension
-// (manifest.r1.json, state_root.r1.proof), so the kind is read from the part before
-// the first dot and the extension.
+// (manifest.r1.json, state_root.r1.proof): native.KindOf reads the kind from the
+// part before the first dot and the extension.
 func checkSmallFile(folder, name string, b []byte) error {
-	base, _, _ := strings.Cut(name, ".")
-	ext := path.Ext(name)
 	switch {
-	case folder == metadataDir && ext == ".meta":
+	case folder == metadataDir && native.IsMetadataName(name):
 		_, err := native.DecodeMetadataFile(name, b)
 		return err
-	case folder == metadataDir && ext == ".lease", name == folderMarker:
+	case folder == metadataDir && strings.HasSuffix(name, native.LeaseSuffix), name == folderMarker:
 		if len(b) > maxSmallFile || !json.Valid(b) {
 			return errors.New("not one complete JSON value")
 		}
 		return nil
 	case folder == metadataDir:
 		return errUnknownKind
-	case base == "manifest" && ext == ".json":
+	}
+	switch native.KindOf(name) {
+	case native.KindManifest:
 		_, err1 := native.DecodeEpochEnding(b)
 		_, err2 := native.DecodeStateSnapshot(b)
 		_, err3 := native.DecodeTransaction(b)
@@ -351,16 +351,16 @@ func checkSmallFile(folder, name string, b []byte) error {
 			return fmt.Errorf("not a complete manifest: %w", firstRelevant(b, err1, err2, err3))
 		}
 		return nil
-	case base == "state_root" && ext == ".proof":
+	case native.KindStateRootProof:
 		_, err := backupservice.DecodeStateRootProof(b)
 		return err
-	case strings.HasPrefix(base, "state-") && ext == ".proof":
+	case native.KindStateProof:
 		if len(b) > smt.MaxRangeProofSize {
 			return fmt.Errorf("range proof of %d bytes exceeds %d", len(b), smt.MaxRangeProofSize)
 		}
 		_, err := smt.DecodeRangeProof(b)
 		return err
-	case strings.HasPrefix(base, "txn-") && ext == ".proof":
+	case native.KindTransactionProof:
 		_, err := backupservice.DecodeTransactionRangeProof(b)
 		return err
 	default:

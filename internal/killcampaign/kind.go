@@ -433,7 +433,7 @@ func coverage(ctx context.Context, st rawStore) (coverageInfo, error) {
 	var info coverageInfo
 	for _, o := range objs {
 		dir, name := path.Split(o.Key)
-		if strings.TrimSuffix(dir, "/") != metadataDir || !strings.HasSuffix(name, ".meta") || isTemp(name) {
+		if strings.TrimSuffix(dir, "/") != metadataDir || !native.IsMetadataName(name) || isTemp(name) {
 			continue
 		}
 		b, err := readAll(ctx, st, o.Key, native.MaxMetadataSize)
