@@ -34,8 +34,9 @@ const (
 	DefaultTransactionRequest     = 10_000
 	// MinChunkSize is the smallest accepted MaxChunkSize.
 	MinChunkSize = 1 << 10
-	// MaxChunkSizeLimit is the largest accepted MaxChunkSize.
-	MaxChunkSizeLimit = 1 << 30
+	// MaxChunkSizeLimit is the largest accepted MaxChunkSize: the largest the
+	// format's chunk decoder reads back.
+	MaxChunkSizeLimit = native.MaxChunkSize
 )
 
 // ErrAlreadyBackedUp reports that a backup of the same range is already

@@ -14,13 +14,17 @@ import (
 	"github.com/ledgervault/ledgervault/storage"
 )
 
+// MaxChunkSize is the largest raw size a writer may cut chunks at (a single larger
+// record gets a chunk of its own, see ChunkWriter.Fits).
+const MaxChunkSize = 1 << 30
+
 // Default limits of the chunk decoder, the same for every reader.
 const (
 	// DefaultMaxStoredSize bounds the stored (compressed) size of one chunk file.
-	DefaultMaxStoredSize = 1<<30 + 64<<20
+	DefaultMaxStoredSize = MaxChunkSize + 64<<20
 	// DefaultMaxRawSize bounds the decompressed size of one chunk: the largest chunk
-	// size a backup accepts plus one record that got a chunk of its own.
-	DefaultMaxRawSize = 1<<30 + 64<<20
+	// size a backup accepts plus room for one record that got a chunk of its own.
+	DefaultMaxRawSize = MaxChunkSize + 64<<20
 	// DefaultMaxWindow bounds the zstd window a frame may ask for (the writers use 8 MiB
 	// or less); it bounds the decoder's memory whatever the frame header says.
 	DefaultMaxWindow = 64 << 20
