@@ -21,13 +21,12 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
@@ -200,11 +199,11 @@ func checkFileBytes(name string, data []byte) error {
 	case strings.HasPrefix(name, "txn-") && strings.HasSuffix(name, ".proof"):
 		_, err := backupservice.DecodeTransactionRangeProof(data)
 		return err
-	case name == backup.ManifestName:
+	case name == native.ManifestName:
 		for _, dec := range []func([]byte) error{
-			func(b []byte) error { _, err := manifest.DecodeStateSnapshot(b); return err },
-			func(b []byte) error { _, err := manifest.DecodeTransaction(b); return err },
-			func(b []byte) error { _, err := manifest.DecodeEpochEnding(b); return err },
+			func(b []byte) error { _, err := native.DecodeStateSnapshot(b); return err },
+			func(b []byte) error { _, err := native.DecodeTransaction(b); return err },
+			func(b []byte) error { _, err := native.DecodeEpochEnding(b); return err },
 		} {
 			if dec(data) == nil {
 				return nil
@@ -212,45 +211,25 @@ func checkFileBytes(name string, data []byte) error {
 		}
 		return errors.New("manifest decodes as no manifest type")
 	case strings.HasSuffix(name, ".meta"):
-		_, err := manifest.DecodeMetadataFile(name, data)
+		_, err := native.DecodeMetadataFile(name, data)
 		return err
 	}
 	return fmt.Errorf("unexpected file %s", name)
 }
 
-var decoders = sync.Pool{New: func() any {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
-	if err != nil {
-		panic(err)
-	}
-	return d
-}}
-
-// decodeChunk decompresses a chunk and calls fn for every record; the stream must
-// end with its checked trailer.
+// decodeChunk decodes a chunk with the format's chunk decoder and calls fn for every
+// record; the stream must end with its checked trailer.
 func decodeChunk(data []byte, fn func(rec []byte) error) (uint64, error) {
-	d := decoders.Get().(*zstd.Decoder)
-	defer decoders.Put(d)
-	if err := d.Reset(bytes.NewReader(data)); err != nil {
-		return 0, err
-	}
-	r := records.NewReader(d, 0)
-	for r.Next() {
-		if err := fn(r.Record()); err != nil {
-			return 0, err
-		}
-	}
-	if err := r.Err(); err != nil {
-		return 0, err
-	}
-	if !r.Done() {
-		return 0, errors.New("chunk without trailer")
-	}
-	return r.Count(), nil
+	var n uint64
+	_, err := native.ScanChunk(context.Background(), bytes.NewReader(data), "in-memory", native.Limits{}, func(rec []byte) error {
+		n++
+		return fn(rec)
+	})
+	return n, err
 }
 
 // readFile reads a file listed in a manifest and checks its size and SHA-256.
-func readFile(t testing.TB, st storage.Store, f manifest.File) []byte {
+func readFile(t testing.TB, st storage.Store, f native.File) []byte {
 	t.Helper()
 	r, err := st.Open(context.Background(), f.Handle)
 	if err != nil {
@@ -311,18 +290,18 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 	if err != nil {
 		t.Fatal(err)
 	}
-	var meta *manifest.Metadata
+	var meta *native.Metadata
 	for _, h := range hs {
 		r, err := st.Open(ctx, h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := manifest.ReadLimited(r, manifest.MaxMetadataSize, string(h))
+		b, err := native.ReadLimited(r, native.MaxMetadataSize, string(h))
 		r.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		ms, err := manifest.DecodeMetadataFile(string(h), b)
+		ms, err := native.DecodeMetadataFile(string(h), b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,15 +318,15 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := manifest.ReadLimited(mr, manifest.MaxManifestSize, "manifest")
+	mb, err := native.ReadLimited(mr, native.MaxManifestSize, "manifest")
 	mr.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	hist := tc.history(t)
 	switch meta.Type {
-	case manifest.TypeStateSnapshot:
-		m, err := manifest.DecodeStateSnapshot(mb)
+	case native.TypeStateSnapshot:
+		m, err := native.DecodeStateSnapshot(mb)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,8 +369,8 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 		if _, _, err := ver.Finish(); err != nil {
 			t.Fatal(err)
 		}
-	case manifest.TypeTransaction:
-		m, err := manifest.DecodeTransaction(mb)
+	case native.TypeTransaction:
+		m, err := native.DecodeTransaction(mb)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -420,8 +399,8 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 				t.Fatalf("chunk %s: %v", c.Handle, err)
 			}
 		}
-	case manifest.TypeEpochEnding:
-		m, err := manifest.DecodeEpochEnding(mb)
+	case native.TypeEpochEnding:
+		m, err := native.DecodeEpochEnding(mb)
 		if err != nil {
 			t.Fatal(err)
 		}

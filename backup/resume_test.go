@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
@@ -78,7 +78,7 @@ func TestResumeStateSnapshot(t *testing.T) {
 				damaged = 1
 			}
 			var calls atomic.Int64
-			res, rd3, err := backup.ResumeStateSnapshot(ctx, tc.svc, st, folder, v, o, func(manifest.StateSnapshotChunk) { calls.Add(1) })
+			res, rd3, err := backup.ResumeStateSnapshot(ctx, tc.svc, st, folder, v, o, func(native.StateSnapshotChunk) { calls.Add(1) })
 			if err != nil {
 				t.Fatalf("attempt 3: %v", err)
 			}
@@ -94,12 +94,12 @@ func TestResumeStateSnapshot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mb, err := manifest.ReadLimited(r, manifest.MaxManifestSize, string(res.Metadata.Manifest))
+			mb, err := native.ReadLimited(r, native.MaxManifestSize, string(res.Metadata.Manifest))
 			r.Close()
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := manifest.DecodeStateSnapshot(mb)
+			m, err := native.DecodeStateSnapshot(mb)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/storage"
@@ -24,7 +24,7 @@ func EpochEndVersion(ctx context.Context, svc *backupservice.Client, epoch uint6
 
 // stateChunk is one chunk written by a worker, with what the sink verifies.
 type stateChunk struct {
-	desc   manifest.StateSnapshotChunk
+	desc   native.StateSnapshotChunk
 	leaves []smt.Leaf
 	proof  smt.RangeProof
 }
@@ -46,7 +46,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	if err != nil {
 		return nil, err
 	}
-	metaName := MetadataName(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version})
+	metaName := native.MetadataName(&native.Metadata{Type: native.TypeStateSnapshot, Version: version})
 	if err := checkNotBackedUp(ctx, st, metaName); err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	var b storage.BackupHandle
 	if rs != nil {
 		b = rs.folder
-	} else if b, err = st.CreateBackup(ctx, fmt.Sprintf("state_snapshot_ver_%d", version)); err != nil {
+	} else if b, err = st.CreateBackup(ctx, native.StateSnapshotFolder(version)); err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
 	o.Logger.Info("state snapshot backup", "version", version, "items", n, "root", root, "folder", b)
@@ -73,12 +73,12 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	if err != nil {
 		return nil, fmt.Errorf("encode state root proof: %w", err)
 	}
-	rootFile, err := writeFile(ctx, st, b, rs.name("state_root.proof"), rpBytes, o.Stats)
+	rootFile, err := native.WriteFile(ctx, st, b, rs.name(native.StateRootProofName), rpBytes, &o.Stats.WriteStats)
 	if err != nil {
 		return nil, err
 	}
-	m := &manifest.StateSnapshot{
-		Format: manifest.FormatVersion, Version: version, Epoch: rp.LedgerInfo.LedgerInfo.Epoch,
+	m := &native.StateSnapshot{
+		Format: native.FormatVersion, Version: version, Epoch: rp.LedgerInfo.LedgerInfo.Epoch,
 		RootHash: root, ItemCount: n, RootProof: rootFile,
 	}
 
@@ -116,8 +116,8 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 			return nil, fmt.Errorf("verify state snapshot at version %d: %w", version, err)
 		}
 	}
-	meta := manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version, Epoch: m.Epoch}
-	return finishNamed(ctx, st, b, rs.name(ManifestName), m, meta, o, start, rs.reusedBytes())
+	meta := native.Metadata{Type: native.TypeStateSnapshot, Version: version, Epoch: m.Epoch}
+	return finishNamed(ctx, st, b, rs.name(native.ManifestName), m, meta, o, start, rs.reusedBytes())
 }
 
 // stateRange streams count items from first and writes them as one or more chunks
@@ -137,7 +137,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	if s.Expected() != first+count-idx {
 		return nil, fmt.Errorf("state items %d+%d: service announced %d", idx, first+count-idx, s.Expected())
 	}
-	var cw *ChunkWriter
+	var cw *native.ChunkWriter
 	defer func() {
 		if cw != nil {
 			cw.Abort()
@@ -146,7 +146,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	var cur stateChunk
 	// cut commits the current chunk and fetches the range proof of its last item.
 	cut := func() error {
-		f, err := cw.Commit(o.Stats)
+		f, err := cw.Commit(&o.Stats.WriteStats)
 		cw.Abort() // a no-op after a successful commit
 		cw = nil
 		if err != nil {
@@ -163,7 +163,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}
-		pf, err := writeFile(ctx, st, b, rs.name(fmt.Sprintf("state-%012d.proof", cur.desc.FirstIndex)), pb, o.Stats)
+		pf, err := native.WriteFile(ctx, st, b, rs.name(native.StateProofName(cur.desc.FirstIndex)), pb, &o.Stats.WriteStats)
 		if err != nil {
 			return err
 		}
@@ -193,7 +193,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, rs.name(fmt.Sprintf("state-%012d.zst", idx)), o); err != nil {
+			if cw, err = native.CreateChunk(ctx, st, b, rs.name(native.StateChunkName(idx)), o.chunkOptions()); err != nil {
 				return nil, err
 			}
 			cur.desc.FirstIndex = idx

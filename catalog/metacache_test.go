@@ -13,8 +13,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 	"github.com/ledgervault/ledgervault/storage/storagetest"
@@ -33,11 +33,11 @@ func newStore(t *testing.T) (*storagetest.FaultStore, *local.Store) {
 	return storagetest.NewFaultStore(l), l
 }
 
-func line(t *testing.T, m manifest.Metadata) []byte {
+func line(t *testing.T, m native.Metadata) []byte {
 	t.Helper()
-	m.Format = manifest.FormatVersion
+	m.Format = native.FormatVersion
 	if m.Manifest == "" {
-		m.Manifest = "f/manifest.json"
+		m.Manifest = "f/native.json"
 	}
 	b, err := m.EncodeLine()
 	if err != nil {
@@ -55,8 +55,8 @@ func save(t *testing.T, st storage.Store, name string, b []byte) storage.FileHan
 	return h
 }
 
-func txn(first, last uint64) manifest.Metadata {
-	return manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: last}
+func txn(first, last uint64) native.Metadata {
+	return native.Metadata{Type: native.TypeTransaction, FirstVersion: first, LastVersion: last}
 }
 
 func cacheFiles(t *testing.T, dir string) []string {
@@ -269,7 +269,7 @@ func TestMalformedMetadataNamed(t *testing.T) {
 
 func TestOversizedMetadataRejected(t *testing.T) {
 	st, _ := newStore(t)
-	big := make([]byte, manifest.MaxMetadataSize+1)
+	big := make([]byte, native.MaxMetadataSize+1)
 	for i := range big {
 		big[i] = ' '
 	}
@@ -421,7 +421,7 @@ func vanishing(st storage.Store, times int64) *storagetest.FaultStore {
 func TestListedThenDeletedFileListsAgain(t *testing.T) {
 	ctx := context.Background()
 	_, l := newStore(t)
-	save(t, l, "a.meta", line(t, manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 7}))
+	save(t, l, "a.meta", line(t, native.Metadata{Type: native.TypeStateSnapshot, Version: 7}))
 	vs := vanishing(l, 2)
 	es, err := catalog.LoadEntries(ctx, vs, t.TempDir())
 	if err != nil {

@@ -21,10 +21,10 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/coordinator/lease"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -471,7 +471,7 @@ func (c *coord) snapshot(work context.Context, j job, ds backupservice.DBState, 
 	}
 	c.log.Info("resuming state snapshot", "version", v, "folder", folder)
 	res, rd, err := backup.ResumeStateSnapshot(work, c.cfg.Service, c.st, folder, v, o,
-		func(manifest.StateSnapshotChunk) { c.m.chunksReused.Inc() })
+		func(native.StateSnapshotChunk) { c.m.chunksReused.Inc() })
 	if err != nil && work.Err() == nil && !errors.Is(err, backup.ErrAlreadyBackedUp) {
 		c.resumeFailures[folder]++
 	}

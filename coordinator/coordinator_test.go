@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/coordinator/lease"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
@@ -151,7 +151,7 @@ func TestPermanentFailureStopsKind(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if ts := metadataOf(t, base, manifest.TypeTransaction); len(ts) != 0 {
+	if ts := metadataOf(t, base, native.TypeTransaction); len(ts) != 0 {
 		t.Fatalf("transaction backups: %v", ts)
 	}
 }
@@ -180,7 +180,7 @@ func TestLease(t *testing.T) {
 	}
 	cur.Owner, cur.Expires = "usurper", time.Now().Add(time.Minute)
 	b, _ := cur.Encode()
-	if _, err := st.SaveMetadata(context.Background(), lease.Name(seq+3), b); err != nil {
+	if _, err := st.SaveMetadata(context.Background(), native.LeaseName(seq+3), b); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -229,7 +229,7 @@ func TestResumeAfterAbortMidSnapshot(t *testing.T) {
 		t.Fatal("abort not honoured")
 	}
 	r.cancel()
-	if s := metadataOf(t, base, manifest.TypeStateSnapshot); len(s) != 0 {
+	if s := metadataOf(t, base, native.TypeStateSnapshot); len(s) != 0 {
 		t.Fatalf("snapshot visible after abort: %v", s)
 	}
 	folder, ok, err := backup.FindResumableStateSnapshot(context.Background(), base, 100, time.Hour)
@@ -246,7 +246,7 @@ func TestResumeAfterAbortMidSnapshot(t *testing.T) {
 	if reused := gauge(cfg2.Metrics.chunksReused); reused < 10 {
 		t.Fatalf("%v chunks reused", reused)
 	}
-	s := metadataOf(t, base, manifest.TypeStateSnapshot)
+	s := metadataOf(t, base, native.TypeStateSnapshot)
 	if len(s) != 1 || path.Dir(string(s[0].Manifest)) != string(folder) {
 		t.Fatalf("snapshot %v, want one in %s", s, folder)
 	}
@@ -285,11 +285,11 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 		if !errors.Is(err, tc.want) && !(err == nil && tc.want == nil) {
 			t.Fatalf("grace %s: %v, want %v", tc.grace, err, tc.want)
 		}
-		snaps := metadataOf(t, base, manifest.TypeStateSnapshot)
+		snaps := metadataOf(t, base, native.TypeStateSnapshot)
 		if (tc.want == nil) != (len(snaps) == 1) {
 			t.Fatalf("grace %s: snapshots %v", tc.grace, snaps)
 		}
-		if ts := metadataOf(t, base, manifest.TypeTransaction); len(ts) != 0 {
+		if ts := metadataOf(t, base, native.TypeTransaction); len(ts) != 0 {
 			t.Fatalf("new work started after the stop: %v", ts)
 		}
 	}

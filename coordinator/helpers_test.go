@@ -16,10 +16,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledgerdb"
@@ -259,16 +259,16 @@ func createsOf(st *storagetest.FaultStore, prefix string) int {
 var errTransient = errors.New("injected transient fault")
 
 // metadataOf returns the metadata lines of st.
-func metadataOf(t *testing.T, st storage.Store, typ string) []manifest.Metadata {
+func metadataOf(t *testing.T, st storage.Store, typ string) []native.Metadata {
 	t.Helper()
 	inv, err := catalog.Load(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []manifest.Metadata
+	var out []native.Metadata
 	for _, b := range inv.Backups {
 		if b.Type == typ {
-			out = append(out, manifest.Metadata{Type: b.Type, FirstVersion: b.First, LastVersion: b.Last, Version: b.First, Manifest: b.Manifest})
+			out = append(out, native.Metadata{Type: b.Type, FirstVersion: b.First, LastVersion: b.Last, Version: b.First, Manifest: b.Manifest})
 		}
 	}
 	return out

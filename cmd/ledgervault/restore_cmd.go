@@ -15,7 +15,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/node"
 	"github.com/ledgervault/ledgervault/restore"
@@ -96,7 +96,7 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 				return err
 			}
 			o := restore.Options{DBDir: dbDir, Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc, Logger: log,
-				Limits: chunkread.Limits{MaxRawSize: maxRaw}}
+				Limits: native.Limits{MaxRawSize: maxRaw}}
 			switch {
 			case target == "latest":
 				o.Latest = true
@@ -143,7 +143,7 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 	cmd.Flags().IntVar(&conc, "concurrent-downloads", restore.DefaultConcurrency, "downloads in flight (memory is about 2 x this x the chunk size)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
-	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", chunkread.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
+	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
 	return cmd
 }
 

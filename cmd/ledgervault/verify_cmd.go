@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/restore"
 )
 
@@ -57,7 +57,7 @@ failure, 128+N interrupted by signal N.`,
 			}
 			defer rep.finish() // also on a panic
 			r, err := restore.Verify(ctx, st, restore.VerifyOptions{Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc,
-				FromVersion: from, ToVersion: to, Logger: log, Progress: rep, Limits: chunkread.Limits{MaxRawSize: maxRaw}})
+				FromVersion: from, ToVersion: to, Logger: log, Progress: rep, Limits: native.Limits{MaxRawSize: maxRaw}})
 			rep.finish()
 			if err != nil {
 				return interrupted(err, sig())
@@ -95,6 +95,6 @@ failure, 128+N interrupted by signal N.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as one JSON object")
 	cmd.Flags().Uint64Var(&from, "from-version", 0, "with --to-version: check only snapshot and transaction backups that intersect [from, to]")
 	cmd.Flags().Uint64Var(&to, "to-version", 0, "last version of the range checked (0: everything)")
-	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", chunkread.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
+	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
 	return cmd
 }

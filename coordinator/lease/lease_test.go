@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/coordinator/lease"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 	"github.com/ledgervault/ledgervault/storage/storagetest"
@@ -49,7 +50,7 @@ func leaseFiles(t *testing.T, st storage.Store) []string {
 	}
 	var out []string
 	for _, h := range hs {
-		if _, ok := lease.ParseName(string(h)); ok {
+		if _, ok := native.ParseLeaseName(string(h)); ok {
 			out = append(out, string(h))
 		}
 	}
@@ -191,7 +192,7 @@ func TestKeepRenewsAndDetectsLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.SaveMetadata(ctx, lease.Name(seq+5), b); err != nil {
+	if _, err := st.SaveMetadata(ctx, native.LeaseName(seq+5), b); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -207,15 +208,7 @@ func TestKeepRenewsAndDetectsLoss(t *testing.T) {
 	}
 }
 
-func TestNames(t *testing.T) {
-	if n, ok := lease.ParseName("metadata/" + lease.Name(42)); !ok || n != 42 {
-		t.Fatalf("%d %v", n, ok)
-	}
-	for _, bad := range []string{"lease_1.lease", "lease_0000000000000000000x.lease", "x.meta", "lease_00000000000000000001.meta"} {
-		if _, ok := lease.ParseName(bad); ok {
-			t.Fatalf("%s parsed", bad)
-		}
-	}
+func TestDefaultOwner(t *testing.T) {
 	if lease.DefaultOwner("/a") == lease.DefaultOwner("/b") || lease.DefaultOwner("/a") != lease.DefaultOwner("/a") {
 		t.Fatal("default owner not a function of the directory")
 	}

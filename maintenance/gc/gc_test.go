@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/maintenance/gc"
 	"github.com/ledgervault/ledgervault/storage"
@@ -108,7 +108,7 @@ func (f *fixture) folder(size int) (storage.BackupHandle, storage.FileHandle) {
 // line returns a metadata line for a transaction backup whose manifest is mf.
 func line(t testing.TB, first uint64, mf storage.FileHandle) []byte {
 	t.Helper()
-	m := manifest.Metadata{Format: manifest.FormatVersion, Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: first + 9, Manifest: mf}
+	m := native.Metadata{Format: native.FormatVersion, Type: native.TypeTransaction, FirstVersion: first, LastVersion: first + 9, Manifest: mf}
 	b, err := m.EncodeLine()
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +403,7 @@ func FuzzMetadataNeverDeletesOnBadInput(f *testing.F) {
 		old, _ := fx.folder(1)
 		fx.age(old, 2*time.Hour)
 		fx.saveMeta("fuzz.meta", data)
-		_, decodeErr := manifest.DecodeMetadataFile("fuzz.meta", data)
+		_, decodeErr := native.DecodeMetadataFile("fuzz.meta", data)
 		_, err := gc.Run(fx.ctx, fx.st, gc.Options{Grace: time.Hour})
 		if decodeErr != nil && (err == nil || fx.exists(old) == false) {
 			t.Fatalf("undecodable metadata: gc err %v, folder exists %v", err, fx.exists(old))

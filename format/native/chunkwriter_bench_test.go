@@ -1,4 +1,4 @@
-package backup_test
+package native_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -57,12 +57,12 @@ func BenchmarkChunkWriter(b *testing.B) {
 		raw += int64(4 + len(r))
 	}
 	b.Run("chunk-writer", func(b *testing.B) {
-		o := &backup.Options{}
+		o := native.ChunkOptions{}
 		st := discardStore{}
 		b.SetBytes(raw)
 		b.ReportAllocs()
 		for b.Loop() {
-			cw, err := backup.CreateChunk(context.Background(), st, "b", "chunk", o)
+			cw, err := native.CreateChunk(context.Background(), st, "b", "chunk", o)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func BenchmarkChunkWriter(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			var stats backup.Stats
+			var stats native.WriteStats
 			if _, err := cw.Commit(&stats); err != nil {
 				b.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package manifest
+package native
 
 import (
 	"encoding/json"

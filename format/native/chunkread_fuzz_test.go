@@ -1,4 +1,4 @@
-package chunkread_test
+package native_test
 
 import (
 	"bytes"
@@ -6,8 +6,7 @@ import (
 	"crypto/sha256"
 	"testing"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 )
 
 // FuzzDecodeChunk feeds arbitrary stored bytes and raw sizes to the chunk decoder: it
@@ -18,7 +17,7 @@ func FuzzDecodeChunk(f *testing.F) {
 	ctx := context.Background()
 	for i, n := range []int{0, 1, 7, 300} {
 		fd := fx.writeChunk(f, "seed"+string(rune('a'+i))+".zst", sampleRecords(n))
-		stored, err := chunkread.ReadFile(ctx, fx.st, fd, 1<<30)
+		stored, err := native.ReadFile(ctx, fx.st, fd, 1<<30)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -28,9 +27,9 @@ func FuzzDecodeChunk(f *testing.F) {
 	f.Add(compress(f, append(framed([]byte("ok")), 0xFF, 0xFF, 0xFF, 0xFE)), int64(10))
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd}, int64(0))
 	f.Fuzz(func(t *testing.T, stored []byte, raw int64) {
-		fd := manifest.File{Handle: "x/c.zst", Size: int64(len(stored)), RawSize: raw, SHA256: sha256.Sum256(stored)}
+		fd := native.File{Handle: "x/c.zst", Size: int64(len(stored)), RawSize: raw, SHA256: sha256.Sum256(stored)}
 		var total int64
-		err := chunkread.DecodeChunk("x/c.zst", stored, fd, chunkread.Limits{MaxRawSize: 1 << 20, MaxRecord: 1 << 16, MaxWindow: 1 << 20},
+		err := native.DecodeChunk("x/c.zst", stored, fd, native.Limits{MaxRawSize: 1 << 20, MaxRecord: 1 << 16, MaxWindow: 1 << 20},
 			func(rec []byte) error {
 				total += int64(len(rec)) + 4
 				if len(rec) > 1<<16 {
@@ -55,17 +54,17 @@ func FuzzDecodeManifest(f *testing.F) {
 	f.Add([]byte(`{"format":1,"version":5,"epoch":1,"root_hash":"00","item_count":0,"root_proof":{"handle":"/abs","size":1,"raw_size":1,"sha256":""},"chunks":[]}`))
 	f.Add([]byte(`{"format":1} trailing`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if m, err := manifest.DecodeTransaction(b); err == nil {
+		if m, err := native.DecodeTransaction(b); err == nil {
 			if err := m.Validate(); err != nil {
 				t.Fatalf("accepted an invalid transaction manifest: %v", err)
 			}
 		}
-		if m, err := manifest.DecodeEpochEnding(b); err == nil {
+		if m, err := native.DecodeEpochEnding(b); err == nil {
 			if err := m.Validate(); err != nil {
 				t.Fatalf("accepted an invalid epoch ending manifest: %v", err)
 			}
 		}
-		if m, err := manifest.DecodeStateSnapshot(b); err == nil {
+		if m, err := native.DecodeStateSnapshot(b); err == nil {
 			if err := m.Validate(); err != nil {
 				t.Fatalf("accepted an invalid state snapshot manifest: %v", err)
 			}
@@ -81,7 +80,7 @@ func FuzzDecodeMetadataFile(f *testing.F) {
 	f.Add([]byte(`{"format":1,"type":"state_snapshot","version":3,"manifest":"../m"}`))
 	f.Add([]byte("{broken"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ms, err := manifest.DecodeMetadataFile("fuzz.meta", b)
+		ms, err := native.DecodeMetadataFile("fuzz.meta", b)
 		if err != nil {
 			return
 		}

@@ -1,9 +1,11 @@
-package manifest
+package native
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -119,4 +121,33 @@ func DecodeMetadataFile(name string, b []byte) ([]Metadata, error) {
 		return nil, invalidf("metadata file %s: empty", name)
 	}
 	return out, nil
+}
+
+// FileOpener opens files of a store (storage.Store has this method).
+type FileOpener interface {
+	Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, error)
+}
+
+// ReadMetadataFile reads and decodes the one metadata file h from st, within the
+// metadata size limits, and returns its lines and its bytes. Its errors name the file;
+// a file that is gone matches storage.ErrNotFound (compaction removed it: list again).
+func ReadMetadataFile(ctx context.Context, st FileOpener, h storage.FileHandle) ([]Metadata, []byte, error) {
+	if err := storage.ValidateHandle(string(h)); err != nil {
+		return nil, nil, fmt.Errorf("metadata handle %q: %w", h, err)
+	}
+	r, err := st.Open(ctx, h)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open metadata %s: %w", h, err)
+	}
+	defer r.Close()
+	// ReadLimited names the file in its errors.
+	b, err := ReadLimited(r, MaxMetadataSize, "metadata file "+string(h))
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := DecodeMetadataFile(string(h), b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ms, b, nil
 }

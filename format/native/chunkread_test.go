@@ -1,4 +1,4 @@
-package chunkread_test
+package native_test
 
 import (
 	"bytes"
@@ -16,9 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 )
@@ -46,9 +44,9 @@ func newFixture(t testing.TB) *fixture {
 }
 
 // writeChunk writes records as a real chunk through the backup package's writer.
-func (fx *fixture) writeChunk(t testing.TB, name string, recs [][]byte) manifest.File {
+func (fx *fixture) writeChunk(t testing.TB, name string, recs [][]byte) native.File {
 	t.Helper()
-	cw, err := backup.CreateChunk(context.Background(), fx.st, fx.b, name, &backup.Options{})
+	cw, err := native.CreateChunk(context.Background(), fx.st, fx.b, name, native.ChunkOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +56,7 @@ func (fx *fixture) writeChunk(t testing.TB, name string, recs [][]byte) manifest
 			t.Fatal(err)
 		}
 	}
-	f, err := cw.Commit(new(backup.Stats))
+	f, err := cw.Commit(new(native.WriteStats))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +64,7 @@ func (fx *fixture) writeChunk(t testing.TB, name string, recs [][]byte) manifest
 }
 
 // writeRaw stores arbitrary bytes as a file and returns a matching description.
-func (fx *fixture) writeRaw(t testing.TB, name string, data []byte, rawSize int64) manifest.File {
+func (fx *fixture) writeRaw(t testing.TB, name string, data []byte, rawSize int64) native.File {
 	t.Helper()
 	w, err := fx.st.Create(context.Background(), fx.b, name)
 	if err != nil {
@@ -79,7 +77,7 @@ func (fx *fixture) writeRaw(t testing.TB, name string, data []byte, rawSize int6
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	return manifest.File{Handle: w.Handle(), Size: int64(len(data)), RawSize: rawSize, SHA256: sha256.Sum256(data)}
+	return native.File{Handle: w.Handle(), Size: int64(len(data)), RawSize: rawSize, SHA256: sha256.Sum256(data)}
 }
 
 func sampleRecords(n int) [][]byte {
@@ -90,9 +88,9 @@ func sampleRecords(n int) [][]byte {
 	return out
 }
 
-func readAll(t testing.TB, fx *fixture, f manifest.File, lim chunkread.Limits) ([][]byte, error) {
+func readAll(t testing.TB, fx *fixture, f native.File, lim native.Limits) ([][]byte, error) {
 	var got [][]byte
-	_, err := chunkread.ReadChunk(context.Background(), fx.st, f, lim, func(rec []byte) error {
+	_, err := native.ReadChunk(context.Background(), fx.st, f, lim, func(rec []byte) error {
 		got = append(got, append([]byte(nil), rec...))
 		return nil
 	})
@@ -103,7 +101,7 @@ func TestRoundTrip(t *testing.T) {
 	fx := newFixture(t)
 	recs := sampleRecords(5000)
 	f := fx.writeChunk(t, "c.zst", recs)
-	got, err := readAll(t, fx, f, chunkread.Limits{})
+	got, err := readAll(t, fx, f, native.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,8 +145,8 @@ func TestTamperedStoredBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		calls := 0
-		_, err := chunkread.ReadChunk(context.Background(), fx.st, f, chunkread.Limits{}, func([]byte) error { calls++; return nil })
-		expectErr(t, err, chunkread.ErrMismatch, string(f.Handle), "SHA-256")
+		_, err := native.ReadChunk(context.Background(), fx.st, f, native.Limits{}, func([]byte) error { calls++; return nil })
+		expectErr(t, err, native.ErrMismatch, string(f.Handle), "SHA-256")
 		if calls != 0 {
 			t.Fatalf("%d records handed out before the hash check", calls)
 		}
@@ -157,29 +155,29 @@ func TestTamperedStoredBytes(t *testing.T) {
 		if err := os.WriteFile(path, data[:len(data)-3], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := readAll(t, fx, f, chunkread.Limits{})
-		expectErr(t, err, chunkread.ErrMismatch, string(f.Handle), "truncated")
+		_, err := readAll(t, fx, f, native.Limits{})
+		expectErr(t, err, native.ErrMismatch, string(f.Handle), "truncated")
 	})
 	t.Run("longer", func(t *testing.T) {
 		if err := os.WriteFile(path, append(bytes.Clone(data), 0), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := readAll(t, fx, f, chunkread.Limits{})
-		expectErr(t, err, chunkread.ErrMismatch, string(f.Handle), "larger")
+		_, err := readAll(t, fx, f, native.Limits{})
+		expectErr(t, err, native.ErrMismatch, string(f.Handle), "larger")
 	})
 	t.Run("bad handle", func(t *testing.T) {
 		for _, h := range []string{"../x", "/etc/passwd", "a/../../b"} {
 			g := f
 			g.Handle = storage.FileHandle(h)
-			_, err := readAll(t, fx, g, chunkread.Limits{})
+			_, err := readAll(t, fx, g, native.Limits{})
 			expectErr(t, err, storage.ErrInvalidName, h)
 		}
 	})
 	t.Run("oversized manifest size", func(t *testing.T) {
 		g := f
 		g.Size = 1 << 40
-		_, err := readAll(t, fx, g, chunkread.Limits{})
-		expectErr(t, err, chunkread.ErrTooLarge, string(f.Handle))
+		_, err := readAll(t, fx, g, native.Limits{})
+		expectErr(t, err, native.ErrTooLarge, string(f.Handle))
 	})
 }
 
@@ -223,17 +221,17 @@ func TestZstdBomb(t *testing.T) {
 	f := fx.writeRaw(t, "bomb.zst", bomb.Bytes(), 1<<20)
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err = readAll(t, fx, f, chunkread.Limits{})
+	_, err = readAll(t, fx, f, native.Limits{})
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	expectErr(t, err, chunkread.ErrTooLarge, "bomb.zst", "decompresses to more than")
+	expectErr(t, err, native.ErrTooLarge, "bomb.zst", "decompresses to more than")
 	if grown := after.TotalAlloc - before.TotalAlloc; grown > 256<<20 {
 		t.Fatalf("decoding the bomb allocated %d MiB", grown>>20)
 	}
 	// A manifest that claims a huge raw size is refused by the limit.
 	f.RawSize = 1 << 40
-	_, err = readAll(t, fx, f, chunkread.Limits{})
-	expectErr(t, err, chunkread.ErrTooLarge, "bomb.zst")
+	_, err = readAll(t, fx, f, native.Limits{})
+	expectErr(t, err, native.ErrTooLarge, "bomb.zst")
 }
 
 func TestBadFraming(t *testing.T) {
@@ -251,30 +249,30 @@ func TestBadFraming(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			stored := compress(t, c.raw)
 			f := fx.writeRaw(t, fmt.Sprintf("f%d.zst", i), stored, int64(len(c.raw)))
-			_, err := readAll(t, fx, f, chunkread.Limits{})
+			_, err := readAll(t, fx, f, native.Limits{})
 			expectErr(t, err, nil, string(f.Handle), c.want)
 		})
 	}
 	t.Run("raw size differs", func(t *testing.T) {
 		good := fx.writeChunk(t, "good.zst", sampleRecords(10))
 		good.RawSize++
-		_, err := readAll(t, fx, good, chunkread.Limits{})
-		expectErr(t, err, chunkread.ErrMismatch, "decompresses to")
+		_, err := readAll(t, fx, good, native.Limits{})
+		expectErr(t, err, native.ErrMismatch, "decompresses to")
 	})
 	t.Run("not zstd", func(t *testing.T) {
 		f := fx.writeRaw(t, "plain", []byte("this is not a zstd frame at all"), 31)
-		_, err := readAll(t, fx, f, chunkread.Limits{})
+		_, err := readAll(t, fx, f, native.Limits{})
 		expectErr(t, err, nil, "plain")
 	})
 	t.Run("record above the limit", func(t *testing.T) {
 		f := fx.writeChunk(t, "big.zst", [][]byte{bytes.Repeat([]byte("y"), 5000)})
-		_, err := readAll(t, fx, f, chunkread.Limits{MaxRecord: 4096})
+		_, err := readAll(t, fx, f, native.Limits{MaxRecord: 4096})
 		expectErr(t, err, nil, "big.zst", "record too large")
 	})
 	t.Run("callback error", func(t *testing.T) {
 		f := fx.writeChunk(t, "cb.zst", sampleRecords(3))
 		boom := errors.New("boom")
-		_, err := chunkread.ReadChunk(context.Background(), fx.st, f, chunkread.Limits{}, func([]byte) error { return boom })
+		_, err := native.ReadChunk(context.Background(), fx.st, f, native.Limits{}, func([]byte) error { return boom })
 		expectErr(t, err, boom, "cb.zst", "record 0")
 	})
 }
@@ -282,10 +280,10 @@ func TestBadFraming(t *testing.T) {
 func TestReadManifestLimits(t *testing.T) {
 	fx := newFixture(t)
 	f := fx.writeRaw(t, "manifest.json", []byte(`{}`), 2)
-	b, err := chunkread.ReadManifest(context.Background(), fx.st, f.Handle)
+	b, err := native.ReadManifest(context.Background(), fx.st, f.Handle)
 	if err != nil || string(b) != "{}" {
 		t.Fatalf("%q %v", b, err)
 	}
-	_, err = chunkread.ReadManifest(context.Background(), fx.st, "../manifest.json")
+	_, err = native.ReadManifest(context.Background(), fx.st, "../manifest.json")
 	expectErr(t, err, storage.ErrInvalidName, "../manifest.json")
 }

@@ -1,10 +1,4 @@
-// Package chunkread reads backup files back from storage without trusting them: every
-// file handle is validated, every read is capped, a file's size and SHA-256 must equal
-// what its manifest says before any of its bytes are used, and chunk decoding
-// (zstd, then records framing) is bounded in window, output and record size, so a
-// truncated, tampered, oversized or "decompression bomb" file is rejected with an
-// error that names it and says what differs — never a panic, never unbounded memory.
-package chunkread
+package native
 
 import (
 	"context"
@@ -16,18 +10,21 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
-// Default limits.
+// MaxChunkSize is the largest raw size a writer may cut chunks at (a single larger
+// record gets a chunk of its own, see ChunkWriter.Fits).
+const MaxChunkSize = 1 << 30
+
+// Default limits of the chunk decoder, the same for every reader.
 const (
 	// DefaultMaxStoredSize bounds the stored (compressed) size of one chunk file.
-	DefaultMaxStoredSize = 1<<30 + 64<<20
+	DefaultMaxStoredSize = MaxChunkSize + 64<<20
 	// DefaultMaxRawSize bounds the decompressed size of one chunk: the largest chunk
-	// size a backup accepts plus one record that got a chunk of its own.
-	DefaultMaxRawSize = 1<<30 + 64<<20
+	// size a backup accepts plus room for one record that got a chunk of its own.
+	DefaultMaxRawSize = MaxChunkSize + 64<<20
 	// DefaultMaxWindow bounds the zstd window a frame may ask for (the writers use 8 MiB
 	// or less); it bounds the decoder's memory whatever the frame header says.
 	DefaultMaxWindow = 64 << 20
@@ -71,7 +68,7 @@ var ErrTooLarge = errors.New("above the size limit")
 
 // ReadFile reads the file f describes, at most max bytes, and checks that its size and
 // SHA-256 equal the manifest's. Errors name the handle and say what differs.
-func ReadFile(ctx context.Context, st storage.Store, f manifest.File, max int64) ([]byte, error) {
+func ReadFile(ctx context.Context, st FileOpener, f File, max int64) ([]byte, error) {
 	h := f.Handle
 	if err := storage.ValidateHandle(string(h)); err != nil {
 		return nil, fmt.Errorf("file %q: %w", h, err)
@@ -106,9 +103,9 @@ func ReadFile(ctx context.Context, st storage.Store, f manifest.File, max int64)
 	return buf, nil
 }
 
-// ReadManifest reads a manifest file (at most manifest.MaxManifestSize bytes). Its
+// ReadManifest reads a manifest file (at most MaxManifestSize bytes). Its
 // content is checked by the manifest decoders.
-func ReadManifest(ctx context.Context, st storage.Store, h storage.FileHandle) ([]byte, error) {
+func ReadManifest(ctx context.Context, st FileOpener, h storage.FileHandle) ([]byte, error) {
 	if err := storage.ValidateHandle(string(h)); err != nil {
 		return nil, fmt.Errorf("manifest %q: %w", h, err)
 	}
@@ -117,7 +114,7 @@ func ReadManifest(ctx context.Context, st storage.Store, h storage.FileHandle) (
 		return nil, fmt.Errorf("open manifest %s: %w", h, err)
 	}
 	defer r.Close()
-	return manifest.ReadLimited(r, manifest.MaxManifestSize, "manifest "+string(h))
+	return ReadLimited(r, MaxManifestSize, "manifest "+string(h))
 }
 
 // decoders pools zstd stream decoders by window limit. Concurrency 1 makes a decoder
@@ -175,35 +172,103 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 // capped at the manifest's RawSize (and lim.MaxRawSize): a chunk that decompresses to
 // more stops at the cap with an error. The records trailer must check out and the
 // decompressed size must equal RawSize. name is used in errors (the chunk's handle).
-func DecodeChunk(name string, stored []byte, f manifest.File, lim Limits, fn func(rec []byte) error) error {
+func DecodeChunk(name string, stored []byte, f File, lim Limits, fn func(rec []byte) error) error {
+	return decodeChunk(context.Background(), name, stored, f, lim, fn)
+}
+
+func decodeChunk(ctx context.Context, name string, stored []byte, f File, lim Limits, fn func(rec []byte) error) error {
 	lim = lim.Normalize()
 	if f.RawSize < 0 || f.RawSize > lim.MaxRawSize {
 		return fmt.Errorf("chunk %s: raw size %d in its manifest is outside [0, %d]: %w", name, f.RawSize, lim.MaxRawSize, ErrTooLarge)
 	}
-	src := &byteReader{b: stored}
+	raw, err := decodeRecords(ctx, name, &byteReader{b: stored}, f.RawSize, lim, fn)
+	if errors.Is(err, errRawTooLarge) {
+		return fmt.Errorf("chunk %s: decompresses to more than the %d bytes its manifest says (stopped at the cap; a decompression bomb or a tampered chunk): %w",
+			name, f.RawSize, ErrTooLarge)
+	}
+	if err != nil {
+		return err
+	}
+	if raw != f.RawSize {
+		return fmt.Errorf("chunk %s: decompresses to %d bytes, its manifest says %d: %w", name, raw, f.RawSize, ErrMismatch)
+	}
+	return nil
+}
+
+// decodeRecords is the one chunk decoding path: it decompresses src (zstd, window and
+// memory bounded by lim.MaxWindow) with the output capped at rawCap bytes (an error
+// wrapping errRawTooLarge beyond it), reads the records stream (records of at most
+// lim.MaxRecord bytes, its trailer checked, nothing after it) and calls fn with each
+// record. It returns the decompressed size.
+func decodeRecords(ctx context.Context, name string, src io.Reader, rawCap int64, lim Limits, fn func(rec []byte) error) (int64, error) {
 	dec, err := getDecoder(lim.MaxWindow, src)
 	if err != nil {
-		return fmt.Errorf("chunk %s: zstd: %w", name, err)
+		return 0, fmt.Errorf("chunk %s: zstd: %w", name, err)
 	}
 	defer putDecoder(lim.MaxWindow, dec)
-	cr := &cappedReader{r: dec, max: f.RawSize}
+	cr := &cappedReader{r: dec, max: rawCap}
 	rr := records.NewReader(cr, lim.MaxRecord)
 	for rr.Next() {
 		if err := fn(rr.Record()); err != nil {
-			return fmt.Errorf("chunk %s record %d: %w", name, rr.Count()-1, err)
+			return cr.n, fmt.Errorf("chunk %s record %d: %w", name, rr.Count()-1, err)
+		}
+		if rr.Count()&1023 == 0 && ctx.Err() != nil {
+			return cr.n, ctx.Err()
 		}
 	}
 	if err := rr.Err(); err != nil {
 		if errors.Is(err, errRawTooLarge) {
-			return fmt.Errorf("chunk %s: decompresses to more than the %d bytes its manifest says (stopped at the cap; a decompression bomb or a tampered chunk): %w",
-				name, f.RawSize, ErrTooLarge)
+			return cr.n, errRawTooLarge
 		}
-		return fmt.Errorf("chunk %s: %w", name, err)
+		return cr.n, fmt.Errorf("chunk %s: %w", name, err)
 	}
-	if cr.n != f.RawSize {
-		return fmt.Errorf("chunk %s: decompresses to %d bytes, its manifest says %d: %w", name, cr.n, f.RawSize, ErrMismatch)
+	return cr.n, nil
+}
+
+// ScanChunk decodes a chunk file that no manifest describes yet (one an interrupted
+// attempt wrote, or one found in storage) from r and returns its description: the
+// stored size and SHA-256 of everything r held and the decompressed size. It applies
+// the limits of lim (stored size, decompressed size, window, records) and calls fn
+// with each record, in order; rec is valid only during the call. As nothing vouches
+// for the bytes, fn must treat its records as untrusted until the caller has checked
+// them (against a proof). h is the chunk's handle, used in errors and the description.
+func ScanChunk(ctx context.Context, r io.Reader, h storage.FileHandle, lim Limits, fn func(rec []byte) error) (File, error) {
+	lim = lim.Normalize()
+	sum := sha256.New()
+	stored := &countingReader{r: io.TeeReader(io.LimitReader(r, lim.MaxStoredSize+1), sum)}
+	raw, err := decodeRecords(ctx, string(h), stored, lim.MaxRawSize, lim, fn)
+	if err != nil && stored.n > lim.MaxStoredSize {
+		return File{}, fmt.Errorf("chunk %s: larger than the limit of %d bytes: %w", h, lim.MaxStoredSize, ErrTooLarge)
 	}
-	return nil
+	if errors.Is(err, errRawTooLarge) {
+		return File{}, fmt.Errorf("chunk %s: decompresses to more than the limit of %d bytes (stopped at the cap): %w", h, lim.MaxRawSize, ErrTooLarge)
+	}
+	if err != nil {
+		return File{}, err
+	}
+	// Read to the end so that the hash covers the whole file (a zstd frame followed
+	// by anything is not a chunk the writer wrote).
+	if n, err := io.Copy(io.Discard, stored); err != nil || n != 0 {
+		return File{}, fmt.Errorf("chunk %s: data after the records stream (%d bytes, %v)", h, n, err)
+	}
+	if stored.n > lim.MaxStoredSize {
+		return File{}, fmt.Errorf("chunk %s: larger than the limit of %d bytes: %w", h, lim.MaxStoredSize, ErrTooLarge)
+	}
+	f := File{Handle: h, Size: stored.n, RawSize: raw}
+	copy(f.SHA256[:], sum.Sum(nil))
+	return f, nil
+}
+
+// countingReader counts what passes through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // byteReader is a bytes.Reader without the seek methods (the decoder must stream).
@@ -220,11 +285,11 @@ func (r *byteReader) Read(p []byte) (int, error) {
 
 // ReadChunk reads the chunk file f (ReadFile, capped at lim.MaxStoredSize) and decodes
 // it (DecodeChunk). The whole stored file is hash-checked before any record reaches fn.
-func ReadChunk(ctx context.Context, st storage.Store, f manifest.File, lim Limits, fn func(rec []byte) error) (stored int64, err error) {
+func ReadChunk(ctx context.Context, st FileOpener, f File, lim Limits, fn func(rec []byte) error) (stored int64, err error) {
 	lim = lim.Normalize()
 	b, err := ReadFile(ctx, st, f, lim.MaxStoredSize)
 	if err != nil {
 		return 0, err
 	}
-	return int64(len(b)), DecodeChunk(string(f.Handle), b, f, lim, fn)
+	return int64(len(b)), decodeChunk(ctx, string(f.Handle), b, f, lim, fn)
 }

@@ -1,10 +1,4 @@
-// Package manifest defines the JSON files that describe backups in storage: the
-// manifest of each backup (its chunks with their ranges, sizes and SHA-256, and its
-// proofs) and the metadata lines that make a backup discoverable. Decoding is strict
-// (unknown fields, trailing data and oversized input are errors) and every file handle
-// read back is validated before use, because these files come from storage that
-// restore and verify do not trust.
-package manifest
+package native
 
 import (
 	"bytes"

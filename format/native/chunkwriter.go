@@ -1,4 +1,4 @@
-package backup
+package native
 
 import (
 	"context"
@@ -13,13 +13,12 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
-// recordOverhead is the framing each record adds to its payload in a chunk.
-const recordOverhead = 4
+// DefaultCompressionLevel is the zstd level of a chunk when ChunkOptions.Level is zero.
+const DefaultCompressionLevel = zstd.SpeedFastest
 
 // encoderPools hold zstd encoders by level, reused across chunks (one encoder per
 // chunk in use, never one per record).
@@ -42,8 +41,9 @@ func putEncoder(level zstd.EncoderLevel, e *zstd.Encoder) {
 	p.(*sync.Pool).Put(e)
 }
 
-// Stats are cumulative counters of one backup, safe for concurrent updates.
-type Stats struct {
+// WriteStats are the counters the chunk and file writers add to, safe for concurrent
+// updates.
+type WriteStats struct {
 	// Items is the number of records (state items, transactions, ledger infos) written.
 	Items atomic.Int64
 	// RawBytes is the size of the records streams before compression.
@@ -52,39 +52,28 @@ type Stats struct {
 	StoredBytes atomic.Int64
 	// Files is the number of files committed.
 	Files atomic.Int64
-	// FetchNanos is the time spent waiting for the backup service (its scan and
-	// encoding, and the transfer), summed over workers.
-	FetchNanos atomic.Int64
 	// CompressNanos is the time spent in the zstd encoder (framing included).
 	CompressNanos atomic.Int64
 	// HashNanos is the time spent computing SHA-256 of stored bytes.
 	HashNanos atomic.Int64
 	// WriteNanos is the time spent in storage writes and commits.
 	WriteNanos atomic.Int64
-	// VerifyNanos is the time spent verifying data against proofs before writing.
-	VerifyNanos atomic.Int64
 }
 
-// Summary is a plain copy of Stats.
-type Summary struct {
-	Items       int64         `json:"items"`
-	RawBytes    int64         `json:"raw_bytes"`
-	StoredBytes int64         `json:"stored_bytes"`
-	Files       int64         `json:"files"`
-	Fetch       time.Duration `json:"fetch_ns"`
-	Compress    time.Duration `json:"compress_ns"`
-	Hash        time.Duration `json:"hash_ns"`
-	Write       time.Duration `json:"write_ns"`
-	Verify      time.Duration `json:"verify_ns"`
+// Progress receives increments of work done; it must be safe for concurrent use.
+type Progress interface {
+	Add(items, rawBytes, storedBytes int64)
 }
 
-// Summary returns a snapshot of the counters.
-func (s *Stats) Summary() Summary {
-	return Summary{
-		Items: s.Items.Load(), RawBytes: s.RawBytes.Load(), StoredBytes: s.StoredBytes.Load(), Files: s.Files.Load(),
-		Fetch: time.Duration(s.FetchNanos.Load()), Compress: time.Duration(s.CompressNanos.Load()),
-		Hash: time.Duration(s.HashNanos.Load()), Write: time.Duration(s.WriteNanos.Load()), Verify: time.Duration(s.VerifyNanos.Load()),
-	}
+// ChunkOptions configures a chunk writer. The zero value takes the defaults.
+type ChunkOptions struct {
+	// Level is the zstd level (default DefaultCompressionLevel).
+	Level zstd.EncoderLevel
+	// Stats receives the time spent creating, hashing, compressing and writing (a
+	// fresh one is used when nil).
+	Stats *WriteStats
+	// Progress, if not nil, receives progress increments while records are written.
+	Progress Progress
 }
 
 // storedSink is the bottom of a chunk writer: it hashes and counts what reaches the
@@ -93,7 +82,7 @@ type storedSink struct {
 	w      storage.Writer
 	h      hash.Hash
 	n      int64
-	stats  *Stats
+	stats  *WriteStats
 	inside time.Duration // time spent below the encoder, subtracted from its time
 }
 
@@ -117,7 +106,7 @@ func (s *storedSink) Write(p []byte) (int, error) {
 type timedEncoder struct {
 	enc  *zstd.Encoder
 	sink *storedSink
-	st   *Stats
+	st   *WriteStats
 }
 
 func (t *timedEncoder) Write(p []byte) (int, error) {
@@ -126,6 +115,11 @@ func (t *timedEncoder) Write(p []byte) (int, error) {
 	n, err := t.enc.Write(p)
 	t.st.CompressNanos.Add(int64(time.Since(t0) - (t.sink.inside - before)))
 	return n, err
+}
+
+// FileCreator creates files in a backup folder (storage.Store has this method).
+type FileCreator interface {
+	Create(ctx context.Context, backup storage.BackupHandle, name string) (storage.Writer, error)
 }
 
 // ChunkWriter writes one chunk file: records, framed (package records), compressed
@@ -142,32 +136,34 @@ type ChunkWriter struct {
 	progress Progress
 	reported [3]int64
 	done     bool
+	// ctx and st are the creating call's, for reading back an ambiguous commit.
+	ctx context.Context
+	st  FileCreator
 }
 
 // CreateChunk starts the chunk file name in backup, with the compression level,
-// counters and progress of o (zero fields take their defaults).
-func CreateChunk(ctx context.Context, st storage.Store, backup storage.BackupHandle, name string, o *Options) (*ChunkWriter, error) {
-	if o.Stats == nil || o.CompressionLevel == 0 {
-		n, err := o.normalize()
-		if err != nil {
-			return nil, err
-		}
-		o = n
+// counters and progress of o.
+func CreateChunk(ctx context.Context, st FileCreator, backup storage.BackupHandle, name string, o ChunkOptions) (*ChunkWriter, error) {
+	if o.Level == 0 {
+		o.Level = DefaultCompressionLevel
+	}
+	if o.Stats == nil {
+		o.Stats = new(WriteStats)
 	}
 	t0 := time.Now()
 	w, err := st.Create(ctx, backup, name)
-	o.stats().WriteNanos.Add(int64(time.Since(t0)))
+	o.Stats.WriteNanos.Add(int64(time.Since(t0)))
 	if err != nil {
 		return nil, fmt.Errorf("create chunk %s: %w", name, err)
 	}
-	sink := &storedSink{w: w, h: sha256.New(), stats: o.stats()}
-	enc, err := getEncoder(o.level(), sink)
+	sink := &storedSink{w: w, h: sha256.New(), stats: o.Stats}
+	enc, err := getEncoder(o.Level, sink)
 	if err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("create chunk %s: zstd encoder: %w", name, err)
 	}
-	c := &ChunkWriter{w: w, sink: sink, enc: enc, level: o.level(), progress: o.Progress}
-	c.rw = records.NewWriterSize(&timedEncoder{enc: enc, sink: sink, st: o.stats()}, 256<<10)
+	c := &ChunkWriter{w: w, sink: sink, enc: enc, level: o.Level, progress: o.Progress, ctx: ctx, st: st}
+	c.rw = records.NewWriterSize(&timedEncoder{enc: enc, sink: sink, st: o.Stats}, 256<<10)
 	return c, nil
 }
 
@@ -180,7 +176,7 @@ func (c *ChunkWriter) Count() uint64 { return c.rw.Count() }
 // Fits reports whether a record of n bytes can be added without the chunk's raw size
 // (trailer included) exceeding max. An empty chunk always takes one record.
 func (c *ChunkWriter) Fits(n int, max int64) bool {
-	return c.rw.Count() == 0 || c.raw+int64(recordOverhead+n)+records.TrailerSize <= max
+	return c.rw.Count() == 0 || c.raw+int64(records.PrefixSize+n)+records.TrailerSize <= max
 }
 
 // WriteRecord appends one record.
@@ -188,7 +184,7 @@ func (c *ChunkWriter) WriteRecord(p []byte) error {
 	if err := c.rw.WriteRecord(p); err != nil {
 		return fmt.Errorf("write chunk %s: %w", c.w.Handle(), err)
 	}
-	c.raw += int64(recordOverhead + len(p))
+	c.raw += int64(records.PrefixSize + len(p))
 	if c.raw-c.reported[1] >= 1<<20 {
 		c.report()
 	}
@@ -203,15 +199,15 @@ func (c *ChunkWriter) report() {
 	c.reported = [3]int64{items, raw, stored}
 }
 
-// Commit finishes the records stream and the zstd frame and commits the file. It
-// returns the file's description for the manifest.
-func (c *ChunkWriter) Commit(st *Stats) (manifest.File, error) {
+// Commit finishes the records stream and the zstd frame and commits the file; the
+// file's counters go to st. It returns the file's description for the manifest.
+func (c *ChunkWriter) Commit(st *WriteStats) (File, error) {
 	if c.done {
-		return manifest.File{}, errors.New("chunk writer already finished")
+		return File{}, errors.New("chunk writer already finished")
 	}
 	h := c.w.Handle()
 	if err := c.rw.Close(); err != nil {
-		return manifest.File{}, fmt.Errorf("write chunk %s: %w", h, err)
+		return File{}, fmt.Errorf("write chunk %s: %w", h, err)
 	}
 	c.raw += records.TrailerSize
 	t0 := time.Now()
@@ -219,17 +215,20 @@ func (c *ChunkWriter) Commit(st *Stats) (manifest.File, error) {
 	err := c.enc.Close()
 	st.CompressNanos.Add(int64(time.Since(t0) - (c.sink.inside - before)))
 	if err != nil {
-		return manifest.File{}, fmt.Errorf("compress chunk %s: %w", h, err)
+		return File{}, fmt.Errorf("compress chunk %s: %w", h, err)
 	}
+	f := File{Handle: h, Size: c.sink.n, RawSize: c.raw}
+	copy(f.SHA256[:], c.sink.h.Sum(nil))
 	t0 = time.Now()
 	err = c.w.Commit()
+	if err != nil {
+		err = confirm(c.ctx, c.st, f, err)
+	}
 	st.WriteNanos.Add(int64(time.Since(t0)))
 	if err != nil {
-		return manifest.File{}, fmt.Errorf("commit chunk %s: %w", h, err)
+		return File{}, fmt.Errorf("commit chunk %s: %w", h, err)
 	}
 	c.release()
-	f := manifest.File{Handle: h, Size: c.sink.n, RawSize: c.raw}
-	copy(f.SHA256[:], c.sink.h.Sum(nil))
 	c.report()
 	st.Items.Add(int64(c.rw.Count()))
 	st.RawBytes.Add(c.raw)
@@ -256,25 +255,38 @@ func (c *ChunkWriter) release() {
 	c.enc = nil
 }
 
-// writeFile writes a small uncompressed file (a proof or the manifest) and commits it.
-func writeFile(ctx context.Context, st storage.Store, backup storage.BackupHandle, name string, data []byte, stats *Stats) (manifest.File, error) {
+// WriteFile writes a small uncompressed file (a proof or the manifest) named name in
+// backup and commits it; its counters go to stats. It returns the file's description
+// for the manifest.
+func WriteFile(ctx context.Context, st FileCreator, backup storage.BackupHandle, name string, data []byte, stats *WriteStats) (File, error) {
 	t0 := time.Now()
 	defer func() { stats.WriteNanos.Add(int64(time.Since(t0))) }()
 	w, err := st.Create(ctx, backup, name)
 	if err != nil {
-		return manifest.File{}, fmt.Errorf("create %s: %w", name, err)
+		return File{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	defer w.Abort()
 	if _, err := w.Write(data); err != nil {
-		return manifest.File{}, fmt.Errorf("write %s: %w", w.Handle(), err)
+		return File{}, fmt.Errorf("write %s: %w", w.Handle(), err)
 	}
-	f := manifest.File{Handle: w.Handle(), Size: int64(len(data)), RawSize: int64(len(data)), SHA256: sha256.Sum256(data)}
+	f := File{Handle: w.Handle(), Size: int64(len(data)), RawSize: int64(len(data)), SHA256: sha256.Sum256(data)}
 	if err := w.Commit(); err != nil {
-		if err := storage.ConfirmFile(ctx, st, f.Handle, f.Size, f.SHA256, err); err != nil {
-			return manifest.File{}, fmt.Errorf("commit %s: %w", w.Handle(), err)
+		if err = confirm(ctx, st, f, err); err != nil {
+			return File{}, fmt.Errorf("commit %s: %w", w.Handle(), err)
 		}
 	}
 	stats.StoredBytes.Add(f.Size)
 	stats.Files.Add(1)
 	return f, nil
+}
+
+// confirm decides the outcome of a commit of f that failed with werr by reading the
+// file back (storage.ConfirmFile), when st can open files: the same bytes mean the
+// commit happened. Without a way to read, werr stands.
+func confirm(ctx context.Context, st FileCreator, f File, werr error) error {
+	op, ok := st.(storage.Opener)
+	if !ok {
+		return werr
+	}
+	return storage.ConfirmFile(ctx, op, f.Handle, f.Size, f.SHA256, werr)
 }
