@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -97,41 +96,3 @@ func corpusChunks(t testing.TB) []Chunk {
 // acceptAll stands in for the epoch history's signature check, which package aptos
 // tests; here the ledger info is taken as signed.
 var acceptAll = LedgerInfoVerifierFunc(func(context.Context, *aptos.LedgerInfoWithSignatures) error { return nil })
-
-func TestCorpusChunksVerify(t *testing.T) {
-	root := corpusPath(t)
-	chunks := corpusChunks(t)
-	if len(chunks) != 3 {
-		t.Fatalf("found %d chunks, want 3", len(chunks))
-	}
-	var total uint64
-	next := uint64(1)
-	for _, c := range chunks {
-		if c.FirstVersion != next {
-			t.Fatalf("chunk %s starts at %d, want %d", c.Name, c.FirstVersion, next)
-		}
-		next = c.LastVersion + 1
-		data := gunzip(t, filepath.Join(root, c.Name))
-		proof := gunzip(t, filepath.Join(root, c.ProofName))
-		var seen *aptos.LedgerInfoWithSignatures
-		verifier := LedgerInfoVerifierFunc(func(_ context.Context, li *aptos.LedgerInfoWithSignatures) error {
-			seen = li
-			return nil
-		})
-		st, err := VerifyChunk(context.Background(), c, bytes.NewReader(data), proof, Options{LedgerInfo: verifier})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if seen == nil || seen.LedgerInfo.Version() != st.LedgerInfoVersion || seen.LedgerInfo.Version() < c.LastVersion {
-			t.Errorf("%s: verifier got ledger info %+v", c.Name, seen)
-		}
-		if st.Domain != "DIEM::" {
-			t.Errorf("%s: domain %q, want DIEM::", c.Name, st.Domain)
-		}
-		t.Logf("%s: %+v", c.Name, st)
-		total += st.Transactions
-	}
-	if total != 60000 {
-		t.Fatalf("verified %d transactions, want 60000", total)
-	}
-}

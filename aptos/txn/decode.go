@@ -8,14 +8,15 @@ import (
 )
 
 // Limits of the decoder. They are far above what the chain accepts (a user transaction
-// is at most 64 KiB, a Move type nests at most a few dozen levels) and exist so that a
-// malicious record cannot make the decoder use unbounded memory or stack.
+// is at most 64 KiB, the VM rejects types nested more than a few dozen levels) and exist
+// so that a malicious record cannot make the decoder use unbounded memory or stack.
 const (
 	// MaxRecordSize is the largest record DecodeRecord and the chunk reader accept.
 	MaxRecordSize = 64 << 20
 	// MaxTypeTagDepth is the deepest nesting of vector and struct type arguments a
-	// TypeTag may have.
-	MaxTypeTagDepth = 64
+	// TypeTag may have (within the bcs crate's container depth of 500, which aptos-core
+	// decodes with).
+	MaxTypeTagDepth = 128
 	// MaxIdentifierLength is the longest Move identifier accepted (the Move binary
 	// format's own limit).
 	MaxIdentifierLength = 65535
@@ -33,7 +34,7 @@ const (
 )
 
 // ErrInvalid is wrapped by decoding errors for values that are well-formed BCS but not
-// valid for their type (a 31-byte public key, an invalid identifier, an unsorted map).
+// valid for their type (a 31-byte public key, an unsorted map).
 var ErrInvalid = errors.New("invalid value")
 
 // DecodeRecord decodes one transaction-backup record (the bytes inside one length
@@ -97,45 +98,12 @@ func (d *decoder) optHash(field string) *HashValue {
 	return &h
 }
 
-// identifier reads a Move identifier: a string of ASCII letters, digits and
-// underscores that starts with a letter, or with an underscore followed by at least one
-// more character; "<SELF>" is the one special name.
+// identifier reads a Move identifier. Like aptos-core's Identifier (a plain serde
+// newtype over a string), it is any UTF-8 string: the Move identifier grammar is
+// enforced by the VM when the name is used, not when a transaction is decoded, so a
+// committed transaction may carry a name outside it.
 func (d *decoder) identifier(field string) string {
-	s := d.r.String(field, MaxIdentifierLength)
-	if !d.ok() {
-		return ""
-	}
-	if !validIdentifier(s) {
-		d.failf(field, "%q is not a Move identifier", s)
-		return ""
-	}
-	return s
-}
-
-func validIdentifier(s string) bool {
-	if s == "<SELF>" {
-		return true
-	}
-	if s == "" {
-		return false
-	}
-	c := s[0]
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-	case c == '_':
-		if len(s) == 1 {
-			return false
-		}
-	default:
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return d.r.String(field, MaxIdentifierLength)
 }
 
 func (d *decoder) moduleID(field string, m *ModuleID) {
@@ -443,6 +411,27 @@ func (d *decoder) ed25519(a *AccountAuthenticator) {
 	if d.ok() && len(a.Signature) != 64 {
 		d.failf("signature", "Ed25519 signature of %d bytes", len(a.Signature))
 	}
+	if d.ok() && !canonicalS(a.Signature[32:]) {
+		d.failf("signature", "Ed25519 signature's S is not below the group order")
+	}
+}
+
+// groupOrder is the order L of the Ed25519 base point, little-endian.
+var groupOrder = [32]byte{
+	0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+}
+
+// canonicalS reports whether the little-endian scalar s (32 bytes) is below L.
+// aptos-crypto rejects a signature whose S is not (check_s_malleability) before it
+// verifies one, so no committed transaction carries such a signature.
+func canonicalS(s []byte) bool {
+	for i := 31; i >= 0; i-- {
+		if s[i] != groupOrder[i] {
+			return s[i] < groupOrder[i]
+		}
+	}
+	return false // equal to L
 }
 
 // multiEd25519 reads a MultiEd25519 public key (N 32-byte keys then a threshold byte,
@@ -474,6 +463,13 @@ func (d *decoder) multiEd25519(a *AccountAuthenticator) {
 		}
 		if bits != k {
 			d.failf("signature", "MultiEd25519 bitmap has %d bits set for %d signatures", bits, k)
+			return
+		}
+		for i := 0; i < k; i++ {
+			if !canonicalS(a.Signature[i*64+32 : i*64+64]) {
+				d.failf("signature", "MultiEd25519 signature %d's S is not below the group order", i)
+				return
+			}
 		}
 	}
 }

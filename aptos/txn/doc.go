@@ -13,11 +13,16 @@
 // Multisig; authenticators Ed25519, MultiEd25519, MultiAgent, FeePayer; ContractEvent V0
 // and V1; WriteOp with and without StateValueMetadata; StateKey AccessPath, TableItem,
 // Raw), every byte must be consumed, BCS must be canonical (package aptos/bcs), the
-// write set's map keys strictly increasing, identifiers valid Move identifiers, key and
-// signature lengths those of their schemes, TypeTag nesting at most MaxTypeTagDepth,
-// and a record at most MaxRecordSize bytes and MaxRecordElements sequence elements.
-// Not checked at decoding: that Ed25519 keys are curve points and that VM status codes
-// are ones the VM defines (neither changes a hash; the accumulator proof covers them).
+// write set's map keys strictly increasing, key and signature lengths and MultiEd25519
+// thresholds and bitmaps those aptos-crypto accepts, every Ed25519 signature's S below
+// the group order (aptos-crypto refuses to verify one that is not, so no committed
+// transaction carries one), TypeTag nesting at most
+// MaxTypeTagDepth, and a record at most MaxRecordSize bytes and MaxRecordElements
+// sequence elements. As in aptos-core, identifiers are any UTF-8 string (the VM
+// enforces the Move grammar when it uses a name). Not checked at decoding: that
+// Ed25519 keys decompress to curve points and that VM status codes are ones the VM
+// defines (aptos-core's own checks there changed between versions; neither can change a
+// hash, and every hash is proven up to a signed ledger info).
 //
 // VerifyChunk verifies one chunk as it streams: each record's transaction must hash to
 // its info's transaction_hash, its events' accumulator root must be the info's

@@ -52,17 +52,19 @@ type Hashes struct {
 
 // Hash returns the record's hashes in domain d.
 func (r *Record) Hash(d *aptos.Domain) Hashes {
-	s := seedsOf(d)
-	return newHasher().hashes(s, r, nil)
+	var scratch []HashValue
+	return newHasher().hashes(seedsOf(d), r, &scratch)
 }
 
-func (x *hasher) hashes(s *seeds, r *Record, scratch []HashValue) Hashes {
-	return Hashes{
+// hashes computes r's hashes; *scratch is reused for the event accumulator.
+func (x *hasher) hashes(s *seeds, r *Record, scratch *[]HashValue) Hashes {
+	h := Hashes{
 		Transaction: x.sum(&s.transaction, r.txnBytes),
 		Info:        x.sum(&s.transactionInfo, r.infoBytes),
-		EventRoot:   x.eventRoot(s, r.eventBytes, scratch),
 		WriteSet:    x.sum(&s.writeSet, r.writeSetBytes),
 	}
+	h.EventRoot, *scratch = x.eventRoot(s, r.eventBytes, (*scratch)[:0])
+	return h
 }
 
 // check returns an error naming the first hash of h that disagrees with the record's
@@ -118,10 +120,10 @@ func (x *hasher) node(seed *[32]byte, left, right HashValue) HashValue {
 }
 
 // eventRoot computes the in-memory accumulator root over the event hashes, using
-// scratch for the frozen subtree roots.
-func (x *hasher) eventRoot(s *seeds, events [][]byte, scratch []HashValue) HashValue {
+// scratch for the frozen subtree roots, and returns scratch for reuse.
+func (x *hasher) eventRoot(s *seeds, events [][]byte, scratch []HashValue) (HashValue, []HashValue) {
 	if len(events) == 0 {
-		return aptos.AccumulatorPlaceholderHash
+		return aptos.AccumulatorPlaceholderHash, scratch
 	}
 	frozen := scratch[:0]
 	for i, e := range events {
@@ -134,7 +136,7 @@ func (x *hasher) eventRoot(s *seeds, events [][]byte, scratch []HashValue) HashV
 			frozen = append(frozen, x.node(&s.eventAccumulator, left, right))
 		}
 	}
-	return accumulatorRoot(x, &s.eventAccumulator, frozen, uint64(len(events)))
+	return accumulatorRoot(x, &s.eventAccumulator, frozen, uint64(len(events))), frozen
 }
 
 // accumulatorRoot combines the frozen subtree roots of an accumulator of numLeaves

@@ -36,6 +36,33 @@ func DecodeChunkProof(b []byte) (*ChunkProof, error) {
 	return p, nil
 }
 
+// checkProofShape checks, before any leaf is read, that a range proof for leaves first to
+// last of an accumulator of numLeaves leaves has the siblings such a proof has: one on
+// the left for every level where the first leaf's ancestor is a right child, one on the
+// right for every level where the last leaf's ancestor is a left child, up to the root
+// of the accumulator's height ceil(log2 numLeaves). A proof of another shape cannot
+// yield that accumulator's root (the root check would fail after the whole chunk); this
+// fails at once and says why.
+func checkProofShape(first, last, numLeaves uint64, left, right int) error {
+	if last < first || numLeaves <= last {
+		return fmt.Errorf("%w: leaves %d-%d are not in an accumulator of %d leaves", aptos.ErrProof, first, last, numLeaves)
+	}
+	height := bits.Len64(numLeaves - 1)
+	wantLeft, wantRight := 0, 0
+	for k := 0; k < height; k++ {
+		if first>>k&1 == 1 {
+			wantLeft++
+		}
+		if last>>k&1 == 0 {
+			wantRight++
+		}
+	}
+	if left != wantLeft || right != wantRight {
+		return fmt.Errorf("%w: %d left and %d right siblings; leaves %d-%d of an accumulator of %d leaves need %d and %d", aptos.ErrProof, left, right, first, last, numLeaves, wantLeft, wantRight)
+	}
+	return nil
+}
+
 // rangeVerifier checks an accumulator range proof while the leaves stream in, holding
 // O(log n) hashes: the left siblings are the frozen subtree roots of the accumulator
 // before the first leaf, the leaves are appended as InMemoryAccumulator appends them,

@@ -116,6 +116,13 @@ func TestRangeVerifierHonestProofs(t *testing.T) {
 		for first := 0; first < m; first++ {
 			for last := first; last < m; last++ {
 				left, right := tree.proof(uint64(first), uint64(last))
+				if err := checkProofShape(uint64(first), uint64(last), uint64(m), len(left), len(right)); err != nil {
+					t.Fatalf("m=%d [%d,%d]: honest proof: %v", m, first, last, err)
+				}
+				if checkProofShape(uint64(first), uint64(last), uint64(m), len(left), len(right)+1) == nil ||
+					checkProofShape(uint64(first), uint64(last), uint64(m), len(left)+1, len(right)) == nil {
+					t.Fatalf("m=%d [%d,%d]: extra sibling accepted", m, first, last)
+				}
 				leaves := tree.leaves[first : last+1]
 				got, err := streamRoot(s, uint64(first), leaves, left, right)
 				if err != nil || got != root {

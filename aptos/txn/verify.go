@@ -71,7 +71,12 @@ type Stats struct {
 	LedgerInfoEpoch uint64
 	// LedgerInfoVersion is the version of that ledger info.
 	LedgerInfoVersion uint64
+
+	domain *aptos.Domain
 }
+
+// maxVersion bounds versions: an accumulator holds fewer than 2^63 leaves.
+const maxVersion = 1<<63 - 1
 
 // ErrMismatch is wrapped by errors of a record whose contents disagree with its
 // transaction info, or a chunk whose records disagree with its manifest range.
@@ -88,7 +93,7 @@ var ErrMismatch = errors.New("mismatch")
 // chunk. Every error names the chunk or proof file, and the version where it applies.
 func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, opts Options) (Stats, error) {
 	var st Stats
-	if c.LastVersion < c.FirstVersion || c.LastVersion >= 1<<63-1 {
+	if c.LastVersion < c.FirstVersion || c.LastVersion >= maxVersion {
 		return st, fmt.Errorf("chunk %s: versions %d-%d: %w: not a version range", c.Name, c.FirstVersion, c.LastVersion, ErrMismatch)
 	}
 	if opts.LedgerInfo == nil {
@@ -108,6 +113,9 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 	st.LedgerInfoEpoch, st.LedgerInfoVersion = li.Epoch(), li.Version()
 	if li.Version() < c.LastVersion {
 		return st, fmt.Errorf("proof %s: %w: ledger info at version %d cannot prove versions up to %d", c.ProofName, ErrMismatch, li.Version(), c.LastVersion)
+	}
+	if err := checkProofShape(c.FirstVersion, c.LastVersion, li.Version()+1, len(p.Range.LeftSiblings), len(p.Range.RightSiblings)); err != nil {
+		return st, fmt.Errorf("proof %s: versions %d-%d: %w", c.ProofName, c.FirstVersion, c.LastVersion, err)
 	}
 	if err := opts.LedgerInfo.VerifyLedgerInfo(ctx, &p.LedgerInfo); err != nil {
 		return st, fmt.Errorf("proof %s: signed ledger info: %w", c.ProofName, err)
@@ -175,8 +183,10 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 			}
 			b.offsets = append(b.offsets, len(b.data))
 			if s == nil {
-				if b.err = detect(b.data[b.offsets[len(b.offsets)-2]:]); b.err != nil {
-					b.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, next, b.err)
+				if err := detect(b.data[b.offsets[len(b.offsets)-2]:]); err != nil {
+					// Only the first record detects; without a domain no record is hashed.
+					b.offsets = b.offsets[:len(b.offsets)-1]
+					b.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, next, err)
 					break
 				}
 			}
@@ -202,7 +212,7 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 	work := func(ctx context.Context, b batch) (result, error) {
 		res := result{leaves: make([]HashValue, 0, len(b.offsets)-1)}
 		x := newHasher()
-		var scratch []HashValue
+		scratch := make([]HashValue, 0, 64)
 		for i := 0; i+1 < len(b.offsets); i++ {
 			v := b.first + uint64(i)
 			raw := b.data[b.offsets[i]:b.offsets[i+1]]
@@ -211,7 +221,7 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 				res.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, v, err)
 				return res, nil
 			}
-			h := x.hashes(s, rec, scratch)
+			h := x.hashes(s, rec, &scratch)
 			if err := rec.check(&h); err != nil {
 				res.err = fmt.Errorf("chunk %s: version %d: %w", c.Name, v, err)
 				return res, nil
@@ -250,7 +260,7 @@ func VerifyChunk(ctx context.Context, c Chunk, records io.Reader, proof []byte, 
 	if st.Transactions != want {
 		return st, fmt.Errorf("chunk %s: version %d: %w: chunk ends after %d records, its manifest range %d-%d has %d", c.Name, c.FirstVersion+st.Transactions, ErrMismatch, st.Transactions, c.FirstVersion, c.LastVersion, want)
 	}
-	st.Domain = s.domain.Prefix()
+	st.Domain, st.domain = s.domain.Prefix(), s.domain
 	root, err := rv.root()
 	if err != nil {
 		return st, fmt.Errorf("proof %s: versions %d-%d: %w", c.ProofName, c.FirstVersion, c.LastVersion, err)
