@@ -88,6 +88,10 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 			add(Missing, string(h), b.Folder, "manifest named by %s is absent", b.MetadataFile)
 			continue
 		}
+		if mf.Err != nil && errors.Is(mf.Err, storage.ErrInvalidName) {
+			add(Missing, string(h), b.Folder, "manifest named by %s has a handle this store cannot hold: %v", b.MetadataFile, mf.Err)
+			continue
+		}
 		rep.Files++
 		rep.Bytes += mf.Size
 		bytesRead.Add(mf.Size)
@@ -153,7 +157,7 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 		g.Go(func() error {
 			n, err := checkFile(gctx, st, c)
 			mu.Lock()
-			if err == nil || !errors.Is(err, storage.ErrNotFound) {
+			if err == nil || !(errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidName)) {
 				rep.Files++
 				rep.Bytes += n
 			}
@@ -166,6 +170,8 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 			case err == nil:
 			case errors.Is(err, storage.ErrNotFound):
 				add(Missing, string(c.handle), folder, "referenced by %s, absent", manifestOf(c.handle, decoded, manifests))
+			case errors.Is(err, storage.ErrInvalidName):
+				add(Missing, string(c.handle), folder, "referenced by %s with a handle this store cannot hold: %v", manifestOf(c.handle, decoded, manifests), err)
 			case errors.Is(err, errZeroLength):
 				add(Partial, string(c.handle), folder, "zero-length file")
 			case backupcli.IsDecodeError(err):

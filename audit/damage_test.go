@@ -261,3 +261,16 @@ func TestManifestRangeMismatch(t *testing.T) {
 		{audit.Mismatch, "transaction_51738547-.2551/transaction.manifest", "transaction_51738547-.2551", "manifest versions [51738547, 51738547], metadata metadata/transaction_51738547-51738547.meta says [51738547, 51738548]"},
 	})
 }
+
+// A manifest naming a file the store cannot hold (three segments, where a local
+// store holds folder/name) is a finding, not a failed audit.
+func TestManifestHandleTheStoreCannotHold(t *testing.T) {
+	root := diemCopy(t, "104")
+	p := filepath.Join(root, "transaction_51738547-.2551/transaction.manifest")
+	b := bytes.Replace(readFile(t, p), []byte(`"transactions":"transaction_51738547-.2551/51738547-.chunk"`), []byte(`"transactions":"transaction_51738547-.2551/x/51738547-.chunk"`), 1)
+	writeFile(t, p, b)
+	checkFindings(t, run(t, openLocal(t, root)), []want{
+		{audit.Unreferenced, diem104Tx, "transaction_51738547-.2551", "no manifest references this file"},
+		{audit.Missing, "transaction_51738547-.2551/x/51738547-.chunk", "transaction_51738547-.2551", "referenced by transaction_51738547-.2551/transaction.manifest with a handle this store cannot hold"},
+	})
+}
