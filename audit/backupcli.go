@@ -124,7 +124,7 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 		seen[h] = true
 		checks = append(checks, fileCheck{handle: h, check: fn})
 	}
-	lim := backupcli.RecordLimits{}
+	lim := backupcli.RecordLimits{MaxRecordSize: o.MaxRecordSize}
 	proof := func(r io.Reader) (backupcli.ChunkResult, error) { return backupcli.CheckProof(r, maxProofSize) }
 	for _, m := range decoded {
 		switch {
@@ -155,7 +155,7 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 	g.SetLimit(conc)
 	for _, c := range checks {
 		g.Go(func() error {
-			n, err := checkFile(gctx, st, c)
+			n, err := checkFile(gctx, st, c, o.MaxDecompressed)
 			mu.Lock()
 			if err == nil || !(errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidName)) {
 				rep.Files++
@@ -269,14 +269,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // checkFile opens, decodes and checks one referenced file; it returns the bytes
 // read from the store.
-func checkFile(ctx context.Context, st storage.Store, c fileCheck) (int64, error) {
+func checkFile(ctx context.Context, st storage.Store, c fileCheck, maxDecompressed int64) (int64, error) {
 	rc, err := st.Open(ctx, c.handle)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", c.handle, err)
 	}
 	defer rc.Close()
 	cr := &countingReader{r: rc}
-	r, _, err := backupcli.Decompress(cr, 0)
+	r, _, err := backupcli.Decompress(cr, maxDecompressed)
 	if err == nil {
 		_, err = c.check(r)
 	}

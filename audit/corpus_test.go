@@ -124,7 +124,12 @@ func openLocalAdapter(t *testing.T, root string) storage.Store {
 
 func run(t *testing.T, st storage.Store) *audit.Report {
 	t.Helper()
-	rep, err := audit.BackupCLI(context.Background(), st, audit.Options{Concurrency: 4})
+	return runWith(t, st, audit.Options{Concurrency: 4})
+}
+
+func runWith(t *testing.T, st storage.Store, o audit.Options) *audit.Report {
+	t.Helper()
+	rep, err := audit.BackupCLI(context.Background(), st, o)
 	if err != nil {
 		t.Fatal(err)
 	}

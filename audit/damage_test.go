@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ledgervault/ledgervault/audit"
@@ -273,4 +274,19 @@ func TestManifestHandleTheStoreCannotHold(t *testing.T) {
 		{audit.Unreferenced, diem104Tx, "transaction_51738547-.2551", "no manifest references this file"},
 		{audit.Missing, "transaction_51738547-.2551/x/51738547-.chunk", "transaction_51738547-.2551", "referenced by transaction_51738547-.2551/transaction.manifest with a handle this store cannot hold"},
 	})
+}
+
+// A gzip bomb stops at the decompression cap: partial, memory capped.
+func TestGzipBombStopsAtTheCap(t *testing.T) {
+	root := aptosSubset(t)
+	var bomb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	zw.Write(make([]byte, 8<<20)) // 8 MiB of zeros, about 8 KiB stored
+	zw.Close()
+	writeFile(t, filepath.Join(root, epoch0Chunk), bomb.Bytes())
+	rep := runWith(t, openLocal(t, root), audit.Options{MaxDecompressed: 1 << 20})
+	checkFindings(t, rep, []want{{audit.Partial, epoch0Chunk, "epoch_ending_0-.0a17", "does not decode completely"}})
+	if !strings.Contains(rep.Findings[0].Detail, "exceeds") {
+		t.Fatal(rep.Findings[0].Detail)
+	}
 }
