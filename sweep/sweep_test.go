@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,12 +13,60 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/internal/corpora"
+	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/storage/shell"
 	"github.com/ledgervault/ledgervault/sweep"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if code, ok := proc.GuardMain(); ok {
+		os.Exit(code)
+	}
+	proc.MarkTestProcess("sweep-test")
+	goleak.VerifyTestMain(m)
+}
+
+// Through a command adapter: list_backups finds the folders, delete_backup removes
+// them.
+func TestThroughCommandAdapter(t *testing.T) {
+	root := copy77(t)
+	cfg, err := shell.Sample("local", map[string]string{"ROOT": root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sweep.BackupCLI(context.Background(), st, sweep.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 2 || res.Removed[0].Handle != "epoch_ending_77-.0965" || res.Removed[1].Handle != "state_ver_41315058.6168" ||
+		len(res.Referenced) != 1 || res.Referenced[0].Handle != "epoch_ending_77-.1d01/epoch_ending.manifest" {
+		t.Fatalf("%+v", res)
+	}
+	for _, p := range []string{"epoch_ending_77-.0965", "state_ver_41315058.6168"} {
+		if exists(filepath.Join(root, p)) {
+			t.Fatalf("%s still there", p)
+		}
+	}
+	if !exists(filepath.Join(root, "transaction_41315058-.39de/41315058-.chunk")) {
+		t.Fatal("a referenced folder was removed")
+	}
+
+	// The operator's six-key config cannot list folders: gc refuses.
+	cfg.Commands.ListBackups = ""
+	st, err = shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sweep.BackupCLI(context.Background(), st, sweep.Options{}); err == nil || !strings.Contains(err.Error(), "configure list_backups") {
+		t.Fatalf("%v", err)
+	}
+}
 
 func copy77(t *testing.T) string {
 	t.Helper()
