@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/ledgervault/ledgervault/audit"
+	"github.com/ledgervault/ledgervault/format/backupcli"
 	"github.com/ledgervault/ledgervault/internal/corpora"
 )
 
@@ -289,4 +292,71 @@ func TestGzipBombStopsAtTheCap(t *testing.T) {
 	if !strings.Contains(rep.Findings[0].Detail, "exceeds") {
 		t.Fatal(rep.Findings[0].Detail)
 	}
+}
+
+func gz(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
+}
+
+// aptosStateStore writes an Aptos-generation state snapshot (records are BCS
+// (StateKey, StateValue), ordered by the StateKey's hash) the way the operator's
+// config does: every file gzip-wrapped. The corpus has no such chunk (unpublished).
+func aptosStateStore(t *testing.T, swap bool) string {
+	t.Helper()
+	root := t.TempDir()
+	type rec struct {
+		key  backupcli.Hash
+		body []byte
+	}
+	var recs []rec
+	for i := 0; i < 40; i++ {
+		raw := []byte{2, 4, 'k', 'e', 'y', byte(i), 0, 1, byte(i)} // Raw(key<i>), then a value
+		if i%2 == 1 {                                              // TableItem{handle, key}
+			raw = append([]byte{1}, make([]byte, 32)...)
+			raw[32] = byte(i)
+			raw = append(raw, 2, 7, byte(i), 0, 3, 1, 2, 3)
+		}
+		k, err := backupcli.StateRecordKey(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec{k, raw})
+	}
+	sort.Slice(recs, func(i, j int) bool { return bytes.Compare(recs[i].key[:], recs[j].key[:]) < 0 })
+	first, last := recs[0].key, recs[len(recs)-1].key
+	if swap {
+		recs[5], recs[6] = recs[6], recs[5]
+	}
+	var bodies [][]byte
+	for _, r := range recs {
+		bodies = append(bodies, r.body)
+	}
+	dir := "state_epoch_1_ver_5.abcd"
+	os.MkdirAll(filepath.Join(root, dir), 0o755)
+	os.MkdirAll(filepath.Join(root, "metadata"), 0o755)
+	manifest := fmt.Sprintf(`{"version":5,"epoch":1,"root_hash":"%s","chunks":[{"first_idx":0,"last_idx":39,"first_key":"%s","last_key":"%s","blobs":"%s/0-.chunk","proof":"%s/0-39.proof"}],"proof":"%s/state.proof"}`,
+		strings.Repeat("ab", 32), first, last, dir, dir, dir)
+	writeFile(t, filepath.Join(root, dir, "state.manifest"), gz(t, []byte(manifest)))
+	writeFile(t, filepath.Join(root, dir, "0-.chunk"), gz(t, frame(bodies)))
+	writeFile(t, filepath.Join(root, dir, "0-39.proof"), gz(t, []byte{0}))
+	writeFile(t, filepath.Join(root, dir, "state.proof"), gz(t, []byte{1, 2, 3}))
+	writeFile(t, filepath.Join(root, "metadata/state_snapshot_ver_5.meta"),
+		gz(t, []byte(`{"StateSnapshotBackup":{"epoch":1,"version":5,"manifest":"`+dir+`/state.manifest"}}`+"\n")))
+	return root
+}
+
+func TestAptosStateChunkKeyOrder(t *testing.T) {
+	root := aptosStateStore(t, false)
+	checkFindings(t, run(t, openLocal(t, root)), nil)
+	checkFindings(t, run(t, openAptosAdapter(t, root)), nil)
+
+	root = aptosStateStore(t, true)
+	w := []want{{audit.Mismatch, "state_epoch_1_ver_5.abcd/0-.chunk", "state_epoch_1_ver_5.abcd", "disagrees with its manifest: read state_epoch_1_ver_5.abcd/0-.chunk: record 6: key "}}
+	checkFindings(t, run(t, openLocal(t, root)), w)
+	checkFindings(t, run(t, openAptosAdapter(t, root)), w)
 }
