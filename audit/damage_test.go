@@ -360,3 +360,12 @@ func TestAptosStateChunkKeyOrder(t *testing.T) {
 	checkFindings(t, run(t, openLocal(t, root)), w)
 	checkFindings(t, run(t, openAptosAdapter(t, root)), w)
 }
+
+// metadata_backup/ is where backup-cli's backup_metadata_file moves compacted
+// metadata: backup-cli's own, never unreferenced (so never collected).
+func TestMetadataBackupFolderIsNotGarbage(t *testing.T) {
+	root := diemCopy(t, "104")
+	os.MkdirAll(filepath.Join(root, "metadata_backup"), 0o755)
+	writeFile(t, filepath.Join(root, "metadata_backup/epoch_ending_1-1.meta"), []byte("{}\n"))
+	checkFindings(t, run(t, openLocal(t, root)), nil)
+}
