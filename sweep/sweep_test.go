@@ -162,3 +162,71 @@ func TestUndecodableMetadataStops(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func copy104(t *testing.T) string {
+	t.Helper()
+	src, err := corpora.Diem("104")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := corpora.CopyTree(src, root); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// A leftover file in a referenced folder: removed through file://. A command adapter
+// cannot list files (until it has a listing command), so there it is not even seen.
+func TestUnreferencedFileInReferencedFolder(t *testing.T) {
+	const leftover = "transaction_51738547-.2551/51738547-.chunk.retry"
+	root := copy104(t)
+	os.WriteFile(filepath.Join(root, leftover), []byte("x"), 0o644)
+	st, _ := local.New(root)
+	res, err := sweep.BackupCLI(context.Background(), st, sweep.Options{DryRun: true})
+	if err != nil || len(res.Removed) != 1 || !exists(filepath.Join(root, leftover)) {
+		t.Fatalf("dry run: %+v %v", res, err)
+	}
+	res, err = sweep.BackupCLI(context.Background(), st, sweep.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(root, leftover)) || res.FilesRemoved != 1 || res.BackupsRemoved != 0 || res.Removed[0].Handle != leftover {
+		t.Fatalf("%+v", res)
+	}
+	// Nothing referenced went with it: a second sweep finds nothing at all.
+	res, err = sweep.BackupCLI(context.Background(), st, sweep.Options{})
+	if err != nil || len(res.Removed)+len(res.Kept)+len(res.Referenced) != 0 {
+		t.Fatalf("second sweep %+v %v", res, err)
+	}
+
+	os.WriteFile(filepath.Join(root, leftover), []byte("x"), 0o644)
+	cfg, err := shell.Sample("local", map[string]string{"ROOT": root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Commands.DeleteFile = `rm -- "$ROOT/$FILE_HANDLE"`
+	ast, _ := shell.New(cfg)
+	res, err = sweep.BackupCLI(context.Background(), ast, sweep.Options{})
+	if err != nil || len(res.Removed) != 0 || !exists(filepath.Join(root, leftover)) {
+		t.Fatalf("adapter: %+v %v", res, err)
+	}
+}
+
+// Files of a folder whose manifest is gone are unreferenced, but which of them the
+// manifest named is unknown: they are kept.
+func TestFilesOfAFolderWithoutManifestAreKept(t *testing.T) {
+	root := copy104(t)
+	os.Remove(filepath.Join(root, "transaction_51738547-.2551/transaction.manifest"))
+	st, _ := local.New(root)
+	res, err := sweep.BackupCLI(context.Background(), st, sweep.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 0 || len(res.Kept) != 2 || !strings.Contains(res.Kept[0].Reason, "manifest is missing or does not decode") {
+		t.Fatalf("%+v", res)
+	}
+	if !exists(filepath.Join(root, "transaction_51738547-.2551/51738547-.chunk")) {
+		t.Fatal("chunk removed")
+	}
+}
