@@ -107,7 +107,7 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Result, error
 		return res, err
 	}
 	if !rep.UnreferencedChecked {
-		return res, fmt.Errorf("sweep: %v: configure list_backups (and delete_backup) to collect garbage", rep.Notes)
+		return res, fmt.Errorf("sweep: %s; configure list_backups (and delete_backup) to collect garbage", strings.Join(rep.Notes, "; "))
 	}
 	cutoff := o.Now().Add(-o.Grace)
 	var candidates []Item
