@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -70,6 +72,11 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 			if sf.commandConfig != "" && sf.url != "" {
 				return usageError(errors.New("use either --command-config or --storage, not both"))
 			}
+			if sf.commandConfig != "" {
+				if _, err := os.Stat(sf.commandConfig); err != nil {
+					return usageError(fmt.Errorf("--command-config: %w", err))
+				}
+			}
 			var forced backupcli.Format
 			switch format {
 			case "auto":
@@ -81,6 +88,9 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 			showProgress, err := progressWanted(progress)
 			if err != nil {
 				return err
+			}
+			if err := checkLocalStoreExists(sf.url); err != nil {
+				return &exitError{code: exitIncomplete, err: err}
 			}
 			ctx, sig, stop := signalContext(cmd.Context())
 			defer stop()
@@ -123,6 +133,19 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 	return cmd
 }
 
+// checkLocalStoreExists refuses a file:// store without a metadata folder before it
+// is opened: opening a local store creates that folder, and an audit never writes.
+func checkLocalStoreExists(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "file" || u.Path == "" {
+		return nil // storageurl reports what is wrong with it
+	}
+	if fi, err := os.Stat(filepath.Join(u.Path, "metadata")); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%s holds no metadata folder: not a backup store", u.Path)
+	}
+	return nil
+}
+
 func progressWanted(v string) (bool, error) {
 	switch v {
 	case "auto":
@@ -145,7 +168,8 @@ func storeFormat(ctx context.Context, st storage.Store, forced backupcli.Format)
 		return f, err
 	}
 	if f == backupcli.FormatUnknown {
-		return f, errors.New("cannot tell the store's format: no metadata line of a known format (use --format)")
+		return f, errors.New("cannot tell the store's format: no metadata line of a known format (use --format; " +
+			"a command config with relative paths must be run from the directory it was written for)")
 	}
 	return f, nil
 }

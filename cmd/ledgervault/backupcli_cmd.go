@@ -50,8 +50,8 @@ func gcIfBackupCLI(ctx context.Context, st storage.Store, log *slog.Logger, dryR
 		return nil, false, err
 	}
 	res, err := sweep.BackupCLI(ctx, st, sweep.Options{Grace: grace, DryRun: dryRun, BatchSize: batch, Logger: log})
-	if res == nil {
-		return nil, true, err
+	if res == nil || (err != nil && len(res.Removed) == 0) {
+		return nil, true, err // nothing done: the error says it all
 	}
 	return res, true, err
 }

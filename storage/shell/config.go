@@ -61,6 +61,9 @@ type Commands struct {
 	DeleteBackup string `yaml:"delete_backup"`
 	// DeleteMetadata (optional) gets FILE_HANDLE and FILE_NAME and removes that file.
 	DeleteMetadata string `yaml:"delete_metadata"`
+	// DeleteFile (optional) gets FILE_HANDLE and FILE_NAME and removes that file of a
+	// backup folder (gc of unreferenced files inside referenced folders).
+	DeleteFile string `yaml:"delete_file"`
 	// AbortStaleUploads (optional) gets OLDER_THAN_SECONDS, removes incomplete uploads
 	// older than that and may print how many it removed.
 	AbortStaleUploads string `yaml:"abort_stale_uploads"`

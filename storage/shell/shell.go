@@ -429,6 +429,19 @@ func (s *Store) DeleteMetadata(ctx context.Context, h storage.FileHandle) error 
 	return err
 }
 
+// DeleteFile runs delete_file to remove one file of a backup folder; without it the
+// store cannot delete single files (a permanent error says so).
+func (s *Store) DeleteFile(ctx context.Context, h storage.FileHandle) error {
+	if err := storage.ValidateHandle(string(h)); err != nil {
+		return err
+	}
+	if s.cfg.Commands.DeleteFile == "" {
+		return storage.Permanent(errors.New("delete file: delete_file is not configured"))
+	}
+	_, err := s.run(ctx, "delete_file "+string(h), s.cfg.Commands.DeleteFile, 64<<10, "FILE_HANDLE="+string(h), "FILE_NAME="+path.Base(string(h)))
+	return err
+}
+
 // ListBackups runs list_backups.
 func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 	if s.cfg.Commands.ListBackups == "" {

@@ -316,3 +316,34 @@ commands:
 		t.Fatalf("missing: %v", err)
 	}
 }
+
+func TestDeleteFile(t *testing.T) {
+	root := t.TempDir()
+	cfg := localConfig(t, root)
+	st, err := shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := st.DeleteFile(ctx, "b/f"); !storage.IsPermanent(err) || !strings.Contains(err.Error(), "delete_file is not configured") {
+		t.Fatalf("unconfigured: %v", err)
+	}
+	cfg.Commands.DeleteFile = `F="$ROOT/$FILE_HANDLE"; if [ ! -f "$F" ]; then exit 44; fi; rm -- "$F"`
+	if st, err = shell.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(root, "b"), 0o755)
+	os.WriteFile(filepath.Join(root, "b/f"), []byte("x"), 0o644)
+	if err := st.DeleteFile(ctx, "b/f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "b/f")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("still there: %v", err)
+	}
+	if err := st.DeleteFile(ctx, "b/f"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := st.DeleteFile(ctx, "../x"); !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("bad handle: %v", err)
+	}
+}
