@@ -6,12 +6,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/backup/bench"
+	"github.com/ledgervault/ledgervault/internal/cli"
 )
 
 func init() { extraCommands = append(extraCommands, newBenchBackupCmd) }
 
 func newBenchBackupCmd() *cobra.Command {
-	var lf logFlags
+	var lf cli.LogFlags
 	var cfg bench.Config
 	var keys []uint
 	cmd := &cobra.Command{
@@ -20,7 +21,7 @@ func newBenchBackupCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.logger()
+			log, err := lf.Logger()
 			if err != nil {
 				return err
 			}
@@ -36,10 +37,10 @@ func newBenchBackupCmd() *cobra.Command {
 				cfg.Keys = append(cfg.Keys, uint64(k))
 			}
 			_, err = bench.Run(ctx, cfg, cmd.OutOrStdout())
-			return interrupted(err, sig())
+			return cli.Interrupted(err, sig())
 		},
 	}
-	lf.register(cmd)
+	lf.Register(cmd)
 	f := cmd.Flags()
 	f.UintSliceVar(&keys, "keys", []uint{1_000_000}, "state sizes to back up (repeatable)")
 	f.Uint64Var(&cfg.Txns, "txns", 0, "transactions to back up (0: none)")

@@ -8,13 +8,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/internal/killcampaign"
 )
 
 func init() { extraCommands = append(extraCommands, newBenchKillCmd) }
 
 func newBenchKillCmd() *cobra.Command {
-	var lf logFlags
+	var lf cli.LogFlags
 	var cfg killcampaign.Config
 	var kills int
 	var kinds string
@@ -31,7 +32,7 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.logger()
+			log, err := lf.Logger()
 			if err != nil {
 				return err
 			}
@@ -64,7 +65,7 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 				}
 			}
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			if t.Failed() {
 				return errors.New("the kill campaign found problems (listed above)")
@@ -72,7 +73,7 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 			return nil
 		},
 	}
-	lf.register(cmd)
+	lf.Register(cmd)
 	f := cmd.Flags()
 	f.IntVar(&kills, "kills", 200, "kills per storage kind")
 	f.StringVar(&kinds, "storage-kinds", "local,shell,s3", "storage kinds, comma-separated: local, shell, s3")

@@ -19,6 +19,7 @@ import (
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/coordinator"
 	"github.com/ledgervault/ledgervault/coordinator/lease"
+	"github.com/ledgervault/ledgervault/internal/cli"
 )
 
 // Exit statuses of backup coordinator (documented in docs/coordinator.md).
@@ -52,13 +53,13 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 1 fatal error; 2 usage. See docs/coordinator.md.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return &exitError{code: exitCoordinatorUsage, err: fmt.Errorf("unexpected arguments %q", args)}
+				return &cli.ExitError{Code: exitCoordinatorUsage, Err: fmt.Errorf("unexpected arguments %q", args)}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			usage := func(err error) error { return &exitError{code: exitCoordinatorUsage, err: err} }
-			log, err := f.logs.logger()
+			usage := func(err error) error { return &cli.ExitError{Code: exitCoordinatorUsage, Err: err} }
+			log, err := f.logs.Logger()
 			if err != nil {
 				return usage(err)
 			}
@@ -149,7 +150,7 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 			if metricsAddr != "" {
 				ln, err := net.Listen("tcp", metricsAddr)
 				if err != nil {
-					return &exitError{code: exitCoordinatorFatal, err: fmt.Errorf("metrics address: %w", err)}
+					return &cli.ExitError{Code: exitCoordinatorFatal, Err: fmt.Errorf("metrics address: %w", err)}
 				}
 				srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
 				served := make(chan struct{})
@@ -187,20 +188,20 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 				return nil
 			case errors.Is(err, lease.ErrExpired):
 				// Storage was unreachable for longer than the lease: a restart retries.
-				return &exitError{code: exitCoordinatorFatal, err: err}
+				return &cli.ExitError{Code: exitCoordinatorFatal, Err: err}
 			case errors.As(err, &held), errors.Is(err, lease.ErrLost):
-				return &exitError{code: exitCoordinatorLease, err: err}
+				return &cli.ExitError{Code: exitCoordinatorLease, Err: err}
 			case errors.Is(err, coordinator.ErrAborted) && second != nil:
-				return &exitError{code: 128 + int(second.(syscall.Signal)), err: fmt.Errorf("aborted by a second signal (%v)", second)}
+				return &cli.ExitError{Code: 128 + int(second.(syscall.Signal)), Err: fmt.Errorf("aborted by a second signal (%v)", second)}
 			case errors.Is(err, coordinator.ErrGraceExpired):
-				return &exitError{code: exitCoordinatorGraceAbort, err: err}
+				return &cli.ExitError{Code: exitCoordinatorGraceAbort, Err: err}
 			case errors.Is(err, coordinator.ErrConfig):
 				return usage(err)
 			case errors.Is(err, context.Canceled) && first != nil:
 				// Stopped while acquiring the lease: nothing was in flight.
 				return nil
 			}
-			return &exitError{code: exitCoordinatorFatal, err: err}
+			return &cli.ExitError{Code: exitCoordinatorFatal, Err: err}
 		},
 	}
 	fl := cmd.Flags()
@@ -217,7 +218,7 @@ second signal N aborted at once; 4 another coordinator holds the lease (or it wa
 	fl.DurationVar(&retryMax, "retry-max", coordinator.DefaultRetryMax, "longest delay between retries")
 	fl.DurationVar(&resumeMaxAge, "resume-max-age", coordinator.DefaultResumeMaxAge, "resume an interrupted state snapshot only if its folder was written within this (keep below gc --grace)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &exitError{code: exitCoordinatorUsage, err: err}
+		return &cli.ExitError{Code: exitCoordinatorUsage, Err: err}
 	})
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/internal/cli"
 )
 
 func init() { extraCommands = append(extraCommands, newListCmd) }
@@ -26,7 +27,7 @@ func newListCmd() *cobra.Command {
 			defer st.Close()
 			inv, err := catalog.LoadCached(ctx, st, cacheDir)
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			if asJSON {
 				return inv.WriteJSON(cmd.OutOrStdout())

@@ -1,44 +1,25 @@
 // Command ledgervault backs up and restores an authenticated ledger database.
 //
 // This package only wires flags to packages; the work lives in the packages it calls.
+// The test harnesses (benchmarks, kill campaign) are in cmd/ledgervault-dev.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/internal/proc"
 )
-
-// exitError carries a specific exit status out of a command.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	// A guard re-exec of this binary (see internal/proc) must not run the CLI.
 	if code, ok := proc.GuardMain(); ok {
 		os.Exit(code)
 	}
-	root := newRootCmd()
-	err := root.ExecuteContext(context.Background())
-	if err == nil {
-		return
-	}
-	fmt.Fprintln(os.Stderr, "ledgervault:", err)
-	var ee *exitError
-	if errors.As(err, &ee) {
-		os.Exit(ee.code)
-	}
-	os.Exit(1)
+	os.Exit(cli.Execute(context.Background(), newRootCmd(), "ledgervault", os.Stderr))
 }
 
 func newRootCmd() *cobra.Command {
@@ -57,3 +38,10 @@ func newRootCmd() *cobra.Command {
 
 // extraCommands lets each subcommand file register itself without editing this file.
 var extraCommands []func() *cobra.Command
+
+// signalContext is the context of a one-off command (cli.OneOff): cancelled by the
+// first SIGINT or SIGTERM, sig reports which one arrived; a second one exits at once.
+func signalContext(parent context.Context) (ctx context.Context, sig func() os.Signal, stop func()) {
+	s := cli.OneOff(parent, os.Exit)
+	return s.Aborting(), s.Signal, s.Close
+}
