@@ -63,7 +63,7 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 	if f.compressionLevel < 1 || f.compressionLevel > 4 {
 		return fmt.Errorf("--compression-level %d: want 1 to 4", f.compressionLevel)
 	}
-	ctx, sig, stop := signalContext(cmd.Context())
+	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
 	st, err := f.storage.open(ctx)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"os"
 
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/internal/cli"
@@ -18,7 +19,7 @@ func newListCmd() *cobra.Command {
 		Short: "What is backed up, as metadata says: each type's ranges, sizes and gaps",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {

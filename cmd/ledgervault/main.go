@@ -38,10 +38,3 @@ func newRootCmd() *cobra.Command {
 
 // extraCommands lets each subcommand file register itself without editing this file.
 var extraCommands []func() *cobra.Command
-
-// signalContext is the context of a one-off command (cli.OneOff): cancelled by the
-// first SIGINT or SIGTERM, sig reports which one arrived; a second one exits at once.
-func signalContext(parent context.Context) (ctx context.Context, sig func() os.Signal, stop func()) {
-	s := cli.OneOff(parent, os.Exit)
-	return s.Aborting(), s.Signal, s.Close
-}

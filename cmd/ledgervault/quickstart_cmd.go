@@ -45,7 +45,7 @@ that you can look at the node, the backups and the restored database afterwards.
 					return err
 				}
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			out := cmd.OutOrStdout()
 			o.Logger = log

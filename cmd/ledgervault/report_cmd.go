@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +26,7 @@ func runReport(cmd *cobra.Command, sf *storageFlags, lf *cli.LogFlags, asJSON bo
 	if err != nil {
 		return err
 	}
-	ctx, sig, stop := signalContext(cmd.Context())
+	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
 	st, err := sf.open(ctx)
 	if err != nil {

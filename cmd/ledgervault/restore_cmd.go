@@ -111,7 +111,7 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 			if dbDir == "" {
 				return errors.New("--db is required")
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {

@@ -61,7 +61,7 @@ func newStoragePutCmd(sf *storageFlags) *cobra.Command {
 		Short: "Write stdin (or --input) to a file in storage; it becomes visible only if all of it arrived",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
@@ -169,7 +169,7 @@ func newStorageGetCmd(sf *storageFlags) *cobra.Command {
 		Short: "Write a stored file to stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
@@ -196,7 +196,7 @@ func newStorageLsCmd(sf *storageFlags) *cobra.Command {
 		Short: "List metadata files, or backup folders with their age and size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {

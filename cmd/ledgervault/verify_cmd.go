@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -45,7 +46,7 @@ failure, 128+N interrupted by signal N.`,
 			if to != 0 && from > to {
 				return fmt.Errorf("--from-version %d after --to-version %d", from, to)
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {

@@ -65,13 +65,15 @@ func (f *LogFlags) Logger() (*slog.Logger, error) {
 	return logging.New(os.Stderr, logging.Format(f.format), level)
 }
 
-// OneOff returns the shutdown of a one-off command (a backup, a restore, a storage
-// operation): the first SIGINT/SIGTERM cancels its work at once (no grace period:
-// writers abort and nothing is committed), the second exits the process at once
-// with 128+N through exit (main passes os.Exit), even while a commit that outlives
-// cancellation is finishing.
-func OneOff(parent context.Context, exit func(int)) *shutdown.Shutdown {
-	return shutdown.Watch(parent, shutdown.Options{Grace: 0, Exit: exit})
+// SignalContext returns the context of a one-off command (a backup, a restore, a
+// storage operation) and of a harness run: the first SIGINT/SIGTERM cancels it at
+// once (no grace period: writers abort and nothing is committed) and sig reports
+// which signal arrived; the second exits the process at once with 128+N through exit
+// (main passes os.Exit), even while a commit that outlives cancellation is
+// finishing. stop releases the signals.
+func SignalContext(parent context.Context, exit func(int)) (ctx context.Context, sig func() os.Signal, stop func()) {
+	s := shutdown.Watch(parent, shutdown.Options{Grace: 0, Exit: exit})
+	return s.Aborting(), s.Signal, s.Close
 }
 
 // Interrupted turns an error after signal sig into exit status 128+N; it returns

@@ -5,29 +5,27 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ledgervault/ledgervault/backup/bench"
+	"github.com/ledgervault/ledgervault/internal/benchbackup"
 	"github.com/ledgervault/ledgervault/internal/cli"
 )
 
-func init() { extraCommands = append(extraCommands, newBenchBackupCmd) }
-
 func newBenchBackupCmd() *cobra.Command {
 	var lf cli.LogFlags
-	var cfg bench.Config
+	var cfg benchbackup.Config
 	var keys []uint
+	var bin binaryFlag
 	cmd := &cobra.Command{
-		Use:    "bench-backup [--keys N]... [--txns N] [--dir DIR]",
-		Short:  "Measure state snapshot and transaction backups against tar|zstd of the store (prints a table)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Use:   "bench-backup [--keys N]... [--txns N] [--dir DIR]",
+		Short: "Measure state snapshot and transaction backups against tar|zstd of the store (prints a table)",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := lf.Logger()
 			if err != nil {
 				return err
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
-			exe, err := os.Executable()
+			exe, err := bin.resolve()
 			if err != nil {
 				return err
 			}
@@ -36,11 +34,12 @@ func newBenchBackupCmd() *cobra.Command {
 			for _, k := range keys {
 				cfg.Keys = append(cfg.Keys, uint64(k))
 			}
-			_, err = bench.Run(ctx, cfg, cmd.OutOrStdout())
+			_, err = benchbackup.Run(ctx, cfg, cmd.OutOrStdout())
 			return cli.Interrupted(err, sig())
 		},
 	}
 	lf.Register(cmd)
+	bin.register(cmd)
 	f := cmd.Flags()
 	f.UintSliceVar(&keys, "keys", []uint{1_000_000}, "state sizes to back up (repeatable)")
 	f.Uint64Var(&cfg.Txns, "txns", 0, "transactions to back up (0: none)")

@@ -12,33 +12,31 @@ import (
 	"github.com/ledgervault/ledgervault/internal/killcampaign"
 )
 
-func init() { extraCommands = append(extraCommands, newBenchKillCmd) }
-
 func newBenchKillCmd() *cobra.Command {
 	var lf cli.LogFlags
 	var cfg killcampaign.Config
 	var kills int
 	var kinds string
+	var bin binaryFlag
 	cmd := &cobra.Command{
 		Use:   "bench-kills [--kills N] [--storage-kinds local,shell,s3]",
 		Short: "Kill campaign: SIGKILL/SIGTERM the coordinator at random moments on each storage kind, then gc, verify, restore (prints a table)",
-		Long: `Run the kill campaign with this binary: for each storage kind, a development node commits
+		Long: `Run the kill campaign with the ledgervault binary (--ledgervault): for each storage kind, a development node commits
 continuously while the coordinator is started and killed (SIGKILL or SIGTERM, at a random
 moment) --kills times; after each kill, processes of the coordinator's tree still alive after
 --orphan-wait and files visible under a final name that are incomplete are counted. Then the
 node stops, the coordinator catches up and is stopped with SIGTERM, gc --grace 0s removes the
 leftovers, verify checks every backup, and a restore of the latest version is compared with
 the node's roots. Exit status 1 if any invariant failed (the table lists the problems).`,
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := lf.Logger()
 			if err != nil {
 				return err
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
-			if cfg.Binary, err = os.Executable(); err != nil {
+			if cfg.Binary, err = bin.resolve(); err != nil {
 				return err
 			}
 			cfg.Logger = log
@@ -74,6 +72,7 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 		},
 	}
 	lf.Register(cmd)
+	bin.register(cmd)
 	f := cmd.Flags()
 	f.IntVar(&kills, "kills", 200, "kills per storage kind")
 	f.StringVar(&kinds, "storage-kinds", "local,shell,s3", "storage kinds, comma-separated: local, shell, s3")
