@@ -179,7 +179,7 @@ func coordinatorExit(err error, first, second os.Signal) error {
 	case errors.As(err, &held), errors.Is(err, lease.ErrLost):
 		return &cli.ExitError{Code: exitCoordinatorLease, Err: err}
 	case errors.Is(err, coordinator.ErrAborted) && second != nil:
-		return &cli.ExitError{Code: shutdown.ExitCode(second), Err: fmt.Errorf("aborted by a second signal (%v)", second)}
+		return &cli.ExitError{Code: shutdown.ExitCode(second), Err: &shutdown.SignalError{Signal: second}}
 	case errors.Is(err, coordinator.ErrGraceExpired):
 		return &cli.ExitError{Code: exitCoordinatorGraceAbort, Err: err}
 	case errors.Is(err, coordinator.ErrConfig):
