@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/internal/benchbackup"
@@ -10,36 +8,24 @@ import (
 )
 
 func newBenchBackupCmd() *cobra.Command {
-	var lf cli.LogFlags
+	var hf harnessFlags
 	var cfg benchbackup.Config
 	var keys []uint
-	var bin binaryFlag
 	cmd := &cobra.Command{
 		Use:   "bench-backup [--keys N]... [--txns N] [--dir DIR]",
 		Short: "Measure state snapshot and transaction backups against tar|zstd of the store (prints a table)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.Logger()
-			if err != nil {
-				return err
-			}
-			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
-			defer stop()
-			exe, err := bin.resolve()
-			if err != nil {
-				return err
-			}
-			cfg.Binary, cfg.Logger = exe, log
+		RunE: hf.runE(func(cmd *cobra.Command, r *harnessRun) error {
+			cfg.Binary, cfg.Logger = r.binary, r.log
 			cfg.Keys = cfg.Keys[:0]
 			for _, k := range keys {
 				cfg.Keys = append(cfg.Keys, uint64(k))
 			}
-			_, err = benchbackup.Run(ctx, cfg, cmd.OutOrStdout())
-			return cli.Interrupted(err, sig())
-		},
+			_, err := benchbackup.Run(r.ctx, cfg, cmd.OutOrStdout())
+			return cli.Interrupted(err, r.sig())
+		}),
 	}
-	lf.Register(cmd)
-	bin.register(cmd)
+	hf.register(cmd)
 	f := cmd.Flags()
 	f.UintSliceVar(&keys, "keys", []uint{1_000_000}, "state sizes to back up (repeatable)")
 	f.Uint64Var(&cfg.Txns, "txns", 0, "transactions to back up (0: none)")

@@ -2,7 +2,7 @@ package main
 
 import (
 	"errors"
-	"os"
+	"fmt"
 	"strings"
 	"time"
 
@@ -13,11 +13,10 @@ import (
 )
 
 func newBenchKillCmd() *cobra.Command {
-	var lf cli.LogFlags
+	var hf harnessFlags
 	var cfg killcampaign.Config
 	var kills int
 	var kinds string
-	var bin binaryFlag
 	cmd := &cobra.Command{
 		Use:   "bench-kills [--kills N] [--storage-kinds local,shell,s3]",
 		Short: "Kill campaign: SIGKILL/SIGTERM the coordinator at random moments on each storage kind, then gc, verify, restore (prints a table)",
@@ -29,21 +28,12 @@ node stops, the coordinator catches up and is stopped with SIGTERM, gc --grace 0
 leftovers, verify checks every backup, and a restore of the latest version is compared with
 the node's roots. Exit status 1 if any invariant failed (the table lists the problems).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.Logger()
-			if err != nil {
-				return err
-			}
-			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
-			defer stop()
-			if cfg.Binary, err = bin.resolve(); err != nil {
-				return err
-			}
-			cfg.Logger = log
+		RunE: hf.runE(func(cmd *cobra.Command, r *harnessRun) error {
+			cfg.Binary, cfg.Logger = r.binary, r.log
 			for _, s := range strings.Split(kinds, ",") {
 				k, err := killcampaign.ParseKind(s)
 				if err != nil {
-					return err
+					return usage(fmt.Errorf("--storage-kinds: %w", err))
 				}
 				cfg.Runs = append(cfg.Runs, killcampaign.KindRun{Kind: k, Kills: kills})
 			}
@@ -56,23 +46,22 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 					*d = -1
 				}
 			}
-			t, err := killcampaign.Run(ctx, cfg)
+			t, err := killcampaign.Run(r.ctx, cfg)
 			if t != nil {
 				if werr := t.Write(cmd.OutOrStdout()); werr != nil && err == nil {
 					err = werr
 				}
 			}
 			if err != nil {
-				return cli.Interrupted(err, sig())
+				return cli.Interrupted(err, r.sig())
 			}
 			if t.Failed() {
 				return errors.New("the kill campaign found problems (listed above)")
 			}
 			return nil
-		},
+		}),
 	}
-	lf.Register(cmd)
-	bin.register(cmd)
+	hf.register(cmd)
 	f := cmd.Flags()
 	f.IntVar(&kills, "kills", 200, "kills per storage kind")
 	f.StringVar(&kinds, "storage-kinds", "local,shell,s3", "storage kinds, comma-separated: local, shell, s3")

@@ -23,12 +23,7 @@ func main() {
 }
 
 func newRootCmd() *cobra.Command {
-	root := &cobra.Command{
-		Use:           "ledgervault",
-		Short:         "Verified backup and restore for an authenticated ledger database",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
+	root := cli.Root("ledgervault", "Verified backup and restore for an authenticated ledger database")
 	root.AddCommand(newVersionCmd())
 	for _, add := range extraCommands {
 		root.AddCommand(add())

@@ -32,6 +32,12 @@ func (e *ExitError) Error() string { return e.Err.Error() }
 // Unwrap returns Err.
 func (e *ExitError) Unwrap() error { return e.Err }
 
+// Root returns a root command named use: it prints neither usage nor errors itself
+// (Execute prints the error).
+func Root(use, short string) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, SilenceUsage: true, SilenceErrors: true}
+}
+
 // Execute runs root and returns the process exit status: 0 on success, the Code of
 // an *ExitError, 1 for any other error (printed to stderr after name).
 func Execute(ctx context.Context, root *cobra.Command, name string, stderr io.Writer) int {

@@ -122,20 +122,21 @@ func (w *watcher) stop() {
 // Signal returns the first signal received, or nil (also for a Shutdown not made by
 // Watch).
 func (s *Shutdown) Signal() os.Signal {
-	if s.watch == nil {
-		return nil
-	}
-	s.watch.mu.Lock()
-	defer s.watch.mu.Unlock()
-	return s.watch.first
+	first, _ := s.signals()
+	return first
 }
 
 // SecondSignal returns the second signal received, or nil.
 func (s *Shutdown) SecondSignal() os.Signal {
+	_, second := s.signals()
+	return second
+}
+
+func (s *Shutdown) signals() (first, second os.Signal) {
 	if s.watch == nil {
-		return nil
+		return nil, nil
 	}
 	s.watch.mu.Lock()
 	defer s.watch.mu.Unlock()
-	return s.watch.second
+	return s.watch.first, s.watch.second
 }
