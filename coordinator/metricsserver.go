@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,7 +33,7 @@ func ServeMetrics(addr string, m *Metrics, log *slog.Logger) (*MetricsServer, er
 	}
 	go func() {
 		defer close(s.served)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(ln); err != http.ErrServerClosed { // Serve returns it as is after Close
 			log.Error("metrics server", "err", err)
 		}
 	}()

@@ -14,8 +14,6 @@ import (
 	"github.com/ledgervault/ledgervault/internal/proc"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
 func TestExecuteExitStatus(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
@@ -73,4 +71,9 @@ func TestSignalContextStops(t *testing.T) {
 		t.Fatal("done before any signal")
 	}
 	stop()
+}
+
+// TestMain checks that no test leaves the signal watcher running.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
