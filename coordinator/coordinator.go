@@ -25,6 +25,7 @@ import (
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/coordinator/lease"
 	"github.com/ledgervault/ledgervault/format/native"
+	"github.com/ledgervault/ledgervault/internal/shutdown"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -158,9 +159,18 @@ func Run(ctx context.Context, cfg Config) error {
 	m.setLease(true)
 	defer m.setLease(false)
 
-	// work is cancelled by the grace timer, Abort, or a lost lease; not by ctx.
-	work, cancelWork := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancelWork(nil)
+	// The first step of the shutdown (ctx done) stops new backups and starts the
+	// grace period; the backup in flight runs under work, which the grace timer,
+	// Abort or a lost lease ends, not ctx.
+	sd := shutdown.New(ctx, max(cfg.ShutdownGrace, 0))
+	defer sd.Close()
+	work := sd.Aborting()
+	stopLog := context.AfterFunc(ctx, func() {
+		if work.Err() == nil {
+			log.Info("stopping: no new backups; the one in flight may finish", "grace", cfg.ShutdownGrace)
+		}
+	})
+	defer stopLog()
 	var wg sync.WaitGroup
 	keepCtx, stopKeep := context.WithCancel(work)
 	wg.Add(2)
@@ -168,35 +178,16 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		if err := l.Keep(keepCtx); err != nil {
 			m.setLease(false)
-			cancelWork(err)
+			sd.Abort(err)
 		}
 	}()
 	loopDone := make(chan struct{})
 	go func() {
 		defer wg.Done()
-		var grace <-chan time.Time
-		stopping := ctx.Done()
-		for {
-			select {
-			case <-loopDone:
-				return
-			case <-cfg.Abort:
-				cancelWork(ErrAborted)
-				return
-			case <-stopping:
-				stopping = nil
-				if cfg.ShutdownGrace < 0 {
-					cancelWork(ErrGraceExpired)
-					return
-				}
-				t := time.NewTimer(cfg.ShutdownGrace)
-				defer t.Stop()
-				grace = t.C
-				log.Info("stopping: no new backups; the one in flight may finish", "grace", cfg.ShutdownGrace)
-			case <-grace:
-				cancelWork(ErrGraceExpired)
-				return
-			}
+		select {
+		case <-loopDone:
+		case <-cfg.Abort:
+			sd.Abort(ErrAborted)
 		}
 	}()
 
@@ -219,7 +210,7 @@ func Run(ctx context.Context, cfg Config) error {
 	switch {
 	case errors.Is(cause, ErrAborted):
 		return ErrAborted
-	case errors.Is(cause, ErrGraceExpired) && c.interrupted:
+	case errors.Is(cause, shutdown.ErrGraceExpired) && c.interrupted:
 		return ErrGraceExpired
 	}
 	log.Info("stopped")

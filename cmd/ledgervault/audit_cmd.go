@@ -16,6 +16,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/audit"
 	"github.com/ledgervault/ledgervault/format/backupcli"
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -32,7 +33,7 @@ var auditWalkers = map[backupcli.Format]audit.Walker{
 	backupcli.FormatBackupCLI: audit.BackupCLI,
 }
 
-func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
+func usageError(err error) error { return &cli.ExitError{Code: exitUsage, Err: err} }
 
 func newAuditCmd() *cobra.Command {
 	var sf storageFlags
@@ -90,21 +91,21 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 				return err
 			}
 			if err := checkLocalStoreExists(sf.url); err != nil {
-				return &exitError{code: exitIncomplete, err: err}
+				return &cli.ExitError{Code: exitIncomplete, Err: err}
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
-				return &exitError{code: exitIncomplete, err: err}
+				return &cli.ExitError{Code: exitIncomplete, Err: err}
 			}
 			defer st.Close()
 			rep, err := runAudit(ctx, st, forced, conc, showProgress)
 			if err != nil {
 				if s := sig(); s != nil {
-					return interrupted(err, s)
+					return cli.Interrupted(err, s)
 				}
-				return &exitError{code: exitIncomplete, err: err}
+				return &cli.ExitError{Code: exitIncomplete, Err: err}
 			}
 			if asJSON {
 				for _, n := range rep.Notes { // the JSON's shape is fixed; the table prints them
@@ -118,7 +119,7 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 				return err
 			}
 			if len(rep.Findings) > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d findings", len(rep.Findings))}
+				return &cli.ExitError{Code: 1, Err: fmt.Errorf("%d findings", len(rep.Findings))}
 			}
 			return nil
 		},

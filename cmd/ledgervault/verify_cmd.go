@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/format/native"
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/restore"
 )
 
@@ -14,7 +16,7 @@ func init() { extraCommands = append(extraCommands, newVerifyCmd) }
 func newVerifyCmd() *cobra.Command {
 	var (
 		sf       storageFlags
-		lf       logFlags
+		lf       cli.LogFlags
 		tf       trustFlags
 		cacheDir string
 		conc     int
@@ -33,7 +35,7 @@ infos), and gaps between backups. Prints one row per backup. Exit status: 0 all 
 failure, 128+N interrupted by signal N.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.logger()
+			log, err := lf.Logger()
 			if err != nil {
 				return err
 			}
@@ -44,7 +46,7 @@ failure, 128+N interrupted by signal N.`,
 			if to != 0 && from > to {
 				return fmt.Errorf("--from-version %d after --to-version %d", from, to)
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
@@ -60,7 +62,7 @@ failure, 128+N interrupted by signal N.`,
 				FromVersion: from, ToVersion: to, Logger: log, Progress: rep, Limits: native.Limits{MaxRawSize: maxRaw}})
 			rep.finish()
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			if asJSON {
 				err = r.WriteJSON(cmd.OutOrStdout())
@@ -81,13 +83,13 @@ failure, 128+N interrupted by signal N.`,
 						cmd.PrintErrf("ledgervault: verify: %s %s: %s\n", row.Type, row.Range, row.Error)
 					}
 				}
-				return &exitError{code: 1, err: fmt.Errorf("%w: %d of %d rows failed", restore.ErrVerifyFailed, r.Failed(), len(r.Rows))}
+				return &cli.ExitError{Code: 1, Err: fmt.Errorf("%w: %d of %d rows failed", restore.ErrVerifyFailed, r.Failed(), len(r.Rows))}
 			}
 			return nil
 		},
 	}
 	sf.register(cmd)
-	lf.register(cmd)
+	lf.Register(cmd)
 	tf.register(cmd)
 	cmd.Flags().StringVar(&cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
 	cmd.Flags().IntVar(&conc, "concurrent-downloads", restore.DefaultConcurrency, "downloads in flight")

@@ -124,55 +124,9 @@ func checkStorage(ctx context.Context, st rawStore, cache map[string]string) (*S
 	}
 	sort.Strings(metaKeys)
 
-	// Files that referenced manifests describe: key -> expected size and digest.
-	expected := map[string]native.File{}
-	referenced := map[string]bool{}
-	for _, k := range metaKeys {
-		b, err := readAll(ctx, st, k, native.MaxMetadataSize)
-		if err != nil {
-			return nil, err
-		}
-		lines, err := native.DecodeMetadataFile(k, b)
-		if err != nil {
-			continue // counted with the other files below
-		}
-		for _, m := range lines {
-			c.Metadata++
-			mh := string(m.Manifest)
-			folder := path.Dir(mh)
-			if isTemp(path.Base(mh)) || isTemp(folder) {
-				c.TempAsFinal++
-				c.problem("metadata %s names a temporary manifest %s", k, mh)
-			}
-			if referenced[folder] {
-				continue
-			}
-			referenced[folder] = true
-			if _, ok := sizes[mh]; !ok {
-				c.Missing++
-				c.problem("metadata %s: manifest %s missing", k, mh)
-				continue
-			}
-			files, err := manifestFiles(ctx, st, m.Type, mh)
-			if err != nil {
-				c.Partial++
-				c.problem("manifest %s: %v", mh, err)
-				continue
-			}
-			for _, f := range files {
-				h := string(f.Handle)
-				if isTemp(path.Base(h)) {
-					c.TempAsFinal++
-					c.problem("manifest %s lists a temporary file %s", mh, h)
-				}
-				if _, ok := sizes[h]; !ok {
-					c.Missing++
-					c.problem("manifest %s: file %s missing", mh, h)
-					continue
-				}
-				expected[h] = f
-			}
-		}
+	expected, referenced, err := readManifests(ctx, st, c, metaKeys, sizes)
+	if err != nil {
+		return nil, err
 	}
 
 	folders := map[string]bool{}
@@ -233,6 +187,63 @@ func checkStorage(ctx context.Context, st rawStore, cache map[string]string) (*S
 		}
 	}
 	return c, nil
+}
+
+// readManifests reads the metadata files metaKeys and the manifests they reference
+// (sizes holds every file of st) and returns the files those manifests describe (key
+// -> expected size and digest) and the referenced folders, counting what is missing
+// or temporary in c.
+func readManifests(ctx context.Context, st rawStore, c *StorageCheck, metaKeys []string, sizes map[string]int64) (expected map[string]native.File, referenced map[string]bool, err error) {
+	expected = map[string]native.File{}
+	referenced = map[string]bool{}
+	for _, k := range metaKeys {
+		b, err := readAll(ctx, st, k, native.MaxMetadataSize)
+		if err != nil {
+			return nil, nil, err
+		}
+		lines, err := native.DecodeMetadataFile(k, b)
+		if err != nil {
+			continue // counted with the other files below
+		}
+		for _, m := range lines {
+			c.Metadata++
+			mh := string(m.Manifest)
+			folder := path.Dir(mh)
+			if isTemp(path.Base(mh)) || isTemp(folder) {
+				c.TempAsFinal++
+				c.problem("metadata %s names a temporary manifest %s", k, mh)
+			}
+			if referenced[folder] {
+				continue
+			}
+			referenced[folder] = true
+			if _, ok := sizes[mh]; !ok {
+				c.Missing++
+				c.problem("metadata %s: manifest %s missing", k, mh)
+				continue
+			}
+			files, err := manifestFiles(ctx, st, m.Type, mh)
+			if err != nil {
+				c.Partial++
+				c.problem("manifest %s: %v", mh, err)
+				continue
+			}
+			for _, f := range files {
+				h := string(f.Handle)
+				if isTemp(path.Base(h)) {
+					c.TempAsFinal++
+					c.problem("manifest %s lists a temporary file %s", mh, h)
+				}
+				if _, ok := sizes[h]; !ok {
+					c.Missing++
+					c.problem("manifest %s: file %s missing", mh, h)
+					continue
+				}
+				expected[h] = f
+			}
+		}
+	}
+	return expected, referenced, nil
 }
 
 // manifestFiles reads and decodes a manifest and returns every file it lists.

@@ -2,49 +2,38 @@ package main
 
 import (
 	"errors"
-	"os"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/internal/killcampaign"
 )
 
-func init() { extraCommands = append(extraCommands, newBenchKillCmd) }
-
 func newBenchKillCmd() *cobra.Command {
-	var lf logFlags
+	var hf harnessFlags
 	var cfg killcampaign.Config
 	var kills int
 	var kinds string
 	cmd := &cobra.Command{
 		Use:   "bench-kills [--kills N] [--storage-kinds local,shell,s3]",
 		Short: "Kill campaign: SIGKILL/SIGTERM the coordinator at random moments on each storage kind, then gc, verify, restore (prints a table)",
-		Long: `Run the kill campaign with this binary: for each storage kind, a development node commits
+		Long: `Run the kill campaign with the ledgervault binary (--ledgervault): for each storage kind, a development node commits
 continuously while the coordinator is started and killed (SIGKILL or SIGTERM, at a random
 moment) --kills times; after each kill, processes of the coordinator's tree still alive after
 --orphan-wait and files visible under a final name that are incomplete are counted. Then the
 node stops, the coordinator catches up and is stopped with SIGTERM, gc --grace 0s removes the
 leftovers, verify checks every backup, and a restore of the latest version is compared with
 the node's roots. Exit status 1 if any invariant failed (the table lists the problems).`,
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.logger()
-			if err != nil {
-				return err
-			}
-			ctx, sig, stop := signalContext(cmd.Context())
-			defer stop()
-			if cfg.Binary, err = os.Executable(); err != nil {
-				return err
-			}
-			cfg.Logger = log
+		Args: cobra.NoArgs,
+		RunE: hf.runE(func(cmd *cobra.Command, r *harnessRun) error {
+			cfg.Binary, cfg.Logger = r.binary, r.log
 			for _, s := range strings.Split(kinds, ",") {
 				k, err := killcampaign.ParseKind(s)
 				if err != nil {
-					return err
+					return usage(fmt.Errorf("--storage-kinds: %w", err))
 				}
 				cfg.Runs = append(cfg.Runs, killcampaign.KindRun{Kind: k, Kills: kills})
 			}
@@ -57,22 +46,22 @@ the node's roots. Exit status 1 if any invariant failed (the table lists the pro
 					*d = -1
 				}
 			}
-			t, err := killcampaign.Run(ctx, cfg)
+			t, err := killcampaign.Run(r.ctx, cfg)
 			if t != nil {
 				if werr := t.Write(cmd.OutOrStdout()); werr != nil && err == nil {
 					err = werr
 				}
 			}
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, r.sig())
 			}
 			if t.Failed() {
 				return errors.New("the kill campaign found problems (listed above)")
 			}
 			return nil
-		},
+		}),
 	}
-	lf.register(cmd)
+	hf.register(cmd)
 	f := cmd.Flags()
 	f.IntVar(&kills, "kills", 200, "kills per storage kind")
 	f.StringVar(&kinds, "storage-kinds", "local,shell,s3", "storage kinds, comma-separated: local, shell, s3")

@@ -1,9 +1,9 @@
-// Package bench measures backups end to end: it builds node stores with devnet,
+// Package benchbackup measures backups end to end: it builds node stores with devnet,
 // serves them with the real backup service on 127.0.0.1, runs each backup in a child
 // process of the ledgervault binary (so that its peak RSS is its own), and prints a
 // table with the baseline `tar -cf - DBDIR | zstd -1 -T0 > /dev/null` measured in the
 // same run.
-package bench
+package benchbackup
 
 import (
 	"context"
