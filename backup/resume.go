@@ -18,6 +18,7 @@ import (
 	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
@@ -292,7 +293,7 @@ func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st stor
 		}
 		tag := fmt.Sprintf("r%d", k)
 		// Read it whole: some stores report a missing file only when it is read.
-		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), tagged("state_root.proof", tag))), backupservice.MaxProofResponseSize)
+		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), tagged("state_root.proof", tag))), proof.MaxSize)
 		if errors.Is(err, storage.ErrNotFound) {
 			rs.tag = tag
 			break

@@ -69,7 +69,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
 	o.Logger.Info("state snapshot backup", "version", version, "items", n, "root", root, "folder", b)
-	rpBytes, err := backupservice.EncodeStateRootProof(&rp)
+	rpBytes, err := rp.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("encode state root proof: %w", err)
 	}

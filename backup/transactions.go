@@ -116,7 +116,7 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 		if err != nil {
 			return err
 		}
-		pb, err := backupservice.EncodeTransactionRangeProof(&p)
+		pb, err := p.Encode()
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/coordinator/lease"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -374,7 +375,7 @@ func (c *coord) ready(k string) bool {
 }
 
 // run makes one backup.
-func (c *coord) run(work context.Context, j job, ds backupservice.DBState) {
+func (c *coord) run(work context.Context, j job, ds proof.DBState) {
 	s := c.kind(j.kind)
 	if s.failures > 0 {
 		c.m.retries.WithLabelValues(j.kind).Inc()
@@ -437,7 +438,7 @@ func (c *coord) run(work context.Context, j job, ds backupservice.DBState) {
 var errSkip = errors.New("skip")
 
 // snapshot makes (or resumes) the state snapshot of the end of epoch j.epoch.
-func (c *coord) snapshot(work context.Context, j job, ds backupservice.DBState, o backup.Options) (*backup.Result, int, error) {
+func (c *coord) snapshot(work context.Context, j job, ds proof.DBState, o backup.Options) (*backup.Result, int, error) {
 	en, err := c.ending(work, j.epoch)
 	if err != nil {
 		return nil, 0, fmt.Errorf("version of the ending of epoch %d: %w", j.epoch, err)

@@ -15,7 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/records"
 )
@@ -359,7 +359,7 @@ func checkSmallFile(folder, name string, b []byte) error {
 		}
 		return nil
 	case base == "state_root" && ext == ".proof":
-		_, err := backupservice.DecodeStateRootProof(b)
+		_, err := proof.DecodeStateRoot(b)
 		return err
 	case strings.HasPrefix(base, "state-") && ext == ".proof":
 		if len(b) > smt.MaxRangeProofSize {
@@ -368,7 +368,7 @@ func checkSmallFile(folder, name string, b []byte) error {
 		_, err := smt.DecodeRangeProof(b)
 		return err
 	case strings.HasPrefix(base, "txn-") && ext == ".proof":
-		_, err := backupservice.DecodeTransactionRangeProof(b)
+		_, err := proof.DecodeTransactionRange(b)
 		return err
 	default:
 		return errUnknownKind
