@@ -90,6 +90,26 @@ func TestClientErrorsWhenServerStalls(t *testing.T) {
 	srv.Wait()
 }
 
+// gateWriter passes the writes of a response through until limit bytes are sent, then
+// holds each further write until gate is closed.
+type gateWriter struct {
+	http.ResponseWriter
+	limit int
+	sent  int
+	gate  <-chan struct{}
+}
+
+func (w *gateWriter) Write(p []byte) (int, error) {
+	if w.sent >= w.limit {
+		<-w.gate
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.sent += n
+	return n, err
+}
+
+func (w *gateWriter) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+
 // TestClientErrorsWhenServerIsCancelled: the serving side is cancelled mid-stream (its
 // base context, as a node shutting down does) or its connections are closed: the
 // client sees an error, not a short stream.
@@ -101,7 +121,15 @@ func TestClientErrorsWhenServerIsCancelled(t *testing.T) {
 			t.Fatal(err)
 		}
 		base, cancel := context.WithCancel(context.Background())
-		ts := httptest.NewUnstartedServer(srv)
+		// The server may send its first 20 kB, then waits until the client has
+		// cancelled it or closed its connections: the stream is cut mid-way however
+		// fast the server is.
+		gate := make(chan struct{})
+		var once sync.Once
+		open := func() { once.Do(func() { close(gate) }) }
+		ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv.ServeHTTP(&gateWriter{ResponseWriter: w, limit: 20_000, gate: gate}, r)
+		}))
 		ts.Config.BaseContext = func(net.Listener) context.Context { return base }
 		ts.Start()
 		c, err := backupservice.New(ts.Listener.Addr().String(), backupservice.ClientOptions{ReadTimeout: 2 * time.Second})
@@ -121,8 +149,10 @@ func TestClientErrorsWhenServerIsCancelled(t *testing.T) {
 				} else {
 					ts.CloseClientConnections()
 				}
+				open()
 			}
 		}
+		open()
 		err = ss.Err()
 		ss.Close()
 		if err == nil || errors.Is(err, backupservice.ErrReadTimeout) || uint64(n) >= ss.Expected() {
