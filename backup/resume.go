@@ -16,7 +16,6 @@ import (
 
 	"github.com/ledgervault/ledgervault/backup/chunkread"
 	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
@@ -280,7 +279,7 @@ type Resumed struct {
 // and SHA-256 check out are reused, the others written; then the manifest and the
 // metadata file are written as for StateSnapshot. reused, if not nil, is called for
 // each chunk reused.
-func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(manifest.StateSnapshotChunk)) (*Result, Resumed, error) {
+func ResumeStateSnapshot(ctx context.Context, svc StateSource, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(manifest.StateSnapshotChunk)) (*Result, Resumed, error) {
 	if err := storage.ValidateHandle(string(folder)); err != nil {
 		return nil, Resumed{}, fmt.Errorf("resume folder: %w", err)
 	}
