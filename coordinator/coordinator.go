@@ -53,8 +53,9 @@ var (
 
 // Config configures Run.
 type Config struct {
-	// Service is the node's backup service.
-	Service *backupservice.Client
+	// Service is the node's backup service (its client, *backupservice.Client, in
+	// production).
+	Service backup.Source
 	// Store is the backup storage.
 	Store storage.Store
 	// PollInterval is how often the node's state is read when there is nothing to do
