@@ -213,7 +213,8 @@ func (d *DB) TransactionRangeProof(ctx context.Context, first, last, proofVersio
 	return accumulator.ProveRange(ctx, d.accGetter(), proofVersion+1, first, last)
 }
 
-// StateRootProof returns the proof of the state root after version v.
+// StateRootProof returns the proof of the state root after version v: the transaction
+// info at v, its accumulator inclusion proof and the signed ledger info covering v.
 func (d *DB) StateRootProof(ctx context.Context, v uint64) (proof.StateRoot, error) {
 	li, err := d.LedgerInfoCovering(ctx, v)
 	if err != nil {
