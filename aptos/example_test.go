@@ -15,7 +15,7 @@ func ExampleVerifyEpochChain() {
 	if err != nil {
 		panic(err)
 	}
-	var records [][]byte   // each a BCS LedgerInfoWithSignatures, epochs in order
+	var records [][]byte    // each a BCS LedgerInfoWithSignatures, epochs in order
 	var manifestWP []string // the waypoint each record's manifest lists
 	src := make(aptos.SliceSource, len(records))
 	for i, r := range records {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger"
@@ -26,7 +25,7 @@ type epochChunk struct {
 // the manifest is written: each ending is signed by a quorum of the validator set
 // the previous ending named (starting from the ending of firstEpoch-1, fetched from
 // the service, or from genesis).
-func EpochEnding(ctx context.Context, svc *backupservice.Client, st storage.Store, firstEpoch, endEpoch uint64, opts Options) (*Result, error) {
+func EpochEnding(ctx context.Context, svc EpochSource, st storage.Store, firstEpoch, endEpoch uint64, opts Options) (*Result, error) {
 	start := time.Now()
 	o, err := opts.normalize()
 	if err != nil {
@@ -103,7 +102,7 @@ func EpochEnding(ctx context.Context, svc *backupservice.Client, st storage.Stor
 	return finish(ctx, st, b, m, meta, o, start)
 }
 
-func fetchEnding(ctx context.Context, svc *backupservice.Client, epoch uint64) (ledger.LedgerInfoWithSignatures, error) {
+func fetchEnding(ctx context.Context, svc EpochSource, epoch uint64) (ledger.LedgerInfoWithSignatures, error) {
 	s, err := svc.EpochEndingLedgerInfos(ctx, epoch, epoch+1)
 	if err != nil {
 		return ledger.LedgerInfoWithSignatures{}, fmt.Errorf("ending of epoch %d: %w", epoch, err)
@@ -128,7 +127,7 @@ func fetchEnding(ctx context.Context, svc *backupservice.Client, epoch uint64) (
 
 // epochRange streams the endings of count epochs from first and writes them as one
 // or more chunks.
-func epochRange(ctx context.Context, svc *backupservice.Client, st storage.Store, b storage.BackupHandle, first, count uint64, o *Options) ([]epochChunk, error) {
+func epochRange(ctx context.Context, svc EpochSource, st storage.Store, b storage.BackupHandle, first, count uint64, o *Options) ([]epochChunk, error) {
 	t0 := time.Now()
 	s, err := svc.EpochEndingLedgerInfos(ctx, first, first+count)
 	timed(&o.Stats.FetchNanos, t0)

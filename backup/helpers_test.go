@@ -31,6 +31,7 @@ import (
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/records"
@@ -194,10 +195,10 @@ func checkFileBytes(name string, data []byte) error {
 		_, err := smt.DecodeRangeProof(data)
 		return err
 	case name == "state_root.proof":
-		_, err := backupservice.DecodeStateRootProof(data)
+		_, err := proof.DecodeStateRoot(data)
 		return err
 	case strings.HasPrefix(name, "txn-") && strings.HasSuffix(name, ".proof"):
-		_, err := backupservice.DecodeTransactionRangeProof(data)
+		_, err := proof.DecodeTransactionRange(data)
 		return err
 	case name == native.ManifestName:
 		for _, dec := range []func([]byte) error{
@@ -330,7 +331,7 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 		if err != nil {
 			t.Fatal(err)
 		}
-		rp, err := backupservice.DecodeStateRootProof(readFile(t, st, m.RootProof))
+		rp, err := proof.DecodeStateRoot(readFile(t, st, m.RootProof))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,7 +388,7 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 			if err != nil || uint64(len(hashes)) != c.LastVersion-c.FirstVersion+1 {
 				t.Fatalf("chunk %s: %d txns, %v", c.Handle, len(hashes), err)
 			}
-			p, err := backupservice.DecodeTransactionRangeProof(readFile(t, st, c.Proof))
+			p, err := proof.DecodeTransactionRange(readFile(t, st, c.Proof))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,9 +11,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/format/native"
+
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
@@ -226,7 +227,7 @@ type Resumed struct {
 // and SHA-256 check out are reused, the others written; then the manifest and the
 // metadata file are written as for StateSnapshot. reused, if not nil, is called for
 // each chunk reused.
-func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(native.StateSnapshotChunk)) (*Result, Resumed, error) {
+func ResumeStateSnapshot(ctx context.Context, svc StateSource, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(native.StateSnapshotChunk)) (*Result, Resumed, error) {
 	if err := storage.ValidateHandle(string(folder)); err != nil {
 		return nil, Resumed{}, fmt.Errorf("resume folder: %w", err)
 	}
@@ -239,7 +240,7 @@ func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st stor
 		}
 		tag := native.AttemptTag(k)
 		// Read it whole: some stores report a missing file only when it is read.
-		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), native.Tagged(native.StateRootProofName, tag))), backupservice.MaxProofResponseSize)
+		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), native.Tagged(native.StateRootProofName, tag))), proof.MaxSize)
 		if errors.Is(err, storage.ErrNotFound) {
 			rs.tag = tag
 			break

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger/smt"
@@ -14,7 +13,7 @@ import (
 
 // EpochEndVersion returns the version of the ledger info that ended epoch: the
 // default version of a state snapshot of that epoch.
-func EpochEndVersion(ctx context.Context, svc *backupservice.Client, epoch uint64) (uint64, error) {
+func EpochEndVersion(ctx context.Context, svc EpochSource, epoch uint64) (uint64, error) {
 	li, err := fetchEnding(ctx, svc, epoch)
 	if err != nil {
 		return 0, err
@@ -34,13 +33,13 @@ type stateChunk struct {
 // item, and the proof that ties the state root to a signed ledger info. Every chunk
 // is checked with a chunk verifier against that root before the manifest is written.
 // An interrupted backup can be resumed with ResumeStateSnapshot.
-func StateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, version uint64, opts Options) (*Result, error) {
+func StateSnapshot(ctx context.Context, svc StateSource, st storage.Store, version uint64, opts Options) (*Result, error) {
 	return stateSnapshot(ctx, svc, st, version, opts, nil)
 }
 
 // stateSnapshot is StateSnapshot in a new folder (rs nil) or continuing the folder
 // of an interrupted attempt (rs, see resume.go).
-func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, version uint64, opts Options, rs *resumeState) (*Result, error) {
+func stateSnapshot(ctx context.Context, svc StateSource, st storage.Store, version uint64, opts Options, rs *resumeState) (*Result, error) {
 	start := time.Now()
 	o, err := opts.normalize()
 	if err != nil {
@@ -69,7 +68,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
 	o.Logger.Info("state snapshot backup", "version", version, "items", n, "root", root, "folder", b)
-	rpBytes, err := backupservice.EncodeStateRootProof(&rp)
+	rpBytes, err := rp.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("encode state root proof: %w", err)
 	}
@@ -122,7 +121,7 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 
 // stateRange streams count items from first and writes them as one or more chunks
 // (after the chunks of an interrupted attempt that rs reuses).
-func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store, b storage.BackupHandle, version, first, count uint64, o *Options, rs *resumeState) ([]stateChunk, error) {
+func stateRange(ctx context.Context, svc StateSource, st storage.Store, b storage.BackupHandle, version, first, count uint64, o *Options, rs *resumeState) ([]stateChunk, error) {
 	out, idx, err := rs.reuseRange(ctx, st, first, first+count, o)
 	if err != nil || idx == first+count {
 		return out, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger"
@@ -19,7 +18,7 @@ import (
 // against. Every chunk's transactions are decoded (which checks that each info
 // commits to its transaction, write set and events) and verified against the proof
 // before the chunk is committed.
-func Transactions(ctx context.Context, svc *backupservice.Client, st storage.Store, first, count uint64, opts Options) (*Result, error) {
+func Transactions(ctx context.Context, svc TransactionSource, st storage.Store, first, count uint64, opts Options) (*Result, error) {
 	start := time.Now()
 	o, err := opts.normalize()
 	if err != nil {
@@ -74,7 +73,7 @@ func Transactions(ctx context.Context, svc *backupservice.Client, st storage.Sto
 
 // txnRange streams count transactions from first and writes them as one or more
 // verified chunks.
-func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, b storage.BackupHandle, first, count uint64, o *Options) ([]native.TransactionChunk, error) {
+func txnRange(ctx context.Context, svc TransactionSource, st storage.Store, b storage.BackupHandle, first, count uint64, o *Options) ([]native.TransactionChunk, error) {
 	t0 := time.Now()
 	s, err := svc.Transactions(ctx, first, count)
 	timed(&o.Stats.FetchNanos, t0)
@@ -116,7 +115,7 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 		if err != nil {
 			return err
 		}
-		pb, err := backupservice.EncodeTransactionRangeProof(&p)
+		pb, err := p.Encode()
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/ledgervault/ledgervault/coordinator/lease"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/shutdown"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -53,8 +54,9 @@ var (
 
 // Config configures Run.
 type Config struct {
-	// Service is the node's backup service.
-	Service *backupservice.Client
+	// Service is the node's backup service (its client, *backupservice.Client, in
+	// production).
+	Service backup.Source
 	// Store is the backup storage.
 	Store storage.Store
 	// PollInterval is how often the node's state is read when there is nothing to do
@@ -375,7 +377,7 @@ func (c *coord) ready(k string) bool {
 }
 
 // run makes one backup.
-func (c *coord) run(work context.Context, j job, ds backupservice.DBState) {
+func (c *coord) run(work context.Context, j job, ds proof.DBState) {
 	c.attempt(j.kind)
 	o := c.cfg.Backup
 	o.Logger = c.log
@@ -435,7 +437,7 @@ func (c *coord) run(work context.Context, j job, ds backupservice.DBState) {
 var errSkip = errors.New("skip")
 
 // snapshot makes (or resumes) the state snapshot of the end of epoch j.epoch.
-func (c *coord) snapshot(work context.Context, j job, ds backupservice.DBState, o backup.Options) (*backup.Result, int, error) {
+func (c *coord) snapshot(work context.Context, j job, ds proof.DBState, o backup.Options) (*backup.Result, int, error) {
 	en, err := c.ending(work, j.epoch)
 	if err != nil {
 		return nil, 0, fmt.Errorf("version of the ending of epoch %d: %w", j.epoch, err)

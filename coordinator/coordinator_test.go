@@ -25,9 +25,14 @@ import (
 func TestCatchUpAndRestart(t *testing.T) {
 	n := newNode(t, 900, 0)
 	st, _ := localStore(t)
-	stopCommits := n.commitContinuously(t, 5*time.Millisecond)
-
 	cfg := testConfig(n, st, "me")
+	// The node keeps at most 1000 versions ahead of the backed-up transactions: a
+	// node that outruns the coordinator would starve the transaction batches (epoch
+	// endings and snapshots come first) however long the test waits.
+	stopCommits := n.commitContinuously(t, 5*time.Millisecond, func() bool {
+		return float64(n.chain.NextVersion()) > gauge(cfg.Metrics.lastTransaction)+1000
+	})
+
 	r := start(cfg)
 	waitFor(t, 20*time.Second, "transactions up to 1999", func() bool { return gauge(cfg.Metrics.lastTransaction) >= 1999 })
 	if err := r.stop(t); err != nil {

@@ -63,8 +63,9 @@ func newNodeWith(t testing.TB, chainCfg devnet.Config, last, accounts uint64) *t
 }
 
 // commitContinuously commits a block every interval until stop is called (or the
-// test ends).
-func (n *testNode) commitContinuously(t *testing.T, interval time.Duration) (stop func()) {
+// test ends), skipping the ticks at which hold (if not nil) reports true. hold runs
+// on the committing goroutine and may read n.chain.
+func (n *testNode) commitContinuously(t *testing.T, interval time.Duration, hold func() bool) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -75,6 +76,9 @@ func (n *testNode) commitContinuously(t *testing.T, interval time.Duration) (sto
 			case <-quit:
 				return
 			case <-tk.C:
+			}
+			if hold != nil && hold() {
+				continue
 			}
 			if _, err := n.chain.CommitBlock(context.Background()); err != nil {
 				t.Errorf("commit: %v", err)

@@ -6,12 +6,12 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/records"
@@ -279,7 +279,7 @@ type snapshot struct {
 	b     catalog.Backup
 	m     *native.StateSnapshot
 	root  ledger.Hash
-	proof ledgerdb.StateRootProof
+	proof proof.StateRoot
 	bytes int64
 }
 
@@ -296,11 +296,11 @@ func loadSnapshot(ctx context.Context, e *env, b catalog.Backup, h *ledger.Epoch
 	if m.Version != b.First {
 		return nil, fmt.Errorf("manifest %s: state snapshot at version %d, its metadata (%s) says %d", b.Manifest, m.Version, b.MetadataFile, b.First)
 	}
-	pb, err := e.readSmallFile(ctx, m.RootProof, backupservice.MaxProofResponseSize)
+	pb, err := e.readSmallFile(ctx, m.RootProof, proof.MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	rp, err := backupservice.DecodeStateRootProof(pb)
+	rp, err := proof.DecodeStateRoot(pb)
 	if err != nil {
 		return nil, fmt.Errorf("state root proof %s: %w", m.RootProof.Handle, err)
 	}
@@ -423,7 +423,7 @@ type txnChunk struct {
 	desc   native.TransactionChunk
 	txns   []ledger.TransactionWithOutput
 	hashes []ledger.Hash
-	proof  backupservice.TransactionRangeProof
+	proof  proof.TransactionRange
 	bytes  int64
 	// elapsed is the time spent downloading, decoding and verifying the chunk.
 	elapsed time.Duration
@@ -455,11 +455,11 @@ func fetchTxnChunk(ctx context.Context, e *env, c native.TransactionChunk, h *le
 		return nil, fmt.Errorf("chunk %s: %d transactions, its manifest entry says %d (versions %d-%d)", c.Handle, len(out.txns), want, c.FirstVersion, c.LastVersion)
 	}
 	e.add(n)
-	pb, err := e.readSmallFile(ctx, c.Proof, backupservice.MaxProofResponseSize)
+	pb, err := e.readSmallFile(ctx, c.Proof, proof.MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	if out.proof, err = backupservice.DecodeTransactionRangeProof(pb); err != nil {
+	if out.proof, err = proof.DecodeTransactionRange(pb); err != nil {
 		return nil, fmt.Errorf("range proof %s: %w", c.Proof.Handle, err)
 	}
 	li := &out.proof.LedgerInfo

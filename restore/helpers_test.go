@@ -14,12 +14,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/restore"
 	"github.com/ledgervault/ledgervault/storage"
@@ -302,7 +302,7 @@ func (w *world) rootProofVersion(t testing.TB, v uint64) uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := backupservice.DecodeStateRootProof(pb)
+		p, err := proof.DecodeStateRoot(pb)
 		if err != nil {
 			t.Fatal(err)
 		}

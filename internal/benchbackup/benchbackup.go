@@ -23,6 +23,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/backupservice/server"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 )
@@ -119,7 +120,7 @@ func openStore(ctx context.Context, dir string, build func(c *devnet.Chain) erro
 		db.Close()
 		return nil, err
 	}
-	srv, err := backupservice.NewServer(db, backupservice.ServerOptions{})
+	srv, err := server.New(db, server.Options{})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -12,8 +12,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/format/native"
+
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -363,7 +364,7 @@ func checkSmallFile(folder, name string, b []byte) error {
 		}
 		return nil
 	case native.KindStateRootProof:
-		_, err := backupservice.DecodeStateRootProof(b)
+		_, err := proof.DecodeStateRoot(b)
 		return err
 	case native.KindStateProof:
 		if len(b) > smt.MaxRangeProofSize {
@@ -372,7 +373,7 @@ func checkSmallFile(folder, name string, b []byte) error {
 		_, err := smt.DecodeRangeProof(b)
 		return err
 	case native.KindTransactionProof:
-		_, err := backupservice.DecodeTransactionRangeProof(b)
+		_, err := proof.DecodeTransactionRange(b)
 		return err
 	default:
 		return errUnknownKind

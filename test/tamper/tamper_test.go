@@ -12,11 +12,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
-	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/records"
 )
 
@@ -217,12 +216,12 @@ func cases() []tamperCase {
 			// A signature of the ledger info a replayed chunk's range proof is
 			// against: the ledger info must be verified, not only its epoch.
 			c := &b.txn.Chunks[b.txnChunksAfterSnapshot()[0]]
-			p, err := backupservice.DecodeTransactionRangeProof(b.read(string(c.Proof.Handle)))
+			p, err := proof.DecodeTransactionRange(b.read(string(c.Proof.Handle)))
 			if err != nil {
 				b.t.Fatal(err)
 			}
 			p.LedgerInfo.Signatures[0].Signature[3] ^= 0x40
-			data, err := backupservice.EncodeTransactionRangeProof(&p)
+			data, err := p.Encode()
 			if err != nil {
 				b.t.Fatal(err)
 			}
@@ -248,12 +247,12 @@ func cases() []tamperCase {
 		}},
 		{name: "txn_proof_unknown_epoch", words: wordsEpoch, sound: true, apply: func(b *bk) []string {
 			c := &b.txn.Chunks[b.txnChunksAfterSnapshot()[0]]
-			p, err := backupservice.DecodeTransactionRangeProof(b.read(string(c.Proof.Handle)))
+			p, err := proof.DecodeTransactionRange(b.read(string(c.Proof.Handle)))
 			if err != nil {
 				b.t.Fatal(err)
 			}
 			p.LedgerInfo.LedgerInfo.Epoch += 100
-			data, err := backupservice.EncodeTransactionRangeProof(&p)
+			data, err := p.Encode()
 			if err != nil {
 				b.t.Fatal(err)
 			}
@@ -476,9 +475,9 @@ func (b *bk) editTransaction(edit func(*ledger.TransactionWithOutput)) *native.T
 }
 
 // stateRootProof decodes the snapshot's state root proof.
-func (b *bk) stateRootProof() ledgerdb.StateRootProof {
+func (b *bk) stateRootProof() proof.StateRoot {
 	b.t.Helper()
-	p, err := backupservice.DecodeStateRootProof(b.read(string(b.state.RootProof.Handle)))
+	p, err := proof.DecodeStateRoot(b.read(string(b.state.RootProof.Handle)))
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -487,9 +486,9 @@ func (b *bk) stateRootProof() ledgerdb.StateRootProof {
 
 // saveStateRootProof writes p as the snapshot's state root proof and updates the
 // manifest.
-func (b *bk) saveStateRootProof(p *ledgerdb.StateRootProof) {
+func (b *bk) saveStateRootProof(p *proof.StateRoot) {
 	b.t.Helper()
-	data, err := backupservice.EncodeStateRootProof(p)
+	data, err := p.Encode()
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -1,16 +1,17 @@
-package backupservice
+package server
 
 import (
 	"context"
 	"testing"
 
+	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
 )
 
 // Streaming throughput on loopback, each with its baseline measured in the same run:
 // the store's own iteration (ledgerdb.StateValues / Transactions) without HTTP.
 //
-//	go test -run '^$' -bench . -benchtime 3x ./backupservice
+//	go test -run '^$' -bench . -benchtime 3x ./backupservice/server
 //
 // BENCH_STATE_KEYS (default 200000) sizes the state.
 
@@ -49,7 +50,7 @@ func BenchmarkStateSnapshotStream(b *testing.B) {
 		report(b)
 	})
 	b.Run("service", func(b *testing.B) {
-		_, _, c := serve(b, tc.db, ClientOptions{})
+		_, _, c := serve(b, tc.db, backupservice.ClientOptions{})
 		for b.Loop() {
 			ss, err := c.StateSnapshotChunk(ctx, v, 0, n)
 			if err != nil {
@@ -92,7 +93,7 @@ func BenchmarkTransactionsStream(b *testing.B) {
 		report(b)
 	})
 	b.Run("service", func(b *testing.B) {
-		_, _, c := serve(b, tc.db, ClientOptions{})
+		_, _, c := serve(b, tc.db, backupservice.ClientOptions{})
 		for b.Loop() {
 			ts, err := c.Transactions(ctx, 0, versions)
 			if err != nil {

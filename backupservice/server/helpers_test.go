@@ -1,4 +1,4 @@
-package backupservice
+package server
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledgerdb"
@@ -74,14 +75,14 @@ func (tc *testChain) commitInBackground(t testing.TB) (stop func()) {
 }
 
 // serve starts the backup service over tc on 127.0.0.1 and a client of it.
-func serve(t testing.TB, db *ledgerdb.DB, o ClientOptions) (*httptest.Server, *Server, *Client) {
+func serve(t testing.TB, db *ledgerdb.DB, o backupservice.ClientOptions) (*httptest.Server, *Server, *backupservice.Client) {
 	t.Helper()
-	srv, err := NewServer(db, ServerOptions{})
+	srv, err := New(db, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv)
-	c, err := New(ts.Listener.Addr().String(), o)
+	c, err := backupservice.New(ts.Listener.Addr().String(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func serve(t testing.TB, db *ledgerdb.DB, o ClientOptions) (*httptest.Server, *S
 }
 
 func httpStatus(err error) int {
-	var he *HTTPError
+	var he *backupservice.HTTPError
 	if errors.As(err, &he) {
 		return he.StatusCode
 	}

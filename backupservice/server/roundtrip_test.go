@@ -1,4 +1,4 @@
-package backupservice
+package server
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
@@ -19,7 +20,7 @@ import (
 func TestRoundTripEveryEndpoint(t *testing.T) {
 	ctx := context.Background()
 	tc := newTestChain(t, devnet.Config{EpochLength: 200, BlockSize: 25, GenesisAccounts: 60, LargeValueEvery: 40, LargeValueSize: 3000}, 1000)
-	_, _, c := serve(t, tc.db, ClientOptions{})
+	ts, _, c := serve(t, tc.db, backupservice.ClientOptions{})
 	stop := tc.commitInBackground(t)
 
 	st, err := c.DBState(ctx)
@@ -183,7 +184,7 @@ func TestRoundTripEveryEndpoint(t *testing.T) {
 		func() error { _, err := c.EpochEndingLedgerInfos(ctx, 0, st.Epoch+2); return err },
 	}
 	for i, f := range beyond {
-		if err := f(); !errors.Is(err, ErrNotFound) {
+		if err := f(); !errors.Is(err, backupservice.ErrNotFound) {
 			t.Errorf("beyond committed data %d: %v, want a 404", i, err)
 		} else {
 			t.Logf("beyond committed data: %v", err)
@@ -194,16 +195,16 @@ func TestRoundTripEveryEndpoint(t *testing.T) {
 		func() error { _, err := c.Transactions(ctx, 5, 0); return err },
 		func() error { _, err := c.TransactionRangeProof(ctx, 9, 8); return err },
 		func() error { _, err := c.EpochEndingLedgerInfos(ctx, 3, 3); return err },
-		func() error { _, err := c.small(ctx, "x", 100, c.base+"/transactions/abc/1"); return err },
-		func() error { _, err := c.small(ctx, "x", 100, c.base+"/state_range_proof/1/zz"); return err },
-		func() error { _, err := c.small(ctx, "x", 100, c.base+"/state_item_count/-1"); return err },
+		func() error { return get(ctx, ts.URL+"/transactions/abc/1") },
+		func() error { return get(ctx, ts.URL+"/state_range_proof/1/zz") },
+		func() error { return get(ctx, ts.URL+"/state_item_count/-1") },
 	}
 	for i, f := range bad {
 		if err := f(); httpStatus(err) != http.StatusBadRequest {
 			t.Errorf("bad parameters %d: %v, want a 400", i, err)
 		}
 	}
-	resp, err := http.Post(c.base+"/db_state", "text/plain", nil)
+	resp, err := http.Post(ts.URL+"/db_state", "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,4 +214,23 @@ func TestRoundTripEveryEndpoint(t *testing.T) {
 		t.Fatalf("POST: %s", resp.Status)
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// get sends a GET of a raw URL (parameters the client cannot send) and returns a
+// non-200 answer as a *backupservice.HTTPError, like the client does.
+func get(ctx context.Context, u string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, backupservice.MaxErrorMessageSize))
+	if resp.StatusCode != http.StatusOK {
+		return &backupservice.HTTPError{Endpoint: u, StatusCode: resp.StatusCode, Message: string(bytes.TrimSpace(b))}
+	}
+	return nil
 }

@@ -1,9 +1,9 @@
-// Package backupservice is the node's backup service: HTTP GET endpoints that stream
-// a ledgerdb's state snapshots, transactions and epoch-ending ledger infos as
-// length-prefixed records (package records) and serve the proofs that tie them to
-// signed ledger infos, plus a typed client with request and idle-read timeouts.
-// The protocol is specified in docs/backup-service.md.
-package backupservice
+// Package server is the node's backup service over a ledgerdb: an http.Handler that
+// answers the endpoints of package backupservice, streaming state snapshots,
+// transactions and epoch-ending ledger infos as length-prefixed records (package
+// records) and serving the proofs of package ledger/proof, with per-write timeouts
+// and metrics. The protocol is specified in docs/backup-service.md.
+package server
 
 import (
 	"context"
@@ -19,36 +19,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/records"
 )
 
-// Header names of stream responses.
-const (
-	// RecordCountHeader carries the number of records a stream response will hold; the
-	// trailer of the stream must agree.
-	RecordCountHeader = "Ledgervault-Record-Count"
-	// RecordsContentType is the content type of record streams.
-	RecordsContentType = "application/x-ledgervault-records"
-	// CBORContentType is the content type of proof responses.
-	CBORContentType = "application/cbor"
-)
-
-// The endpoint names, used in paths (after a leading slash) and as metric labels.
-const (
-	EndpointDBState                = "db_state"
-	EndpointStateItemCount         = "state_item_count"
-	EndpointStateSnapshotChunk     = "state_snapshot_chunk"
-	EndpointStateRangeProof        = "state_range_proof"
-	EndpointStateRootProof         = "state_root_proof"
-	EndpointEpochEndingLedgerInfos = "epoch_ending_ledger_infos"
-	EndpointTransactions           = "transactions"
-	EndpointTransactionRangeProof  = "transaction_range_proof"
-)
-
-// ServerOptions configures a Server.
-type ServerOptions struct {
+// Options configures a Server.
+type Options struct {
 	// Logger receives request errors (default: discard).
 	Logger *slog.Logger
 	// WriteTimeout bounds each write of a response to the connection (default 30s):
@@ -73,8 +52,8 @@ type Server struct {
 	inFlight prometheus.Gauge
 }
 
-// NewServer returns the backup service over db.
-func NewServer(db *ledgerdb.DB, o ServerOptions) (*Server, error) {
+// New returns the backup service over db.
+func New(db *ledgerdb.DB, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,14 +93,14 @@ func NewServer(db *ledgerdb.DB, o ServerOptions) (*Server, error) {
 		endpoint, params string
 		h                func(*request) error
 	}{
-		{EndpointDBState, "", s.dbState},
-		{EndpointStateItemCount, "/{version}", s.stateItemCount},
-		{EndpointStateSnapshotChunk, "/{version}/{start}/{limit}", s.stateSnapshotChunk},
-		{EndpointStateRangeProof, "/{version}/{key_hash}", s.stateRangeProof},
-		{EndpointStateRootProof, "/{version}", s.stateRootProof},
-		{EndpointEpochEndingLedgerInfos, "/{start_epoch}/{end_epoch}", s.epochEndings},
-		{EndpointTransactions, "/{first}/{count}", s.transactions},
-		{EndpointTransactionRangeProof, "/{first}/{last}", s.transactionRangeProof},
+		{backupservice.EndpointDBState, "", s.dbState},
+		{backupservice.EndpointStateItemCount, "/{version}", s.stateItemCount},
+		{backupservice.EndpointStateSnapshotChunk, "/{version}/{start}/{limit}", s.stateSnapshotChunk},
+		{backupservice.EndpointStateRangeProof, "/{version}/{key_hash}", s.stateRangeProof},
+		{backupservice.EndpointStateRootProof, "/{version}", s.stateRootProof},
+		{backupservice.EndpointEpochEndingLedgerInfos, "/{start_epoch}/{end_epoch}", s.epochEndings},
+		{backupservice.EndpointTransactions, "/{first}/{count}", s.transactions},
+		{backupservice.EndpointTransactionRangeProof, "/{first}/{last}", s.transactionRangeProof},
 	}
 	for _, r := range routes {
 		s.mux.Handle("/"+r.endpoint+r.params, s.handler(r.endpoint, r.h))
@@ -215,8 +194,8 @@ func (s *Server) handler(endpoint string, h func(*request) error) http.Handler {
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {
-	if len(msg) > maxSmallResponse-1 {
-		msg = msg[:maxSmallResponse-1]
+	if len(msg) > backupservice.MaxErrorMessageSize-1 {
+		msg = msg[:backupservice.MaxErrorMessageSize-1]
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -263,7 +242,7 @@ func (s *Server) dbState(q *request) error {
 	if err != nil {
 		return err
 	}
-	st := DBState{NextVersion: sum.NextVersion, Epoch: sum.LatestEpoch, FirstTxnVersion: sum.FirstTxnVersion}
+	st := proof.DBState{NextVersion: sum.NextVersion, Epoch: sum.LatestEpoch, FirstTxnVersion: sum.FirstTxnVersion}
 	if sum.HasStateBase {
 		v := sum.StateBaseVersion
 		st.StateBaseVersion = &v
@@ -380,11 +359,11 @@ func (s *Server) stateRootProof(q *request) error {
 	if err != nil {
 		return err
 	}
-	b, err := EncodeStateRootProof(&p)
+	b, err := p.Encode()
 	if err != nil {
 		return err
 	}
-	return q.reply(CBORContentType, b)
+	return q.reply(backupservice.CBORContentType, b)
 }
 
 func (s *Server) epochEndings(q *request) error {
@@ -476,18 +455,18 @@ func (s *Server) transactionRangeProof(q *request) error {
 	if err != nil {
 		return err
 	}
-	b, err := EncodeTransactionRangeProof(&TransactionRangeProof{Proof: p, LedgerInfo: li})
+	b, err := (&proof.TransactionRange{Proof: p, LedgerInfo: li}).Encode()
 	if err != nil {
 		return err
 	}
-	return q.reply(CBORContentType, b)
+	return q.reply(backupservice.CBORContentType, b)
 }
 
 // stream sends a record stream of count records produced by fill, then the trailer.
 func (s *Server) stream(q *request, count uint64, fill func(*records.Writer) error) error {
 	h := q.w.Header()
-	h.Set("Content-Type", RecordsContentType)
-	h.Set(RecordCountHeader, strconv.FormatUint(count, 10))
+	h.Set("Content-Type", backupservice.RecordsContentType)
+	h.Set(backupservice.RecordCountHeader, strconv.FormatUint(count, 10))
 	h.Set("Cache-Control", "no-store")
 	q.started = true
 	q.w.WriteHeader(http.StatusOK)

@@ -1,4 +1,4 @@
-package backupservice
+package proof_test
 
 import (
 	"bytes"
@@ -7,9 +7,15 @@ import (
 	"sync"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
+	"github.com/ledgervault/ledgervault/ledgerdb"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var (
 	seedOnce sync.Once
@@ -18,32 +24,48 @@ var (
 	}
 )
 
-// fuzzSeeds encodes real responses from a small chain.
+// fuzzSeeds encodes real proofs and a real db state from a small chain.
 func fuzzSeeds(f *testing.F) {
 	seedOnce.Do(func() {
 		ctx := context.Background()
-		tc := newTestChain(f, devnet.Config{EpochLength: 20, BlockSize: 7}, 50)
-		srp, err := tc.db.StateRootProof(ctx, 33)
+		db, err := ledgerdb.Open(ctx, f.TempDir(), ledgerdb.Options{})
 		if err != nil {
 			f.Fatal(err)
 		}
-		if seeds.stateRootProof, err = EncodeStateRootProof(&srp); err != nil {
+		defer db.Close()
+		cfg := devnet.Config{EpochLength: 20, BlockSize: 7, Secret: []byte("proof-test")}
+		if _, err := devnet.Genesis(ctx, db, cfg); err != nil {
 			f.Fatal(err)
 		}
-		li, err := tc.db.LedgerInfoCovering(ctx, 30)
+		c, err := devnet.Open(ctx, db, cfg)
 		if err != nil {
 			f.Fatal(err)
 		}
-		p, err := tc.db.TransactionRangeProof(ctx, 10, 30, li.LedgerInfo.Version)
+		if err := c.CommitUntil(ctx, 50); err != nil {
+			f.Fatal(err)
+		}
+		srp, err := db.StateRootProof(ctx, 33)
 		if err != nil {
 			f.Fatal(err)
 		}
-		if seeds.txnRangeProof, err = EncodeTransactionRangeProof(&TransactionRangeProof{Proof: p, LedgerInfo: li}); err != nil {
+		if seeds.stateRootProof, err = srp.Encode(); err != nil {
+			f.Fatal(err)
+		}
+		li, err := db.LedgerInfoCovering(ctx, 30)
+		if err != nil {
+			f.Fatal(err)
+		}
+		p, err := db.TransactionRangeProof(ctx, 10, 30, li.LedgerInfo.Version)
+		if err != nil {
+			f.Fatal(err)
+		}
+		tr := proof.TransactionRange{Proof: p, LedgerInfo: li}
+		if seeds.txnRangeProof, err = tr.Encode(); err != nil {
 			f.Fatal(err)
 		}
 		raw, _ := li.Encode()
 		v := li.LedgerInfo.Version
-		seeds.dbState, _ = json.Marshal(DBState{NextVersion: v + 1, CommittedVersion: &v, Epoch: li.LedgerInfo.Epoch, LatestLedgerInfo: raw})
+		seeds.dbState, _ = json.Marshal(proof.DBState{NextVersion: v + 1, CommittedVersion: &v, Epoch: li.LedgerInfo.Epoch, LatestLedgerInfo: raw})
 	})
 }
 
@@ -52,11 +74,11 @@ func FuzzDecodeStateRootProof(f *testing.F) {
 	f.Add(seeds.stateRootProof)
 	f.Add([]byte{0x83, 0x40, 0x40, 0x40})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := DecodeStateRootProof(b)
+		p, err := proof.DecodeStateRoot(b)
 		if err != nil {
 			return
 		}
-		re, err := EncodeStateRootProof(&p)
+		re, err := p.Encode()
 		if err != nil || !bytes.Equal(re, b) {
 			t.Fatalf("accepted input does not re-encode to itself (%v)", err)
 		}
@@ -68,11 +90,11 @@ func FuzzDecodeTransactionRangeProof(f *testing.F) {
 	f.Add(seeds.txnRangeProof)
 	f.Add([]byte{0x82, 0x40, 0x40})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := DecodeTransactionRangeProof(b)
+		p, err := proof.DecodeTransactionRange(b)
 		if err != nil {
 			return
 		}
-		re, err := EncodeTransactionRangeProof(&p)
+		re, err := p.Encode()
 		if err != nil || !bytes.Equal(re, b) {
 			t.Fatalf("accepted input does not re-encode to itself (%v)", err)
 		}
@@ -85,7 +107,7 @@ func FuzzDecodeDBState(f *testing.F) {
 	f.Add([]byte(`{"next_version":0,"epoch":0,"first_txn_version":0}`))
 	f.Add([]byte(`{"next_version":1,"committed_version":0,"epoch":0,"first_txn_version":0,"latest_ledger_info":"gA=="}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := DecodeDBState(b)
+		s, err := proof.DecodeDBState(b)
 		if err != nil {
 			return
 		}
