@@ -316,6 +316,48 @@ func foldersAndMetadata(t *testing.T, h Harness) {
 		}
 		files = append(files, w.Handle())
 	}
+	m1 := metadataCreateOnly(t, st)
+	listsFiles(t, st, empty, full, files)
+	listsFolders(t, st, start, empty, full, again)
+
+	if err := st.DeleteBackup(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		assertAbsent(t, st, f)
+	}
+	if got, err := st.ListFiles(ctx, full); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("ListFiles of a deleted folder = %v, %v; want ErrNotFound", got, err)
+	}
+	infos, err := st.ListBackups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 2 {
+		t.Fatalf("after delete ListBackups = %v, want 2", infos)
+	}
+	if err := st.DeleteMetadata(ctx, m1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteMetadata(ctx, m1); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second DeleteMetadata: %v, want ErrNotFound", err)
+	}
+	assertAbsent(t, st, m1)
+	if _, err := st.Open(ctx, "../etc/passwd"); !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("Open(../etc/passwd): %v, want ErrInvalidName", err)
+	}
+	if err := st.DeleteBackup(ctx, "a/../b"); !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("DeleteBackup(a/../b): %v, want ErrInvalidName", err)
+	}
+	if _, err := st.Create(ctx, empty, "../x"); !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("Create(../x): %v, want ErrInvalidName", err)
+	}
+}
+
+// metadataCreateOnly saves two metadata files, checks that a second save of a name
+// fails and leaves the first intact and that both are listed; it returns the first.
+func metadataCreateOnly(t *testing.T, st storage.Store) storage.FileHandle {
+	ctx := context.Background()
 	m1, err := st.SaveMetadata(ctx, "epoch_0-1.meta", []byte("one"))
 	if err != nil {
 		t.Fatal(err)
@@ -339,6 +381,12 @@ func foldersAndMetadata(t *testing.T, h Harness) {
 		t.Fatalf("ListMetadata = %v, want %v", metas, want)
 	}
 
+	return m1
+}
+
+// listsFiles checks ListFiles of an empty folder and of one holding files.
+func listsFiles(t *testing.T, st storage.Store, empty, full storage.BackupHandle, files []storage.FileHandle) {
+	ctx := context.Background()
 	// The folder marker is not a file: an empty folder lists no file, a full one
 	// exactly its chunks.
 	if got, err := st.ListFiles(ctx, empty); err != nil || len(got) != 0 {
@@ -357,6 +405,12 @@ func foldersAndMetadata(t *testing.T, h Harness) {
 		}
 	}
 
+}
+
+// listsFolders checks that ListBackups lists the three folders with their ages and
+// the full one's size.
+func listsFolders(t *testing.T, st storage.Store, start time.Time, empty, full, again storage.BackupHandle) {
+	ctx := context.Background()
 	infos, err := st.ListBackups(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -379,38 +433,5 @@ func foldersAndMetadata(t *testing.T, h Harness) {
 	}
 	if sz := byHandle[full].Size; sz < 3000 || sz > 3000+1024 {
 		t.Fatalf("full folder size %d, want 3000 bytes of files (+ a small marker)", sz)
-	}
-
-	if err := st.DeleteBackup(ctx, full); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		assertAbsent(t, st, f)
-	}
-	if got, err := st.ListFiles(ctx, full); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("ListFiles of a deleted folder = %v, %v; want ErrNotFound", got, err)
-	}
-	infos, err = st.ListBackups(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(infos) != 2 {
-		t.Fatalf("after delete ListBackups = %v, want 2", infos)
-	}
-	if err := st.DeleteMetadata(ctx, m1); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.DeleteMetadata(ctx, m1); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("second DeleteMetadata: %v, want ErrNotFound", err)
-	}
-	assertAbsent(t, st, m1)
-	if _, err := st.Open(ctx, "../etc/passwd"); !errors.Is(err, storage.ErrInvalidName) {
-		t.Fatalf("Open(../etc/passwd): %v, want ErrInvalidName", err)
-	}
-	if err := st.DeleteBackup(ctx, "a/../b"); !errors.Is(err, storage.ErrInvalidName) {
-		t.Fatalf("DeleteBackup(a/../b): %v, want ErrInvalidName", err)
-	}
-	if _, err := st.Create(ctx, empty, "../x"); !errors.Is(err, storage.ErrInvalidName) {
-		t.Fatalf("Create(../x): %v, want ErrInvalidName", err)
 	}
 }
