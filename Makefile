@@ -2,7 +2,7 @@
 .PHONY: test build bench fuzz
 
 build:
-	go build -o bin/ledgervault ./cmd/ledgervault
+	go build -o bin/ ./cmd/ledgervault ./cmd/ledgervault-dev
 
 test:
 	bash scripts/test.sh

@@ -88,6 +88,10 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 			add(Missing, string(h), b.Folder, "manifest named by %s is absent", b.MetadataFile)
 			continue
 		}
+		if mf.Err != nil && errors.Is(mf.Err, storage.ErrInvalidName) {
+			add(Missing, string(h), b.Folder, "manifest named by %s has a handle this store cannot hold: %v", b.MetadataFile, mf.Err)
+			continue
+		}
 		rep.Files++
 		rep.Bytes += mf.Size
 		bytesRead.Add(mf.Size)
@@ -120,7 +124,7 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 		seen[h] = true
 		checks = append(checks, fileCheck{handle: h, check: fn})
 	}
-	lim := backupcli.RecordLimits{}
+	lim := backupcli.RecordLimits{MaxRecordSize: o.MaxRecordSize}
 	proof := func(r io.Reader) (backupcli.ChunkResult, error) { return backupcli.CheckProof(r, maxProofSize) }
 	for _, m := range decoded {
 		switch {
@@ -151,9 +155,9 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 	g.SetLimit(conc)
 	for _, c := range checks {
 		g.Go(func() error {
-			n, err := checkFile(gctx, st, c)
+			n, err := checkFile(gctx, st, c, o.MaxDecompressed)
 			mu.Lock()
-			if err == nil || !errors.Is(err, storage.ErrNotFound) {
+			if err == nil || !(errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidName)) {
 				rep.Files++
 				rep.Bytes += n
 			}
@@ -166,6 +170,8 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 			case err == nil:
 			case errors.Is(err, storage.ErrNotFound):
 				add(Missing, string(c.handle), folder, "referenced by %s, absent", manifestOf(c.handle, decoded, manifests))
+			case errors.Is(err, storage.ErrInvalidName):
+				add(Missing, string(c.handle), folder, "referenced by %s with a handle this store cannot hold: %v", manifestOf(c.handle, decoded, manifests), err)
 			case errors.Is(err, errZeroLength):
 				add(Partial, string(c.handle), folder, "zero-length file")
 			case backupcli.IsDecodeError(err):
@@ -263,14 +269,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // checkFile opens, decodes and checks one referenced file; it returns the bytes
 // read from the store.
-func checkFile(ctx context.Context, st storage.Store, c fileCheck) (int64, error) {
+func checkFile(ctx context.Context, st storage.Store, c fileCheck, maxDecompressed int64) (int64, error) {
 	rc, err := st.Open(ctx, c.handle)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", c.handle, err)
 	}
 	defer rc.Close()
 	cr := &countingReader{r: rc}
-	r, _, err := backupcli.Decompress(cr, 0)
+	r, _, err := backupcli.Decompress(cr, maxDecompressed)
 	if err == nil {
 		_, err = c.check(r)
 	}

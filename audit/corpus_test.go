@@ -80,7 +80,7 @@ var diemCounts = map[string][3]int{
 	"14": {2, 2, 5}, "77": {2, 2, 3}, "89": {3, 2, 6}, "104": {3, 3, 9}, "155": {3, 2, 6},
 }
 
-func openLocal(t *testing.T, root string) storage.Store {
+func openLocal(t testing.TB, root string) storage.Store {
 	t.Helper()
 	st, err := local.New(root)
 	if err != nil {
@@ -91,7 +91,7 @@ func openLocal(t *testing.T, root string) storage.Store {
 
 // openAptosAdapter opens root through the operator's epoch-archive.yaml, unchanged,
 // with its commands running in root as they were written to.
-func openAptosAdapter(t *testing.T, root string) storage.Store {
+func openAptosAdapter(t testing.TB, root string) storage.Store {
 	t.Helper()
 	_, cfgPath, err := corpora.Aptos()
 	if err != nil {
@@ -124,7 +124,12 @@ func openLocalAdapter(t *testing.T, root string) storage.Store {
 
 func run(t *testing.T, st storage.Store) *audit.Report {
 	t.Helper()
-	rep, err := audit.BackupCLI(context.Background(), st, audit.Options{Concurrency: 4})
+	return runWith(t, st, audit.Options{Concurrency: 4})
+}
+
+func runWith(t *testing.T, st storage.Store, o audit.Options) *audit.Report {
+	t.Helper()
+	rep, err := audit.BackupCLI(context.Background(), st, o)
 	if err != nil {
 		t.Fatal(err)
 	}

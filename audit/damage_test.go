@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/ledgervault/ledgervault/audit"
+	"github.com/ledgervault/ledgervault/format/backupcli"
 	"github.com/ledgervault/ledgervault/internal/corpora"
 )
 
@@ -260,4 +264,108 @@ func TestManifestRangeMismatch(t *testing.T) {
 	checkFindings(t, run(t, openLocal(t, root)), []want{
 		{audit.Mismatch, "transaction_51738547-.2551/transaction.manifest", "transaction_51738547-.2551", "manifest versions [51738547, 51738547], metadata metadata/transaction_51738547-51738547.meta says [51738547, 51738548]"},
 	})
+}
+
+// A manifest naming a file the store cannot hold (three segments, where a local
+// store holds folder/name) is a finding, not a failed audit.
+func TestManifestHandleTheStoreCannotHold(t *testing.T) {
+	root := diemCopy(t, "104")
+	p := filepath.Join(root, "transaction_51738547-.2551/transaction.manifest")
+	b := bytes.Replace(readFile(t, p), []byte(`"transactions":"transaction_51738547-.2551/51738547-.chunk"`), []byte(`"transactions":"transaction_51738547-.2551/x/51738547-.chunk"`), 1)
+	writeFile(t, p, b)
+	checkFindings(t, run(t, openLocal(t, root)), []want{
+		{audit.Unreferenced, diem104Tx, "transaction_51738547-.2551", "no manifest references this file"},
+		{audit.Missing, "transaction_51738547-.2551/x/51738547-.chunk", "transaction_51738547-.2551", "referenced by transaction_51738547-.2551/transaction.manifest with a handle this store cannot hold"},
+	})
+}
+
+// A gzip bomb stops at the decompression cap: partial, memory capped.
+func TestGzipBombStopsAtTheCap(t *testing.T) {
+	root := aptosSubset(t)
+	var bomb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	zw.Write(make([]byte, 8<<20)) // 8 MiB of zeros, about 8 KiB stored
+	zw.Close()
+	writeFile(t, filepath.Join(root, epoch0Chunk), bomb.Bytes())
+	rep := runWith(t, openLocal(t, root), audit.Options{MaxDecompressed: 1 << 20})
+	checkFindings(t, rep, []want{{audit.Partial, epoch0Chunk, "epoch_ending_0-.0a17", "does not decode completely"}})
+	if !strings.Contains(rep.Findings[0].Detail, "exceeds") {
+		t.Fatal(rep.Findings[0].Detail)
+	}
+}
+
+func gz(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(b)
+	zw.Close()
+	return out.Bytes()
+}
+
+// aptosStateStore writes an Aptos-generation state snapshot (records are BCS
+// (StateKey, StateValue), ordered by the StateKey's hash) the way the operator's
+// config does: every file gzip-wrapped. The corpus has no such chunk (unpublished).
+func aptosStateStore(t *testing.T, swap bool) string {
+	t.Helper()
+	root := t.TempDir()
+	type rec struct {
+		key  backupcli.Hash
+		body []byte
+	}
+	var recs []rec
+	for i := 0; i < 40; i++ {
+		raw := []byte{2, 4, 'k', 'e', 'y', byte(i), 0, 1, byte(i)} // Raw(key<i>), then a value
+		if i%2 == 1 {                                              // TableItem{handle, key}
+			raw = append([]byte{1}, make([]byte, 32)...)
+			raw[32] = byte(i)
+			raw = append(raw, 2, 7, byte(i), 0, 3, 1, 2, 3)
+		}
+		k, err := backupcli.StateRecordKey(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec{k, raw})
+	}
+	sort.Slice(recs, func(i, j int) bool { return bytes.Compare(recs[i].key[:], recs[j].key[:]) < 0 })
+	first, last := recs[0].key, recs[len(recs)-1].key
+	if swap {
+		recs[5], recs[6] = recs[6], recs[5]
+	}
+	var bodies [][]byte
+	for _, r := range recs {
+		bodies = append(bodies, r.body)
+	}
+	dir := "state_epoch_1_ver_5.abcd"
+	os.MkdirAll(filepath.Join(root, dir), 0o755)
+	os.MkdirAll(filepath.Join(root, "metadata"), 0o755)
+	manifest := fmt.Sprintf(`{"version":5,"epoch":1,"root_hash":"%s","chunks":[{"first_idx":0,"last_idx":39,"first_key":"%s","last_key":"%s","blobs":"%s/0-.chunk","proof":"%s/0-39.proof"}],"proof":"%s/state.proof"}`,
+		strings.Repeat("ab", 32), first, last, dir, dir, dir)
+	writeFile(t, filepath.Join(root, dir, "state.manifest"), gz(t, []byte(manifest)))
+	writeFile(t, filepath.Join(root, dir, "0-.chunk"), gz(t, frame(bodies)))
+	writeFile(t, filepath.Join(root, dir, "0-39.proof"), gz(t, []byte{0}))
+	writeFile(t, filepath.Join(root, dir, "state.proof"), gz(t, []byte{1, 2, 3}))
+	writeFile(t, filepath.Join(root, "metadata/state_snapshot_ver_5.meta"),
+		gz(t, []byte(`{"StateSnapshotBackup":{"epoch":1,"version":5,"manifest":"`+dir+`/state.manifest"}}`+"\n")))
+	return root
+}
+
+func TestAptosStateChunkKeyOrder(t *testing.T) {
+	root := aptosStateStore(t, false)
+	checkFindings(t, run(t, openLocal(t, root)), nil)
+	checkFindings(t, run(t, openAptosAdapter(t, root)), nil)
+
+	root = aptosStateStore(t, true)
+	w := []want{{audit.Mismatch, "state_epoch_1_ver_5.abcd/0-.chunk", "state_epoch_1_ver_5.abcd", "disagrees with its manifest: read state_epoch_1_ver_5.abcd/0-.chunk: record 6: key "}}
+	checkFindings(t, run(t, openLocal(t, root)), w)
+	checkFindings(t, run(t, openAptosAdapter(t, root)), w)
+}
+
+// metadata_backup/ is where backup-cli's backup_metadata_file moves compacted
+// metadata: backup-cli's own, never unreferenced (so never collected).
+func TestMetadataBackupFolderIsNotGarbage(t *testing.T) {
+	root := diemCopy(t, "104")
+	os.MkdirAll(filepath.Join(root, "metadata_backup"), 0o755)
+	writeFile(t, filepath.Join(root, "metadata_backup/epoch_ending_1-1.meta"), []byte("{}\n"))
+	checkFindings(t, run(t, openLocal(t, root)), nil)
 }

@@ -95,6 +95,12 @@ type Options struct {
 	Now func() time.Time
 	// Progress, when set, is called after each file is read with the counts so far.
 	Progress func(filesDone, filesTotal int, bytes int64)
+	// MaxDecompressed caps what one gzip-wrapped file may decompress to (default
+	// backupcli.DefaultMaxDecompressed); MaxRecordSize caps one chunk record (default
+	// backupcli.DefaultMaxRecordSize). Memory is bounded by Concurrency times
+	// MaxRecordSize plus small buffers.
+	MaxDecompressed int64
+	MaxRecordSize   int
 }
 
 // Walker audits a store of one format.

@@ -3,8 +3,8 @@
 //
 // Each backup goes into a new folder with a random suffix. Its chunks are
 // zstd-compressed streams of length-prefixed records (package records) written
-// through ChunkWriter, with proof files alongside; then a JSON manifest (package
-// backup/manifest) lists every file with its range, sizes and SHA-256; then, last,
+// through native.ChunkWriter, with proof files alongside; then a JSON manifest (package
+// format/native) lists every file with its range, sizes and SHA-256; then, last,
 // one create-only metadata file makes the backup discoverable. Data is verified
 // against the proofs the service serves before it is committed, chunks are fetched
 // and written concurrently through internal/pipeline, and on any error every open
@@ -18,14 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/catalog"
-	"github.com/ledgervault/ledgervault/maintenance/compact"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -37,10 +34,9 @@ const (
 	DefaultTransactionRequest     = 10_000
 	// MinChunkSize is the smallest accepted MaxChunkSize.
 	MinChunkSize = 1 << 10
-	// MaxChunkSizeLimit is the largest accepted MaxChunkSize.
-	MaxChunkSizeLimit = 1 << 30
-	// ManifestName is the manifest's file name in every backup folder.
-	ManifestName = "manifest.json"
+	// MaxChunkSizeLimit is the largest accepted MaxChunkSize: the largest the
+	// format's chunk decoder reads back.
+	MaxChunkSizeLimit = native.MaxChunkSize
 )
 
 // ErrAlreadyBackedUp reports that a backup of the same range is already
@@ -48,9 +44,7 @@ const (
 var ErrAlreadyBackedUp = errors.New("already backed up")
 
 // Progress receives increments of work done; it must be safe for concurrent use.
-type Progress interface {
-	Add(items, rawBytes, storedBytes int64)
-}
+type Progress = native.Progress
 
 // Options configures a backup. The zero value takes the defaults.
 type Options struct {
@@ -61,7 +55,7 @@ type Options struct {
 	// Concurrency is the number of data requests (and chunk writers) in flight
 	// (default DefaultConcurrentDataRequests).
 	Concurrency int
-	// CompressionLevel is the zstd level (default zstd.SpeedFastest).
+	// CompressionLevel is the zstd level (default native.DefaultCompressionLevel).
 	CompressionLevel zstd.EncoderLevel
 	// StateRequestItems is the number of state items one worker requests at once
 	// (default DefaultStateRequestItems); a request may produce several chunks.
@@ -93,7 +87,7 @@ func (o *Options) normalize() (*Options, error) {
 		return nil, fmt.Errorf("concurrency %d outside [1, 256]", c.Concurrency)
 	}
 	if c.CompressionLevel == 0 {
-		c.CompressionLevel = zstd.SpeedFastest
+		c.CompressionLevel = native.DefaultCompressionLevel
 	}
 	if c.StateRequestItems == 0 {
 		c.StateRequestItems = DefaultStateRequestItems
@@ -110,16 +104,12 @@ func (o *Options) normalize() (*Options, error) {
 	return &c, nil
 }
 
-func (o *Options) stats() *Stats { return o.Stats }
-
-func (o *Options) level() zstd.EncoderLevel { return o.CompressionLevel }
-
 // Result describes a completed backup.
 type Result struct {
 	// Backup is the backup's folder.
 	Backup storage.BackupHandle
 	// Metadata is the line saved in MetadataHandle.
-	Metadata manifest.Metadata
+	Metadata native.Metadata
 	// MetadataHandle is the metadata file that made the backup discoverable.
 	MetadataHandle storage.FileHandle
 	// Stats are the backup's counters.
@@ -128,22 +118,9 @@ type Result struct {
 	Elapsed time.Duration
 }
 
-// MetadataName returns the metadata file name of a backup: derived from its range
-// only, so that a second backup of the same range fails create-only.
-func MetadataName(m *manifest.Metadata) string {
-	switch m.Type {
-	case manifest.TypeEpochEnding:
-		return fmt.Sprintf("epoch_ending_%d-%d.meta", m.FirstEpoch, m.LastEpoch)
-	case manifest.TypeTransaction:
-		return fmt.Sprintf("transaction_%d-%d.meta", m.FirstVersion, m.LastVersion)
-	default:
-		return fmt.Sprintf("state_snapshot_ver_%d.meta", m.Version)
-	}
-}
-
 // checkNotBackedUp fails early with ErrAlreadyBackedUp when a backup of the same
 // range is discoverable: its metadata file name is taken, or a compacted metadata
-// file (which replaces the small files it merged, see backup/compact) holds a line
+// file (which replaces the small files it merged, see maintenance/compact) holds a line
 // for it. The create-only save at the end is what guarantees it against a
 // concurrent writer.
 func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error {
@@ -158,10 +135,10 @@ func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error 
 	}
 	for _, h := range hs {
 		b := base(string(h))
-		if !strings.HasPrefix(b, compact.Prefix) || !strings.HasSuffix(b, catalog.Suffix) {
+		if !native.IsCompactedMetadataName(b) {
 			continue
 		}
-		lines, err := catalog.ReadFile(ctx, st, h)
+		lines, _, err := native.ReadMetadataFile(ctx, st, h)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // compacted into a newer file, which the listing also holds
 		}
@@ -169,7 +146,7 @@ func checkNotBackedUp(ctx context.Context, st storage.Store, name string) error 
 			return err
 		}
 		for i := range lines {
-			if MetadataName(&lines[i]) == name {
+			if native.MetadataName(&lines[i]) == name {
 				return fmt.Errorf("%s (in %s): %w", name, h, ErrAlreadyBackedUp)
 			}
 		}
@@ -187,30 +164,30 @@ func base(h string) string {
 }
 
 // finish writes the manifest, then the metadata line, create-only, last.
-func finish(ctx context.Context, st storage.Store, b storage.BackupHandle, m manifest.Manifest, meta manifest.Metadata, o *Options, start time.Time) (*Result, error) {
-	return finishNamed(ctx, st, b, ManifestName, m, meta, o, start, 0)
+func finish(ctx context.Context, st storage.Store, b storage.BackupHandle, m native.Manifest, meta native.Metadata, o *Options, start time.Time) (*Result, error) {
+	return finishNamed(ctx, st, b, native.ManifestName, m, meta, o, start, 0)
 }
 
 // finishNamed is finish with the manifest written under name (a resumed attempt's
 // tagged name); extraSize (files of an earlier attempt that the manifest references)
 // is added to the metadata's size.
-func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, name string, m manifest.Manifest, meta manifest.Metadata, o *Options, start time.Time, extraSize int64) (*Result, error) {
-	data, err := manifest.Encode(m)
+func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, name string, m native.Manifest, meta native.Metadata, o *Options, start time.Time, extraSize int64) (*Result, error) {
+	data, err := native.Encode(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	mf, err := writeFile(ctx, st, b, name, data, o.Stats)
+	mf, err := native.WriteFile(ctx, st, b, name, data, &o.Stats.WriteStats)
 	if err != nil {
 		return nil, err
 	}
-	meta.Format = manifest.FormatVersion
+	meta.Format = native.FormatVersion
 	meta.Manifest = mf.Handle
 	meta.Size = o.Stats.StoredBytes.Load() + extraSize
 	line, err := meta.EncodeLine()
 	if err != nil {
 		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
-	metaName := MetadataName(&meta)
+	metaName := native.MetadataName(&meta)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -231,7 +208,7 @@ func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, 
 	if err != nil {
 		return nil, fmt.Errorf("save metadata %s: %w", metaName, err)
 	}
-	o.Logger.Info("backup complete", "type", meta.Type, "metadata", h, "folder", b, "resumed", name != ManifestName || extraSize != 0)
+	o.Logger.Info("backup complete", "type", meta.Type, "metadata", h, "folder", b, "resumed", name != native.ManifestName || extraSize != 0)
 	return &Result{Backup: b, Metadata: meta, MetadataHandle: h, Stats: o.Stats.Summary(), Elapsed: time.Since(start)}, nil
 }
 

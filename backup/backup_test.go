@@ -21,6 +21,7 @@ import (
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 // small options make many chunks from a small chain.
@@ -101,21 +102,21 @@ func TestStorageFailurePropagates(t *testing.T) {
 		for _, k := range kinds {
 			for _, f := range []struct {
 				name string
-				set  func(*faultStore)
+				op   storagetest.Op
+				n    int64
 			}{
-				{"create3", func(f *faultStore) { f.failCreate = 3 }},
-				{"write5", func(f *faultStore) { f.failWrite = 5 }},
-				{"commit4", func(f *faultStore) { f.failCommit = 4 }},
+				{"create3", storagetest.OpCreate, 3},
+				{"write5", storagetest.OpWrite, 5},
+				{"commit4", storagetest.OpCommit, 4},
 			} {
 				if sk.slow && (k.name == "epoch" || f.name == "create3") {
 					continue // each file is a child process: a smaller matrix
 				}
 				t.Run(sk.name+"/"+k.name+"/"+f.name, func(t *testing.T) {
 					st, root := sk.open(t)
-					fs := &faultStore{Store: st}
-					f.set(fs)
+					fs := failNth(st, f.op, f.n)
 					_, err := k.run(context.Background(), tc, fs, optsFor(sk))
-					if !errors.Is(err, errInjected) {
+					if !errors.Is(err, storagetest.ErrInjected) {
 						t.Fatalf("got %v, want the injected fault", err)
 					}
 					checkNoMetadata(t, st)
@@ -213,11 +214,11 @@ func TestRetryAttemptsStayFlat(t *testing.T) {
 			o := optsFor(sk)
 			attempt := func(i int) {
 				// Fail at a chunk: the root proof is the first file created.
-				fs := &faultStore{Store: st, failCreate: int64(2 + i%3)}
+				fs := failNth(st, storagetest.OpCreate, int64(2+i%3))
 				if !sk.slow {
-					fs = &faultStore{Store: st, failWrite: int64(2 + i%7)}
+					fs = failNth(st, storagetest.OpWrite, int64(2+i%7))
 				}
-				if _, err := run(context.Background(), tc, fs, o); !errors.Is(err, errInjected) {
+				if _, err := run(context.Background(), tc, fs, o); !errors.Is(err, storagetest.ErrInjected) {
 					t.Fatalf("attempt %d: %v", i, err)
 				}
 			}
@@ -276,7 +277,8 @@ func TestCancelAtRandomPoint(t *testing.T) {
 		st, root := sk.open(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		fs := &faultStore{Store: st, failWrite: at, onFault: cancel}
+		// The at-th Write cancels the backup instead of failing.
+		fs := storagetest.NewFaultStore(st, storagetest.Nth(storagetest.OpWrite, at, storagetest.Fault{Before: cancel}))
 		done := make(chan error, 1)
 		start := time.Now()
 		go func() {
@@ -289,7 +291,7 @@ func TestCancelAtRandomPoint(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			rt.Fatalf("%s backup did not return within 20s of starting", k.name)
 		}
-		if fs.writes.Load() >= at {
+		if fs.Count(storagetest.OpWrite) >= at {
 			if err == nil {
 				rt.Fatalf("cancelled at write %d, yet the backup succeeded", at)
 			}

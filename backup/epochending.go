@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/storage"
@@ -17,7 +16,7 @@ const epochsPerRequest = 1000
 
 // epochChunk is one chunk of ledger infos written by a worker.
 type epochChunk struct {
-	desc manifest.EpochEndingChunk
+	desc native.EpochEndingChunk
 	lis  []ledger.LedgerInfoWithSignatures
 }
 
@@ -26,7 +25,7 @@ type epochChunk struct {
 // the manifest is written: each ending is signed by a quorum of the validator set
 // the previous ending named (starting from the ending of firstEpoch-1, fetched from
 // the service, or from genesis).
-func EpochEnding(ctx context.Context, svc *backupservice.Client, st storage.Store, firstEpoch, endEpoch uint64, opts Options) (*Result, error) {
+func EpochEnding(ctx context.Context, svc EpochSource, st storage.Store, firstEpoch, endEpoch uint64, opts Options) (*Result, error) {
 	start := time.Now()
 	o, err := opts.normalize()
 	if err != nil {
@@ -36,7 +35,7 @@ func EpochEnding(ctx context.Context, svc *backupservice.Client, st storage.Stor
 		return nil, fmt.Errorf("epoch ending backup: empty epoch range [%d, %d)", firstEpoch, endEpoch)
 	}
 	lastEpoch := endEpoch - 1
-	metaName := MetadataName(&manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: firstEpoch, LastEpoch: lastEpoch})
+	metaName := native.MetadataName(&native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: firstEpoch, LastEpoch: lastEpoch})
 	if err := checkNotBackedUp(ctx, st, metaName); err != nil {
 		return nil, err
 	}
@@ -52,12 +51,12 @@ func EpochEnding(ctx context.Context, svc *backupservice.Client, st storage.Stor
 			return nil, fmt.Errorf("epoch %d ending: %w", firstEpoch-1, err)
 		}
 	}
-	b, err := st.CreateBackup(ctx, fmt.Sprintf("epoch_ending_%d-%d", firstEpoch, lastEpoch))
+	b, err := st.CreateBackup(ctx, native.EpochEndingFolder(firstEpoch, lastEpoch))
 	if err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
 	o.Logger.Info("epoch ending backup", "first_epoch", firstEpoch, "last_epoch", lastEpoch, "folder", b)
-	m := &manifest.EpochEnding{Format: manifest.FormatVersion, FirstEpoch: firstEpoch, LastEpoch: lastEpoch}
+	m := &native.EpochEnding{Format: native.FormatVersion, FirstEpoch: firstEpoch, LastEpoch: lastEpoch}
 	var firstVersion, lastVersion uint64
 	next := firstEpoch
 	src := func(ctx context.Context) (uint64, bool, error) {
@@ -99,11 +98,11 @@ func EpochEnding(ctx context.Context, svc *backupservice.Client, st storage.Stor
 	if err := pipeline.Ordered(ctx, pipeline.Options{Workers: o.Concurrency, Buffered: o.Concurrency}, src, work, sink); err != nil {
 		return nil, err
 	}
-	meta := manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: firstEpoch, LastEpoch: lastEpoch, FirstVersion: firstVersion, LastVersion: lastVersion}
+	meta := native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: firstEpoch, LastEpoch: lastEpoch, FirstVersion: firstVersion, LastVersion: lastVersion}
 	return finish(ctx, st, b, m, meta, o, start)
 }
 
-func fetchEnding(ctx context.Context, svc *backupservice.Client, epoch uint64) (ledger.LedgerInfoWithSignatures, error) {
+func fetchEnding(ctx context.Context, svc EpochSource, epoch uint64) (ledger.LedgerInfoWithSignatures, error) {
 	s, err := svc.EpochEndingLedgerInfos(ctx, epoch, epoch+1)
 	if err != nil {
 		return ledger.LedgerInfoWithSignatures{}, fmt.Errorf("ending of epoch %d: %w", epoch, err)
@@ -128,7 +127,7 @@ func fetchEnding(ctx context.Context, svc *backupservice.Client, epoch uint64) (
 
 // epochRange streams the endings of count epochs from first and writes them as one
 // or more chunks.
-func epochRange(ctx context.Context, svc *backupservice.Client, st storage.Store, b storage.BackupHandle, first, count uint64, o *Options) ([]epochChunk, error) {
+func epochRange(ctx context.Context, svc EpochSource, st storage.Store, b storage.BackupHandle, first, count uint64, o *Options) ([]epochChunk, error) {
 	t0 := time.Now()
 	s, err := svc.EpochEndingLedgerInfos(ctx, first, first+count)
 	timed(&o.Stats.FetchNanos, t0)
@@ -137,7 +136,7 @@ func epochRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	}
 	defer s.Close()
 	var out []epochChunk
-	var cw *ChunkWriter
+	var cw *native.ChunkWriter
 	defer func() {
 		if cw != nil {
 			cw.Abort()
@@ -145,7 +144,7 @@ func epochRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	}()
 	var cur epochChunk
 	cut := func() error {
-		f, err := cw.Commit(o.Stats)
+		f, err := cw.Commit(&o.Stats.WriteStats)
 		cw.Abort()
 		cw = nil
 		if err != nil {
@@ -179,7 +178,7 @@ func epochRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, fmt.Sprintf("epochs-%012d.zst", e), o); err != nil {
+			if cw, err = native.CreateChunk(ctx, st, b, native.EpochChunkName(e), o.chunkOptions()); err != nil {
 				return nil, err
 			}
 			cur.desc.FirstEpoch = e

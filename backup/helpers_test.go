@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,17 +21,17 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/records"
@@ -133,56 +132,11 @@ func s3Store(t testing.TB) (storage.Store, string) {
 
 var stores = []storeKind{{name: "local", open: localStore}, {name: "shell", open: shellStore, tempLeft: true, slow: true}, {name: "s3", open: s3Store}}
 
-// faultStore fails the k-th call of one kind: Create, Write or Commit (counted over
-// the whole store, 1-based); 0 disables.
-type faultStore struct {
-	storage.Store
-	failCreate, failWrite, failCommit int64
-	creates, writes, commits          atomic.Int64
-	onFault                           func() // called instead of failing, if set
-}
-
-var errInjected = errors.New("injected storage fault")
-
-func (f *faultStore) fault(n, k int64) bool {
-	if k == 0 || n != k {
-		return false
-	}
-	if f.onFault != nil {
-		f.onFault()
-		return false
-	}
-	return true
-}
-
-func (f *faultStore) Create(ctx context.Context, b storage.BackupHandle, name string) (storage.Writer, error) {
-	if f.fault(f.creates.Add(1), f.failCreate) {
-		return nil, errInjected
-	}
-	w, err := f.Store.Create(ctx, b, name)
-	if err != nil {
-		return nil, err
-	}
-	return &faultWriter{Writer: w, f: f}, nil
-}
-
-type faultWriter struct {
-	storage.Writer
-	f *faultStore
-}
-
-func (w *faultWriter) Write(p []byte) (int, error) {
-	if w.f.fault(w.f.writes.Add(1), w.f.failWrite) {
-		return 0, errInjected
-	}
-	return w.Writer.Write(p)
-}
-
-func (w *faultWriter) Commit() error {
-	if w.f.fault(w.f.commits.Add(1), w.f.failCommit) {
-		return errInjected
-	}
-	return w.Writer.Commit()
+// failNth returns st wrapped so that the n-th call of op (Create, Write or Commit,
+// counted over the whole store from 1) fails with storagetest.ErrInjected before it
+// reaches st.
+func failNth(st storage.Store, op storagetest.Op, n int64) *storagetest.FaultStore {
+	return storagetest.NewFaultStore(st, storagetest.Nth(op, n, storagetest.Fault{Mode: storagetest.FailBefore}))
 }
 
 // checkNoMetadata fails if any metadata file exists.
@@ -241,16 +195,16 @@ func checkFileBytes(name string, data []byte) error {
 		_, err := smt.DecodeRangeProof(data)
 		return err
 	case name == "state_root.proof":
-		_, err := backupservice.DecodeStateRootProof(data)
+		_, err := proof.DecodeStateRoot(data)
 		return err
 	case strings.HasPrefix(name, "txn-") && strings.HasSuffix(name, ".proof"):
-		_, err := backupservice.DecodeTransactionRangeProof(data)
+		_, err := proof.DecodeTransactionRange(data)
 		return err
-	case name == backup.ManifestName:
+	case name == native.ManifestName:
 		for _, dec := range []func([]byte) error{
-			func(b []byte) error { _, err := manifest.DecodeStateSnapshot(b); return err },
-			func(b []byte) error { _, err := manifest.DecodeTransaction(b); return err },
-			func(b []byte) error { _, err := manifest.DecodeEpochEnding(b); return err },
+			func(b []byte) error { _, err := native.DecodeStateSnapshot(b); return err },
+			func(b []byte) error { _, err := native.DecodeTransaction(b); return err },
+			func(b []byte) error { _, err := native.DecodeEpochEnding(b); return err },
 		} {
 			if dec(data) == nil {
 				return nil
@@ -258,45 +212,25 @@ func checkFileBytes(name string, data []byte) error {
 		}
 		return errors.New("manifest decodes as no manifest type")
 	case strings.HasSuffix(name, ".meta"):
-		_, err := manifest.DecodeMetadataFile(name, data)
+		_, err := native.DecodeMetadataFile(name, data)
 		return err
 	}
 	return fmt.Errorf("unexpected file %s", name)
 }
 
-var decoders = sync.Pool{New: func() any {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
-	if err != nil {
-		panic(err)
-	}
-	return d
-}}
-
-// decodeChunk decompresses a chunk and calls fn for every record; the stream must
-// end with its checked trailer.
+// decodeChunk decodes a chunk with the format's chunk decoder and calls fn for every
+// record; the stream must end with its checked trailer.
 func decodeChunk(data []byte, fn func(rec []byte) error) (uint64, error) {
-	d := decoders.Get().(*zstd.Decoder)
-	defer decoders.Put(d)
-	if err := d.Reset(bytes.NewReader(data)); err != nil {
-		return 0, err
-	}
-	r := records.NewReader(d, 0)
-	for r.Next() {
-		if err := fn(r.Record()); err != nil {
-			return 0, err
-		}
-	}
-	if err := r.Err(); err != nil {
-		return 0, err
-	}
-	if !r.Done() {
-		return 0, errors.New("chunk without trailer")
-	}
-	return r.Count(), nil
+	var n uint64
+	_, err := native.ScanChunk(context.Background(), bytes.NewReader(data), "in-memory", native.Limits{}, func(rec []byte) error {
+		n++
+		return fn(rec)
+	})
+	return n, err
 }
 
 // readFile reads a file listed in a manifest and checks its size and SHA-256.
-func readFile(t testing.TB, st storage.Store, f manifest.File) []byte {
+func readFile(t testing.TB, st storage.Store, f native.File) []byte {
 	t.Helper()
 	r, err := st.Open(context.Background(), f.Handle)
 	if err != nil {
@@ -357,18 +291,18 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 	if err != nil {
 		t.Fatal(err)
 	}
-	var meta *manifest.Metadata
+	var meta *native.Metadata
 	for _, h := range hs {
 		r, err := st.Open(ctx, h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := manifest.ReadLimited(r, manifest.MaxMetadataSize, string(h))
+		b, err := native.ReadLimited(r, native.MaxMetadataSize, string(h))
 		r.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		ms, err := manifest.DecodeMetadataFile(string(h), b)
+		ms, err := native.DecodeMetadataFile(string(h), b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,19 +319,19 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := manifest.ReadLimited(mr, manifest.MaxManifestSize, "manifest")
+	mb, err := native.ReadLimited(mr, native.MaxManifestSize, "manifest")
 	mr.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	hist := tc.history(t)
 	switch meta.Type {
-	case manifest.TypeStateSnapshot:
-		m, err := manifest.DecodeStateSnapshot(mb)
+	case native.TypeStateSnapshot:
+		m, err := native.DecodeStateSnapshot(mb)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rp, err := backupservice.DecodeStateRootProof(readFile(t, st, m.RootProof))
+		rp, err := proof.DecodeStateRoot(readFile(t, st, m.RootProof))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -436,8 +370,8 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 		if _, _, err := ver.Finish(); err != nil {
 			t.Fatal(err)
 		}
-	case manifest.TypeTransaction:
-		m, err := manifest.DecodeTransaction(mb)
+	case native.TypeTransaction:
+		m, err := native.DecodeTransaction(mb)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,7 +388,7 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 			if err != nil || uint64(len(hashes)) != c.LastVersion-c.FirstVersion+1 {
 				t.Fatalf("chunk %s: %d txns, %v", c.Handle, len(hashes), err)
 			}
-			p, err := backupservice.DecodeTransactionRangeProof(readFile(t, st, c.Proof))
+			p, err := proof.DecodeTransactionRange(readFile(t, st, c.Proof))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -466,8 +400,8 @@ func verifyBackup(t testing.TB, tc *testChain, st storage.Store, res *backup.Res
 				t.Fatalf("chunk %s: %v", c.Handle, err)
 			}
 		}
-	case manifest.TypeEpochEnding:
-		m, err := manifest.DecodeEpochEnding(mb)
+	case native.TypeEpochEnding:
+		m, err := native.DecodeEpochEnding(mb)
 		if err != nil {
 			t.Fatal(err)
 		}

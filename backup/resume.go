@@ -8,16 +8,13 @@ import (
 	"io"
 	"path"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/ledgervault/ledgervault/format/native"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
@@ -48,22 +45,11 @@ type resumeState struct {
 	folder  storage.BackupHandle
 	tag     string
 	earlier []string // tags of the earlier attempts, newest first ("" is the first)
-	reused  func(manifest.StateSnapshotChunk)
+	reused  func(native.StateSnapshotChunk)
 
 	mu    sync.Mutex
 	count int
 	bytes int64
-}
-
-// tagged returns name with tag before its extension.
-func tagged(name, tag string) string {
-	if tag == "" {
-		return name
-	}
-	if i := strings.IndexByte(name, '.'); i > 0 {
-		return name[:i] + "." + tag + name[i:]
-	}
-	return name + "." + tag
 }
 
 // name returns the file name of this attempt: name itself for a fresh attempt,
@@ -72,7 +58,7 @@ func (rs *resumeState) name(name string) string {
 	if rs == nil {
 		return name
 	}
-	return tagged(name, rs.tag)
+	return native.Tagged(name, rs.tag)
 }
 
 // reuseRange reuses the chunks of earlier attempts from item first on, as long as
@@ -103,8 +89,8 @@ func (rs *resumeState) reuseRange(ctx context.Context, st storage.Store, first, 
 // again); err is set only when ctx is done.
 func (rs *resumeState) reuse(ctx context.Context, st storage.Store, idx, end uint64, o *Options) (stateChunk, bool, error) {
 	for _, tag := range rs.earlier {
-		chunk := storage.FileHandle(path.Join(string(rs.folder), tagged(fmt.Sprintf("state-%012d.zst", idx), tag)))
-		proof := storage.FileHandle(path.Join(string(rs.folder), tagged(fmt.Sprintf("state-%012d.proof", idx), tag)))
+		chunk := storage.FileHandle(path.Join(string(rs.folder), native.Tagged(native.StateChunkName(idx), tag)))
+		proof := storage.FileHandle(path.Join(string(rs.folder), native.Tagged(native.StateProofName(idx), tag)))
 		c, err := rs.check(ctx, st, chunk, proof, idx, end)
 		if ctx.Err() != nil {
 			return stateChunk{}, false, ctx.Err()
@@ -145,11 +131,11 @@ func (rs *resumeState) check(ctx context.Context, st storage.Store, chunk, proof
 	if err != nil {
 		return stateChunk{}, fmt.Errorf("proof %s: %w", proofHandle, err)
 	}
-	d := manifest.StateSnapshotChunk{
+	d := native.StateSnapshotChunk{
 		FirstIndex: idx, LastIndex: idx + uint64(len(leaves)) - 1,
 		FirstKeyHash: leaves[0].KeyHash, LastKeyHash: leaves[len(leaves)-1].KeyHash,
 		File:  f,
-		Proof: manifest.File{Handle: proofHandle, Size: int64(len(proofBytes)), RawSize: int64(len(proofBytes)), SHA256: sha256.Sum256(proofBytes)},
+		Proof: native.File{Handle: proofHandle, Size: int64(len(proofBytes)), RawSize: int64(len(proofBytes)), SHA256: sha256.Sum256(proofBytes)},
 	}
 	return stateChunk{desc: d, leaves: leaves, proof: proof}, nil
 }
@@ -161,79 +147,42 @@ func readSmall(ctx context.Context, st storage.Store, h storage.FileHandle, limi
 		return nil, err
 	}
 	defer r.Close()
-	return manifest.ReadLimited(r, limit, string(h))
+	return native.ReadLimited(r, limit, string(h))
 }
 
 // readStateChunk re-reads a committed state chunk of at most maxItems items and
 // returns the leaves of its items and its description (size, raw size, SHA-256).
-func readStateChunk(ctx context.Context, st storage.Store, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, manifest.File, error) {
+func readStateChunk(ctx context.Context, st storage.Store, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, native.File, error) {
 	r, err := st.Open(ctx, h)
 	if err != nil {
-		return nil, manifest.File{}, err
+		return nil, native.File{}, err
 	}
 	defer r.Close()
 	return decodeStateChunk(ctx, r, h, maxItems)
 }
 
-// decodeStateChunk reads a state chunk file from r (see readStateChunk).
-func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, manifest.File, error) {
-	limit := int64(MaxChunkSizeLimit) + MaxChunkSizeLimit>>3
-	sum := sha256.New()
-	ch := &countingReader{r: io.TeeReader(io.LimitReader(r, limit+1), sum)}
-	dec, err := zstd.NewReader(ch, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(chunkread.DefaultMaxWindow),
-		zstd.WithDecoderMaxMemory(uint64(MaxChunkSizeLimit)+(64<<20)))
-	if err != nil {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: zstd: %w", h, err)
-	}
-	defer dec.Close()
-	raw := &countingReader{r: io.LimitReader(dec, int64(MaxChunkSizeLimit)+records.DefaultMaxRecordSize+1)}
-	rr := records.NewReader(raw, 0)
+// decodeStateChunk reads a state chunk file from r (see readStateChunk) through the
+// format's chunk decoder.
+func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, maxItems uint64) ([]smt.Leaf, native.File, error) {
 	var leaves []smt.Leaf
-	for rr.Next() {
+	f, err := native.ScanChunk(ctx, r, h, native.Limits{}, func(rec []byte) error {
 		if uint64(len(leaves)) == maxItems {
-			return nil, manifest.File{}, fmt.Errorf("chunk %s: more than %d items", h, maxItems)
+			return fmt.Errorf("more than %d items", maxItems)
 		}
-		k, v, err := records.SplitKeyValue(rr.Record(), ledger.MaxKeySize)
+		k, v, err := records.SplitKeyValue(rec, ledger.MaxKeySize)
 		if err != nil {
-			return nil, manifest.File{}, fmt.Errorf("chunk %s: item %d: %w", h, len(leaves), err)
+			return fmt.Errorf("item %d: %w", len(leaves), err)
 		}
 		leaves = append(leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
-		if len(leaves)&1023 == 0 && ctx.Err() != nil {
-			return nil, manifest.File{}, ctx.Err()
-		}
-	}
-	if err := rr.Err(); err != nil {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: %w", h, err)
+		return nil
+	})
+	if err != nil {
+		return nil, native.File{}, err
 	}
 	if len(leaves) == 0 {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: no items", h)
+		return nil, native.File{}, fmt.Errorf("chunk %s: no items", h)
 	}
-	// Read to the end so that the hash covers the whole file (a zstd frame followed
-	// by anything is not a chunk this package wrote).
-	if n, err := io.Copy(io.Discard, dec); err != nil || n != 0 {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: data after the records stream (%d bytes, %v)", h, n, err)
-	}
-	if _, err := io.Copy(io.Discard, ch); err != nil {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: %w", h, err)
-	}
-	if ch.n > limit {
-		return nil, manifest.File{}, fmt.Errorf("chunk %s: larger than %d bytes", h, limit)
-	}
-	f := manifest.File{Handle: h, Size: ch.n, RawSize: raw.n}
-	copy(f.SHA256[:], sum.Sum(nil))
 	return leaves, f, nil
-}
-
-// countingReader counts what passes through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // FindResumableStateSnapshot looks for the folder of an interrupted state snapshot
@@ -244,10 +193,9 @@ func FindResumableStateSnapshot(ctx context.Context, st storage.Store, version u
 	if err != nil {
 		return "", false, fmt.Errorf("list backup folders: %w", err)
 	}
-	prefix := fmt.Sprintf("state_snapshot_ver_%d-", version)
 	var cands []storage.BackupInfo
 	for _, in := range infos {
-		if strings.HasPrefix(path.Base(string(in.Handle)), prefix) && time.Since(in.ModTime) <= maxAge {
+		if native.IsStateSnapshotFolderOf(in.Handle, version) && time.Since(in.ModTime) <= maxAge {
 			cands = append(cands, in)
 		}
 	}
@@ -256,7 +204,7 @@ func FindResumableStateSnapshot(ctx context.Context, st storage.Store, version u
 	}
 	// A folder referenced by metadata (its own file or a line of a compacted one) is
 	// a completed backup, not to be touched.
-	err = checkNotBackedUp(ctx, st, MetadataName(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version}))
+	err = checkNotBackedUp(ctx, st, native.MetadataName(&native.Metadata{Type: native.TypeStateSnapshot, Version: version}))
 	if errors.Is(err, ErrAlreadyBackedUp) {
 		return "", false, nil
 	}
@@ -279,7 +227,7 @@ type Resumed struct {
 // and SHA-256 check out are reused, the others written; then the manifest and the
 // metadata file are written as for StateSnapshot. reused, if not nil, is called for
 // each chunk reused.
-func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(manifest.StateSnapshotChunk)) (*Result, Resumed, error) {
+func ResumeStateSnapshot(ctx context.Context, svc StateSource, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(native.StateSnapshotChunk)) (*Result, Resumed, error) {
 	if err := storage.ValidateHandle(string(folder)); err != nil {
 		return nil, Resumed{}, fmt.Errorf("resume folder: %w", err)
 	}
@@ -290,9 +238,9 @@ func ResumeStateSnapshot(ctx context.Context, svc *backupservice.Client, st stor
 			res, err := StateSnapshot(ctx, svc, st, version, opts)
 			return res, Resumed{}, err
 		}
-		tag := fmt.Sprintf("r%d", k)
+		tag := native.AttemptTag(k)
 		// Read it whole: some stores report a missing file only when it is read.
-		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), tagged("state_root.proof", tag))), backupservice.MaxProofResponseSize)
+		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), native.Tagged(native.StateRootProofName, tag))), proof.MaxSize)
 		if errors.Is(err, storage.ErrNotFound) {
 			rs.tag = tag
 			break

@@ -5,6 +5,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/records"
 )
 
@@ -13,9 +16,7 @@ import (
 // exact size of its input.
 func FuzzDecodeStateChunk(f *testing.F) {
 	var good bytes.Buffer
-	o := &Options{}
-	n, _ := o.normalize()
-	enc, err := getEncoder(n.CompressionLevel, &good)
+	enc, err := zstd.NewWriter(&good, zstd.WithEncoderLevel(native.DefaultCompressionLevel), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 // TestResumeStateSnapshot interrupts a state snapshot backup, resumes it (and
@@ -41,8 +42,8 @@ func TestResumeStateSnapshot(t *testing.T) {
 			if _, _, err := backup.FindResumableStateSnapshot(ctx, st, v, time.Hour); err != nil {
 				t.Fatal(err)
 			}
-			_, err := backup.StateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: fail1}, v, o)
-			if !errors.Is(err, errInjected) {
+			_, err := backup.StateSnapshot(ctx, tc.svc, failNth(st, storagetest.OpCommit, fail1), v, o)
+			if !errors.Is(err, storagetest.ErrInjected) {
 				t.Fatalf("attempt 1: %v", err)
 			}
 			folder, ok, err := backup.FindResumableStateSnapshot(ctx, st, v, time.Hour)
@@ -52,8 +53,8 @@ func TestResumeStateSnapshot(t *testing.T) {
 			if _, ok, _ := backup.FindResumableStateSnapshot(ctx, st, v, -time.Second); ok {
 				t.Fatal("a folder older than the age limit was offered")
 			}
-			_, rd2, err := backup.ResumeStateSnapshot(ctx, tc.svc, &faultStore{Store: st, failCommit: 4}, folder, v, o, nil)
-			if !errors.Is(err, errInjected) {
+			_, rd2, err := backup.ResumeStateSnapshot(ctx, tc.svc, failNth(st, storagetest.OpCommit, 4), folder, v, o, nil)
+			if !errors.Is(err, storagetest.ErrInjected) {
 				t.Fatalf("attempt 2: %v", err)
 			}
 			if rd2.Chunks != want2 {
@@ -77,7 +78,7 @@ func TestResumeStateSnapshot(t *testing.T) {
 				damaged = 1
 			}
 			var calls atomic.Int64
-			res, rd3, err := backup.ResumeStateSnapshot(ctx, tc.svc, st, folder, v, o, func(manifest.StateSnapshotChunk) { calls.Add(1) })
+			res, rd3, err := backup.ResumeStateSnapshot(ctx, tc.svc, st, folder, v, o, func(native.StateSnapshotChunk) { calls.Add(1) })
 			if err != nil {
 				t.Fatalf("attempt 3: %v", err)
 			}
@@ -93,12 +94,12 @@ func TestResumeStateSnapshot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mb, err := manifest.ReadLimited(r, manifest.MaxManifestSize, string(res.Metadata.Manifest))
+			mb, err := native.ReadLimited(r, native.MaxManifestSize, string(res.Metadata.Manifest))
 			r.Close()
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := manifest.DecodeStateSnapshot(mb)
+			m, err := native.DecodeStateSnapshot(mb)
 			if err != nil {
 				t.Fatal(err)
 			}

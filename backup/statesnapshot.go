@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/storage"
@@ -14,7 +13,7 @@ import (
 
 // EpochEndVersion returns the version of the ledger info that ended epoch: the
 // default version of a state snapshot of that epoch.
-func EpochEndVersion(ctx context.Context, svc *backupservice.Client, epoch uint64) (uint64, error) {
+func EpochEndVersion(ctx context.Context, svc EpochSource, epoch uint64) (uint64, error) {
 	li, err := fetchEnding(ctx, svc, epoch)
 	if err != nil {
 		return 0, err
@@ -24,7 +23,7 @@ func EpochEndVersion(ctx context.Context, svc *backupservice.Client, epoch uint6
 
 // stateChunk is one chunk written by a worker, with what the sink verifies.
 type stateChunk struct {
-	desc   manifest.StateSnapshotChunk
+	desc   native.StateSnapshotChunk
 	leaves []smt.Leaf
 	proof  smt.RangeProof
 }
@@ -34,19 +33,19 @@ type stateChunk struct {
 // item, and the proof that ties the state root to a signed ledger info. Every chunk
 // is checked with a chunk verifier against that root before the manifest is written.
 // An interrupted backup can be resumed with ResumeStateSnapshot.
-func StateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, version uint64, opts Options) (*Result, error) {
+func StateSnapshot(ctx context.Context, svc StateSource, st storage.Store, version uint64, opts Options) (*Result, error) {
 	return stateSnapshot(ctx, svc, st, version, opts, nil)
 }
 
 // stateSnapshot is StateSnapshot in a new folder (rs nil) or continuing the folder
 // of an interrupted attempt (rs, see resume.go).
-func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.Store, version uint64, opts Options, rs *resumeState) (*Result, error) {
+func stateSnapshot(ctx context.Context, svc StateSource, st storage.Store, version uint64, opts Options, rs *resumeState) (*Result, error) {
 	start := time.Now()
 	o, err := opts.normalize()
 	if err != nil {
 		return nil, err
 	}
-	metaName := MetadataName(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version})
+	metaName := native.MetadataName(&native.Metadata{Type: native.TypeStateSnapshot, Version: version})
 	if err := checkNotBackedUp(ctx, st, metaName); err != nil {
 		return nil, err
 	}
@@ -65,20 +64,20 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 	var b storage.BackupHandle
 	if rs != nil {
 		b = rs.folder
-	} else if b, err = st.CreateBackup(ctx, fmt.Sprintf("state_snapshot_ver_%d", version)); err != nil {
+	} else if b, err = st.CreateBackup(ctx, native.StateSnapshotFolder(version)); err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
 	o.Logger.Info("state snapshot backup", "version", version, "items", n, "root", root, "folder", b)
-	rpBytes, err := backupservice.EncodeStateRootProof(&rp)
+	rpBytes, err := rp.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("encode state root proof: %w", err)
 	}
-	rootFile, err := writeFile(ctx, st, b, rs.name("state_root.proof"), rpBytes, o.Stats)
+	rootFile, err := native.WriteFile(ctx, st, b, rs.name(native.StateRootProofName), rpBytes, &o.Stats.WriteStats)
 	if err != nil {
 		return nil, err
 	}
-	m := &manifest.StateSnapshot{
-		Format: manifest.FormatVersion, Version: version, Epoch: rp.LedgerInfo.LedgerInfo.Epoch,
+	m := &native.StateSnapshot{
+		Format: native.FormatVersion, Version: version, Epoch: rp.LedgerInfo.LedgerInfo.Epoch,
 		RootHash: root, ItemCount: n, RootProof: rootFile,
 	}
 
@@ -116,13 +115,13 @@ func stateSnapshot(ctx context.Context, svc *backupservice.Client, st storage.St
 			return nil, fmt.Errorf("verify state snapshot at version %d: %w", version, err)
 		}
 	}
-	meta := manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: version, Epoch: m.Epoch}
-	return finishNamed(ctx, st, b, rs.name(ManifestName), m, meta, o, start, rs.reusedBytes())
+	meta := native.Metadata{Type: native.TypeStateSnapshot, Version: version, Epoch: m.Epoch}
+	return finishNamed(ctx, st, b, rs.name(native.ManifestName), m, meta, o, start, rs.reusedBytes())
 }
 
 // stateRange streams count items from first and writes them as one or more chunks
 // (after the chunks of an interrupted attempt that rs reuses).
-func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store, b storage.BackupHandle, version, first, count uint64, o *Options, rs *resumeState) ([]stateChunk, error) {
+func stateRange(ctx context.Context, svc StateSource, st storage.Store, b storage.BackupHandle, version, first, count uint64, o *Options, rs *resumeState) ([]stateChunk, error) {
 	out, idx, err := rs.reuseRange(ctx, st, first, first+count, o)
 	if err != nil || idx == first+count {
 		return out, err
@@ -137,7 +136,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	if s.Expected() != first+count-idx {
 		return nil, fmt.Errorf("state items %d+%d: service announced %d", idx, first+count-idx, s.Expected())
 	}
-	var cw *ChunkWriter
+	var cw *native.ChunkWriter
 	defer func() {
 		if cw != nil {
 			cw.Abort()
@@ -146,7 +145,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 	var cur stateChunk
 	// cut commits the current chunk and fetches the range proof of its last item.
 	cut := func() error {
-		f, err := cw.Commit(o.Stats)
+		f, err := cw.Commit(&o.Stats.WriteStats)
 		cw.Abort() // a no-op after a successful commit
 		cw = nil
 		if err != nil {
@@ -163,7 +162,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}
-		pf, err := writeFile(ctx, st, b, rs.name(fmt.Sprintf("state-%012d.proof", cur.desc.FirstIndex)), pb, o.Stats)
+		pf, err := native.WriteFile(ctx, st, b, rs.name(native.StateProofName(cur.desc.FirstIndex)), pb, &o.Stats.WriteStats)
 		if err != nil {
 			return err
 		}
@@ -193,7 +192,7 @@ func stateRange(ctx context.Context, svc *backupservice.Client, st storage.Store
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, rs.name(fmt.Sprintf("state-%012d.zst", idx)), o); err != nil {
+			if cw, err = native.CreateChunk(ctx, st, b, rs.name(native.StateChunkName(idx)), o.chunkOptions()); err != nil {
 				return nil, err
 			}
 			cur.desc.FirstIndex = idx

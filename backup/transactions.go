@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
@@ -19,7 +18,7 @@ import (
 // against. Every chunk's transactions are decoded (which checks that each info
 // commits to its transaction, write set and events) and verified against the proof
 // before the chunk is committed.
-func Transactions(ctx context.Context, svc *backupservice.Client, st storage.Store, first, count uint64, opts Options) (*Result, error) {
+func Transactions(ctx context.Context, svc TransactionSource, st storage.Store, first, count uint64, opts Options) (*Result, error) {
 	start := time.Now()
 	o, err := opts.normalize()
 	if err != nil {
@@ -29,7 +28,7 @@ func Transactions(ctx context.Context, svc *backupservice.Client, st storage.Sto
 		return nil, fmt.Errorf("transaction backup: bad range %d+%d", first, count)
 	}
 	last := first + count - 1
-	metaName := MetadataName(&manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: last})
+	metaName := native.MetadataName(&native.Metadata{Type: native.TypeTransaction, FirstVersion: first, LastVersion: last})
 	if err := checkNotBackedUp(ctx, st, metaName); err != nil {
 		return nil, err
 	}
@@ -43,12 +42,12 @@ func Transactions(ctx context.Context, svc *backupservice.Client, st storage.Sto
 	if first < ds.FirstTxnVersion {
 		return nil, fmt.Errorf("transaction backup of versions [%d, %d]: the node stores transactions from %d", first, last, ds.FirstTxnVersion)
 	}
-	b, err := st.CreateBackup(ctx, fmt.Sprintf("transaction_%d-%d", first, last))
+	b, err := st.CreateBackup(ctx, native.TransactionFolder(first, last))
 	if err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)
 	}
 	o.Logger.Info("transaction backup", "first_version", first, "last_version", last, "folder", b)
-	m := &manifest.Transaction{Format: manifest.FormatVersion, FirstVersion: first, LastVersion: last}
+	m := &native.Transaction{Format: native.FormatVersion, FirstVersion: first, LastVersion: last}
 	next := first
 	src := func(ctx context.Context) (uint64, bool, error) {
 		if next > last {
@@ -58,23 +57,23 @@ func Transactions(ctx context.Context, svc *backupservice.Client, st storage.Sto
 		next += min(o.TransactionRequest, last-s+1)
 		return s, true, nil
 	}
-	work := func(ctx context.Context, s uint64) ([]manifest.TransactionChunk, error) {
+	work := func(ctx context.Context, s uint64) ([]native.TransactionChunk, error) {
 		return txnRange(ctx, svc, st, b, s, min(o.TransactionRequest, last-s+1), o)
 	}
-	sink := func(ctx context.Context, cs []manifest.TransactionChunk) error {
+	sink := func(ctx context.Context, cs []native.TransactionChunk) error {
 		m.Chunks = append(m.Chunks, cs...)
 		return nil
 	}
 	if err := pipeline.Ordered(ctx, pipeline.Options{Workers: o.Concurrency, Buffered: o.Concurrency}, src, work, sink); err != nil {
 		return nil, err
 	}
-	meta := manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: last}
+	meta := native.Metadata{Type: native.TypeTransaction, FirstVersion: first, LastVersion: last}
 	return finish(ctx, st, b, m, meta, o, start)
 }
 
 // txnRange streams count transactions from first and writes them as one or more
 // verified chunks.
-func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, b storage.BackupHandle, first, count uint64, o *Options) ([]manifest.TransactionChunk, error) {
+func txnRange(ctx context.Context, svc TransactionSource, st storage.Store, b storage.BackupHandle, first, count uint64, o *Options) ([]native.TransactionChunk, error) {
 	t0 := time.Now()
 	s, err := svc.Transactions(ctx, first, count)
 	timed(&o.Stats.FetchNanos, t0)
@@ -82,14 +81,14 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 		return nil, fmt.Errorf("transactions %d+%d: %w", first, count, err)
 	}
 	defer s.Close()
-	var out []manifest.TransactionChunk
-	var cw *ChunkWriter
+	var out []native.TransactionChunk
+	var cw *native.ChunkWriter
 	defer func() {
 		if cw != nil {
 			cw.Abort()
 		}
 	}()
-	var cur manifest.TransactionChunk
+	var cur native.TransactionChunk
 	var hashes []ledger.Hash
 	cut := func() error {
 		cur.LastVersion = cur.FirstVersion + uint64(len(hashes)) - 1
@@ -110,23 +109,23 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 		if err != nil {
 			return fmt.Errorf("verify transactions [%d, %d]: %w", cur.FirstVersion, cur.LastVersion, err)
 		}
-		f, err := cw.Commit(o.Stats)
+		f, err := cw.Commit(&o.Stats.WriteStats)
 		cw.Abort()
 		cw = nil
 		if err != nil {
 			return err
 		}
-		pb, err := backupservice.EncodeTransactionRangeProof(&p)
+		pb, err := p.Encode()
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}
-		pf, err := writeFile(ctx, st, b, fmt.Sprintf("txn-%012d.proof", cur.FirstVersion), pb, o.Stats)
+		pf, err := native.WriteFile(ctx, st, b, native.TransactionProofName(cur.FirstVersion), pb, &o.Stats.WriteStats)
 		if err != nil {
 			return err
 		}
 		cur.File, cur.Proof = f, pf
 		out = append(out, cur)
-		cur = manifest.TransactionChunk{}
+		cur = native.TransactionChunk{}
 		hashes = hashes[:0]
 		return nil
 	}
@@ -148,7 +147,7 @@ func txnRange(ctx context.Context, svc *backupservice.Client, st storage.Store, 
 			}
 		}
 		if cw == nil {
-			if cw, err = CreateChunk(ctx, st, b, fmt.Sprintf("txn-%012d.zst", v), o); err != nil {
+			if cw, err = native.CreateChunk(ctx, st, b, native.TransactionChunkName(v), o.chunkOptions()); err != nil {
 				return nil, err
 			}
 			cur.FirstVersion = v

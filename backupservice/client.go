@@ -13,13 +13,10 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
-	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/records"
 )
-
-// DefaultAddress is the backup service's default listen address.
-const DefaultAddress = "127.0.0.1:6186"
 
 // ClientOptions configures a Client.
 type ClientOptions struct {
@@ -141,7 +138,7 @@ func (c *Client) getURL(ctx context.Context, endpoint, u string, headerOnly bool
 		return nil, nil, nil, fmt.Errorf("backup service %s: %w", endpoint, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxSmallResponse))
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxErrorMessageSize))
 		resp.Body.Close()
 		timer.Stop()
 		cancel(nil)
@@ -197,12 +194,12 @@ func (c *Client) url(endpoint string, params ...string) string {
 func u64(v uint64) string { return strconv.FormatUint(v, 10) }
 
 // DBState returns what the node's store holds.
-func (c *Client) DBState(ctx context.Context) (DBState, error) {
-	b, err := c.small(ctx, EndpointDBState, MaxDBStateSize, c.base+"/"+EndpointDBState)
+func (c *Client) DBState(ctx context.Context) (proof.DBState, error) {
+	b, err := c.small(ctx, EndpointDBState, proof.MaxDBStateSize, c.base+"/"+EndpointDBState)
 	if err != nil {
-		return DBState{}, err
+		return proof.DBState{}, err
 	}
-	return DecodeDBState(b)
+	return proof.DecodeDBState(b)
 }
 
 // StateItemCount returns the number of state items at a version.
@@ -234,22 +231,22 @@ func (c *Client) StateRangeProof(ctx context.Context, version uint64, last ledge
 
 // StateRootProof returns the proof that ties the state root after version to a signed
 // ledger info.
-func (c *Client) StateRootProof(ctx context.Context, version uint64) (ledgerdb.StateRootProof, error) {
-	b, err := c.small(ctx, EndpointStateRootProof, MaxProofResponseSize, c.url(EndpointStateRootProof, u64(version)))
+func (c *Client) StateRootProof(ctx context.Context, version uint64) (proof.StateRoot, error) {
+	b, err := c.small(ctx, EndpointStateRootProof, proof.MaxSize, c.url(EndpointStateRootProof, u64(version)))
 	if err != nil {
-		return ledgerdb.StateRootProof{}, err
+		return proof.StateRoot{}, err
 	}
-	return DecodeStateRootProof(b)
+	return proof.DecodeStateRoot(b)
 }
 
 // TransactionRangeProof returns the accumulator range proof of transactions [first,
 // last] and the signed ledger info it is against.
-func (c *Client) TransactionRangeProof(ctx context.Context, first, last uint64) (TransactionRangeProof, error) {
-	b, err := c.small(ctx, EndpointTransactionRangeProof, MaxProofResponseSize, c.url(EndpointTransactionRangeProof, u64(first), u64(last)))
+func (c *Client) TransactionRangeProof(ctx context.Context, first, last uint64) (proof.TransactionRange, error) {
+	b, err := c.small(ctx, EndpointTransactionRangeProof, proof.MaxSize, c.url(EndpointTransactionRangeProof, u64(first), u64(last)))
 	if err != nil {
-		return TransactionRangeProof{}, err
+		return proof.TransactionRange{}, err
 	}
-	return DecodeTransactionRangeProof(b)
+	return proof.DecodeTransactionRange(b)
 }
 
 // StateSnapshotChunk streams at most limit state items at version, from item index

@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -32,7 +32,7 @@ func FuzzCacheFile(f *testing.F) {
 		if sum := sha256.Sum256(body); !bytes.Contains(b, []byte(hex.EncodeToString(sum[:]))) {
 			t.Fatalf("accepted %q without its body's checksum", b)
 		}
-		want, err := manifest.DecodeMetadataFile(string(h), body)
+		want, err := native.DecodeMetadataFile(string(h), body)
 		if err != nil || !reflect.DeepEqual(ms, want) {
 			t.Fatalf("cache decode %+v differs from storage decode %+v (%v)", ms, want, err)
 		}

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"text/tabwriter"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/bytesize"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -78,9 +78,9 @@ func New(entries []Entry) *Inventory {
 		seen[m.Key()] = true
 		bk := Backup{Type: m.Type, Size: m.Size, Manifest: m.Manifest, MetadataFile: entries[i].File}
 		switch m.Type {
-		case manifest.TypeEpochEnding:
+		case native.TypeEpochEnding:
 			bk.First, bk.Last = m.FirstEpoch, m.LastEpoch
-		case manifest.TypeTransaction:
+		case native.TypeTransaction:
 			bk.First, bk.Last = m.FirstVersion, m.LastVersion
 		default:
 			bk.First, bk.Last, bk.Epoch = m.Version, m.Version, m.Epoch
@@ -97,7 +97,7 @@ func New(entries []Entry) *Inventory {
 		}
 		return a.Last < b.Last
 	})
-	for _, typ := range []string{manifest.TypeEpochEnding, manifest.TypeTransaction} {
+	for _, typ := range []string{native.TypeEpochEnding, native.TypeTransaction} {
 		inv.Gaps = append(inv.Gaps, gaps(typ, inv.Backups)...)
 	}
 	return inv
@@ -128,9 +128,9 @@ func (inv *Inventory) WriteTable(w io.Writer) error {
 	for _, b := range inv.Backups {
 		var rng string
 		switch b.Type {
-		case manifest.TypeEpochEnding:
+		case native.TypeEpochEnding:
 			rng = fmt.Sprintf("epochs %d-%d", b.First, b.Last)
-		case manifest.TypeTransaction:
+		case native.TypeTransaction:
 			rng = fmt.Sprintf("versions %d-%d", b.First, b.Last)
 		default:
 			rng = fmt.Sprintf("version %d (epoch %d)", b.First, b.Epoch)
@@ -139,7 +139,7 @@ func (inv *Inventory) WriteTable(w io.Writer) error {
 	}
 	for _, g := range inv.Gaps {
 		unit := "versions"
-		if g.Type == manifest.TypeEpochEnding {
+		if g.Type == native.TypeEpochEnding {
 			unit = "epochs"
 		}
 		fmt.Fprintf(tw, "%s\tGAP %s %d-%d\t\t\n", g.Type, unit, g.First, g.Last)

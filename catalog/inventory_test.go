@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage/local"
 )
 
@@ -20,10 +20,10 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	save := func(name string, ms ...manifest.Metadata) {
+	save := func(name string, ms ...native.Metadata) {
 		var b []byte
 		for _, m := range ms {
-			m.Format = manifest.FormatVersion
+			m.Format = native.FormatVersion
 			m.Manifest = "f/manifest.json"
 			line, err := m.EncodeLine()
 			if err != nil {
@@ -35,11 +35,11 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	save("a.meta", manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: 0, LastVersion: 99, Size: 2048})
-	save("b.meta", manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: 200, LastVersion: 299},
-		manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: 0, LastVersion: 99})
-	save("c.meta", manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 2, LastEpoch: 4, FirstVersion: 10, LastVersion: 30})
-	save("d.meta", manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 150, Epoch: 3})
+	save("a.meta", native.Metadata{Type: native.TypeTransaction, FirstVersion: 0, LastVersion: 99, Size: 2048})
+	save("b.meta", native.Metadata{Type: native.TypeTransaction, FirstVersion: 200, LastVersion: 299},
+		native.Metadata{Type: native.TypeTransaction, FirstVersion: 0, LastVersion: 99})
+	save("c.meta", native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: 2, LastEpoch: 4, FirstVersion: 10, LastVersion: 30})
+	save("d.meta", native.Metadata{Type: native.TypeStateSnapshot, Version: 150, Epoch: 3})
 	inv, err := catalog.Load(ctx, st)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 	if len(inv.Backups) != 4 || inv.Duplicates != 1 {
 		t.Fatalf("backups %+v duplicates %d", inv.Backups, inv.Duplicates)
 	}
-	want := []catalog.Gap{{Type: manifest.TypeEpochEnding, First: 0, Last: 1}, {Type: manifest.TypeTransaction, First: 100, Last: 199}}
+	want := []catalog.Gap{{Type: native.TypeEpochEnding, First: 0, Last: 1}, {Type: native.TypeTransaction, First: 100, Last: 199}}
 	if len(inv.Gaps) != 2 || inv.Gaps[0] != want[0] || inv.Gaps[1] != want[1] {
 		t.Fatalf("gaps %+v", inv.Gaps)
 	}
@@ -84,7 +84,7 @@ func TestLoadCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	m := manifest.Metadata{Format: manifest.FormatVersion, Type: manifest.TypeTransaction, FirstVersion: 0, LastVersion: 9, Manifest: "f/manifest.json"}
+	m := native.Metadata{Format: native.FormatVersion, Type: native.TypeTransaction, FirstVersion: 0, LastVersion: 9, Manifest: "f/manifest.json"}
 	b, err := m.EncodeLine()
 	if err != nil {
 		t.Fatal(err)

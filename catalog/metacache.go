@@ -34,20 +34,16 @@ import (
 	"github.com/google/renameio/v2"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
 // Entry is one metadata line and the metadata file it came from.
 type Entry struct {
-	manifest.Metadata
+	native.Metadata
 	// File is the handle of the metadata file that holds the line.
 	File storage.FileHandle
 }
-
-// Suffix ends the name of every backup metadata file; other names in the metadata
-// namespace (leases, future kinds) are ignored.
-const Suffix = ".meta"
 
 // Concurrency is the most metadata files downloaded at once.
 const Concurrency = 8
@@ -88,7 +84,7 @@ func load(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
 	var files []storage.FileHandle
 	seen := make(map[storage.FileHandle]bool, len(hs))
 	for _, h := range hs {
-		if !strings.HasSuffix(string(h), Suffix) {
+		if !native.IsMetadataName(string(h)) {
 			continue
 		}
 		if err := storage.ValidateHandle(string(h)); err != nil {
@@ -108,7 +104,7 @@ func load(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
 			return nil, err
 		}
 	}
-	lines := make([][]manifest.Metadata, len(files))
+	lines := make([][]native.Metadata, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(Concurrency)
 	for i, h := range files {
@@ -146,13 +142,13 @@ func load(ctx context.Context, st storage.Store, dir string) ([]Entry, error) {
 
 // loadFile returns the lines of one metadata file, from the cache when it holds a
 // sound copy, else from storage (caching what it downloaded).
-func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHandle) ([]manifest.Metadata, error) {
+func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHandle) ([]native.Metadata, error) {
 	if c != nil {
 		if ms, ok := c.get(h); ok {
 			return ms, nil
 		}
 	}
-	ms, b, err := readFile(ctx, st, h)
+	ms, b, err := native.ReadMetadataFile(ctx, st, h)
 	if err != nil {
 		return nil, err
 	}
@@ -162,40 +158,6 @@ func loadFile(ctx context.Context, st storage.Store, c *cache, h storage.FileHan
 		}
 	}
 	return ms, nil
-}
-
-// ReadFile reads and decodes the one metadata file h from st, within the metadata
-// size limits, without any cache. Its errors name the file; a file that is gone
-// matches storage.ErrNotFound (compaction removed it: list again).
-func ReadFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]manifest.Metadata, error) {
-	if err := storage.ValidateHandle(string(h)); err != nil {
-		return nil, fmt.Errorf("metadata handle %q: %w", h, err)
-	}
-	ms, _, err := readFile(ctx, st, h)
-	return ms, err
-}
-
-// readFile downloads and decodes metadata file h, returning its lines and bytes.
-func readFile(ctx context.Context, st storage.Store, h storage.FileHandle) ([]manifest.Metadata, []byte, error) {
-	b, err := download(ctx, st, h)
-	if err != nil {
-		return nil, nil, err
-	}
-	ms, err := manifest.DecodeMetadataFile(string(h), b)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ms, b, nil
-}
-
-func download(ctx context.Context, st storage.Store, h storage.FileHandle) ([]byte, error) {
-	r, err := st.Open(ctx, h)
-	if err != nil {
-		return nil, fmt.Errorf("open metadata %s: %w", h, err)
-	}
-	defer r.Close()
-	// ReadLimited names the file in its errors.
-	return manifest.ReadLimited(r, manifest.MaxMetadataSize, "metadata file "+string(h))
 }
 
 // cache is a directory of verified copies of metadata files.
@@ -212,7 +174,7 @@ func openCache(dir string) (*cache, error) {
 // outside the directory or exceed the file name limit.
 func fileName(h storage.FileHandle) string {
 	sum := sha256.Sum256([]byte(h))
-	return hex.EncodeToString(sum[:]) + Suffix
+	return hex.EncodeToString(sum[:]) + native.MetadataSuffix
 }
 
 // encode returns the cache file for the bytes b of metadata file h.
@@ -224,7 +186,7 @@ func encode(h storage.FileHandle, b []byte) []byte {
 }
 
 // decode checks a cache file (header, handle, checksum) and decodes its body.
-func decode(h storage.FileHandle, f []byte) ([]manifest.Metadata, error) {
+func decode(h storage.FileHandle, f []byte) ([]native.Metadata, error) {
 	nl := bytes.IndexByte(f, '\n')
 	if nl < 0 {
 		return nil, errors.New("no header")
@@ -241,12 +203,12 @@ func decode(h storage.FileHandle, f []byte) ([]manifest.Metadata, error) {
 	if hex.EncodeToString(sum[:]) != fields[1] {
 		return nil, errors.New("checksum mismatch")
 	}
-	return manifest.DecodeMetadataFile(string(h), body)
+	return native.DecodeMetadataFile(string(h), body)
 }
 
 // get returns the cached lines of h; a missing, unreadable or unsound copy is a miss
 // (and an unsound one is deleted).
-func (c *cache) get(h storage.FileHandle) ([]manifest.Metadata, bool) {
+func (c *cache) get(h storage.FileHandle) ([]native.Metadata, bool) {
 	p := filepath.Join(c.dir, fileName(h))
 	f, err := os.Open(p)
 	if err != nil {
@@ -257,10 +219,10 @@ func (c *cache) get(h storage.FileHandle) ([]manifest.Metadata, bool) {
 		f.Close()
 		return nil, false
 	}
-	b, err := manifest.ReadLimited(f, manifest.MaxMetadataSize+len(magic)+3*storage.MaxHandleLen+80, p)
+	b, err := native.ReadLimited(f, native.MaxMetadataSize+len(magic)+3*storage.MaxHandleLen+80, p)
 	f.Close()
 	if err == nil {
-		var ms []manifest.Metadata
+		var ms []native.Metadata
 		if ms, err = decode(h, b); err == nil {
 			return ms, true
 		}
@@ -310,11 +272,11 @@ func (c *cache) prune(keep []storage.FileHandle) error {
 	return nil
 }
 
-const cacheNameLen = 2*sha256.Size + len(Suffix)
+const cacheNameLen = 2*sha256.Size + len(native.MetadataSuffix)
 
-// isCacheName reports whether name is a cache file name (hex hash + Suffix).
+// isCacheName reports whether name is a cache file name (hex hash + native.MetadataSuffix).
 func isCacheName(name string) bool {
-	if len(name) != cacheNameLen || !strings.HasSuffix(name, Suffix) {
+	if len(name) != cacheNameLen || !strings.HasSuffix(name, native.MetadataSuffix) {
 		return false
 	}
 	for _, c := range name[:2*sha256.Size] {

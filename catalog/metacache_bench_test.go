@@ -3,25 +3,14 @@ package catalog_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
-
-// slowStore delays every Open.
-type slowStore struct {
-	storage.Store
-	delay time.Duration
-}
-
-func (s *slowStore) Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, error) {
-	time.Sleep(s.delay)
-	return s.Store.Open(ctx, h)
-}
 
 // BenchmarkLoad compares reading 500 metadata files from local storage, from storage
 // with a first-byte latency, and from a warm cache (which re-verifies every copy).
@@ -40,7 +29,9 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 	// remote adds 2 ms to every Open, as an object store's first byte would.
-	remote := &slowStore{Store: st, delay: 2 * time.Millisecond}
+	remote := storagetest.NewFaultStore(st, storagetest.Every(storagetest.OpOpen, storagetest.Fault{
+		Before: func() { time.Sleep(2 * time.Millisecond) },
+	}))
 	for _, tc := range []struct {
 		name string
 		st   storage.Store

@@ -4,69 +4,40 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// countingStore counts Opens and can list extra handles or fail opens.
-type countingStore struct {
-	storage.Store
-	opens     atomic.Int64
-	extra     []storage.FileHandle
-	mu        sync.Mutex
-	inFlight  int
-	maxFlight int
-}
-
-func (s *countingStore) Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, error) {
-	s.opens.Add(1)
-	s.mu.Lock()
-	s.inFlight++
-	s.maxFlight = max(s.maxFlight, s.inFlight)
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inFlight--
-		s.mu.Unlock()
-	}()
-	return s.Store.Open(ctx, h)
-}
-
-func (s *countingStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
-	hs, err := s.Store.ListMetadata(ctx)
-	return append(hs, s.extra...), err
-}
-
-func newStore(t *testing.T) (*countingStore, *local.Store) {
+// newStore returns a local store and a FaultStore over it, which counts Opens.
+func newStore(t *testing.T) (*storagetest.FaultStore, *local.Store) {
 	t.Helper()
 	l, err := local.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	return &countingStore{Store: l}, l
+	return storagetest.NewFaultStore(l), l
 }
 
-func line(t *testing.T, m manifest.Metadata) []byte {
+func line(t *testing.T, m native.Metadata) []byte {
 	t.Helper()
-	m.Format = manifest.FormatVersion
+	m.Format = native.FormatVersion
 	if m.Manifest == "" {
-		m.Manifest = "f/manifest.json"
+		m.Manifest = "f/native.json"
 	}
 	b, err := m.EncodeLine()
 	if err != nil {
@@ -84,8 +55,8 @@ func save(t *testing.T, st storage.Store, name string, b []byte) storage.FileHan
 	return h
 }
 
-func txn(first, last uint64) manifest.Metadata {
-	return manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: last}
+func txn(first, last uint64) native.Metadata {
+	return native.Metadata{Type: native.TypeTransaction, FirstVersion: first, LastVersion: last}
 }
 
 func cacheFiles(t *testing.T, dir string) []string {
@@ -119,7 +90,7 @@ func TestLoadWithoutCache(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Fatalf("entries %v, want %s", got, want)
 	}
-	if n := st.opens.Load(); n != 2 {
+	if n := st.Count(storagetest.OpOpen); n != 2 {
 		t.Fatalf("%d opens, want 2 (the lease is not read)", n)
 	}
 }
@@ -132,15 +103,31 @@ func TestCacheHitsDoNotTouchStorage(t *testing.T) {
 	for i := range n {
 		save(t, st, fmt.Sprintf("m%03d.meta", i), line(t, txn(uint64(i)*10, uint64(i)*10+9)))
 	}
+	// Opens in progress at once.
+	var mu sync.Mutex
+	var inFlight, maxFlight int
+	st.AddRule(storagetest.Every(storagetest.OpOpen, storagetest.Fault{
+		Before: func() {
+			mu.Lock()
+			inFlight++
+			maxFlight = max(maxFlight, inFlight)
+			mu.Unlock()
+		},
+		After: func(*storagetest.Outcome) {
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		},
+	}))
 	first, err := catalog.LoadEntries(ctx, st, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.opens.Load(); got != n {
+	if got := st.Count(storagetest.OpOpen); got != n {
 		t.Fatalf("first load: %d opens, want %d", got, n)
 	}
-	if st.maxFlight > catalog.Concurrency || st.maxFlight < 1 {
-		t.Fatalf("%d downloads at once, want 1..%d", st.maxFlight, catalog.Concurrency)
+	if maxFlight > catalog.Concurrency || maxFlight < 1 {
+		t.Fatalf("%d downloads at once, want 1..%d", maxFlight, catalog.Concurrency)
 	}
 	if files := cacheFiles(t, dir); len(files) != n {
 		t.Fatalf("cache holds %d files, want %d: %v", len(files), n, files)
@@ -149,7 +136,7 @@ func TestCacheHitsDoNotTouchStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.opens.Load(); got != n {
+	if got := st.Count(storagetest.OpOpen); got != n {
 		t.Fatalf("second load opened %d files, want none", got-n)
 	}
 	if fmt.Sprint(first) != fmt.Sprint(second) {
@@ -160,7 +147,7 @@ func TestCacheHitsDoNotTouchStorage(t *testing.T) {
 	if _, err := catalog.LoadEntries(ctx, st, dir); err != nil {
 		t.Fatal(err)
 	}
-	if got := st.opens.Load(); got != n+1 {
+	if got := st.Count(storagetest.OpOpen); got != n+1 {
 		t.Fatalf("third load opened %d files, want 1", got-n)
 	}
 }
@@ -224,7 +211,7 @@ func TestCorruptCacheRepaired(t *testing.T) {
 			if err := os.WriteFile(p, bad, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			before := st.opens.Load()
+			before := st.Count(storagetest.OpOpen)
 			es, err := catalog.LoadEntries(ctx, st, dir)
 			if err != nil {
 				t.Fatal(err)
@@ -232,7 +219,7 @@ func TestCorruptCacheRepaired(t *testing.T) {
 			if len(es) != 1 || es[0].LastVersion != 9 {
 				t.Fatalf("entries %+v", es)
 			}
-			if st.opens.Load() != before+1 {
+			if st.Count(storagetest.OpOpen) != before+1 {
 				t.Fatalf("corrupt copy not downloaded again")
 			}
 			if b, err := os.ReadFile(p); err != nil || string(b) != string(good) {
@@ -282,7 +269,7 @@ func TestMalformedMetadataNamed(t *testing.T) {
 
 func TestOversizedMetadataRejected(t *testing.T) {
 	st, _ := newStore(t)
-	big := make([]byte, manifest.MaxMetadataSize+1)
+	big := make([]byte, native.MaxMetadataSize+1)
 	for i := range big {
 		big[i] = ' '
 	}
@@ -296,12 +283,17 @@ func TestOversizedMetadataRejected(t *testing.T) {
 func TestInvalidHandleRejected(t *testing.T) {
 	st, _ := newStore(t)
 	save(t, st, "a.meta", line(t, txn(0, 9)))
-	st.extra = []storage.FileHandle{"../escape.meta"}
+	// The listing returns extra handles beside the real ones.
+	var extra []storage.FileHandle
+	st.AddRule(storagetest.Every(storagetest.OpListMetadata, storagetest.Fault{After: func(o *storagetest.Outcome) {
+		o.Handles = append(o.Handles, extra...)
+	}}))
+	extra = []storage.FileHandle{"../escape.meta"}
 	_, err := catalog.LoadEntries(context.Background(), st, t.TempDir())
 	if !errors.Is(err, storage.ErrInvalidName) {
 		t.Fatalf("handle with ..: %v", err)
 	}
-	st.extra = []storage.FileHandle{"metadata/missing.meta"}
+	extra = []storage.FileHandle{"metadata/missing.meta"}
 	_, err = catalog.LoadEntries(context.Background(), st, t.TempDir())
 	if !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), "missing.meta") {
 		t.Fatalf("missing file: %v", err)
@@ -391,64 +383,56 @@ func TestStaleTempFilesRemoved(t *testing.T) {
 	}
 }
 
-// blockingStore fails Opens of one handle and blocks the others until cancelled.
-type blockingStore struct {
-	storage.Store
-	fail storage.FileHandle
-}
-
-func (s *blockingStore) Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, error) {
-	if h == s.fail {
-		return nil, errors.New("boom")
-	}
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
 func TestFirstErrorCancelsDownloads(t *testing.T) {
 	_, l := newStore(t)
 	for i := range 20 {
 		save(t, l, fmt.Sprintf("m%02d.meta", i), line(t, txn(uint64(i)*10, uint64(i)*10+9)))
 	}
-	st := &blockingStore{Store: l, fail: "metadata/m05.meta"}
+	// Opens of m05 fail, the others block until cancelled.
+	st := storagetest.NewFaultStore(l, func(c storagetest.Call) storagetest.Fault {
+		switch {
+		case c.Op == storagetest.OpOpen && c.Handle == "metadata/m05.meta":
+			return storagetest.Fault{Mode: storagetest.FailBefore, Err: errors.New("boom")}
+		case c.Op == storagetest.OpOpen:
+			return storagetest.Fault{Block: make(chan struct{})}
+		}
+		return storagetest.Fault{}
+	})
 	_, err := catalog.LoadEntries(context.Background(), st, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "m05.meta") {
 		t.Fatalf("load: %v", err)
 	}
 }
 
-// vanishingStore lists a file that is gone when read, for the first `times` listings,
-// as when compaction deletes a small metadata file between listing and reading.
-type vanishingStore struct {
-	storage.Store
-	times int
-	lists int
-}
-
-func (s *vanishingStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
-	hs, err := s.Store.ListMetadata(ctx)
-	s.lists++
-	if s.lists <= s.times {
-		hs = append(hs, "metadata/compacted-away.meta")
-	}
-	return hs, err
+// vanishing returns a store that lists a file that is gone when read, for the first
+// times listings, as when compaction deletes a small metadata file between listing
+// and reading.
+func vanishing(st storage.Store, times int64) *storagetest.FaultStore {
+	return storagetest.NewFaultStore(st, func(c storagetest.Call) storagetest.Fault {
+		if c.Op != storagetest.OpListMetadata || c.N > times {
+			return storagetest.Fault{}
+		}
+		return storagetest.Fault{After: func(o *storagetest.Outcome) {
+			o.Handles = append(o.Handles, "metadata/compacted-away.meta")
+		}}
+	})
 }
 
 func TestListedThenDeletedFileListsAgain(t *testing.T) {
 	ctx := context.Background()
 	_, l := newStore(t)
-	save(t, l, "a.meta", line(t, manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 7}))
-	vs := &vanishingStore{Store: l, times: 2}
+	save(t, l, "a.meta", line(t, native.Metadata{Type: native.TypeStateSnapshot, Version: 7}))
+	vs := vanishing(l, 2)
 	es, err := catalog.LoadEntries(ctx, vs, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 1 || es[0].Version != 7 || vs.lists != 3 {
-		t.Fatalf("entries %+v after %d listings", es, vs.lists)
+	if len(es) != 1 || es[0].Version != 7 || vs.Count(storagetest.OpListMetadata) != 3 {
+		t.Fatalf("entries %+v after %d listings", es, vs.Count(storagetest.OpListMetadata))
 	}
 	// A file that keeps vanishing is an error after MaxRelists listings, not a loop.
-	vs = &vanishingStore{Store: l, times: 1 << 30}
-	if _, err := catalog.LoadEntries(ctx, vs, ""); !errors.Is(err, storage.ErrNotFound) || vs.lists != catalog.MaxRelists+1 {
-		t.Fatalf("err %v after %d listings", err, vs.lists)
+	vs = vanishing(l, 1<<30)
+	if _, err := catalog.LoadEntries(ctx, vs, ""); !errors.Is(err, storage.ErrNotFound) || vs.Count(storagetest.OpListMetadata) != catalog.MaxRelists+1 {
+		t.Fatalf("err %v after %d listings", err, vs.Count(storagetest.OpListMetadata))
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 )
 
 // Plan is what restoring to Target needs.
@@ -28,14 +28,14 @@ type Plan struct {
 
 // EpochEndings returns the epoch-ending backups sorted by first epoch (then last),
 // one per distinct range.
-func (inv *Inventory) EpochEndings() []Backup { return inv.ofType(manifest.TypeEpochEnding) }
+func (inv *Inventory) EpochEndings() []Backup { return inv.ofType(native.TypeEpochEnding) }
 
 // Snapshots returns the state snapshots sorted by version, one per version.
-func (inv *Inventory) Snapshots() []Backup { return inv.ofType(manifest.TypeStateSnapshot) }
+func (inv *Inventory) Snapshots() []Backup { return inv.ofType(native.TypeStateSnapshot) }
 
 // Transactions returns the transaction backups sorted by first version (then last),
 // one per distinct range.
-func (inv *Inventory) Transactions() []Backup { return inv.ofType(manifest.TypeTransaction) }
+func (inv *Inventory) Transactions() []Backup { return inv.ofType(native.TypeTransaction) }
 
 // ofType returns a copy of the backups of typ in the inventory's order (by range).
 func (inv *Inventory) ofType(typ string) []Backup {
@@ -53,7 +53,7 @@ func (inv *Inventory) SnapshotAtOrBefore(v uint64) (Backup, bool) {
 	var best Backup
 	found := false
 	for _, b := range inv.Backups {
-		if b.Type == manifest.TypeStateSnapshot && b.First <= v && (!found || b.First > best.First) {
+		if b.Type == native.TypeStateSnapshot && b.First <= v && (!found || b.First > best.First) {
 			best, found = b, true
 		}
 	}

@@ -9,27 +9,27 @@ import (
 
 	"pgregory.net/rapid"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
-func entry(m manifest.Metadata) catalog.Entry {
-	m.Format = manifest.FormatVersion
+func entry(m native.Metadata) catalog.Entry {
+	m.Format = native.FormatVersion
 	m.Manifest = storage.FileHandle(fmt.Sprintf("%s-%d-%d-%d/manifest.json", m.Type, m.FirstEpoch+m.FirstVersion, m.LastEpoch+m.LastVersion, m.Version))
 	return catalog.Entry{Metadata: m, File: storage.FileHandle("metadata/" + m.Key())}
 }
 
 func txnE(first, last uint64) catalog.Entry {
-	return entry(manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: last})
+	return entry(native.Metadata{Type: native.TypeTransaction, FirstVersion: first, LastVersion: last})
 }
 
 func snapE(v uint64) catalog.Entry {
-	return entry(manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: v, Epoch: v / 100})
+	return entry(native.Metadata{Type: native.TypeStateSnapshot, Version: v, Epoch: v / 100})
 }
 
 func epochE(first, last uint64) catalog.Entry {
-	return entry(manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: first, LastEpoch: last, FirstVersion: first * 100, LastVersion: last * 100})
+	return entry(native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: first, LastEpoch: last, FirstVersion: first * 100, LastVersion: last * 100})
 }
 
 // ranges renders backups as "first-last" for comparisons.

@@ -21,10 +21,12 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/coordinator/lease"
+	"github.com/ledgervault/ledgervault/format/native"
+	"github.com/ledgervault/ledgervault/internal/shutdown"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -52,8 +54,9 @@ var (
 
 // Config configures Run.
 type Config struct {
-	// Service is the node's backup service.
-	Service *backupservice.Client
+	// Service is the node's backup service (its client, *backupservice.Client, in
+	// production).
+	Service backup.Source
 	// Store is the backup storage.
 	Store storage.Store
 	// PollInterval is how often the node's state is read when there is nothing to do
@@ -158,9 +161,18 @@ func Run(ctx context.Context, cfg Config) error {
 	m.setLease(true)
 	defer m.setLease(false)
 
-	// work is cancelled by the grace timer, Abort, or a lost lease; not by ctx.
-	work, cancelWork := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancelWork(nil)
+	// The first step of the shutdown (ctx done) stops new backups and starts the
+	// grace period; the backup in flight runs under work, which the grace timer,
+	// Abort or a lost lease ends, not ctx.
+	sd := shutdown.New(ctx, max(cfg.ShutdownGrace, 0))
+	defer sd.Close()
+	work := sd.Aborting()
+	stopLog := context.AfterFunc(ctx, func() {
+		if work.Err() == nil {
+			log.Info("stopping: no new backups; the one in flight may finish", "grace", cfg.ShutdownGrace)
+		}
+	})
+	defer stopLog()
 	var wg sync.WaitGroup
 	keepCtx, stopKeep := context.WithCancel(work)
 	wg.Add(2)
@@ -168,35 +180,16 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		if err := l.Keep(keepCtx); err != nil {
 			m.setLease(false)
-			cancelWork(err)
+			sd.Abort(err)
 		}
 	}()
 	loopDone := make(chan struct{})
 	go func() {
 		defer wg.Done()
-		var grace <-chan time.Time
-		stopping := ctx.Done()
-		for {
-			select {
-			case <-loopDone:
-				return
-			case <-cfg.Abort:
-				cancelWork(ErrAborted)
-				return
-			case <-stopping:
-				stopping = nil
-				if cfg.ShutdownGrace < 0 {
-					cancelWork(ErrGraceExpired)
-					return
-				}
-				t := time.NewTimer(cfg.ShutdownGrace)
-				defer t.Stop()
-				grace = t.C
-				log.Info("stopping: no new backups; the one in flight may finish", "grace", cfg.ShutdownGrace)
-			case <-grace:
-				cancelWork(ErrGraceExpired)
-				return
-			}
+		select {
+		case <-loopDone:
+		case <-cfg.Abort:
+			sd.Abort(ErrAborted)
 		}
 	}()
 
@@ -219,7 +212,7 @@ func Run(ctx context.Context, cfg Config) error {
 	switch {
 	case errors.Is(cause, ErrAborted):
 		return ErrAborted
-	case errors.Is(cause, ErrGraceExpired) && c.interrupted:
+	case errors.Is(cause, shutdown.ErrGraceExpired) && c.interrupted:
 		return ErrGraceExpired
 	}
 	log.Info("stopped")
@@ -384,7 +377,7 @@ func (c *coord) ready(k string) bool {
 }
 
 // run makes one backup.
-func (c *coord) run(work context.Context, j job, ds backupservice.DBState) {
+func (c *coord) run(work context.Context, j job, ds proof.DBState) {
 	c.attempt(j.kind)
 	o := c.cfg.Backup
 	o.Logger = c.log
@@ -444,7 +437,7 @@ func (c *coord) run(work context.Context, j job, ds backupservice.DBState) {
 var errSkip = errors.New("skip")
 
 // snapshot makes (or resumes) the state snapshot of the end of epoch j.epoch.
-func (c *coord) snapshot(work context.Context, j job, ds backupservice.DBState, o backup.Options) (*backup.Result, int, error) {
+func (c *coord) snapshot(work context.Context, j job, ds proof.DBState, o backup.Options) (*backup.Result, int, error) {
 	en, err := c.ending(work, j.epoch)
 	if err != nil {
 		return nil, 0, fmt.Errorf("version of the ending of epoch %d: %w", j.epoch, err)
@@ -471,7 +464,7 @@ func (c *coord) snapshot(work context.Context, j job, ds backupservice.DBState, 
 	}
 	c.log.Info("resuming state snapshot", "version", v, "folder", folder)
 	res, rd, err := backup.ResumeStateSnapshot(work, c.cfg.Service, c.st, folder, v, o,
-		func(manifest.StateSnapshotChunk) { c.m.chunksReused.Inc() })
+		func(native.StateSnapshotChunk) { c.m.chunksReused.Inc() })
 	if err != nil && work.Err() == nil && !errors.Is(err, backup.ErrAlreadyBackedUp) {
 		c.resumeFailures[folder]++
 	}

@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/coordinator/lease"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 // TestCatchUpAndRestart runs the coordinator against a node committing
@@ -24,9 +25,14 @@ import (
 func TestCatchUpAndRestart(t *testing.T) {
 	n := newNode(t, 900, 0)
 	st, _ := localStore(t)
-	stopCommits := n.commitContinuously(t, 5*time.Millisecond)
-
 	cfg := testConfig(n, st, "me")
+	// The node keeps at most 1000 versions ahead of the backed-up transactions: a
+	// node that outruns the coordinator would starve the transaction batches (epoch
+	// endings and snapshots come first) however long the test waits.
+	stopCommits := n.commitContinuously(t, 5*time.Millisecond, func() bool {
+		return float64(n.chain.NextVersion()) > gauge(cfg.Metrics.lastTransaction)+1000
+	})
+
 	r := start(cfg)
 	waitFor(t, 20*time.Second, "transactions up to 1999", func() bool { return gauge(cfg.Metrics.lastTransaction) >= 1999 })
 	if err := r.stop(t); err != nil {
@@ -83,7 +89,7 @@ func TestTransientFailuresRetried(t *testing.T) {
 	base, _ := localStore(t)
 	var mu sync.Mutex
 	fails := map[string]int{}
-	st := &faultyStore{Store: base, create: func(name string) error {
+	st := storagetest.NewFaultStore(base, failCreates(func(name string) error {
 		p, _, _ := strings.Cut(name, "-")
 		mu.Lock()
 		defer mu.Unlock()
@@ -92,7 +98,7 @@ func TestTransientFailuresRetried(t *testing.T) {
 			return errTransient
 		}
 		return nil
-	}}
+	}))
 	cfg := testConfig(n, st, "me")
 	r := start(cfg)
 	waitFor(t, 20*time.Second, "all backed up", func() bool {
@@ -118,22 +124,22 @@ func TestTransientFailuresRetried(t *testing.T) {
 func TestPermanentFailureStopsKind(t *testing.T) {
 	n := newNode(t, 600, 0)
 	base, _ := localStore(t)
-	st := &faultyStore{Store: base, create: func(name string) error {
+	st := storagetest.NewFaultStore(base, failCreates(func(name string) error {
 		if strings.HasPrefix(name, "txn-") {
 			return storage.Permanent(errors.New("permission denied"))
 		}
 		return nil
-	}}
+	}))
 	cfg := testConfig(n, st, "me")
 	r := start(cfg)
 	waitFor(t, 20*time.Second, "the other kinds", func() bool {
 		return gauge(cfg.Metrics.lastEpochEnding) == 6 && gauge(cfg.Metrics.lastSnapshot) == 600
 	})
 	waitFor(t, 5*time.Second, "the stop", func() bool { return gauge(cfg.Metrics.workStopped.WithLabelValues(KindTransaction)) == 1 })
-	attempts := st.countOf("txn")
+	attempts := createsOf(st, "txn")
 	hb := gauge(cfg.Metrics.heartbeat)
 	time.Sleep(1200 * time.Millisecond)
-	if got := st.countOf("txn"); got != attempts || attempts == 0 {
+	if got := createsOf(st, "txn"); got != attempts || attempts == 0 {
 		t.Fatalf("transaction chunk creates went from %d to %d after the permanent failure", attempts, got)
 	}
 	if gauge(cfg.Metrics.failures.WithLabelValues(KindTransaction, "permanent")) != 1 {
@@ -150,7 +156,7 @@ func TestPermanentFailureStopsKind(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if ts := metadataOf(t, base, manifest.TypeTransaction); len(ts) != 0 {
+	if ts := metadataOf(t, base, native.TypeTransaction); len(ts) != 0 {
 		t.Fatalf("transaction backups: %v", ts)
 	}
 }
@@ -179,7 +185,7 @@ func TestLease(t *testing.T) {
 	}
 	cur.Owner, cur.Expires = "usurper", time.Now().Add(time.Minute)
 	b, _ := cur.Encode()
-	if _, err := st.SaveMetadata(context.Background(), lease.Name(seq+3), b); err != nil {
+	if _, err := st.SaveMetadata(context.Background(), native.LeaseName(seq+3), b); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -202,10 +208,9 @@ func TestResumeAfterAbortMidSnapshot(t *testing.T) {
 	base, _ := localStore(t)
 	abort := make(chan struct{})
 	var once sync.Once
-	st := &faultyStore{Store: base}
 	var chunks int
 	var mu sync.Mutex
-	st.commit = func(name string) error {
+	st := storagetest.NewFaultStore(base, beforeCommits(func(name string) {
 		if strings.HasPrefix(name, "state-") && strings.HasSuffix(name, ".zst") {
 			mu.Lock()
 			chunks++
@@ -214,8 +219,7 @@ func TestResumeAfterAbortMidSnapshot(t *testing.T) {
 			}
 			mu.Unlock()
 		}
-		return nil
-	}
+	}))
 	cfg := testConfig(n, st, "me")
 	cfg.StateSnapshotIntervalEpochs = 1
 	cfg.Backup.Concurrency = 1
@@ -230,7 +234,7 @@ func TestResumeAfterAbortMidSnapshot(t *testing.T) {
 		t.Fatal("abort not honoured")
 	}
 	r.cancel()
-	if s := metadataOf(t, base, manifest.TypeStateSnapshot); len(s) != 0 {
+	if s := metadataOf(t, base, native.TypeStateSnapshot); len(s) != 0 {
 		t.Fatalf("snapshot visible after abort: %v", s)
 	}
 	folder, ok, err := backup.FindResumableStateSnapshot(context.Background(), base, 100, time.Hour)
@@ -247,7 +251,7 @@ func TestResumeAfterAbortMidSnapshot(t *testing.T) {
 	if reused := gauge(cfg2.Metrics.chunksReused); reused < 10 {
 		t.Fatalf("%v chunks reused", reused)
 	}
-	s := metadataOf(t, base, manifest.TypeStateSnapshot)
+	s := metadataOf(t, base, native.TypeStateSnapshot)
 	if len(s) != 1 || path.Dir(string(s[0].Manifest)) != string(folder) {
 		t.Fatalf("snapshot %v, want one in %s", s, folder)
 	}
@@ -266,13 +270,12 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 		base, _ := localStore(t)
 		started := make(chan struct{})
 		var once sync.Once
-		st := &faultyStore{Store: base, commit: func(name string) error {
+		st := storagetest.NewFaultStore(base, beforeCommits(func(name string) {
 			if strings.HasPrefix(name, "state-") {
 				once.Do(func() { close(started) })
 				time.Sleep(20 * time.Millisecond)
 			}
-			return nil
-		}}
+		}))
 		cfg := testConfig(n, st, "me")
 		cfg.StateSnapshotIntervalEpochs = 1
 		cfg.Backup.Concurrency = 1
@@ -287,11 +290,11 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 		if !errors.Is(err, tc.want) && !(err == nil && tc.want == nil) {
 			t.Fatalf("grace %s: %v, want %v", tc.grace, err, tc.want)
 		}
-		snaps := metadataOf(t, base, manifest.TypeStateSnapshot)
+		snaps := metadataOf(t, base, native.TypeStateSnapshot)
 		if (tc.want == nil) != (len(snaps) == 1) {
 			t.Fatalf("grace %s: snapshots %v", tc.grace, snaps)
 		}
-		if ts := metadataOf(t, base, manifest.TypeTransaction); len(ts) != 0 {
+		if ts := metadataOf(t, base, native.TypeTransaction); len(ts) != 0 {
 			t.Fatalf("new work started after the stop: %v", ts)
 		}
 	}

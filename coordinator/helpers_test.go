@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,15 +16,16 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 func TestMain(m *testing.M) {
@@ -63,8 +63,9 @@ func newNodeWith(t testing.TB, chainCfg devnet.Config, last, accounts uint64) *t
 }
 
 // commitContinuously commits a block every interval until stop is called (or the
-// test ends).
-func (n *testNode) commitContinuously(t *testing.T, interval time.Duration) (stop func()) {
+// test ends), skipping the ticks at which hold (if not nil) reports true. hold runs
+// on the committing goroutine and may read n.chain.
+func (n *testNode) commitContinuously(t *testing.T, interval time.Duration, hold func() bool) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -75,6 +76,9 @@ func (n *testNode) commitContinuously(t *testing.T, interval time.Duration) (sto
 			case <-quit:
 				return
 			case <-tk.C:
+			}
+			if hold != nil && hold() {
+				continue
 			}
 			if _, err := n.chain.CommitBlock(context.Background()); err != nil {
 				t.Errorf("commit: %v", err)
@@ -219,74 +223,56 @@ func checkInventory(t *testing.T, st storage.Store, batch uint64) *catalog.Inven
 	return inv
 }
 
-// faultyStore fails operations as its hooks decide; every Create and SaveMetadata
-// call is counted by the name it wrote.
-type faultyStore struct {
-	storage.Store
-	create   func(name string) error
-	commit   func(name string) error
-	creates  atomic.Int64
-	mu       sync.Mutex
-	byPrefix map[string]int
-}
-
-func (f *faultyStore) count(name string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.byPrefix == nil {
-		f.byPrefix = map[string]int{}
+// failCreates returns a rule that fails a Create with "create <name>: <err>" when
+// hook(name) returns an error.
+func failCreates(hook func(name string) error) storagetest.Rule {
+	return func(c storagetest.Call) storagetest.Fault {
+		if c.Op != storagetest.OpCreate {
+			return storagetest.Fault{}
+		}
+		if err := hook(c.Name); err != nil {
+			return storagetest.Fault{Mode: storagetest.FailBefore, Err: fmt.Errorf("create %s: %w", c.Name, err)}
+		}
+		return storagetest.Fault{}
 	}
-	p, _, _ := strings.Cut(name, "-")
-	f.byPrefix[p]++
 }
 
-func (f *faultyStore) countOf(prefix string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.byPrefix[prefix]
+// beforeCommits returns a rule that runs hook(name) in every Commit, before the
+// file is committed.
+func beforeCommits(hook func(name string)) storagetest.Rule {
+	return func(c storagetest.Call) storagetest.Fault {
+		if c.Op != storagetest.OpCommit {
+			return storagetest.Fault{}
+		}
+		return storagetest.Fault{Before: func() { hook(c.Name) }}
+	}
 }
 
-func (f *faultyStore) Create(ctx context.Context, b storage.BackupHandle, name string) (storage.Writer, error) {
-	f.creates.Add(1)
-	f.count(name)
-	if f.create != nil {
-		if err := f.create(name); err != nil {
-			return nil, fmt.Errorf("create %s: %w", name, err)
+// createsOf counts the Create calls st saw for names whose part before the first
+// "-" is prefix.
+func createsOf(st *storagetest.FaultStore, prefix string) int {
+	n := 0
+	for _, c := range st.Calls() {
+		if p, _, _ := strings.Cut(c.Name, "-"); c.Op == storagetest.OpCreate && p == prefix {
+			n++
 		}
 	}
-	w, err := f.Store.Create(ctx, b, name)
-	if err != nil || f.commit == nil {
-		return w, err
-	}
-	return &hookWriter{Writer: w, commit: func() error { return f.commit(name) }}, nil
-}
-
-type hookWriter struct {
-	storage.Writer
-	commit func() error
-}
-
-func (w *hookWriter) Commit() error {
-	if err := w.commit(); err != nil {
-		w.Writer.Abort()
-		return err
-	}
-	return w.Writer.Commit()
+	return n
 }
 
 var errTransient = errors.New("injected transient fault")
 
 // metadataOf returns the metadata lines of st.
-func metadataOf(t *testing.T, st storage.Store, typ string) []manifest.Metadata {
+func metadataOf(t *testing.T, st storage.Store, typ string) []native.Metadata {
 	t.Helper()
 	inv, err := catalog.Load(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []manifest.Metadata
+	var out []native.Metadata
 	for _, b := range inv.Backups {
 		if b.Type == typ {
-			out = append(out, manifest.Metadata{Type: b.Type, FirstVersion: b.First, LastVersion: b.Last, Version: b.First, Manifest: b.Manifest})
+			out = append(out, native.Metadata{Type: b.Type, FirstVersion: b.First, LastVersion: b.Last, Version: b.First, Manifest: b.Manifest})
 		}
 	}
 	return out

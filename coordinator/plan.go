@@ -4,8 +4,8 @@ import (
 	"math"
 	"sort"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 )
 
 // span is a closed range [first, last] of epochs or versions.
@@ -87,12 +87,12 @@ func newView(entries []catalog.Entry) *view {
 	for i := range entries {
 		m := &entries[i].Metadata
 		switch m.Type {
-		case manifest.TypeEpochEnding:
+		case native.TypeEpochEnding:
 			es = append(es, span{m.FirstEpoch, m.LastEpoch})
 			v.endingVersion[m.LastEpoch] = m.LastVersion
-		case manifest.TypeTransaction:
+		case native.TypeTransaction:
 			ts = append(ts, span{m.FirstVersion, m.LastVersion})
-		case manifest.TypeStateSnapshot:
+		case native.TypeStateSnapshot:
 			v.snapshots = append(v.snapshots, snapshotInfo{m.Version, m.Epoch})
 		}
 	}
@@ -102,14 +102,14 @@ func newView(entries []catalog.Entry) *view {
 }
 
 // add records a completed backup.
-func (v *view) add(m *manifest.Metadata) {
+func (v *view) add(m *native.Metadata) {
 	switch m.Type {
-	case manifest.TypeEpochEnding:
+	case native.TypeEpochEnding:
 		v.epochs = newSpans(append(append(spans(nil), v.epochs...), span{m.FirstEpoch, m.LastEpoch}))
 		v.endingVersion[m.LastEpoch] = m.LastVersion
-	case manifest.TypeTransaction:
+	case native.TypeTransaction:
 		v.txns = newSpans(append(append(spans(nil), v.txns...), span{m.FirstVersion, m.LastVersion}))
-	case manifest.TypeStateSnapshot:
+	case native.TypeStateSnapshot:
 		v.snapshots = append(v.snapshots, snapshotInfo{m.Version, m.Epoch})
 		sort.Slice(v.snapshots, func(i, j int) bool { return v.snapshots[i].version < v.snapshots[j].version })
 	}

@@ -4,8 +4,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 )
 
 func TestSpans(t *testing.T) {
@@ -39,7 +39,7 @@ func TestSpans(t *testing.T) {
 	}
 }
 
-func entries(ms ...manifest.Metadata) []catalog.Entry {
+func entries(ms ...native.Metadata) []catalog.Entry {
 	var out []catalog.Entry
 	for _, m := range ms {
 		out = append(out, catalog.Entry{Metadata: m})
@@ -58,8 +58,8 @@ func TestNextJobOrder(t *testing.T) {
 		t.Fatalf("%+v", j)
 	}
 	// A hole: only the missing range, up to the next covered epoch.
-	v = newView(entries(manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 0, LastEpoch: 3, LastVersion: 300},
-		manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 6, LastEpoch: 9, LastVersion: 900}))
+	v = newView(entries(native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: 0, LastEpoch: 3, LastVersion: 300},
+		native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: 6, LastEpoch: 9, LastVersion: 900}))
 	j, _ = v.nextJob(in)
 	if j.kind != KindEpochEnding || j.first != 4 || j.end != 6 {
 		t.Fatalf("%+v", j)
@@ -72,18 +72,18 @@ func TestNextJobOrder(t *testing.T) {
 	if !ok || j.kind != KindTransaction || j.first != 0 || j.count != 200 {
 		t.Fatalf("%+v", j)
 	}
-	v.add(&manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: 0, LastVersion: 199})
+	v.add(&native.Metadata{Type: native.TypeTransaction, FirstVersion: 0, LastVersion: 199})
 	j, ok = v.nextJob(inSkip)
 	if ok && !(j.kind == KindTransaction && j.first+j.count-1 <= 300) {
 		t.Fatalf("batch beyond the verified endings: %+v", j)
 	}
 	// All endings: a snapshot of the newest ended epoch (9), then batches.
-	v.add(&manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 4, LastEpoch: 5, LastVersion: 500})
+	v.add(&native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: 4, LastEpoch: 5, LastVersion: 500})
 	j, _ = v.nextJob(in)
 	if j.kind != KindStateSnapshot || j.epoch != 9 {
 		t.Fatalf("%+v", j)
 	}
-	v.add(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 800, Epoch: 8})
+	v.add(&native.Metadata{Type: native.TypeStateSnapshot, Version: 800, Epoch: 8})
 	j, _ = v.nextJob(in)
 	if j.kind != KindTransaction || j.first != 200 {
 		t.Fatalf("snapshot of epoch 8 is within 2 epochs of 9: %+v", j)
@@ -94,15 +94,15 @@ func TestNextJobOrder(t *testing.T) {
 		if !ok || j.kind != KindTransaction || j.first != want {
 			t.Fatalf("want batch at %d: %+v", want, j)
 		}
-		v.add(&manifest.Metadata{Type: manifest.TypeTransaction, FirstVersion: j.first, LastVersion: j.first + j.count - 1})
+		v.add(&native.Metadata{Type: native.TypeTransaction, FirstVersion: j.first, LastVersion: j.first + j.count - 1})
 	}
 	if j, ok = v.nextJob(in); ok {
 		t.Fatalf("incomplete batch scheduled: %+v", j)
 	}
 	// A node that stores transactions from 450: batches start at 600.
 	in.firstTxnVersion = 450
-	v = newView(entries(manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 0, LastEpoch: 9, LastVersion: 900},
-		manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 900, Epoch: 9}))
+	v = newView(entries(native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: 0, LastEpoch: 9, LastVersion: 900},
+		native.Metadata{Type: native.TypeStateSnapshot, Version: 900, Epoch: 9}))
 	j, _ = v.nextJob(in)
 	if j.kind != KindTransaction || j.first != 600 {
 		t.Fatalf("%+v", j)

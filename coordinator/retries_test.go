@@ -1,31 +1,14 @@
 package coordinator
 
 import (
-	"context"
 	"errors"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ledgervault/ledgervault/backupservice"
-	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
-
-// listFailStore fails the metadata listings numbered first+1 .. first+n (the
-// lease's acquisition lists twice before the coordinator reads metadata).
-type listFailStore struct {
-	storage.Store
-	first, n int64
-	calls    atomic.Int64
-}
-
-func (s *listFailStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
-	if c := s.calls.Add(1); c > s.first && c <= s.first+s.n {
-		return nil, errors.New("listing refused")
-	}
-	return s.Store.ListMetadata(ctx)
-}
 
 // TestPollAndMetadataRetriesCounted: with metadata listings failing at first and
 // the node unreachable, retries_total counts the metadata and poll retries that the
@@ -43,7 +26,14 @@ func TestPollAndMetadataRetriesCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	base, _ := localStore(t)
-	st := &listFailStore{Store: base, first: 2, n: 3}
+	// Fail metadata listings 3 to 5 (the lease's acquisition lists twice before the
+	// coordinator reads metadata).
+	st := storagetest.NewFaultStore(base, func(c storagetest.Call) storagetest.Fault {
+		if c.Op == storagetest.OpListMetadata && c.N > 2 && c.N <= 5 {
+			return storagetest.Fault{Mode: storagetest.FailBefore, Err: errors.New("listing refused")}
+		}
+		return storagetest.Fault{}
+	})
 	cfg := testConfig(&testNode{svc: svc}, st, "me")
 	r := start(cfg)
 	waitFor(t, 20*time.Second, "poll retries", func() bool {

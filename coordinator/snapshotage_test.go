@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 )
 
 func TestTimeDue(t *testing.T) {
@@ -35,8 +35,8 @@ func TestTimeDue(t *testing.T) {
 func TestNextJobTimeRule(t *testing.T) {
 	never := func(string) bool { return false }
 	v := newView(entries(
-		manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 0, LastEpoch: 9, LastVersion: 900},
-		manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 500, Epoch: 5},
+		native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: 0, LastEpoch: 9, LastVersion: 900},
+		native.Metadata{Type: native.TypeStateSnapshot, Version: 500, Epoch: 5},
 	))
 	in := planInput{committed: 950, hasCommitted: true, ended: 10, skip: never, batch: 10_000}
 	if j, ok := v.nextJob(in); ok {
@@ -56,7 +56,7 @@ func TestNextJobTimeRule(t *testing.T) {
 		t.Fatalf("epoch rule every 4: %+v %v", j, ok)
 	}
 	// A snapshot of epoch 9 exists: neither rule plans another one.
-	v.add(&manifest.Metadata{Type: manifest.TypeStateSnapshot, Version: 900, Epoch: 9})
+	v.add(&native.Metadata{Type: native.TypeStateSnapshot, Version: 900, Epoch: 9})
 	in.snapshotTimeDue, in.snapshotEvery = true, 1
 	if j, ok := v.nextJob(in); ok {
 		t.Fatalf("snapshot of epoch 9 exists, planned %+v", j)
@@ -96,7 +96,7 @@ func TestSnapshotInterval(t *testing.T) {
 		}
 		waitFor(t, 20*time.Second, "catch up", func() bool { return gauge(cfg.Metrics.lastTransaction) == float64(last-1) })
 		var vs []uint64
-		for _, m := range metadataOf(t, st, manifest.TypeStateSnapshot) {
+		for _, m := range metadataOf(t, st, native.TypeStateSnapshot) {
 			vs = append(vs, m.Version)
 		}
 		slices.Sort(vs)
@@ -159,18 +159,18 @@ func TestSnapshotInterval(t *testing.T) {
 // snapshot older than the node's first stored transaction.
 func TestSnapshotTimeDueWithoutNode(t *testing.T) {
 	c := &coord{cfg: &Config{StateSnapshotInterval: time.Hour}, endings: map[uint64]ending{}, snapshotTimes: map[uint64]uint64{}}
-	endings := manifest.Metadata{Type: manifest.TypeEpochEnding, FirstEpoch: 0, LastEpoch: 9, LastVersion: 900}
+	endings := native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: 0, LastEpoch: 9, LastVersion: 900}
 	for _, tc := range []struct {
 		name     string
-		metadata []manifest.Metadata
+		metadata []native.Metadata
 		ec       uint64
 		firstTxn uint64
 		want     bool
 	}{
-		{"no snapshot", []manifest.Metadata{endings}, 9, 0, true},
-		{"snapshot of the epoch", []manifest.Metadata{endings, {Type: manifest.TypeStateSnapshot, Version: 900, Epoch: 9}}, 9, 0, false},
-		{"endings missing", []manifest.Metadata{endings}, 10, 0, false},
-		{"older than the node's history", []manifest.Metadata{endings, {Type: manifest.TypeStateSnapshot, Version: 300, Epoch: 3}}, 9, 301, true},
+		{"no snapshot", []native.Metadata{endings}, 9, 0, true},
+		{"snapshot of the epoch", []native.Metadata{endings, {Type: native.TypeStateSnapshot, Version: 900, Epoch: 9}}, 9, 0, false},
+		{"endings missing", []native.Metadata{endings}, 10, 0, false},
+		{"older than the node's history", []native.Metadata{endings, {Type: native.TypeStateSnapshot, Version: 300, Epoch: 3}}, 9, 301, true},
 	} {
 		c.view = newView(entries(tc.metadata...))
 		got, err := c.snapshotTimeDue(context.Background(), tc.ec, tc.firstTxn)

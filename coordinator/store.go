@@ -2,9 +2,9 @@ package coordinator
 
 import (
 	"context"
-	"strings"
 	"sync"
 
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -20,7 +20,7 @@ func (s meteredStore) Create(ctx context.Context, b storage.BackupHandle, name s
 	if err != nil {
 		return nil, err
 	}
-	return &meteredWriter{Writer: w, m: s.m, chunk: strings.HasSuffix(name, ".zst")}, nil
+	return &meteredWriter{Writer: w, m: s.m, chunk: native.IsChunkName(name)}, nil
 }
 
 func (s meteredStore) SaveMetadata(ctx context.Context, name string, data []byte) (storage.FileHandle, error) {

@@ -2,12 +2,12 @@ package ledgerdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 )
 
 // Summary describes what a store holds.
@@ -213,43 +213,20 @@ func (d *DB) TransactionRangeProof(ctx context.Context, first, last, proofVersio
 	return accumulator.ProveRange(ctx, d.accGetter(), proofVersion+1, first, last)
 }
 
-// StateRootProof ties the state root after version v to a signed ledger info: the
-// transaction info at v (which holds the state root), its accumulator inclusion proof,
-// and the ledger info that covers v.
-type StateRootProof struct {
-	// Info is the transaction info at the version; Info.StateRootHash is the root.
-	Info ledger.TransactionInfo
-	// Proof proves Info at the version in the accumulator of LedgerInfo.
-	Proof accumulator.InclusionProof
-	// LedgerInfo is the signed ledger info the proof is against.
-	LedgerInfo ledger.LedgerInfoWithSignatures
-}
-
-// StateRootProof returns the proof of the state root after version v.
-func (d *DB) StateRootProof(ctx context.Context, v uint64) (StateRootProof, error) {
+// StateRootProof returns the proof of the state root after version v: the transaction
+// info at v, its accumulator inclusion proof and the signed ledger info covering v.
+func (d *DB) StateRootProof(ctx context.Context, v uint64) (proof.StateRoot, error) {
 	li, err := d.LedgerInfoCovering(ctx, v)
 	if err != nil {
-		return StateRootProof{}, fmt.Errorf("state root proof at %d: %w", v, err)
+		return proof.StateRoot{}, fmt.Errorf("state root proof at %d: %w", v, err)
 	}
 	txn, err := d.Transaction(ctx, v)
 	if err != nil {
-		return StateRootProof{}, fmt.Errorf("state root proof at %d: %w", v, err)
+		return proof.StateRoot{}, fmt.Errorf("state root proof at %d: %w", v, err)
 	}
 	p, err := accumulator.ProveInclusion(ctx, d.accGetter(), v, li.LedgerInfo.Version+1)
 	if err != nil {
-		return StateRootProof{}, fmt.Errorf("state root proof at %d: %w", v, err)
+		return proof.StateRoot{}, fmt.Errorf("state root proof at %d: %w", v, err)
 	}
-	return StateRootProof{Info: txn.Info, Proof: p, LedgerInfo: li}, nil
-}
-
-// Verify checks the proof for version v against a ledger info the caller has already
-// verified (signatures, epoch history), and returns the proven state root.
-func (p *StateRootProof) Verify(v uint64, trusted *ledger.LedgerInfo) (ledger.Hash, error) {
-	if p.LedgerInfo.LedgerInfo.Hash() != trusted.Hash() {
-		return ledger.Hash{}, errors.New("state root proof: ledger info differs from the trusted one")
-	}
-	if err := accumulator.VerifyInclusion(trusted.AccumulatorRoot, trusted.Version+1, v, p.Info.Hash(), p.Proof); err != nil {
-		return ledger.Hash{}, fmt.Errorf("state root proof at %d: %w", v, err)
-	}
-	return p.Info.StateRootHash, nil
+	return proof.StateRoot{Info: txn.Info, Proof: p, LedgerInfo: li}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/backupservice/server"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 )
@@ -43,7 +44,7 @@ func BenchmarkCommitRate(b *testing.B) {
 	if err := chain.CommitAccounts(ctx, keys, 4096, 100); err != nil {
 		b.Fatal(err)
 	}
-	svc, err := backupservice.NewServer(db, backupservice.ServerOptions{})
+	svc, err := server.New(db, server.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 )
 
@@ -120,7 +121,7 @@ func TestRunCommitsServesAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var st backupservice.DBState
+	var st proof.DBState
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if st, err = c.DBState(ctx); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/backupservice/server"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 )
@@ -173,7 +174,7 @@ func Run(ctx context.Context, dir string, o RunOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("node run: %w", err)
 	}
-	svc, err := backupservice.NewServer(db, backupservice.ServerOptions{Logger: log, WriteTimeout: o.WriteTimeout, Registerer: reg})
+	svc, err := server.New(db, server.Options{Logger: log, WriteTimeout: o.WriteTimeout, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("node run: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/node"
 	"github.com/ledgervault/ledgervault/restore"
@@ -282,7 +283,7 @@ func runNodeAndBackUp(ctx context.Context, s *Summary, st storage.Store, o Optio
 }
 
 // waitForVersion polls the node until it has committed version v.
-func waitForVersion(ctx context.Context, svc *backupservice.Client, v uint64) (backupservice.DBState, error) {
+func waitForVersion(ctx context.Context, svc *backupservice.Client, v uint64) (proof.DBState, error) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/quickstart"
 )
 
@@ -37,7 +37,7 @@ func TestQuickstart(t *testing.T) {
 	for _, b := range s.Backups {
 		types[b.Type]++
 	}
-	if types[manifest.TypeEpochEnding] != 1 || types[manifest.TypeStateSnapshot] != 1 || types[manifest.TypeTransaction] != 3 {
+	if types[native.TypeEpochEnding] != 1 || types[native.TypeStateSnapshot] != 1 || types[native.TypeTransaction] != 3 {
 		t.Fatalf("backups %+v", s.Backups)
 	}
 	if strings.Join(steps, ",") != "init devnet,run node,back up epoch endings,back up a state snapshot,back up transactions,restore,verify,compare roots" {

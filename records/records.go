@@ -28,6 +28,8 @@ const (
 	DefaultMaxRecordSize = 16<<20 + 64<<10
 	// HardMaxRecordSize is the largest record the format can carry.
 	HardMaxRecordSize = 1<<31 - 1
+	// PrefixSize is the length prefix each record adds to its payload in a stream.
+	PrefixSize = 4
 	// TrailerSize is the size of the end marker and trailer.
 	TrailerSize = 4 + 8 + 4
 

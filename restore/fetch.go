@@ -6,13 +6,12 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/records"
@@ -22,7 +21,7 @@ import (
 // env is what every phase shares: the storage, limits, bounds and progress.
 type env struct {
 	st          storage.Store
-	lim         chunkread.Limits
+	lim         native.Limits
 	concurrency int
 	progress    Progress
 }
@@ -54,8 +53,8 @@ func ordered[T any](ctx context.Context, e *env, n int, work func(ctx context.Co
 }
 
 // readSmallFile reads a proof file, checked against its manifest description.
-func (e *env) readSmallFile(ctx context.Context, f manifest.File, max int64) ([]byte, error) {
-	b, err := chunkread.ReadFile(ctx, e.st, f, max)
+func (e *env) readSmallFile(ctx context.Context, f native.File, max int64) ([]byte, error) {
+	b, err := native.ReadFile(ctx, e.st, f, max)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +63,7 @@ func (e *env) readSmallFile(ctx context.Context, f manifest.File, max int64) ([]
 }
 
 func (e *env) readManifest(ctx context.Context, b catalog.Backup) ([]byte, error) {
-	return chunkread.ReadManifest(ctx, e.st, b.Manifest)
+	return native.ReadManifest(ctx, e.st, b.Manifest)
 }
 
 // ---- epoch history ----
@@ -108,8 +107,8 @@ func newHistoryBuilder(e *env, wps []ledger.Waypoint) (*historyBuilder, error) {
 
 // epochJob is one chunk of an epoch-ending backup.
 type epochJob struct {
-	c        manifest.EpochEndingChunk
-	m        *manifest.EpochEnding
+	c        native.EpochEndingChunk
+	m        *native.EpochEnding
 	manifest storage.FileHandle
 }
 
@@ -122,7 +121,7 @@ func (hb *historyBuilder) manifests(ctx context.Context, backups []catalog.Backu
 		if err != nil {
 			return nil, 0, err
 		}
-		m, err := manifest.DecodeEpochEnding(raw)
+		m, err := native.DecodeEpochEnding(raw)
 		if err != nil {
 			return nil, 0, fmt.Errorf("manifest %s: %w", b.Manifest, err)
 		}
@@ -144,7 +143,7 @@ func (hb *historyBuilder) add(ctx context.Context, jobs []epochJob) error {
 		j := jobs[i]
 		out := epochChunk{handle: j.c.Handle}
 		epoch := j.c.FirstEpoch
-		n, err := chunkread.ReadChunk(ctx, e.st, j.c.File, e.lim, func(rec []byte) error {
+		n, err := native.ReadChunk(ctx, e.st, j.c.File, e.lim, func(rec []byte) error {
 			li, err := ledger.DecodeLedgerInfoWithSignatures(rec)
 			if err != nil {
 				return err
@@ -278,9 +277,9 @@ func verifyLedgerInfo(h *ledger.EpochHistory, li *ledger.LedgerInfoWithSignature
 // info.
 type snapshot struct {
 	b     catalog.Backup
-	m     *manifest.StateSnapshot
+	m     *native.StateSnapshot
 	root  ledger.Hash
-	proof ledgerdb.StateRootProof
+	proof proof.StateRoot
 	bytes int64
 }
 
@@ -290,18 +289,18 @@ func loadSnapshot(ctx context.Context, e *env, b catalog.Backup, h *ledger.Epoch
 	if err != nil {
 		return nil, err
 	}
-	m, err := manifest.DecodeStateSnapshot(raw)
+	m, err := native.DecodeStateSnapshot(raw)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", b.Manifest, err)
 	}
 	if m.Version != b.First {
 		return nil, fmt.Errorf("manifest %s: state snapshot at version %d, its metadata (%s) says %d", b.Manifest, m.Version, b.MetadataFile, b.First)
 	}
-	pb, err := e.readSmallFile(ctx, m.RootProof, backupservice.MaxProofResponseSize)
+	pb, err := e.readSmallFile(ctx, m.RootProof, proof.MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	rp, err := backupservice.DecodeStateRootProof(pb)
+	rp, err := proof.DecodeStateRoot(pb)
 	if err != nil {
 		return nil, fmt.Errorf("state root proof %s: %w", m.RootProof.Handle, err)
 	}
@@ -324,7 +323,7 @@ func loadSnapshot(ctx context.Context, e *env, b catalog.Backup, h *ledger.Epoch
 
 // stateChunk is one downloaded, decoded chunk of a snapshot.
 type stateChunk struct {
-	desc   *manifest.StateSnapshotChunk
+	desc   *native.StateSnapshotChunk
 	recs   []ledgerdb.StateRecord
 	leaves []smt.Leaf
 	proof  smt.RangeProof
@@ -348,7 +347,7 @@ func (a *arena) copy(b []byte) []byte {
 // fetchStateChunk downloads a state chunk and its range proof, checks the chunk against
 // its manifest entry (item count, first and last key hashes) and decodes the proof.
 // With keep, the records are kept for a restore; otherwise only the leaves.
-func fetchStateChunk(ctx context.Context, e *env, c *manifest.StateSnapshotChunk, keep bool) (*stateChunk, error) {
+func fetchStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk, keep bool) (*stateChunk, error) {
 	want := c.LastIndex - c.FirstIndex + 1
 	out := &stateChunk{desc: c}
 	if keep {
@@ -361,7 +360,7 @@ func fetchStateChunk(ctx context.Context, e *env, c *manifest.StateSnapshotChunk
 	var a arena
 	var count uint64
 	var firstKey, lastKey []byte
-	n, err := chunkread.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
+	n, err := native.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
 		if count >= want {
 			return fmt.Errorf("more than the %d items of its manifest entry", want)
 		}
@@ -421,10 +420,10 @@ func fetchStateChunk(ctx context.Context, e *env, c *manifest.StateSnapshotChunk
 // txnChunk is one downloaded transaction chunk, verified against a ledger info that the
 // epoch history verified.
 type txnChunk struct {
-	desc   manifest.TransactionChunk
+	desc   native.TransactionChunk
 	txns   []ledger.TransactionWithOutput
 	hashes []ledger.Hash
-	proof  backupservice.TransactionRangeProof
+	proof  proof.TransactionRange
 	bytes  int64
 	// elapsed is the time spent downloading, decoding and verifying the chunk.
 	elapsed time.Duration
@@ -434,10 +433,10 @@ type txnChunk struct {
 // (which checks that its info commits to it, its write set and its events), verifies the
 // proof's ledger info with the epoch history and the accumulator range proof of the
 // chunk's info hashes against it.
-func fetchTxnChunk(ctx context.Context, e *env, c manifest.TransactionChunk, h *ledger.EpochHistory) (*txnChunk, error) {
+func fetchTxnChunk(ctx context.Context, e *env, c native.TransactionChunk, h *ledger.EpochHistory) (*txnChunk, error) {
 	want := c.LastVersion - c.FirstVersion + 1
 	out := &txnChunk{desc: c, txns: make([]ledger.TransactionWithOutput, 0, min(want, 1<<16)), hashes: make([]ledger.Hash, 0, min(want, 1<<16))}
-	n, err := chunkread.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
+	n, err := native.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
 		if uint64(len(out.txns)) >= want {
 			return fmt.Errorf("more than the %d transactions of versions %d-%d", want, c.FirstVersion, c.LastVersion)
 		}
@@ -456,11 +455,11 @@ func fetchTxnChunk(ctx context.Context, e *env, c manifest.TransactionChunk, h *
 		return nil, fmt.Errorf("chunk %s: %d transactions, its manifest entry says %d (versions %d-%d)", c.Handle, len(out.txns), want, c.FirstVersion, c.LastVersion)
 	}
 	e.add(n)
-	pb, err := e.readSmallFile(ctx, c.Proof, backupservice.MaxProofResponseSize)
+	pb, err := e.readSmallFile(ctx, c.Proof, proof.MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	if out.proof, err = backupservice.DecodeTransactionRangeProof(pb); err != nil {
+	if out.proof, err = proof.DecodeTransactionRange(pb); err != nil {
 		return nil, fmt.Errorf("range proof %s: %w", c.Proof.Handle, err)
 	}
 	li := &out.proof.LedgerInfo
@@ -478,14 +477,14 @@ func fetchTxnChunk(ctx context.Context, e *env, c manifest.TransactionChunk, h *
 }
 
 // txnManifests reads the manifests of transaction backups, in order.
-func txnManifests(ctx context.Context, e *env, bs []catalog.Backup) ([]*manifest.Transaction, error) {
-	out := make([]*manifest.Transaction, 0, len(bs))
+func txnManifests(ctx context.Context, e *env, bs []catalog.Backup) ([]*native.Transaction, error) {
+	out := make([]*native.Transaction, 0, len(bs))
 	for _, b := range bs {
 		raw, err := e.readManifest(ctx, b)
 		if err != nil {
 			return nil, err
 		}
-		m, err := manifest.DecodeTransaction(raw)
+		m, err := native.DecodeTransaction(raw)
 		if err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", b.Manifest, err)
 		}

@@ -14,13 +14,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
-	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/devnet"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/testchain"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/restore"
 	"github.com/ledgervault/ledgervault/storage"
@@ -260,11 +259,11 @@ func (w *world) midChunkVersion(t testing.TB) uint64 {
 		t.Fatal(err)
 	}
 	for _, b := range inv.Transactions() {
-		raw, err := chunkread.ReadManifest(ctx, w.st, b.Manifest)
+		raw, err := native.ReadManifest(ctx, w.st, b.Manifest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := manifest.DecodeTransaction(raw)
+		m, err := native.DecodeTransaction(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -291,19 +290,19 @@ func (w *world) rootProofVersion(t testing.TB, v uint64) uint64 {
 		if b.First != v {
 			continue
 		}
-		raw, err := chunkread.ReadManifest(ctx, w.st, b.Manifest)
+		raw, err := native.ReadManifest(ctx, w.st, b.Manifest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := manifest.DecodeStateSnapshot(raw)
+		m, err := native.DecodeStateSnapshot(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pb, err := chunkread.ReadFile(ctx, w.st, m.RootProof, 1<<20)
+		pb, err := native.ReadFile(ctx, w.st, m.RootProof, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := backupservice.DecodeStateRootProof(pb)
+		p, err := proof.DecodeStateRoot(pb)
 		if err != nil {
 			t.Fatal(err)
 		}

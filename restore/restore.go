@@ -17,9 +17,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
 	"github.com/ledgervault/ledgervault/ledgerdb"
@@ -63,7 +62,7 @@ type Options struct {
 	// memory is bounded by about 2 x Concurrency x the chunk size.
 	Concurrency int
 	// Limits bound chunk decoding.
-	Limits chunkread.Limits
+	Limits native.Limits
 	// TxnBatch is the number of transactions saved per synced commit (default
 	// DefaultTxnBatch).
 	TxnBatch int
@@ -345,7 +344,7 @@ func (r *runner) restoreTransactions(ctx context.Context, plan *catalog.Plan) er
 	// The chunks to process: from the one holding min(next, target) to the one holding
 	// target, each once (consecutive backups may overlap).
 	from := min(st.NextVersion, r.target)
-	var chunks []manifest.TransactionChunk
+	var chunks []native.TransactionChunk
 	cursor := from
 	var total int64
 	for _, m := range ms {

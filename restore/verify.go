@@ -10,9 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/storage"
@@ -31,7 +30,7 @@ type VerifyOptions struct {
 	// Concurrency is the number of downloads in flight (default DefaultConcurrency).
 	Concurrency int
 	// Limits bound chunk decoding.
-	Limits chunkread.Limits
+	Limits native.Limits
 	// Logger receives progress messages (default: discard).
 	Logger *slog.Logger
 	// Progress, if set, receives progress increments.
@@ -103,7 +102,7 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 	}
 	var total int64
 	for _, b := range inv.Backups {
-		if b.Type == manifest.TypeEpochEnding || inRange(b) {
+		if b.Type == native.TypeEpochEnding || inRange(b) {
 			total += b.Size
 		}
 	}
@@ -149,45 +148,54 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 		log.Info("epoch history verified", "first_epoch", hist.FirstEpoch(), "latest_epoch", hist.LatestEpoch())
 	}
 
-	for _, b := range inv.Snapshots() {
-		if !inRange(b) {
-			continue
-		}
-		row := Row{Type: b.Type, Range: fmt.Sprintf("version %d", b.First), Manifest: b.Manifest, OK: true}
-		if hist == nil {
-			row.OK, row.Error = false, "not checked: no verified epoch history"
-		} else if err := verifySnapshot(ctx, e, b, hist, &row); err != nil {
-			if err := fail(&row, err); err != nil {
-				return nil, err
+	// checkAll adds a row for each backup of bs in range, checked against the history.
+	checkAll := func(bs []catalog.Backup, rangeOf func(catalog.Backup) string, check func(context.Context, *env, catalog.Backup, *ledger.EpochHistory, *Row) error) error {
+		for _, b := range bs {
+			if !inRange(b) {
+				continue
 			}
+			row := Row{Type: b.Type, Range: rangeOf(b), Manifest: b.Manifest, OK: true}
+			if hist == nil {
+				row.OK, row.Error = false, "not checked: no verified epoch history"
+			} else if err := check(ctx, e, b, hist, &row); err != nil {
+				if err := fail(&row, err); err != nil {
+					return err
+				}
+			}
+			add(row)
 		}
+		return nil
+	}
+	if err := checkAll(inv.Snapshots(), func(b catalog.Backup) string { return fmt.Sprintf("version %d", b.First) }, verifySnapshot); err != nil {
+		return nil, err
+	}
+	if err := checkAll(inv.Transactions(), func(b catalog.Backup) string { return fmt.Sprintf("versions %d-%d", b.First, b.Last) }, verifyTransactions); err != nil {
+		return nil, err
+	}
+	for _, row := range gapRows(inv, hist) {
 		add(row)
 	}
-	for _, b := range inv.Transactions() {
-		if !inRange(b) {
-			continue
-		}
-		row := Row{Type: b.Type, Range: fmt.Sprintf("versions %d-%d", b.First, b.Last), Manifest: b.Manifest, OK: true}
-		if hist == nil {
-			row.OK, row.Error = false, "not checked: no verified epoch history"
-		} else if err := verifyTransactions(ctx, e, b, hist, &row); err != nil {
-			if err := fail(&row, err); err != nil {
-				return nil, err
-			}
-		}
-		add(row)
-	}
+	rep.OK = rep.Failed() == 0
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// gapRows reports the gaps of inv: a row for each, failed unless it is an epoch gap
+// before the verified history (not needed, left out) or a transaction gap that a
+// state snapshot bridges.
+func gapRows(inv *catalog.Inventory, hist *ledger.EpochHistory) []Row {
+	var rows []Row
 	snaps := inv.Snapshots()
 	for i, g := range inv.Gaps {
 		unit := "versions"
-		if g.Type == manifest.TypeEpochEnding {
+		if g.Type == native.TypeEpochEnding {
 			unit = "epochs"
 		}
-		if g.Type == manifest.TypeEpochEnding && hist != nil && g.Last < hist.FirstEpoch() {
+		if g.Type == native.TypeEpochEnding && hist != nil && g.Last < hist.FirstEpoch() {
 			continue // before the trusted waypoint: not needed
 		}
 		row := Row{Type: g.Type, Range: fmt.Sprintf("%s %d-%d", unit, g.First, g.Last)}
-		if g.Type == manifest.TypeTransaction {
+		if g.Type == native.TypeTransaction {
 			// A state snapshot at or after the gap's last version, before the next gap,
 			// bridges it: every version after it is restorable from that snapshot.
 			next := uint64(1<<64 - 1)
@@ -208,11 +216,9 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 		if !row.OK {
 			row.Error = fmt.Sprintf("gap: no backup covers %s %d-%d", unit, g.First, g.Last)
 		}
-		add(row)
+		rows = append(rows, row)
 	}
-	rep.OK = rep.Failed() == 0
-	rep.Elapsed = time.Since(start)
-	return rep, nil
+	return rows
 }
 
 func verifySnapshot(ctx context.Context, e *env, b catalog.Backup, hist *ledger.EpochHistory, row *Row) error {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/restore"
 )
@@ -87,22 +87,22 @@ func TestVerify(t *testing.T) {
 		}
 	}
 	cases := []tamper{
-		{"flipped bit in a state chunk", flip("state_snapshot", "state-*.zst", 1), manifest.TypeStateSnapshot, []string{"state-", "SHA-256"}},
-		{"flipped bit in a transaction chunk", flip("transaction", "txn-*.zst", -1), manifest.TypeTransaction, []string{"txn-", "SHA-256"}},
-		{"flipped bit in an epoch chunk", flip("epoch_ending", "epochs-*.zst", 0), manifest.TypeEpochEnding, []string{"epochs-", "SHA-256"}},
+		{"flipped bit in a state chunk", flip("state_snapshot", "state-*.zst", 1), native.TypeStateSnapshot, []string{"state-", "SHA-256"}},
+		{"flipped bit in a transaction chunk", flip("transaction", "txn-*.zst", -1), native.TypeTransaction, []string{"txn-", "SHA-256"}},
+		{"flipped bit in an epoch chunk", flip("epoch_ending", "epochs-*.zst", 0), native.TypeEpochEnding, []string{"epochs-", "SHA-256"}},
 		{"swapped state chunks", func(t *testing.T, root string) {
 			fs := findFiles(t, root, "state_snapshot", "state-*.zst")
 			a, _ := os.ReadFile(fs[0])
 			b, _ := os.ReadFile(fs[1])
 			os.WriteFile(fs[0], b, 0o644)
 			os.WriteFile(fs[1], a, 0o644)
-		}, manifest.TypeStateSnapshot, []string{"state-"}},
+		}, native.TypeStateSnapshot, []string{"state-"}},
 		{"missing transaction chunk", func(t *testing.T, root string) {
 			fs := findFiles(t, root, "transaction", "txn-*.zst")
 			if err := os.Remove(fs[len(fs)-1]); err != nil {
 				t.Fatal(err)
 			}
-		}, manifest.TypeTransaction, []string{"txn-"}},
+		}, native.TypeTransaction, []string{"txn-"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -139,7 +139,7 @@ func TestVerify(t *testing.T) {
 			if err == nil {
 				t.Fatal("restore of tampered backups succeeded")
 			}
-			if c.failed != manifest.TypeEpochEnding || strings.Contains(c.name, "epoch") {
+			if c.failed != native.TypeEpochEnding || strings.Contains(c.name, "epoch") {
 				for _, wd := range c.words[:1] {
 					if !strings.Contains(err.Error(), wd) {
 						t.Fatalf("restore error %q does not mention %q", err, wd)

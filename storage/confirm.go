@@ -24,6 +24,11 @@ import (
 // ConfirmMetadata and ConfirmFile apply it; leases compare their records' holder
 // instead of bytes (see coordinator/lease).
 
+// Opener is the part of a Store that reads files back.
+type Opener interface {
+	Open(ctx context.Context, h FileHandle) (io.ReadCloser, error)
+}
+
 // ConfirmMetadata decides the outcome of a SaveMetadata(name, data) that failed
 // with werr by reading back the metadata file called name. It returns the file's
 // handle and nil when the file holds exactly data, an error wrapping
@@ -58,7 +63,7 @@ func ConfirmMetadata(ctx context.Context, st Store, name string, data []byte, we
 // exactly those bytes, an error wrapping ErrAlreadyExists when it holds others,
 // werr when it does not exist, and werr joined with the read error when it cannot
 // be read.
-func ConfirmFile(ctx context.Context, st Store, h FileHandle, size int64, sum [32]byte, werr error) error {
+func ConfirmFile(ctx context.Context, st Opener, h FileHandle, size int64, sum [32]byte, werr error) error {
 	same, err := holds(ctx, st, h, size, sum)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -74,7 +79,7 @@ func ConfirmFile(ctx context.Context, st Store, h FileHandle, size int64, sum [3
 
 // holds reports whether file h has exactly size bytes with SHA-256 sum; it reads at
 // most size+1 bytes.
-func holds(ctx context.Context, st Store, h FileHandle, size int64, sum [32]byte) (bool, error) {
+func holds(ctx context.Context, st Opener, h FileHandle, size int64, sum [32]byte) (bool, error) {
 	if err := ValidateHandle(string(h)); err != nil {
 		return false, err
 	}

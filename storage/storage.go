@@ -23,6 +23,12 @@
 //   - SaveMetadata is create-only: it fails with ErrAlreadyExists if the name exists and
 //     never replaces an existing file.
 //
+//   - ListFiles lists the committed files of one folder (never temporary files,
+//     aborted or in-flight uploads, or another folder's files); its handles open with
+//     Open. Callers find an earlier attempt's files this way instead of composing
+//     handles. A backend that cannot list (a command config without list_files)
+//     reports ErrNotSupported, and callers fall back.
+//
 //   - File handles are opaque strings chosen by the backend; handles coming back from
 //     storage or manifests are validated with ValidateHandle before use.
 //
@@ -73,6 +79,17 @@ type BackupInfo struct {
 	Size int64
 }
 
+// FileInfo describes a committed file of a backup folder.
+type FileInfo struct {
+	// Handle is the file's handle, chosen by the backend; it opens the file with Open.
+	Handle FileHandle
+	// Size is the file's size in bytes as the backend reports it.
+	Size int64
+	// ModTime is when the file was committed (its last modification), as the backend
+	// knows it; backends that report whole seconds truncate it.
+	ModTime time.Time
+}
+
 // Store is the backup storage contract.
 type Store interface {
 	// CreateBackup creates a new, uniquely named backup folder whose name starts with
@@ -91,6 +108,12 @@ type Store interface {
 	DeleteMetadata(ctx context.Context, h FileHandle) error
 	// ListBackups lists backup folders with their age, for garbage collection.
 	ListBackups(ctx context.Context) ([]BackupInfo, error)
+	// ListFiles lists the committed files of backup, sorted by handle: never temporary
+	// files, aborted or in-flight uploads, metadata files or another folder's files.
+	// An existing empty folder yields an empty list, a folder that does not exist an
+	// error matching ErrNotFound, and a backend that cannot list files (a command
+	// config without list_files) an error matching ErrNotSupported.
+	ListFiles(ctx context.Context, backup BackupHandle) ([]FileInfo, error)
 	// DeleteBackup removes a backup folder and everything in it.
 	DeleteBackup(ctx context.Context, h BackupHandle) error
 	// AbortStaleUploads aborts incomplete uploads (multipart or block uploads, temporary
@@ -105,6 +128,11 @@ var ErrNotFound = errors.New("not found")
 
 // ErrAlreadyExists reports that a create-only write found the name taken.
 var ErrAlreadyExists = errors.New("already exists")
+
+// ErrNotSupported reports an optional operation the backend cannot perform as
+// configured (a command config without the optional command). It is not permanent:
+// callers fall back to what works without the operation.
+var ErrNotSupported = errors.New("operation not supported by this store")
 
 // ErrInvalidName reports a name or handle that fails validation.
 var ErrInvalidName = errors.New("invalid name")

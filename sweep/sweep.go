@@ -1,7 +1,8 @@
-// Package sweep removes from a backup-cli store what an audit calls unreferenced:
-// backup folders that no metadata line reaches, older than a grace period. It never
-// touches a folder that metadata references, even one holding partial or missing
-// files: those it reports for the operator to decide.
+// Package sweep removes from a backup-cli store what an audit calls unreferenced,
+// older than a grace period: backup folders that no metadata line reaches, and files
+// no manifest names inside referenced folders (where the store can delete single
+// files). It never touches a file that metadata or a manifest references, even a
+// partial one: those it reports for the operator to decide.
 //
 // Safety, as ledgervault's own gc: metadata is read (and every metadata file must
 // decode) before anything is planned, and read again before each batch of
@@ -16,7 +17,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -24,6 +28,7 @@ import (
 	"github.com/ledgervault/ledgervault/format/backupcli"
 	"github.com/ledgervault/ledgervault/internal/bytesize"
 	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/local"
 )
 
 // DefaultBatchSize is how many folders are deleted between metadata re-reads.
@@ -59,15 +64,17 @@ type Item struct {
 type Result struct {
 	Format string `json:"format"`
 	DryRun bool   `json:"dry_run"`
-	// Removed are the folders deleted (with DryRun: that would be).
+	// Removed are the folders and files deleted (with DryRun: that would be).
 	Removed []Item `json:"removed"`
 	// Kept are unreferenced items left in place, with the reason.
 	Kept []Item `json:"kept"`
 	// Referenced are the audit's findings about referenced files (missing, partial,
 	// mismatch): never touched, reported for the operator.
 	Referenced []audit.Finding `json:"referenced_findings"`
-	// BackupsRemoved and BytesRemoved total Removed.
+	// BackupsRemoved, FilesRemoved and BytesRemoved total Removed: whole folders,
+	// single files in referenced folders, and their bytes.
 	BackupsRemoved int   `json:"backups_removed"`
+	FilesRemoved   int   `json:"files_removed"`
 	BytesRemoved   int64 `json:"bytes_removed"`
 }
 
@@ -91,15 +98,16 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Result, error
 	res := &Result{Format: string(backupcli.FormatBackupCLI), DryRun: o.DryRun, Removed: []Item{}, Kept: []Item{}, Referenced: []audit.Finding{}}
 
 	// Metadata first: every file must decode.
-	if _, err := referencedFolders(ctx, st, o.Concurrency); err != nil {
+	if _, err := referenced(ctx, st, o.Concurrency); err != nil {
 		return res, err
 	}
+	deleter := fileDeleter(st)
 	rep, err := audit.BackupCLI(ctx, st, audit.Options{Concurrency: o.Concurrency, Now: o.Now})
 	if err != nil {
 		return res, err
 	}
 	if !rep.UnreferencedChecked {
-		return res, fmt.Errorf("sweep: %v: configure list_backups (and delete_backup) to collect garbage", rep.Notes)
+		return res, fmt.Errorf("sweep: %s; configure list_backups (and delete_backup) to collect garbage", strings.Join(rep.Notes, "; "))
 	}
 	cutoff := o.Now().Add(-o.Grace)
 	var candidates []Item
@@ -111,8 +119,8 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Result, error
 		it := rep.Ages[f.Handle]
 		item := Item{Handle: f.Handle, Size: it.Size, ModTime: it.ModTime}
 		switch {
-		case it.Folder == "":
-			item.Reason = "a file inside a folder that metadata references: gc removes whole unreferenced folders only"
+		case it.Folder == "" && deleter == nil:
+			item.Reason = "a file inside a folder that metadata references, and the store cannot delete single files (configure delete_file)"
 			res.Kept = append(res.Kept, item)
 		case it.ModTime.After(cutoff):
 			item.Reason = fmt.Sprintf("modified within the grace period (%s)", o.Grace)
@@ -126,38 +134,63 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Result, error
 	for start := 0; start < len(candidates); start += o.BatchSize {
 		batch := candidates[start:min(start+o.BatchSize, len(candidates))]
 		// Read metadata again: a writer may have committed a backup meanwhile.
-		refs, err := referencedFolders(ctx, st, o.Concurrency)
+		r, err := referenced(ctx, st, o.Concurrency)
 		if err != nil {
 			return res, err
 		}
 		for _, item := range batch {
-			if refs[storage.BackupHandle(item.Handle)] {
+			isFile := rep.Ages[item.Handle].Folder == ""
+			folder := backupcli.FolderOf(storage.FileHandle(item.Handle))
+			switch {
+			case !isFile && r.folders[storage.BackupHandle(item.Handle)], isFile && r.files[storage.FileHandle(item.Handle)]:
 				item.Reason = "metadata written meanwhile references it"
+				res.Kept = append(res.Kept, item)
+				continue
+			case isFile && r.uncertain[folder]:
+				item.Reason = "its folder's manifest is missing or does not decode: which files it references is unknown"
 				res.Kept = append(res.Kept, item)
 				continue
 			}
 			if !o.DryRun {
-				if err := st.DeleteBackup(ctx, storage.BackupHandle(item.Handle)); err != nil {
+				var err error
+				if isFile {
+					err = deleter.DeleteFile(ctx, storage.FileHandle(item.Handle))
+				} else {
+					err = st.DeleteBackup(ctx, storage.BackupHandle(item.Handle))
+				}
+				if err != nil {
 					if errors.Is(err, storage.ErrNotFound) {
 						continue // gone meanwhile
 					}
-					return res, fmt.Errorf("delete folder %s: %w", item.Handle, err)
+					return res, fmt.Errorf("delete %s: %w", item.Handle, err)
 				}
-				log.Info("removed unreferenced folder", "folder", item.Handle, "size", item.Size)
+				log.Info("removed unreferenced item", "handle", item.Handle, "size", item.Size)
 			}
 			res.Removed = append(res.Removed, item)
-			res.BackupsRemoved++
+			if isFile {
+				res.FilesRemoved++
+			} else {
+				res.BackupsRemoved++
+			}
 			res.BytesRemoved += item.Size
 		}
 	}
 	return res, nil
 }
 
-// referencedFolders reads every metadata file and every manifest it names and
-// returns the folders they reference. A metadata file that does not decode stops
-// it (ErrUndecodableMetadata); an empty one references nothing, as backup-cli reads
-// it.
-func referencedFolders(ctx context.Context, st storage.Store, conc int) (map[storage.BackupHandle]bool, error) {
+// refs is what metadata references.
+type refs struct {
+	folders map[storage.BackupHandle]bool
+	files   map[storage.FileHandle]bool
+	// uncertain are folders holding a manifest that is missing or does not decode:
+	// which of their files it references is unknown.
+	uncertain map[storage.BackupHandle]bool
+}
+
+// referenced reads every metadata file and every manifest it names and returns what
+// they reference. A metadata file that does not decode stops it
+// (ErrUndecodableMetadata); an empty one references nothing, as backup-cli reads it.
+func referenced(ctx context.Context, st storage.Store, conc int) (*refs, error) {
 	v, err := backupcli.Load(ctx, st, backupcli.LoadOptions{Concurrency: conc})
 	if err != nil {
 		return nil, err
@@ -167,18 +200,66 @@ func referencedFolders(ctx context.Context, st storage.Store, conc int) (map[sto
 			return nil, fmt.Errorf("%w: %v", ErrUndecodableMetadata, f.Err)
 		}
 	}
-	refs := map[storage.BackupHandle]bool{}
+	r := &refs{folders: map[storage.BackupHandle]bool{}, files: map[storage.FileHandle]bool{}, uncertain: map[storage.BackupHandle]bool{}}
 	for _, m := range v.Manifests {
-		refs[backupcli.FolderOf(m.Handle)] = true
+		r.folders[backupcli.FolderOf(m.Handle)] = true
+		r.files[m.Handle] = true
+		if m.Manifest == nil {
+			r.uncertain[backupcli.FolderOf(m.Handle)] = true
+			continue
+		}
 		// Files of a manifest live in its folder in backup-cli, but a manifest may name
 		// others: protect every folder it names.
-		if m.Manifest != nil {
-			for _, h := range m.Manifest.Files() {
-				refs[backupcli.FolderOf(h)] = true
-			}
+		for _, h := range m.Manifest.Files() {
+			r.folders[backupcli.FolderOf(h)] = true
+			r.files[h] = true
 		}
 	}
-	return refs, nil
+	return r, nil
+}
+
+// FileDeleter is a store that can delete one file of a backup folder (the command
+// adapter with delete_file).
+type FileDeleter interface {
+	DeleteFile(ctx context.Context, h storage.FileHandle) error
+}
+
+// fileDeleter returns st's way of deleting single files, or nil: the store's own
+// DeleteFile, or for a local store a removal under its root.
+func fileDeleter(st storage.Store) FileDeleter {
+	if fd, ok := st.(FileDeleter); ok {
+		return fd
+	}
+	if ls, ok := st.(*local.Store); ok {
+		return localDeleter{root: ls.Root()}
+	}
+	return nil
+}
+
+type localDeleter struct{ root string }
+
+func (l localDeleter) DeleteFile(ctx context.Context, h storage.FileHandle) error {
+	segs := strings.Split(string(h), "/")
+	if err := storage.ValidateHandle(string(h)); err != nil || len(segs) != 2 || segs[0] == "metadata" ||
+		strings.HasPrefix(segs[0], ".") || strings.HasPrefix(segs[1], ".") {
+		return fmt.Errorf("delete file %q: %w", h, storage.ErrInvalidName)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := filepath.Join(l.root, segs[0])
+	if err := os.Remove(filepath.Join(dir, segs[1])); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delete file %s: %w", h, storage.ErrNotFound)
+		}
+		return fmt.Errorf("delete file %s: %w", h, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("delete file %s: sync folder: %w", h, err)
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // WriteTable prints the plan or what was removed, then what was kept and the
@@ -202,8 +283,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%s %d unreferenced folders (%s); kept %d; %d findings about referenced files left for the operator\n",
-		verb, r.BackupsRemoved, bytesize.Format(r.BytesRemoved), len(r.Kept), len(r.Referenced))
+	_, err := fmt.Fprintf(w, "%s %d unreferenced folders and %d files (%s); kept %d; %d findings about referenced files left for the operator\n",
+		verb, r.BackupsRemoved, r.FilesRemoved, bytesize.Format(r.BytesRemoved), len(r.Kept), len(r.Referenced))
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,12 +13,60 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/internal/corpora"
+	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/storage/shell"
 	"github.com/ledgervault/ledgervault/sweep"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if code, ok := proc.GuardMain(); ok {
+		os.Exit(code)
+	}
+	proc.MarkTestProcess("sweep-test")
+	goleak.VerifyTestMain(m)
+}
+
+// Through a command adapter: list_backups finds the folders, delete_backup removes
+// them.
+func TestThroughCommandAdapter(t *testing.T) {
+	root := copy77(t)
+	cfg, err := shell.Sample("local", map[string]string{"ROOT": root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sweep.BackupCLI(context.Background(), st, sweep.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 2 || res.Removed[0].Handle != "epoch_ending_77-.0965" || res.Removed[1].Handle != "state_ver_41315058.6168" ||
+		len(res.Referenced) != 1 || res.Referenced[0].Handle != "epoch_ending_77-.1d01/epoch_ending.manifest" {
+		t.Fatalf("%+v", res)
+	}
+	for _, p := range []string{"epoch_ending_77-.0965", "state_ver_41315058.6168"} {
+		if exists(filepath.Join(root, p)) {
+			t.Fatalf("%s still there", p)
+		}
+	}
+	if !exists(filepath.Join(root, "transaction_41315058-.39de/41315058-.chunk")) {
+		t.Fatal("a referenced folder was removed")
+	}
+
+	// The operator's six-key config cannot list folders: gc refuses.
+	cfg.Commands.ListBackups = ""
+	st, err = shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sweep.BackupCLI(context.Background(), st, sweep.Options{}); err == nil || !strings.Contains(err.Error(), "configure list_backups") {
+		t.Fatalf("%v", err)
+	}
+}
 
 func copy77(t *testing.T) string {
 	t.Helper()
@@ -111,5 +160,73 @@ func TestUndecodableMetadataStops(t *testing.T) {
 	_, err = sweep.BackupCLI(context.Background(), st, sweep.Options{})
 	if !errors.Is(err, sweep.ErrUndecodableMetadata) || !exists(filepath.Join(root, "epoch_ending_77-.0965")) {
 		t.Fatalf("%v", err)
+	}
+}
+
+func copy104(t *testing.T) string {
+	t.Helper()
+	src, err := corpora.Diem("104")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := corpora.CopyTree(src, root); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// A leftover file in a referenced folder: removed through file://. A command adapter
+// cannot list files (until it has a listing command), so there it is not even seen.
+func TestUnreferencedFileInReferencedFolder(t *testing.T) {
+	const leftover = "transaction_51738547-.2551/51738547-.chunk.retry"
+	root := copy104(t)
+	os.WriteFile(filepath.Join(root, leftover), []byte("x"), 0o644)
+	st, _ := local.New(root)
+	res, err := sweep.BackupCLI(context.Background(), st, sweep.Options{DryRun: true})
+	if err != nil || len(res.Removed) != 1 || !exists(filepath.Join(root, leftover)) {
+		t.Fatalf("dry run: %+v %v", res, err)
+	}
+	res, err = sweep.BackupCLI(context.Background(), st, sweep.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(root, leftover)) || res.FilesRemoved != 1 || res.BackupsRemoved != 0 || res.Removed[0].Handle != leftover {
+		t.Fatalf("%+v", res)
+	}
+	// Nothing referenced went with it: a second sweep finds nothing at all.
+	res, err = sweep.BackupCLI(context.Background(), st, sweep.Options{})
+	if err != nil || len(res.Removed)+len(res.Kept)+len(res.Referenced) != 0 {
+		t.Fatalf("second sweep %+v %v", res, err)
+	}
+
+	os.WriteFile(filepath.Join(root, leftover), []byte("x"), 0o644)
+	cfg, err := shell.Sample("local", map[string]string{"ROOT": root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Commands.DeleteFile = `rm -- "$ROOT/$FILE_HANDLE"`
+	ast, _ := shell.New(cfg)
+	res, err = sweep.BackupCLI(context.Background(), ast, sweep.Options{})
+	if err != nil || len(res.Removed) != 0 || !exists(filepath.Join(root, leftover)) {
+		t.Fatalf("adapter: %+v %v", res, err)
+	}
+}
+
+// Files of a folder whose manifest is gone are unreferenced, but which of them the
+// manifest named is unknown: they are kept.
+func TestFilesOfAFolderWithoutManifestAreKept(t *testing.T) {
+	root := copy104(t)
+	os.Remove(filepath.Join(root, "transaction_51738547-.2551/transaction.manifest"))
+	st, _ := local.New(root)
+	res, err := sweep.BackupCLI(context.Background(), st, sweep.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 0 || len(res.Kept) != 2 || !strings.Contains(res.Kept[0].Reason, "manifest is missing or does not decode") {
+		t.Fatalf("%+v", res)
+	}
+	if !exists(filepath.Join(root, "transaction_51738547-.2551/51738547-.chunk")) {
+		t.Fatal("chunk removed")
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/audit"
 	"github.com/ledgervault/ledgervault/format/backupcli"
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -30,7 +33,7 @@ var auditWalkers = map[backupcli.Format]audit.Walker{
 	backupcli.FormatBackupCLI: audit.BackupCLI,
 }
 
-func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
+func usageError(err error) error { return &cli.ExitError{Code: exitUsage, Err: err} }
 
 func newAuditCmd() *cobra.Command {
 	var sf storageFlags
@@ -70,6 +73,11 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 			if sf.commandConfig != "" && sf.url != "" {
 				return usageError(errors.New("use either --command-config or --storage, not both"))
 			}
+			if sf.commandConfig != "" {
+				if _, err := os.Stat(sf.commandConfig); err != nil {
+					return usageError(fmt.Errorf("--command-config: %w", err))
+				}
+			}
 			var forced backupcli.Format
 			switch format {
 			case "auto":
@@ -82,19 +90,22 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 			if err != nil {
 				return err
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			if err := checkLocalStoreExists(sf.url); err != nil {
+				return &cli.ExitError{Code: exitIncomplete, Err: err}
+			}
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
-				return &exitError{code: exitIncomplete, err: err}
+				return &cli.ExitError{Code: exitIncomplete, Err: err}
 			}
 			defer st.Close()
 			rep, err := runAudit(ctx, st, forced, conc, showProgress)
 			if err != nil {
 				if s := sig(); s != nil {
-					return interrupted(err, s)
+					return cli.Interrupted(err, s)
 				}
-				return &exitError{code: exitIncomplete, err: err}
+				return &cli.ExitError{Code: exitIncomplete, Err: err}
 			}
 			if asJSON {
 				for _, n := range rep.Notes { // the JSON's shape is fixed; the table prints them
@@ -108,7 +119,7 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 				return err
 			}
 			if len(rep.Findings) > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d findings", len(rep.Findings))}
+				return &cli.ExitError{Code: 1, Err: fmt.Errorf("%d findings", len(rep.Findings))}
 			}
 			return nil
 		},
@@ -121,6 +132,19 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 	f.StringVar(&progress, "progress", "auto", "progress on stderr: auto (on a terminal), on or off")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	return cmd
+}
+
+// checkLocalStoreExists refuses a file:// store without a metadata folder before it
+// is opened: opening a local store creates that folder, and an audit never writes.
+func checkLocalStoreExists(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "file" || u.Path == "" {
+		return nil // storageurl reports what is wrong with it
+	}
+	if fi, err := os.Stat(filepath.Join(u.Path, "metadata")); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%s holds no metadata folder: not a backup store", u.Path)
+	}
+	return nil
 }
 
 func progressWanted(v string) (bool, error) {
@@ -145,7 +169,8 @@ func storeFormat(ctx context.Context, st storage.Store, forced backupcli.Format)
 		return f, err
 	}
 	if f == backupcli.FormatUnknown {
-		return f, errors.New("cannot tell the store's format: no metadata line of a known format (use --format)")
+		return f, errors.New("cannot tell the store's format: no metadata line of a known format (use --format; " +
+			"a command config with relative paths must be run from the directory it was written for)")
 	}
 	return f, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/internal/logging"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -31,7 +32,7 @@ const (
 // backupFlags are the flags every backup subcommand shares.
 type backupFlags struct {
 	storage          storageFlags
-	logs             logFlags
+	logs             cli.LogFlags
 	serviceAddress   string
 	maxChunkSize     int64
 	concurrency      int
@@ -42,7 +43,7 @@ type backupFlags struct {
 
 func (f *backupFlags) register(cmd *cobra.Command) {
 	f.storage.register(cmd)
-	f.logs.register(cmd)
+	f.logs.Register(cmd)
 	p := cmd.PersistentFlags()
 	p.StringVar(&f.serviceAddress, "backup-service-address", backupservice.DefaultAddress, "the node's backup service (host:port or http:// URL)")
 	p.Int64Var(&f.maxChunkSize, "max-chunk-size", backup.DefaultMaxChunkSize, "largest raw (uncompressed) size of a chunk in bytes")
@@ -55,14 +56,14 @@ func (f *backupFlags) register(cmd *cobra.Command) {
 
 // run opens the service and the store and runs one backup with signals handled.
 func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.Context, svc *backupservice.Client, st storage.Store, o backup.Options) (*backup.Result, error)) error {
-	log, err := f.logs.logger()
+	log, err := f.logs.Logger()
 	if err != nil {
 		return err
 	}
 	if f.compressionLevel < 1 || f.compressionLevel > 4 {
 		return fmt.Errorf("--compression-level %d: want 1 to 4", f.compressionLevel)
 	}
-	ctx, sig, stop := signalContext(cmd.Context())
+	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
 	st, err := f.storage.open(ctx)
 	if err != nil {
@@ -90,9 +91,9 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 	rep.finish()
 	if err != nil {
 		if errors.Is(err, backup.ErrAlreadyBackedUp) {
-			return &exitError{code: exitAlreadyBackedUp, err: err}
+			return &cli.ExitError{Code: exitAlreadyBackedUp, Err: err}
 		}
-		return interrupted(err, sig())
+		return cli.Interrupted(err, sig())
 	}
 	s := res.Stats
 	log.Info("backup done", "type", res.Metadata.Type, "metadata", res.MetadataHandle, "items", s.Items,

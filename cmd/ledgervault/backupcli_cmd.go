@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -33,7 +34,7 @@ func listIfBackupCLI(ctx context.Context, st storage.Store, w io.Writer, asJSON 
 		for _, in := range infos {
 			sizes[in.Handle] = in.Size
 		}
-	} else if !storage.IsPermanent(err) {
+	} else if !storage.IsPermanent(err) && !errors.Is(err, storage.ErrNotSupported) {
 		return true, err
 	} // a store that cannot list folders lists without sizes
 	l := backupcli.NewListing(backupcli.NewView(files), sizes)
@@ -50,8 +51,8 @@ func gcIfBackupCLI(ctx context.Context, st storage.Store, log *slog.Logger, dryR
 		return nil, false, err
 	}
 	res, err := sweep.BackupCLI(ctx, st, sweep.Options{Grace: grace, DryRun: dryRun, BatchSize: batch, Logger: log})
-	if res == nil {
-		return nil, true, err
+	if res == nil || (err != nil && len(res.Removed) == 0) {
+		return nil, true, err // nothing done: the error says it all
 	}
 	return res, true, err
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/maintenance/compact"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -14,7 +15,7 @@ func init() { extraCommands = append(extraCommands, newCompactCmd) }
 
 func newCompactCmd() *cobra.Command {
 	var sf storageFlags
-	var lf logFlags
+	var lf cli.LogFlags
 	var o compact.Options
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -40,7 +41,7 @@ See docs/maintenance.md.`,
 		},
 	}
 	sf.register(cmd)
-	lf.register(cmd)
+	lf.Register(cmd)
 	f := cmd.Flags()
 	f.DurationVar(&o.DeleteDelay, "delete-delay", compact.DefaultDeleteDelay, "age a compacted file must reach before the files it covers are deleted")
 	f.IntVar(&o.MinFiles, "min-files", compact.DefaultMinFiles, "files with lines not yet compacted it takes to write a compacted file (at least 2)")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/maintenance/gc"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -14,7 +15,7 @@ func init() { extraCommands = append(extraCommands, newGCCmd) }
 
 func newGCCmd() *cobra.Command {
 	var sf storageFlags
-	var lf logFlags
+	var lf cli.LogFlags
 	var o gc.Options
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -47,7 +48,7 @@ prints what it would remove and removes nothing. See docs/maintenance.md.`,
 		},
 	}
 	sf.register(cmd)
-	lf.register(cmd)
+	lf.Register(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be removed, remove nothing")
 	f.DurationVar(&o.Grace, "grace", gc.DefaultGrace, "leave folders written and uploads started within this period alone (a backup may be running)")

@@ -2,8 +2,10 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"os"
 
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/internal/cli"
 )
 
 func init() { extraCommands = append(extraCommands, newListCmd) }
@@ -17,7 +19,7 @@ func newListCmd() *cobra.Command {
 		Short: "What is backed up, as metadata says: each type's ranges, sizes and gaps",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
@@ -25,11 +27,11 @@ func newListCmd() *cobra.Command {
 			}
 			defer st.Close()
 			if handled, err := listIfBackupCLI(ctx, st, cmd.OutOrStdout(), asJSON); handled || err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			inv, err := catalog.LoadCached(ctx, st, cacheDir)
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			if asJSON {
 				return inv.WriteJSON(cmd.OutOrStdout())

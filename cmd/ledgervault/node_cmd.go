@@ -6,46 +6,29 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/backupservice"
-	"github.com/ledgervault/ledgervault/internal/logging"
+	"github.com/ledgervault/ledgervault/internal/cli"
+	"github.com/ledgervault/ledgervault/internal/shutdown"
 	"github.com/ledgervault/ledgervault/node"
 )
 
 func init() { extraCommands = append(extraCommands, newNodeCmd) }
 
-// logFlags select the log level and format of a command.
-type logFlags struct{ level, format string }
-
-func (f *logFlags) register(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
-	cmd.PersistentFlags().StringVar(&f.format, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
-}
-
-func (f *logFlags) logger() (*slog.Logger, error) {
-	level, err := logging.ParseLevel(f.level)
-	if err != nil {
-		return nil, err
-	}
-	return logging.New(os.Stderr, logging.Format(f.format), level)
-}
-
 func newNodeCmd() *cobra.Command {
-	var lf logFlags
+	var lf cli.LogFlags
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "A development ledger node with a backup service (init, run)",
 	}
-	lf.register(cmd)
+	lf.Register(cmd)
 	cmd.AddCommand(newNodeInitCmd(&lf), newNodeRunCmd(&lf))
 	return cmd
 }
 
-func newNodeInitCmd(lf *logFlags) *cobra.Command {
+func newNodeInitCmd(lf *cli.LogFlags) *cobra.Command {
 	var dir string
 	var cacheMiB int64
 	var o node.InitOptions
@@ -63,15 +46,15 @@ public keys of the first validator set (DIR/genesis-validators.json), the waypoi
 			if dir == "" {
 				return errors.New("--dir is required")
 			}
-			log, err := lf.logger()
+			log, err := lf.Logger()
 			if err != nil {
 				return err
 			}
 			o.Logger = log
 			o.CacheSize = cacheMiB << 20
-			ctx, stop := nodeSignalContext(cmd.Context(), log)
-			defer stop()
-			res, err := node.Init(ctx, dir, o)
+			sd := nodeShutdown(cmd.Context(), log)
+			defer sd.Close()
+			res, err := node.Init(sd.Stopping(), dir, o)
 			if err != nil {
 				return err
 			}
@@ -94,7 +77,7 @@ public keys of the first validator set (DIR/genesis-validators.json), the waypoi
 	return cmd
 }
 
-func newNodeRunCmd(lf *logFlags) *cobra.Command {
+func newNodeRunCmd(lf *cli.LogFlags) *cobra.Command {
 	var dir string
 	var cacheMiB int64
 	var o node.RunOptions
@@ -113,15 +96,15 @@ last committed block.`,
 			if dir == "" {
 				return errors.New("--dir is required")
 			}
-			log, err := lf.logger()
+			log, err := lf.Logger()
 			if err != nil {
 				return err
 			}
 			o.Logger = log
 			o.CacheSize = cacheMiB << 20
-			ctx, stop := nodeSignalContext(cmd.Context(), log)
-			defer stop()
-			return node.Run(ctx, dir, o)
+			sd := nodeShutdown(cmd.Context(), log)
+			defer sd.Close()
+			return node.Run(sd.Stopping(), dir, o)
 		},
 	}
 	f := cmd.Flags()
@@ -137,34 +120,9 @@ last committed block.`,
 	return cmd
 }
 
-// nodeSignalContext is cancelled by the first SIGINT or SIGTERM; a second one exits
-// the process at once with status 128+signal.
-func nodeSignalContext(parent context.Context, log *slog.Logger) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(parent)
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	quit := make(chan struct{})
-	go func() {
-		defer close(done)
-		select {
-		case s := <-ch:
-			log.Info("stopping gracefully; send the signal again to exit at once", "signal", s.String())
-			cancel()
-		case <-quit:
-			return
-		}
-		select {
-		case s := <-ch:
-			log.Warn("second signal: exiting at once", "signal", s.String())
-			os.Exit(128 + int(s.(syscall.Signal)))
-		case <-quit:
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(ch)
-		close(quit)
-		<-done
-		cancel()
-	}
+// nodeShutdown is the shutdown of node init and run: the first SIGINT or SIGTERM
+// stops the node gracefully (it finishes the block being committed; in-flight
+// requests get --shutdown-grace), a second one exits at once with status 128+signal.
+func nodeShutdown(parent context.Context, log *slog.Logger) *shutdown.Shutdown {
+	return shutdown.Watch(parent, shutdown.Options{Grace: -1, Logger: log, Exit: os.Exit})
 }

@@ -9,13 +9,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/quickstart"
 )
 
 func init() { extraCommands = append(extraCommands, newQuickstartCmd) }
 
 func newQuickstartCmd() *cobra.Command {
-	var logs logFlags
+	var logs cli.LogFlags
 	var o quickstart.Options
 	cmd := &cobra.Command{
 		Use:   "quickstart [--dir DIR]",
@@ -29,10 +30,13 @@ DIR must be absent or empty; without --dir a new temporary directory is used and
 that you can look at the node, the backups and the restored database afterwards.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if logs.level == "info" && !cmd.Flags().Changed("log-level") {
-				logs.level = "warn" // the step lines say what happens; logs only for trouble
+			if !cmd.Flags().Changed("log-level") {
+				// The step lines say what happens; logs only for trouble.
+				if err := cmd.Flags().Set("log-level", "warn"); err != nil {
+					return err
+				}
 			}
-			log, err := logs.logger()
+			log, err := logs.Logger()
 			if err != nil {
 				return err
 			}
@@ -41,7 +45,7 @@ that you can look at the node, the backups and the restored database afterwards.
 					return err
 				}
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			out := cmd.OutOrStdout()
 			o.Logger = log
@@ -53,13 +57,13 @@ that you can look at the node, the backups and the restored database afterwards.
 				printQuickstart(out, s)
 			}
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			fmt.Fprintf(out, "done in %.1fs\n", time.Since(start).Seconds())
 			return nil
 		},
 	}
-	logs.register(cmd)
+	logs.Register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Dir, "dir", "", "working directory (absent or empty; default: a new temporary directory)")
 	f.Uint64Var(&o.Versions, "versions", 20_000, "versions the node commits before the backups")

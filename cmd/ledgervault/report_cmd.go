@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -19,12 +21,12 @@ type report interface {
 // runReport opens the logger, a signal-cancelled context and the store, runs fn, and
 // prints the report it returns (also on an error, when fn returns a partial report:
 // nil when there is none). The exit status says whether a signal interrupted it.
-func runReport(cmd *cobra.Command, sf *storageFlags, lf *logFlags, asJSON bool, fn func(ctx context.Context, st storage.Store, log *slog.Logger) (report, error)) error {
-	log, err := lf.logger()
+func runReport(cmd *cobra.Command, sf *storageFlags, lf *cli.LogFlags, asJSON bool, fn func(ctx context.Context, st storage.Store, log *slog.Logger) (report, error)) error {
+	log, err := lf.Logger()
 	if err != nil {
 		return err
 	}
-	ctx, sig, stop := signalContext(cmd.Context())
+	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
 	st, err := sf.open(ctx)
 	if err != nil {
@@ -43,5 +45,5 @@ func runReport(cmd *cobra.Command, sf *storageFlags, lf *logFlags, asJSON bool, 
 			runErr = err
 		}
 	}
-	return interrupted(runErr, sig())
+	return cli.Interrupted(runErr, sig())
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
+	"github.com/ledgervault/ledgervault/format/native"
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/node"
 	"github.com/ledgervault/ledgervault/restore"
@@ -62,7 +63,7 @@ func (f *trustFlags) parse() ([]ledger.Waypoint, error) {
 func newRestoreCmd() *cobra.Command {
 	var (
 		sf       storageFlags
-		lf       logFlags
+		lf       cli.LogFlags
 		tf       trustFlags
 		target   string
 		dbDir    string
@@ -87,7 +88,7 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 128+N interrupted by signal N (run again to resume).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.logger()
+			log, err := lf.Logger()
 			if err != nil {
 				return err
 			}
@@ -96,7 +97,7 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 				return err
 			}
 			o := restore.Options{DBDir: dbDir, Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc, Logger: log,
-				Limits: chunkread.Limits{MaxRawSize: maxRaw}}
+				Limits: native.Limits{MaxRawSize: maxRaw}}
 			switch {
 			case target == "latest":
 				o.Latest = true
@@ -110,7 +111,7 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 			if dbDir == "" {
 				return errors.New("--db is required")
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
@@ -127,15 +128,15 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 			rep.finish()
 			if err != nil {
 				if errors.Is(err, restore.ErrTargetNotEmpty) {
-					return &exitError{code: exitTargetNotEmpty, err: err}
+					return &cli.ExitError{Code: exitTargetNotEmpty, Err: err}
 				}
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			return printRestoreResult(cmd.OutOrStdout(), res, asJSON)
 		},
 	}
 	sf.register(cmd)
-	lf.register(cmd)
+	lf.Register(cmd)
 	tf.register(cmd)
 	cmd.Flags().StringVar(&target, "target-version", "", "version to restore to, or latest")
 	cmd.Flags().StringVar(&dbDir, "db", "", "database directory to restore into")
@@ -143,7 +144,7 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 	cmd.Flags().IntVar(&conc, "concurrent-downloads", restore.DefaultConcurrency, "downloads in flight (memory is about 2 x this x the chunk size)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
-	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", chunkread.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
+	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
 	return cmd
 }
 

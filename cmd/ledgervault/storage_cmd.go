@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/shell"
 	"github.com/ledgervault/ledgervault/storage/storageurl"
@@ -43,52 +42,6 @@ func (f *storageFlags) open(ctx context.Context) (storage.Store, error) {
 	return nil, errors.New("choose a store with --command-config FILE or --storage URL")
 }
 
-// signalContext is cancelled by SIGINT or SIGTERM; sig reports which one arrived.
-func signalContext(parent context.Context) (ctx context.Context, sig func() os.Signal, stop func()) {
-	ctx, cancel := context.WithCancel(parent)
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	got := make(chan os.Signal, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		select {
-		case s := <-ch:
-			got <- s
-			// A second signal kills the process at once (default action); the guard
-			// of a shell upload then kills its pipeline before it can see EOF.
-			signal.Reset(syscall.SIGINT, syscall.SIGTERM)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() os.Signal {
-			select {
-			case s := <-got:
-				got <- s
-				return s
-			default:
-				return nil
-			}
-		}, func() {
-			signal.Stop(ch)
-			cancel()
-			<-done
-		}
-}
-
-// interrupted turns an error after a signal into exit status 128+signal.
-func interrupted(err error, sig os.Signal) error {
-	if err == nil || sig == nil {
-		return err
-	}
-	n := int(sig.(syscall.Signal))
-	if errors.Is(err, proc.ErrCommitInterrupted) {
-		return &exitError{code: 128 + n, err: fmt.Errorf("interrupted by %v: %w", sig, err)}
-	}
-	return &exitError{code: 128 + n, err: fmt.Errorf("interrupted by %v, nothing committed: %w", sig, err)}
-}
-
 func newStorageCmd() *cobra.Command {
 	var sf storageFlags
 	cmd := &cobra.Command{
@@ -108,7 +61,7 @@ func newStoragePutCmd(sf *storageFlags) *cobra.Command {
 		Short: "Write stdin (or --input) to a file in storage; it becomes visible only if all of it arrived",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
@@ -136,7 +89,7 @@ func newStoragePutCmd(sf *storageFlags) *cobra.Command {
 			}
 			h, err := storagePut(ctx, st, in, backup, newBackup, name, metadata)
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), h)
 			return err
@@ -216,7 +169,7 @@ func newStorageGetCmd(sf *storageFlags) *cobra.Command {
 		Short: "Write a stored file to stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
@@ -225,11 +178,11 @@ func newStorageGetCmd(sf *storageFlags) *cobra.Command {
 			defer st.Close()
 			r, err := st.Open(ctx, storage.FileHandle(args[0]))
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			defer r.Close()
 			if _, err := io.Copy(cmd.OutOrStdout(), r); err != nil {
-				return interrupted(fmt.Errorf("read %s: %w", args[0], err), sig())
+				return cli.Interrupted(fmt.Errorf("read %s: %w", args[0], err), sig())
 			}
 			return r.Close()
 		},
@@ -243,7 +196,7 @@ func newStorageLsCmd(sf *storageFlags) *cobra.Command {
 		Short: "List metadata files, or backup folders with their age and size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
@@ -254,7 +207,7 @@ func newStorageLsCmd(sf *storageFlags) *cobra.Command {
 			if backups {
 				infos, err := st.ListBackups(ctx)
 				if err != nil {
-					return interrupted(err, sig())
+					return cli.Interrupted(err, sig())
 				}
 				for _, in := range infos {
 					fmt.Fprintf(out, "%s\t%s\t%d\n", in.Handle, in.ModTime.UTC().Format("2006-01-02T15:04:05Z"), in.Size)
@@ -263,7 +216,7 @@ func newStorageLsCmd(sf *storageFlags) *cobra.Command {
 			}
 			hs, err := st.ListMetadata(ctx)
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			for _, h := range hs {
 				fmt.Fprintln(out, h)

@@ -12,6 +12,7 @@ import (
 	"github.com/ledgervault/ledgervault/aptos"
 	"github.com/ledgervault/ledgervault/aptosverify"
 	"github.com/ledgervault/ledgervault/format/backupcli"
+	"github.com/ledgervault/ledgervault/internal/cli"
 )
 
 // exitNotFullyVerified is verify's exit status when nothing was found false but not
@@ -79,7 +80,7 @@ func verifyIfBackupCLI(cmd *cobra.Command, sf *storageFlags, tf *trustFlags, for
 	if forced == backupcli.FormatLedgerVault {
 		return false, nil
 	}
-	ctx, sig, stop := signalContext(cmd.Context())
+	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
 	st, err := sf.open(ctx)
 	if err != nil {
@@ -89,7 +90,7 @@ func verifyIfBackupCLI(cmd *cobra.Command, sf *storageFlags, tf *trustFlags, for
 	if forced == backupcli.FormatUnknown {
 		f, err := backupcli.DetectStore(ctx, st)
 		if err != nil {
-			return true, interrupted(fmt.Errorf("detect the store's format: %w", err), sig())
+			return true, cli.Interrupted(fmt.Errorf("detect the store's format: %w", err), sig())
 		}
 		if f != backupcli.FormatBackupCLI {
 			return false, nil
@@ -101,7 +102,7 @@ func verifyIfBackupCLI(cmd *cobra.Command, sf *storageFlags, tf *trustFlags, for
 	}
 	r, err := aptosverify.Verify(ctx, st, aptosverify.Options{Trusted: trusted})
 	if err != nil {
-		return true, interrupted(err, sig())
+		return true, cli.Interrupted(err, sig())
 	}
 	if asJSON {
 		err = r.WriteJSON(cmd.OutOrStdout())
@@ -130,8 +131,8 @@ func verifyIfBackupCLI(cmd *cobra.Command, sf *storageFlags, tf *trustFlags, for
 		cmd.PrintErrf("ledgervault: verify: %s %s %s%s: %s\n", row.Status, row.Type, row.Range, where, what)
 	}
 	if n := r.Count(aptosverify.StatusFailed); n > 0 {
-		return true, &exitError{code: 1, err: fmt.Errorf("verification failed: %d of %d rows failed", n, len(r.Rows))}
+		return true, &cli.ExitError{Code: 1, Err: fmt.Errorf("verification failed: %d of %d rows failed", n, len(r.Rows))}
 	}
-	return true, &exitError{code: exitNotFullyVerified, err: fmt.Errorf("not fully verified: nothing found false, but %d of %d rows incomplete or not checked (%d files missing)",
+	return true, &cli.ExitError{Code: exitNotFullyVerified, Err: fmt.Errorf("not fully verified: nothing found false, but %d of %d rows incomplete or not checked (%d files missing)",
 		r.Count(aptosverify.StatusIncomplete)+r.Count(aptosverify.StatusNotChecked), len(r.Rows), r.MissingFiles)}
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ledgervault/ledgervault/backup/chunkread"
+	"github.com/ledgervault/ledgervault/format/native"
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/restore"
 )
 
@@ -14,7 +16,7 @@ func init() { extraCommands = append(extraCommands, newVerifyCmd) }
 func newVerifyCmd() *cobra.Command {
 	var (
 		sf       storageFlags
-		lf       logFlags
+		lf       cli.LogFlags
 		tf       trustFlags
 		cacheDir string
 		conc     int
@@ -42,7 +44,7 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 			if handled, err := verifyIfBackupCLI(cmd, &sf, &tf, format, asJSON); handled {
 				return err // a backup-cli store: see verify_backupcli.go
 			}
-			log, err := lf.logger()
+			log, err := lf.Logger()
 			if err != nil {
 				return err
 			}
@@ -53,7 +55,7 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 			if to != 0 && from > to {
 				return fmt.Errorf("--from-version %d after --to-version %d", from, to)
 			}
-			ctx, sig, stop := signalContext(cmd.Context())
+			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
@@ -66,10 +68,10 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 			}
 			defer rep.finish() // also on a panic
 			r, err := restore.Verify(ctx, st, restore.VerifyOptions{Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc,
-				FromVersion: from, ToVersion: to, Logger: log, Progress: rep, Limits: chunkread.Limits{MaxRawSize: maxRaw}})
+				FromVersion: from, ToVersion: to, Logger: log, Progress: rep, Limits: native.Limits{MaxRawSize: maxRaw}})
 			rep.finish()
 			if err != nil {
-				return interrupted(err, sig())
+				return cli.Interrupted(err, sig())
 			}
 			if asJSON {
 				err = r.WriteJSON(cmd.OutOrStdout())
@@ -90,13 +92,13 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 						cmd.PrintErrf("ledgervault: verify: %s %s: %s\n", row.Type, row.Range, row.Error)
 					}
 				}
-				return &exitError{code: 1, err: fmt.Errorf("%w: %d of %d rows failed", restore.ErrVerifyFailed, r.Failed(), len(r.Rows))}
+				return &cli.ExitError{Code: 1, Err: fmt.Errorf("%w: %d of %d rows failed", restore.ErrVerifyFailed, r.Failed(), len(r.Rows))}
 			}
 			return nil
 		},
 	}
 	sf.register(cmd)
-	lf.register(cmd)
+	lf.Register(cmd)
 	tf.register(cmd)
 	cmd.Flags().StringVar(&cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
 	cmd.Flags().IntVar(&conc, "concurrent-downloads", restore.DefaultConcurrency, "downloads in flight")
@@ -105,6 +107,6 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 	cmd.Flags().StringVar(&format, "format", "auto", "store format: auto (detect from metadata), backupcli or ledgervault")
 	cmd.Flags().Uint64Var(&from, "from-version", 0, "with --to-version: check only snapshot and transaction backups that intersect [from, to]")
 	cmd.Flags().Uint64Var(&to, "to-version", 0, "last version of the range checked (0: everything)")
-	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", chunkread.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
+	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
 	return cmd
 }

@@ -9,39 +9,45 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/coordinator/lease"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
-// ambiguousStore makes chosen create-only metadata writes ambiguous: the write of a
-// listed name commits and then reports failure (a timeout after the upload), or
-// commits and then reports ErrAlreadyExists (a client that retried its own
-// committed first attempt).
+// ambiguousStore makes chosen create-only metadata writes ambiguous: the write of
+// a name given to failAfterCommit commits and then reports the error (a timeout
+// after the upload, or ErrAlreadyExists from a client that retried its own
+// committed first attempt), once.
 type ambiguousStore struct {
-	storage.Store
+	*storagetest.FaultStore
 	mu    sync.Mutex
-	fail  map[string]error // name -> error returned after committing
+	fail  map[string]error
 	fired []string
+}
+
+func newAmbiguousStore(t *testing.T) *ambiguousStore {
+	s := &ambiguousStore{fail: map[string]error{}}
+	s.FaultStore = storagetest.NewFaultStore(newStore(t), func(c storagetest.Call) storagetest.Fault {
+		if c.Op != storagetest.OpSaveMetadata {
+			return storagetest.Fault{}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ferr, ok := s.fail[c.Name]
+		if !ok {
+			return storagetest.Fault{}
+		}
+		delete(s.fail, c.Name)
+		s.fired = append(s.fired, c.Name)
+		return storagetest.Fault{Mode: storagetest.FailAfter, Err: ferr}
+	})
+	return s
 }
 
 func (s *ambiguousStore) failAfterCommit(name string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fail == nil {
-		s.fail = map[string]error{}
-	}
 	s.fail[name] = err
-}
-
-func (s *ambiguousStore) SaveMetadata(ctx context.Context, name string, data []byte) (storage.FileHandle, error) {
-	h, err := s.Store.SaveMetadata(ctx, name, data)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ferr, ok := s.fail[name]; ok && err == nil {
-		delete(s.fail, name)
-		s.fired = append(s.fired, name)
-		return "", ferr
-	}
-	return h, err
 }
 
 var ambiguousErrors = map[string]error{
@@ -56,12 +62,12 @@ func TestRenewAmbiguousWriteKeepsLease(t *testing.T) {
 	for kind, ferr := range ambiguousErrors {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			st := &ambiguousStore{Store: newStore(t)}
+			st := newAmbiguousStore(t)
 			l, err := lease.Acquire(ctx, st, lease.Options{Owner: "a", TTL: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
-			st.failAfterCommit(lease.Name(2), ferr)
+			st.failAfterCommit(native.LeaseName(2), ferr)
 			err = l.Renew(ctx)
 			if errors.Is(err, lease.ErrLost) {
 				t.Fatalf("renewal that committed declared the lease lost: %v", err)
@@ -98,7 +104,7 @@ func TestRenewDetectsRealConflict(t *testing.T) {
 	// Another owner writes lease 2 after its expiry check saw ours expired.
 	rec := lease.Record{Owner: "b", Host: "elsewhere", PID: 1, Acquired: now.Now(), Expires: now.Now().Add(time.Minute)}
 	b, _ := rec.Encode()
-	if _, err := st.SaveMetadata(ctx, lease.Name(2), b); err != nil {
+	if _, err := st.SaveMetadata(ctx, native.LeaseName(2), b); err != nil {
 		t.Fatal(err)
 	}
 	err = l.Renew(ctx)
@@ -114,12 +120,12 @@ func TestReleaseAmbiguousWrite(t *testing.T) {
 	for kind, ferr := range ambiguousErrors {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			st := &ambiguousStore{Store: newStore(t)}
+			st := newAmbiguousStore(t)
 			l, err := lease.Acquire(ctx, st, lease.Options{Owner: "a", TTL: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
-			st.failAfterCommit(lease.Name(2), ferr)
+			st.failAfterCommit(native.LeaseName(2), ferr)
 			if err := l.Release(ctx); err != nil {
 				t.Fatalf("release that committed: %v", err)
 			}
@@ -139,13 +145,13 @@ func TestAcquireAmbiguousWrite(t *testing.T) {
 	for kind, ferr := range ambiguousErrors {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			st := &ambiguousStore{Store: newStore(t)}
-			st.failAfterCommit(lease.Name(1), ferr)
+			st := newAmbiguousStore(t)
+			st.failAfterCommit(native.LeaseName(1), ferr)
 			l, err := lease.Acquire(ctx, st, lease.Options{Owner: "a", TTL: time.Minute})
 			if err != nil {
 				t.Fatalf("acquire that committed: %v", err)
 			}
-			if got := leaseFiles(t, st); len(got) != 1 || !strings.HasSuffix(got[0], lease.Name(1)) {
+			if got := leaseFiles(t, st); len(got) != 1 || !strings.HasSuffix(got[0], native.LeaseName(1)) {
 				t.Fatalf("lease files: %v", got)
 			}
 			if err := l.Renew(ctx); err != nil {

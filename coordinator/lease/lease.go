@@ -20,21 +20,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
 const (
-	// Prefix and Suffix frame a lease file name around its sequence number.
-	Prefix = "lease_"
-	Suffix = ".lease"
 	// MaxRecordSize bounds a lease file; larger ones are rejected.
 	MaxRecordSize = 4 << 10
 	// DefaultTTL is the lease duration when Options.TTL is zero.
@@ -99,23 +94,6 @@ func Decode(name string, b []byte) (Record, error) {
 		return r, fmt.Errorf("lease file %s: owner must be 1..256 bytes, host at most 256", name)
 	}
 	return r, nil
-}
-
-// Name returns the lease file name of sequence number seq.
-func Name(seq uint64) string { return fmt.Sprintf("%s%020d%s", Prefix, seq, Suffix) }
-
-// ParseName returns the sequence number of a lease file name or handle.
-func ParseName(h string) (uint64, bool) {
-	b := path.Base(h)
-	if !strings.HasPrefix(b, Prefix) || !strings.HasSuffix(b, Suffix) {
-		return 0, false
-	}
-	digits := strings.TrimSuffix(strings.TrimPrefix(b, Prefix), Suffix)
-	if len(digits) != 20 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	return n, err == nil
 }
 
 // DefaultOwner returns hostname-<hash of dir>: the same on a restart of the same
@@ -189,7 +167,7 @@ func Current(ctx context.Context, st storage.Store) (rec Record, seq uint64, ok 
 		var h storage.FileHandle
 		ok = false
 		for _, x := range hs {
-			if n, isLease := ParseName(string(x)); isLease && (!ok || n > seq) {
+			if n, isLease := native.ParseLeaseName(string(x)); isLease && (!ok || n > seq) {
 				seq, h, ok = n, x, true
 			}
 		}
@@ -213,7 +191,7 @@ func read(ctx context.Context, st storage.Store, h storage.FileHandle) (Record, 
 		return Record{}, fmt.Errorf("open lease file %s: %w", h, err)
 	}
 	defer r.Close()
-	b, err := manifest.ReadLimited(r, MaxRecordSize, "lease file "+string(h))
+	b, err := native.ReadLimited(r, MaxRecordSize, "lease file "+string(h))
 	if err != nil {
 		return Record{}, err
 	}
@@ -296,8 +274,8 @@ func (l *Lease) write(ctx context.Context, seq uint64, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("encode lease: %w", err)
 	}
-	if _, err := l.st.SaveMetadata(ctx, Name(seq), b); err != nil {
-		return fmt.Errorf("save lease file %s: %w", Name(seq), err)
+	if _, err := l.st.SaveMetadata(ctx, native.LeaseName(seq), b); err != nil {
+		return fmt.Errorf("save lease file %s: %w", native.LeaseName(seq), err)
 	}
 	return nil
 }
@@ -310,7 +288,7 @@ func (l *Lease) deleteOlder(ctx context.Context, seq uint64) {
 		return
 	}
 	for _, h := range hs {
-		if n, ok := ParseName(string(h)); ok && n < seq {
+		if n, ok := native.ParseLeaseName(string(h)); ok && n < seq {
 			if err := l.st.DeleteMetadata(ctx, h); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				l.o.Logger.Debug("delete old lease file", "file", h, "err", err)
 			}
@@ -373,9 +351,9 @@ func (l *Lease) Renew(ctx context.Context) error {
 		seq, mine = curSeq, cur
 	}
 	if !ok || curSeq != seq || !sameHolder(cur, mine) {
-		err := fmt.Errorf("%w: lease file %s (owner %q, pid %d) replaced ours (seq %d)", ErrLost, Name(curSeq), cur.Owner, cur.PID, seq)
+		err := fmt.Errorf("%w: lease file %s (owner %q, pid %d) replaced ours (seq %d)", ErrLost, native.LeaseName(curSeq), cur.Owner, cur.PID, seq)
 		if !ok {
-			err = fmt.Errorf("%w: our lease file %s was removed", ErrLost, Name(seq))
+			err = fmt.Errorf("%w: our lease file %s was removed", ErrLost, native.LeaseName(seq))
 		}
 		l.markLost(err)
 		return err
@@ -423,10 +401,10 @@ func (l *Lease) outcome(ctx context.Context, seq uint64, want Record, werr error
 	case !found:
 		return Record{}, werr
 	case sameHolder(got, want):
-		l.o.Logger.Warn("lease write reported an error but committed: it is ours", "file", Name(seq), "err", werr)
+		l.o.Logger.Warn("lease write reported an error but committed: it is ours", "file", native.LeaseName(seq), "err", werr)
 		return got, nil
 	default:
-		return Record{}, fmt.Errorf("%w: someone else created lease file %s (owner %q, host %q, pid %d)", ErrLost, Name(seq), got.Owner, got.Host, got.PID)
+		return Record{}, fmt.Errorf("%w: someone else created lease file %s (owner %q, host %q, pid %d)", ErrLost, native.LeaseName(seq), got.Owner, got.Host, got.PID)
 	}
 }
 
@@ -437,7 +415,7 @@ func (l *Lease) readSeq(ctx context.Context, seq uint64) (rec Record, found bool
 		return rec, false, fmt.Errorf("list lease files: %w", err)
 	}
 	for _, h := range hs {
-		if n, ok := ParseName(string(h)); ok && n == seq {
+		if n, ok := native.ParseLeaseName(string(h)); ok && n == seq {
 			rec, err = read(ctx, l.st, h)
 			if errors.Is(err, storage.ErrNotFound) {
 				return rec, false, nil

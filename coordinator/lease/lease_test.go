@@ -12,8 +12,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/coordinator/lease"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -48,7 +50,7 @@ func leaseFiles(t *testing.T, st storage.Store) []string {
 	}
 	var out []string
 	for _, h := range hs {
-		if _, ok := lease.ParseName(string(h)); ok {
+		if _, ok := native.ParseLeaseName(string(h)); ok {
 			out = append(out, string(h))
 		}
 	}
@@ -190,7 +192,7 @@ func TestKeepRenewsAndDetectsLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.SaveMetadata(ctx, lease.Name(seq+5), b); err != nil {
+	if _, err := st.SaveMetadata(ctx, native.LeaseName(seq+5), b); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -206,15 +208,7 @@ func TestKeepRenewsAndDetectsLoss(t *testing.T) {
 	}
 }
 
-func TestNames(t *testing.T) {
-	if n, ok := lease.ParseName("metadata/" + lease.Name(42)); !ok || n != 42 {
-		t.Fatalf("%d %v", n, ok)
-	}
-	for _, bad := range []string{"lease_1.lease", "lease_0000000000000000000x.lease", "x.meta", "lease_00000000000000000001.meta"} {
-		if _, ok := lease.ParseName(bad); ok {
-			t.Fatalf("%s parsed", bad)
-		}
-	}
+func TestDefaultOwner(t *testing.T) {
 	if lease.DefaultOwner("/a") == lease.DefaultOwner("/b") || lease.DefaultOwner("/a") != lease.DefaultOwner("/a") {
 		t.Fatal("default owner not a function of the directory")
 	}
@@ -286,30 +280,24 @@ func TestAcquireDuringRenewals(t *testing.T) {
 	}
 }
 
-// failingStore fails every operation once broken is set.
-type failingStore struct {
-	storage.Store
-	broken atomic.Bool
-}
-
-func (f *failingStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
-	if f.broken.Load() {
-		return nil, errors.New("storage unreachable")
-	}
-	return f.Store.ListMetadata(ctx)
-}
-
 // TestKeepExpiresWhenStorageUnreachable: when no renewal succeeds before the expiry,
 // Keep reports ErrExpired (which is also ErrLost).
 func TestKeepExpiresWhenStorageUnreachable(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st := &failingStore{Store: newStore(t)}
+	// Listings fail once broken is set.
+	var broken atomic.Bool
+	st := storagetest.NewFaultStore(newStore(t), func(c storagetest.Call) storagetest.Fault {
+		if c.Op == storagetest.OpListMetadata && broken.Load() {
+			return storagetest.Fault{Mode: storagetest.FailBefore, Err: errors.New("storage unreachable")}
+		}
+		return storagetest.Fault{}
+	})
 	l, err := lease.Acquire(ctx, st, lease.Options{Owner: "a", TTL: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.broken.Store(true)
+	broken.Store(true)
 	done := make(chan error, 1)
 	go func() { done <- l.Keep(ctx) }()
 	select {

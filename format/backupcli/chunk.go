@@ -28,6 +28,8 @@ func IsMismatch(err error) bool {
 
 // ChunkResult is what checking a chunk read.
 type ChunkResult struct {
+	// Records is how many records were read; Bytes how many bytes they took
+	// (after the gzip layer).
 	Records int
 	Bytes   int64
 }

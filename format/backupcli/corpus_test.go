@@ -303,3 +303,20 @@ func TestLoadReadsManifests(t *testing.T) {
 		}
 	}
 }
+
+func TestDetect(t *testing.T) {
+	for line, want := range map[string]backupcli.Format{
+		// ledgervault's own metadata line (backup/manifest.Metadata.EncodeLine).
+		`{"format":1,"type":"epoch_ending","first_epoch":1,"last_epoch":4,"first_version":10,"last_version":40,"manifest":"epoch_ending-1-4-ab/manifest.json","size":123}` + "\n": backupcli.FormatLedgerVault,
+		`{"format":1,"type":"state_snapshot","version":7,"epoch":1,"manifest":"s/m"}`:                                                                                             backupcli.FormatLedgerVault,
+		`{"Identity":{"id":"a64fbad378f902ca6e59ea1a91fc78185f5cc1c1a863bb9b2681a848086fd423"}}`:                                                                                  backupcli.FormatBackupCLI,
+		`{"TransactionBackup":{"first_version":0,"last_version":0,"manifest":"t/m"}}` + "\n{}":                                                                                    backupcli.FormatBackupCLI,
+		`{"Other":{}}`: backupcli.FormatUnknown,
+		`not json`:     backupcli.FormatUnknown,
+		``:             backupcli.FormatUnknown,
+	} {
+		if got := backupcli.Detect([]byte(line)); got != want {
+			t.Errorf("Detect(%q) = %q, want %q", line, got, want)
+		}
+	}
+}

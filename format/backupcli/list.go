@@ -26,10 +26,12 @@ type Listing struct {
 
 // ListedBackup is one backup in a Listing (the fields of ledgervault's own).
 type ListedBackup struct {
-	Type         string             `json:"type"`
-	First        uint64             `json:"first"`
-	Last         uint64             `json:"last"`
-	Epoch        uint64             `json:"epoch,omitempty"`
+	Type  string `json:"type"`
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
+	Epoch uint64 `json:"epoch,omitempty"`
+	// EpochKnown is false for Diem 1.x snapshots, whose metadata has no epoch.
+	EpochKnown   bool               `json:"-"`
 	Size         int64              `json:"size"`
 	Manifest     storage.FileHandle `json:"manifest"`
 	MetadataFile storage.FileHandle `json:"metadata_file"`
@@ -49,7 +51,7 @@ func NewListing(v *View, sizes map[storage.BackupHandle]int64) *Listing {
 	for _, b := range v.Backups {
 		lb := ListedBackup{Type: b.Type, First: b.First, Last: b.Last, Size: sizes[b.Folder], Manifest: b.Manifest, MetadataFile: b.MetadataFile}
 		if b.Epoch != nil {
-			lb.Epoch = *b.Epoch
+			lb.Epoch, lb.EpochKnown = *b.Epoch, true
 		}
 		l.Backups = append(l.Backups, lb)
 	}
@@ -75,8 +77,12 @@ func (l *Listing) WriteTable(w io.Writer) error {
 			rng = fmt.Sprintf("epochs %d-%d", b.First, b.Last)
 		case TypeTransaction:
 			rng = fmt.Sprintf("versions %d-%d", b.First, b.Last)
-		default:
-			rng = fmt.Sprintf("version %d (epoch %d)", b.First, b.Epoch)
+		case TypeStateSnapshot:
+			if b.EpochKnown {
+				rng = fmt.Sprintf("version %d (epoch %d)", b.First, b.Epoch)
+			} else {
+				rng = fmt.Sprintf("version %d", b.First)
+			}
 		}
 		size := "-"
 		if l.SizesKnown {

@@ -225,8 +225,9 @@ type ManifestFile struct {
 	Size int64
 	// Manifest is the decoded manifest (nil when Err is set).
 	Manifest *Manifest
-	// Err says why it could not be decoded: storage.ErrNotFound when absent, else an
-	// error matching ErrPartial, ErrCorrupt, ErrTooLarge or ErrInvalid.
+	// Err says why it could not be decoded: storage.ErrNotFound when absent,
+	// storage.ErrInvalidName when the store cannot hold such a handle, else an error
+	// matching ErrPartial, ErrCorrupt, ErrTooLarge or ErrInvalid.
 	Err error
 }
 
@@ -266,7 +267,7 @@ func readManifest(ctx context.Context, src Source, m *ManifestFile) error {
 	data, _, err := ReadFile(ctx, src, m.Handle, MaxManifestSize)
 	m.Size = int64(len(data))
 	switch {
-	case err != nil && (errors.Is(err, storage.ErrNotFound) || IsDecodeError(err)):
+	case err != nil && (errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidName) || IsDecodeError(err)):
 		m.Err = err
 	case err != nil:
 		return err

@@ -30,8 +30,10 @@ var ErrTooLarge = errors.New("over the decoding limit")
 
 // RecordLimits bound decoding a record stream; zero fields take the defaults.
 type RecordLimits struct {
+	// MaxRecordSize bounds one record (default DefaultMaxRecordSize).
 	MaxRecordSize int
-	MaxRecords    int
+	// MaxRecords bounds the records of one file (default DefaultMaxRecords).
+	MaxRecords int
 }
 
 func (l RecordLimits) normalize() RecordLimits {

@@ -12,25 +12,19 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/ledgervault/ledgervault/format/native"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
-	"github.com/ledgervault/ledgervault/records"
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 // Limits of the storage check's decoders: files come from storage written by a
 // process that was killed, so nothing in them is trusted.
+// Chunk files are decoded by the format's chunk decoder, with its limits.
 const (
-	// maxChunkStored bounds the stored size of a chunk file read by the check.
-	maxChunkStored = 1 << 30
-	// maxChunkRaw bounds the decompressed size of a chunk file.
-	maxChunkRaw = 2 << 30
 	// maxSmallFile bounds proofs, leases and folder markers.
 	maxSmallFile = 64 << 20
-	// maxDecoderMemory bounds the zstd decoder's window.
-	maxDecoderMemory = 256 << 20
 )
 
 // metadataDir is the folder that holds metadata files in every layout checked here.
@@ -125,61 +119,15 @@ func checkStorage(ctx context.Context, st rawStore, cache map[string]string) (*S
 		sizes[o.Key] = o.Size
 		dir, name := path.Split(o.Key)
 		dir = strings.TrimSuffix(dir, "/")
-		if dir == metadataDir && strings.HasSuffix(name, ".meta") && !isTemp(name) {
+		if dir == metadataDir && native.IsMetadataName(name) && !isTemp(name) {
 			metaKeys = append(metaKeys, o.Key)
 		}
 	}
 	sort.Strings(metaKeys)
 
-	// Files that referenced manifests describe: key -> expected size and digest.
-	expected := map[string]manifest.File{}
-	referenced := map[string]bool{}
-	for _, k := range metaKeys {
-		b, err := readAll(ctx, st, k, manifest.MaxMetadataSize)
-		if err != nil {
-			return nil, err
-		}
-		lines, err := manifest.DecodeMetadataFile(k, b)
-		if err != nil {
-			continue // counted with the other files below
-		}
-		for _, m := range lines {
-			c.Metadata++
-			mh := string(m.Manifest)
-			folder := path.Dir(mh)
-			if isTemp(path.Base(mh)) || isTemp(folder) {
-				c.TempAsFinal++
-				c.problem("metadata %s names a temporary manifest %s", k, mh)
-			}
-			if referenced[folder] {
-				continue
-			}
-			referenced[folder] = true
-			if _, ok := sizes[mh]; !ok {
-				c.Missing++
-				c.problem("metadata %s: manifest %s missing", k, mh)
-				continue
-			}
-			files, err := manifestFiles(ctx, st, m.Type, mh)
-			if err != nil {
-				c.Partial++
-				c.problem("manifest %s: %v", mh, err)
-				continue
-			}
-			for _, f := range files {
-				h := string(f.Handle)
-				if isTemp(path.Base(h)) {
-					c.TempAsFinal++
-					c.problem("manifest %s lists a temporary file %s", mh, h)
-				}
-				if _, ok := sizes[h]; !ok {
-					c.Missing++
-					c.problem("manifest %s: file %s missing", mh, h)
-					continue
-				}
-				expected[h] = f
-			}
-		}
+	expected, referenced, err := readManifests(ctx, st, c, metaKeys, sizes)
+	if err != nil {
+		return nil, err
 	}
 
 	folders := map[string]bool{}
@@ -242,24 +190,81 @@ func checkStorage(ctx context.Context, st rawStore, cache map[string]string) (*S
 	return c, nil
 }
 
+// readManifests reads the metadata files metaKeys and the manifests they reference
+// (sizes holds every file of st) and returns the files those manifests describe (key
+// -> expected size and digest) and the referenced folders, counting what is missing
+// or temporary in c.
+func readManifests(ctx context.Context, st rawStore, c *StorageCheck, metaKeys []string, sizes map[string]int64) (expected map[string]native.File, referenced map[string]bool, err error) {
+	expected = map[string]native.File{}
+	referenced = map[string]bool{}
+	for _, k := range metaKeys {
+		b, err := readAll(ctx, st, k, native.MaxMetadataSize)
+		if err != nil {
+			return nil, nil, err
+		}
+		lines, err := native.DecodeMetadataFile(k, b)
+		if err != nil {
+			continue // counted with the other files below
+		}
+		for _, m := range lines {
+			c.Metadata++
+			mh := string(m.Manifest)
+			folder := path.Dir(mh)
+			if isTemp(path.Base(mh)) || isTemp(folder) {
+				c.TempAsFinal++
+				c.problem("metadata %s names a temporary manifest %s", k, mh)
+			}
+			if referenced[folder] {
+				continue
+			}
+			referenced[folder] = true
+			if _, ok := sizes[mh]; !ok {
+				c.Missing++
+				c.problem("metadata %s: manifest %s missing", k, mh)
+				continue
+			}
+			files, err := manifestFiles(ctx, st, m.Type, mh)
+			if err != nil {
+				c.Partial++
+				c.problem("manifest %s: %v", mh, err)
+				continue
+			}
+			for _, f := range files {
+				h := string(f.Handle)
+				if isTemp(path.Base(h)) {
+					c.TempAsFinal++
+					c.problem("manifest %s lists a temporary file %s", mh, h)
+				}
+				if _, ok := sizes[h]; !ok {
+					c.Missing++
+					c.problem("manifest %s: file %s missing", mh, h)
+					continue
+				}
+				expected[h] = f
+			}
+		}
+	}
+	return expected, referenced, nil
+}
+
 // manifestFiles reads and decodes a manifest and returns every file it lists.
-func manifestFiles(ctx context.Context, st rawStore, typ, key string) ([]manifest.File, error) {
-	b, err := readAll(ctx, st, key, manifest.MaxManifestSize)
+func manifestFiles(ctx context.Context, st rawStore, typ, key string) ([]native.File, error) {
+	b, err := readAll(ctx, st, key, native.MaxManifestSize)
 	if err != nil {
 		return nil, err
 	}
-	var files []manifest.File
+	var files []native.File
 	switch typ {
-	case manifest.TypeEpochEnding:
-		m, err := manifest.DecodeEpochEnding(b)
+	case native.TypeEpochEnding:
+		m, err := native.DecodeEpochEnding(b)
 		if err != nil {
 			return nil, err
 		}
 		for _, c := range m.Chunks {
 			files = append(files, c.File)
 		}
-	case manifest.TypeStateSnapshot:
-		m, err := manifest.DecodeStateSnapshot(b)
+	case native.TypeStateSnapshot:
+		m, err := native.DecodeStateSnapshot(b)
 		if err != nil {
 			return nil, err
 		}
@@ -267,8 +272,8 @@ func manifestFiles(ctx context.Context, st rawStore, typ, key string) ([]manifes
 		for _, c := range m.Chunks {
 			files = append(files, c.File, c.Proof)
 		}
-	case manifest.TypeTransaction:
-		m, err := manifest.DecodeTransaction(b)
+	case native.TypeTransaction:
+		m, err := native.DecodeTransaction(b)
 		if err != nil {
 			return nil, err
 		}
@@ -282,7 +287,7 @@ func manifestFiles(ctx context.Context, st rawStore, typ, key string) ([]manifes
 }
 
 // matchFile checks a manifest-listed file's size and SHA-256.
-func matchFile(ctx context.Context, st rawStore, o rawObject, f manifest.File) error {
+func matchFile(ctx context.Context, st rawStore, o rawObject, f native.File) error {
 	if o.Size != f.Size {
 		return fmt.Errorf("size %d, manifest says %d", o.Size, f.Size)
 	}
@@ -299,7 +304,7 @@ func matchFile(ctx context.Context, st rawStore, o rawObject, f manifest.File) e
 	if n != f.Size {
 		return fmt.Errorf("read %d bytes, manifest says %d", n, f.Size)
 	}
-	if got := manifest.Digest(h.Sum(nil)); got != f.SHA256 {
+	if got := native.Digest(h.Sum(nil)); got != f.SHA256 {
 		return fmt.Errorf("sha256 %s, manifest says %s", got, f.SHA256)
 	}
 	return nil
@@ -309,19 +314,19 @@ func matchFile(ctx context.Context, st rawStore, o rawObject, f manifest.File) e
 // returns errUnknownKind for a file whose kind it cannot tell from its name.
 func checkFile(ctx context.Context, st rawStore, o rawObject) error {
 	name := path.Base(o.Key)
-	if strings.HasSuffix(name, ".zst") {
-		if o.Size > maxChunkStored {
-			return fmt.Errorf("chunk of %d bytes exceeds the check's limit of %d", o.Size, maxChunkStored)
+	if native.IsChunkName(name) {
+		if o.Size > native.DefaultMaxStoredSize {
+			return fmt.Errorf("chunk of %d bytes exceeds the limit of %d", o.Size, native.DefaultMaxStoredSize)
 		}
 		r, err := st.open(ctx, o.Key)
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		_, err = decodeChunk(io.LimitReader(r, maxChunkStored))
+		_, err = decodeChunk(ctx, r, o.Key)
 		return err
 	}
-	b, err := readAll(ctx, st, o.Key, manifest.MaxManifestSize)
+	b, err := readAll(ctx, st, o.Key, native.MaxManifestSize)
 	if err != nil {
 		return err
 	}
@@ -334,41 +339,41 @@ var errUnknownKind = errors.New("unknown kind of file")
 // checkSmallFile decodes a non-chunk file by its name: metadata, lease, folder
 // marker, manifest or proof. folder is the name of the folder holding it. A resumed
 // attempt's files carry a tag between the base name and the extension
-// (manifest.r1.json, state_root.r1.proof), so the kind is read from the part before
-// the first dot and the extension.
+// (manifest.r1.json, state_root.r1.proof): native.KindOf reads the kind from the
+// part before the first dot and the extension.
 func checkSmallFile(folder, name string, b []byte) error {
-	base, _, _ := strings.Cut(name, ".")
-	ext := path.Ext(name)
 	switch {
-	case folder == metadataDir && ext == ".meta":
-		_, err := manifest.DecodeMetadataFile(name, b)
+	case folder == metadataDir && native.IsMetadataName(name):
+		_, err := native.DecodeMetadataFile(name, b)
 		return err
-	case folder == metadataDir && ext == ".lease", name == folderMarker:
+	case folder == metadataDir && strings.HasSuffix(name, native.LeaseSuffix), name == folderMarker:
 		if len(b) > maxSmallFile || !json.Valid(b) {
 			return errors.New("not one complete JSON value")
 		}
 		return nil
 	case folder == metadataDir:
 		return errUnknownKind
-	case base == "manifest" && ext == ".json":
-		_, err1 := manifest.DecodeEpochEnding(b)
-		_, err2 := manifest.DecodeStateSnapshot(b)
-		_, err3 := manifest.DecodeTransaction(b)
+	}
+	switch native.KindOf(name) {
+	case native.KindManifest:
+		_, err1 := native.DecodeEpochEnding(b)
+		_, err2 := native.DecodeStateSnapshot(b)
+		_, err3 := native.DecodeTransaction(b)
 		if err1 != nil && err2 != nil && err3 != nil {
 			return fmt.Errorf("not a complete manifest: %w", firstRelevant(b, err1, err2, err3))
 		}
 		return nil
-	case base == "state_root" && ext == ".proof":
-		_, err := backupservice.DecodeStateRootProof(b)
+	case native.KindStateRootProof:
+		_, err := proof.DecodeStateRoot(b)
 		return err
-	case strings.HasPrefix(base, "state-") && ext == ".proof":
+	case native.KindStateProof:
 		if len(b) > smt.MaxRangeProofSize {
 			return fmt.Errorf("range proof of %d bytes exceeds %d", len(b), smt.MaxRangeProofSize)
 		}
 		_, err := smt.DecodeRangeProof(b)
 		return err
-	case strings.HasPrefix(base, "txn-") && ext == ".proof":
-		_, err := backupservice.DecodeTransactionRangeProof(b)
+	case native.KindTransactionProof:
+		_, err := proof.DecodeTransactionRange(b)
 		return err
 	default:
 		return errUnknownKind
@@ -387,25 +392,15 @@ func firstRelevant(b []byte, eEpoch, eState, eTxn error) error {
 	}
 }
 
-// decodeChunk decompresses a chunk and reads its records to the trailer; it returns
-// the number of records.
-func decodeChunk(r io.Reader) (uint64, error) {
-	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoderMemory),
-		zstd.WithDecoderMaxWindow(maxDecoderMemory))
-	if err != nil {
-		return 0, fmt.Errorf("zstd: %w", err)
-	}
-	defer zr.Close()
-	rr := records.NewReader(io.LimitReader(zr, maxChunkRaw), 0)
-	for rr.Next() {
-	}
-	if err := rr.Err(); err != nil {
-		return rr.Count(), fmt.Errorf("chunk after %d records: %w", rr.Count(), err)
-	}
-	if !rr.Done() {
-		return rr.Count(), fmt.Errorf("chunk ends after %d records without its trailer", rr.Count())
-	}
-	return rr.Count(), nil
+// decodeChunk decodes the chunk key with the format's chunk decoder, to its trailer;
+// it returns the number of records.
+func decodeChunk(ctx context.Context, r io.Reader, key string) (uint64, error) {
+	var n uint64
+	_, err := native.ScanChunk(ctx, r, storage.FileHandle(key), native.Limits{}, func([]byte) error {
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // readAll reads a whole file of at most limit bytes.
@@ -415,5 +410,5 @@ func readAll(ctx context.Context, st rawStore, key string, limit int) ([]byte, e
 		return nil, err
 	}
 	defer r.Close()
-	return manifest.ReadLimited(r, limit, key)
+	return native.ReadLimited(r, limit, key)
 }

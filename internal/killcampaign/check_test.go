@@ -14,7 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
@@ -50,8 +50,8 @@ func chunk(t testing.TB, n int) []byte {
 	return buf.Bytes()
 }
 
-func file(h string, b []byte) manifest.File {
-	return manifest.File{Handle: storage.FileHandle(h), Size: int64(len(b)), RawSize: int64(len(b)), SHA256: sha256.Sum256(b)}
+func file(h string, b []byte) native.File {
+	return native.File{Handle: storage.FileHandle(h), Size: int64(len(b)), RawSize: int64(len(b)), SHA256: sha256.Sum256(b)}
 }
 
 // store writes a directory store holding one referenced transaction backup and one
@@ -70,19 +70,19 @@ func store(t *testing.T) string {
 	}
 	c := chunk(t, 10)
 	proof := []byte("proof bytes, checked by size and hash only when referenced")
-	m := &manifest.Transaction{Format: manifest.FormatVersion, FirstVersion: 0, LastVersion: 9, Chunks: []manifest.TransactionChunk{{
+	m := &native.Transaction{Format: native.FormatVersion, FirstVersion: 0, LastVersion: 9, Chunks: []native.TransactionChunk{{
 		FirstVersion: 0, LastVersion: 9,
 		File:  file("transaction_0-9-aaaa/txn-000000000000.zst", c),
 		Proof: file("transaction_0-9-aaaa/txn-000000000000.proof", proof),
 	}}}
-	mb, err := manifest.Encode(m)
+	mb, err := native.Encode(m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	write("transaction_0-9-aaaa/txn-000000000000.zst", c)
 	write("transaction_0-9-aaaa/txn-000000000000.proof", proof)
 	write("transaction_0-9-aaaa/manifest.json", mb)
-	md := manifest.Metadata{Format: manifest.FormatVersion, Type: manifest.TypeTransaction, FirstVersion: 0, LastVersion: 9,
+	md := native.Metadata{Format: native.FormatVersion, Type: native.TypeTransaction, FirstVersion: 0, LastVersion: 9,
 		Manifest: "transaction_0-9-aaaa/manifest.json"}
 	line, err := md.EncodeLine()
 	if err != nil {
@@ -190,7 +190,7 @@ func TestCheckerCachesCompleteFilesOnly(t *testing.T) {
 
 func TestCheckTempNameInMetadata(t *testing.T) {
 	root := store(t)
-	md := manifest.Metadata{Format: manifest.FormatVersion, Type: manifest.TypeTransaction, FirstVersion: 10, LastVersion: 19,
+	md := native.Metadata{Format: native.FormatVersion, Type: native.TypeTransaction, FirstVersion: 10, LastVersion: 19,
 		Manifest: "transaction_10-19-bbbb/.tmp-manifest.json-1"}
 	line, err := md.EncodeLine()
 	if err != nil {
@@ -263,7 +263,7 @@ func FuzzDecodeChunk(f *testing.F) {
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		decodeChunk(bytes.NewReader(b))
+		decodeChunk(context.Background(), bytes.NewReader(b), "b/x.zst")
 	})
 }
 

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 )
 
 // target is the storage one kind's campaign writes to.
@@ -433,23 +433,23 @@ func coverage(ctx context.Context, st rawStore) (coverageInfo, error) {
 	var info coverageInfo
 	for _, o := range objs {
 		dir, name := path.Split(o.Key)
-		if strings.TrimSuffix(dir, "/") != metadataDir || !strings.HasSuffix(name, ".meta") || isTemp(name) {
+		if strings.TrimSuffix(dir, "/") != metadataDir || !native.IsMetadataName(name) || isTemp(name) {
 			continue
 		}
-		b, err := readAll(ctx, st, o.Key, manifest.MaxMetadataSize)
+		b, err := readAll(ctx, st, o.Key, native.MaxMetadataSize)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue // removed by compaction meanwhile
 			}
 			return coverageInfo{}, err
 		}
-		lines, err := manifest.DecodeMetadataFile(o.Key, b)
+		lines, err := native.DecodeMetadataFile(o.Key, b)
 		if err != nil {
 			return coverageInfo{}, err
 		}
 		for _, m := range lines {
 			info.lines++
-			if m.Type == manifest.TypeTransaction {
+			if m.Type == native.TypeTransaction {
 				txns = append(txns, rng{m.FirstVersion, m.LastVersion})
 			}
 		}

@@ -70,76 +70,14 @@ func runGuard() int {
 		guardf("parent %d is gone before the pipeline started", parent)
 		return GuardExitAborted
 	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		guardf("find bash: %v", err)
-		return GuardExitFailed
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		guardf("pipe: %v", err)
-		return GuardExitFailed
-	}
-	pid, err := syscall.ForkExec(bash, []string{"bash", "-c", ShellPrefix + script}, &syscall.ProcAttr{
-		Env:   os.Environ(),
-		Files: []uintptr{pr.Fd(), 1, 2},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-	})
-	pr.Close()
-	if err != nil {
-		guardf("start bash: %v", err)
-		return GuardExitFailed
+	pid, pw, code := startPipeline(script)
+	if pid == 0 {
+		return code
 	}
 	// The pipeline owns stdout now; the parent sees EOF when the pipeline closes it.
 	os.Stdout.Close()
-
-	// The only reaper in this process: every child, direct or reparented.
-	bashDone := make(chan syscall.WaitStatus, 1)
-	allReaped := make(chan struct{})
-	go func() {
-		defer close(allReaped)
-		for {
-			var ws syscall.WaitStatus
-			wpid, err := syscall.Wait4(-1, &ws, 0, nil)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				return // ECHILD: nobody left
-			}
-			if wpid == pid {
-				bashDone <- ws
-			}
-		}
-	}()
-
-	// Relay frames to the pipeline's stdin.
-	const (
-		evCommit = iota
-		evEOF
-	)
-	events := make(chan int, 1)
-	go func() {
-		buf := make([]byte, MaxFrame)
-		for {
-			typ, p, err := readFrame(os.Stdin, buf)
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					guardf("read frame: %v", err)
-				}
-				events <- evEOF
-				return
-			}
-			if typ == frameCommit {
-				events <- evCommit
-				return
-			}
-			if _, err := pw.Write(p); err != nil {
-				// The pipeline stopped reading; its exit status tells why.
-				return
-			}
-		}
-	}()
+	bashDone, allReaped := reapAll(pid)
+	events := relayFrames(pw)
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -181,6 +119,93 @@ func runGuard() int {
 			return GuardExitAborted
 		}
 	}
+}
+
+// startPipeline starts bash running script in its own process group, reading the
+// returned pipe, on the calling (locked) thread so that its Pdeathsig holds. On
+// failure pid is 0 and code the guard's exit status.
+func startPipeline(script string) (pid int, pw *os.File, code int) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		guardf("find bash: %v", err)
+		return 0, nil, GuardExitFailed
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		guardf("pipe: %v", err)
+		return 0, nil, GuardExitFailed
+	}
+	pid, err = syscall.ForkExec(bash, []string{"bash", "-c", ShellPrefix + script}, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{pr.Fd(), 1, 2},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	})
+	pr.Close()
+	if err != nil {
+		pw.Close()
+		guardf("start bash: %v", err)
+		return 0, nil, GuardExitFailed
+	}
+	return pid, pw, 0
+}
+
+// reapAll is the only reaper in the guard: it waits for every child, direct or
+// reparented, reports bash's (pid's) status on bashDone and closes allReaped when
+// nobody is left.
+func reapAll(pid int) (bashDone <-chan syscall.WaitStatus, allReaped <-chan struct{}) {
+	done := make(chan syscall.WaitStatus, 1)
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		for {
+			var ws syscall.WaitStatus
+			wpid, err := syscall.Wait4(-1, &ws, 0, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				return // ECHILD: nobody left
+			}
+			if wpid == pid {
+				done <- ws
+			}
+		}
+	}()
+	return done, reaped
+}
+
+// Events of relayFrames.
+const (
+	evCommit = iota
+	evEOF
+)
+
+// relayFrames relays the data frames of stdin to the pipeline's stdin pw and reports
+// evCommit (a COMMIT frame) or evEOF (stdin ended or broke without one).
+func relayFrames(pw *os.File) <-chan int {
+	events := make(chan int, 1)
+	go func() {
+		buf := make([]byte, MaxFrame)
+		for {
+			typ, p, err := readFrame(os.Stdin, buf)
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					guardf("read frame: %v", err)
+				}
+				events <- evEOF
+				return
+			}
+			if typ == frameCommit {
+				events <- evCommit
+				return
+			}
+			if _, err := pw.Write(p); err != nil {
+				// The pipeline stopped reading; its exit status tells why.
+				return
+			}
+		}
+	}()
+	return events
 }
 
 func statusCode(ws syscall.WaitStatus) int {

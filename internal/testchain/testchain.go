@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/backupservice/server"
 	"github.com/ledgervault/ledgervault/devnet"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledgerdb"
@@ -77,7 +78,7 @@ func New(t testing.TB, cfg devnet.Config, last uint64, o Options) *Chain {
 // address.
 func Serve(t testing.TB, db *ledgerdb.DB) string {
 	t.Helper()
-	srv, err := backupservice.NewServer(db, backupservice.ServerOptions{})
+	srv, err := server.New(db, server.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -43,9 +43,9 @@ const DefaultDeleteDelay = time.Hour
 // DefaultMinFiles is the MinFiles used when Options.MinFiles is zero.
 const DefaultMinFiles = 2
 
-// maxFileBytes bounds a compacted file below manifest.MaxMetadataSize, leaving room
+// maxFileBytes bounds a compacted file below native.MaxMetadataSize, leaving room
 // for one more line.
-const maxFileBytes = manifest.MaxMetadataSize - 64<<10
+const maxFileBytes = native.MaxMetadataSize - 64<<10
 
 // Options configure a compaction run.
 type Options struct {
@@ -87,22 +87,22 @@ type Report struct {
 // file is one metadata file and its distinct lines.
 type file struct {
 	handle    storage.FileHandle
-	lines     []manifest.Metadata
-	name      Name
+	lines     []native.Metadata
+	name      native.CompactedName
 	compacted bool
 }
 
 // lineSet holds metadata lines; a line is identified by all its fields, so two lines
 // that differ in anything are both kept.
-type lineSet map[manifest.Metadata]struct{}
+type lineSet map[native.Metadata]struct{}
 
-func (s lineSet) add(ms []manifest.Metadata) {
+func (s lineSet) add(ms []native.Metadata) {
 	for _, m := range ms {
 		s[m] = struct{}{}
 	}
 }
 
-func (s lineSet) covers(ms []manifest.Metadata) bool {
+func (s lineSet) covers(ms []native.Metadata) bool {
 	for _, m := range ms {
 		if _, ok := s[m]; !ok {
 			return false
@@ -222,7 +222,7 @@ func load(ctx context.Context, st storage.Store) ([]*file, error) {
 		f := byHandle[e.File]
 		if f == nil {
 			f = &file{handle: e.File}
-			f.name, f.compacted = ParseName(path.Base(string(e.File)))
+			f.name, f.compacted = native.ParseCompactedName(path.Base(string(e.File)))
 			byHandle[e.File] = f
 			files = append(files, f)
 		}
@@ -271,9 +271,9 @@ func plan(files []*file, now time.Time, delay time.Duration) (keepers, deletable
 
 // holders counts, for every line, the distinct groups of compacted files that hold
 // it, a file's group being group(file).
-func holders(files []*file, group func(*file) string) map[manifest.Metadata]int {
-	seen := map[manifest.Metadata]map[string]bool{}
-	n := map[manifest.Metadata]int{}
+func holders(files []*file, group func(*file) string) map[native.Metadata]int {
+	seen := map[native.Metadata]map[string]bool{}
+	n := map[native.Metadata]int{}
 	for _, f := range files {
 		if !f.compacted {
 			continue
@@ -295,7 +295,7 @@ func holders(files []*file, group func(*file) string) map[manifest.Metadata]int 
 // coveredByOthers reports whether every line is held by a compacted group other than
 // the lines' own (self says the lines belong to a compacted group, which holds each
 // of them once).
-func coveredByOthers(lines []manifest.Metadata, n map[manifest.Metadata]int, self bool) bool {
+func coveredByOthers(lines []native.Metadata, n map[native.Metadata]int, self bool) bool {
 	own := 0
 	if self {
 		own = 1
@@ -330,7 +330,7 @@ func keepersListed(ctx context.Context, st storage.Store, keepers []*file) (bool
 // holding a line that no compacted file outside the unit holds.
 func uncompacted(files []*file) int {
 	inRuns := holders(files, func(f *file) string { return f.name.Run })
-	runLines := map[string][]manifest.Metadata{}
+	runLines := map[string][]native.Metadata{}
 	n := 0
 	for _, f := range files {
 		if f.compacted {
@@ -356,7 +356,7 @@ type part struct {
 // encodeParts encodes the lines sorted by type, range and manifest, split into files
 // within the metadata limits.
 func encodeParts(all lineSet) ([]part, error) {
-	ms := make([]manifest.Metadata, 0, len(all))
+	ms := make([]native.Metadata, 0, len(all))
 	for m := range all {
 		ms = append(ms, m)
 	}
@@ -368,7 +368,7 @@ func encodeParts(all lineSet) ([]part, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode metadata line for %s: %w", ms[i].Manifest, err)
 		}
-		if cur.lines > 0 && (cur.lines == manifest.MaxMetadataLines || len(cur.data)+len(line) > maxFileBytes) {
+		if cur.lines > 0 && (cur.lines == native.MaxMetadataLines || len(cur.data)+len(line) > maxFileBytes) {
 			parts = append(parts, cur)
 			cur = part{}
 		}
@@ -383,7 +383,7 @@ func encodeParts(all lineSet) ([]part, error) {
 
 // less orders metadata lines by type, first and last epoch or version, then every
 // other field, so that the output is deterministic.
-func less(a, b *manifest.Metadata) bool {
+func less(a, b *native.Metadata) bool {
 	ka := [...]uint64{a.FirstEpoch, a.FirstVersion, a.Version, a.LastEpoch, a.LastVersion, a.Epoch, uint64(a.Size), uint64(a.Format)}
 	kb := [...]uint64{b.FirstEpoch, b.FirstVersion, b.Version, b.LastEpoch, b.LastVersion, b.Epoch, uint64(b.Size), uint64(b.Format)}
 	if a.Type != b.Type {

@@ -16,13 +16,14 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/maintenance/compact"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 	"github.com/ledgervault/ledgervault/storage/shell"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 func TestMain(m *testing.M) {
@@ -57,20 +58,20 @@ func newShell(t *testing.T) storage.Store {
 
 // meta returns the metadata line of backup i: a transaction, epoch-ending or state
 // snapshot backup, as the backup package writes them.
-func meta(i int) manifest.Metadata {
-	m := manifest.Metadata{Format: manifest.FormatVersion, Manifest: storage.FileHandle(fmt.Sprintf("b%d-0123abcd/manifest.json", i)), Size: int64(1000 + i)}
+func meta(i int) native.Metadata {
+	m := native.Metadata{Format: native.FormatVersion, Manifest: storage.FileHandle(fmt.Sprintf("b%d-0123abcd/manifest.json", i)), Size: int64(1000 + i)}
 	switch i % 3 {
 	case 0:
-		m.Type, m.FirstVersion, m.LastVersion = manifest.TypeTransaction, uint64(i*100), uint64(i*100+99)
+		m.Type, m.FirstVersion, m.LastVersion = native.TypeTransaction, uint64(i*100), uint64(i*100+99)
 	case 1:
-		m.Type, m.FirstEpoch, m.LastEpoch, m.FirstVersion, m.LastVersion = manifest.TypeEpochEnding, uint64(i), uint64(i), uint64(i*100), uint64(i*100)
+		m.Type, m.FirstEpoch, m.LastEpoch, m.FirstVersion, m.LastVersion = native.TypeEpochEnding, uint64(i), uint64(i), uint64(i*100), uint64(i*100)
 	default:
-		m.Type, m.Version, m.Epoch = manifest.TypeStateSnapshot, uint64(i*100), uint64(i)
+		m.Type, m.Version, m.Epoch = native.TypeStateSnapshot, uint64(i*100), uint64(i)
 	}
 	return m
 }
 
-func encode(t testing.TB, ms ...manifest.Metadata) []byte {
+func encode(t testing.TB, ms ...native.Metadata) []byte {
 	t.Helper()
 	var b []byte
 	for _, m := range ms {
@@ -156,7 +157,7 @@ func (c *clock) Add(d time.Duration) {
 func compacted(names []string) []string {
 	var out []string
 	for _, n := range names {
-		if strings.HasPrefix(n, compact.Prefix) {
+		if strings.HasPrefix(n, native.CompactedPrefix) {
 			out = append(out, n)
 		}
 	}
@@ -251,29 +252,13 @@ func TestShellBackend(t *testing.T) {
 	cycle(t, newShell(t), 5)
 }
 
-// hookStore runs a hook right after the n-th ListMetadata call returns: a concurrent
-// coordinator's write lands between the run's listing and its later steps.
-type hookStore struct {
-	storage.Store
-	mu    sync.Mutex
-	calls int
-	at    int
-	hook  func()
-}
-
-func (h *hookStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
-	out, err := h.Store.ListMetadata(ctx)
-	h.mu.Lock()
-	h.calls++
-	var hook func()
-	if h.calls == h.at {
-		hook = h.hook
-	}
-	h.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
-	return out, err
+// afterListing returns st wrapped so that hook runs right after its at-th
+// ListMetadata call returns: a concurrent coordinator's write lands between the
+// run's listing and its later steps.
+func afterListing(st storage.Store, at int64, hook func()) *storagetest.FaultStore {
+	return storagetest.NewFaultStore(st, storagetest.Nth(storagetest.OpListMetadata, at, storagetest.Fault{
+		After: func(*storagetest.Outcome) { hook() },
+	}))
 }
 
 func TestConcurrentWriter(t *testing.T) {
@@ -284,7 +269,7 @@ func TestConcurrentWriter(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	o := compact.Options{DeleteDelay: time.Hour, Now: clk.Now}
 	// A coordinator commits backup 10 after the run listed metadata.
-	hs := &hookStore{Store: st, at: 1, hook: func() { saveBackups(t, st, 10, 11) }}
+	hs := afterListing(st, 1, func() { saveBackups(t, st, 10, 11) })
 	rep, err := compact.Run(ctx, hs, o)
 	if err != nil || rep.WrittenLines != 10 || len(rep.Written) != 1 {
 		t.Fatalf("%v %+v", err, rep)
@@ -296,7 +281,7 @@ func TestConcurrentWriter(t *testing.T) {
 	// After the delay, another commit lands between the deletion plan and its
 	// listing check; it is not covered and stays.
 	clk.Add(2 * time.Hour)
-	hs = &hookStore{Store: st, at: 2, hook: func() { saveBackups(t, st, 11, 12) }}
+	hs = afterListing(st, 2, func() { saveBackups(t, st, 11, 12) })
 	rep, err = compact.Run(ctx, hs, o)
 	if err != nil {
 		t.Fatal(err)
@@ -379,8 +364,8 @@ func TestIdenticalCompactedFilesKeepOne(t *testing.T) {
 	st := newLocal(t)
 	data := encode(t, meta(1), meta(2), meta(3))
 	created := time.Now().Add(-3 * time.Hour).UTC().Format("20060102T150405Z")
-	a := compact.Prefix + created + "-00000000000000aa-0.meta"
-	b := compact.Prefix + created + "-00000000000000bb-0.meta"
+	a := native.CompactedPrefix + created + "-00000000000000aa-0.meta"
+	b := native.CompactedPrefix + created + "-00000000000000bb-0.meta"
 	save(t, st, a, data)
 	save(t, st, b, data)
 	save(t, st, "backup_2.meta", encode(t, meta(2)))
@@ -403,7 +388,7 @@ func TestPartialCompactedFileKeepsUncoveredFiles(t *testing.T) {
 	st := newLocal(t)
 	// A run died after writing part 0 holding backups 0 and 1 of 0-2.
 	created := time.Now().Add(-3 * time.Hour).UTC().Format("20060102T150405Z")
-	part0 := compact.Prefix + created + "-00000000000000cc-0.meta"
+	part0 := native.CompactedPrefix + created + "-00000000000000cc-0.meta"
 	save(t, st, part0, encode(t, meta(0), meta(1)))
 	save(t, st, "backup_01.meta", encode(t, meta(0), meta(1)))
 	save(t, st, "backup_12.meta", encode(t, meta(1), meta(2)))
@@ -452,35 +437,4 @@ func TestOptionsValidated(t *testing.T) {
 	if _, err := compact.Run(context.Background(), newLocal(t), compact.Options{DeleteDelay: -1}); err == nil {
 		t.Fatal("negative delay accepted")
 	}
-}
-
-func TestNameRoundTrip(t *testing.T) {
-	now := time.Date(2026, 11, 26, 1, 2, 3, 0, time.UTC)
-	n := compact.Name{Created: now, Run: "0123456789abcdef", Part: 7}
-	back, ok := compact.ParseName(n.String())
-	if !ok || back != n || n.String() != "compacted_20261126T010203Z-0123456789abcdef-7.meta" {
-		t.Fatalf("%s -> %+v %v", n, back, ok)
-	}
-	for _, bad := range []string{"compacted_x.meta", "backup_1.meta", "compacted_20261126T010203Z-0123456789abcdef-07.meta",
-		"compacted_20261126T010203Z-0123456789ABCDEF-0.meta", "compacted_20261126T010203Z-0123456789abcdef--1.meta",
-		"compacted_20261326T010203Z-0123456789abcdef-0.meta", "compacted_20261126T010203Z-0123456789abcdef-0.lease"} {
-		if _, ok := compact.ParseName(bad); ok {
-			t.Errorf("%q parsed", bad)
-		}
-	}
-}
-
-// FuzzParseName checks that a compacted file name read back from storage parses only
-// when it is exactly what String writes.
-func FuzzParseName(f *testing.F) {
-	f.Add("compacted_20261126T010203Z-0123456789abcdef-7.meta")
-	f.Add("compacted_20261126T010203Z-0123456789abcdef-1048576.meta")
-	f.Add("compacted_-.meta")
-	f.Add("transaction_0-99.meta")
-	f.Fuzz(func(t *testing.T, s string) {
-		n, ok := compact.ParseName(s)
-		if ok && n.String() != s {
-			t.Fatalf("%q parsed to %+v which prints %q", s, n, n.String())
-		}
-	})
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -13,9 +13,9 @@ import (
 // split into files that each decode within the limits, and that no line is lost.
 func TestPartsWithinLimits(t *testing.T) {
 	all := lineSet{}
-	n := manifest.MaxMetadataLines + 1234
+	n := native.MaxMetadataLines + 1234
 	for i := 0; i < n; i++ {
-		all[manifest.Metadata{Format: manifest.FormatVersion, Type: manifest.TypeTransaction,
+		all[native.Metadata{Format: native.FormatVersion, Type: native.TypeTransaction,
 			FirstVersion: uint64(i), LastVersion: uint64(i),
 			Manifest: storage.FileHandle(fmt.Sprintf("t-%d/manifest.json", i))}] = struct{}{}
 	}
@@ -29,7 +29,7 @@ func TestPartsWithinLimits(t *testing.T) {
 	seen := lineSet{}
 	total := 0
 	for i, p := range parts {
-		ms, err := manifest.DecodeMetadataFile(fmt.Sprintf("part %d", i), p.data)
+		ms, err := native.DecodeMetadataFile(fmt.Sprintf("part %d", i), p.data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,8 +44,8 @@ func TestPartsWithinLimits(t *testing.T) {
 	}
 }
 
-func keys(s lineSet) []manifest.Metadata {
-	var out []manifest.Metadata
+func keys(s lineSet) []native.Metadata {
+	var out []native.Metadata
 	for m := range s {
 		out = append(out, m)
 	}

@@ -9,18 +9,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/maintenance/gc"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 	"github.com/ledgervault/ledgervault/storage/shell"
+	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
 func TestMain(m *testing.M) {
@@ -108,7 +108,7 @@ func (f *fixture) folder(size int) (storage.BackupHandle, storage.FileHandle) {
 // line returns a metadata line for a transaction backup whose manifest is mf.
 func line(t testing.TB, first uint64, mf storage.FileHandle) []byte {
 	t.Helper()
-	m := manifest.Metadata{Format: manifest.FormatVersion, Type: manifest.TypeTransaction, FirstVersion: first, LastVersion: first + 9, Manifest: mf}
+	m := native.Metadata{Format: native.FormatVersion, Type: native.TypeTransaction, FirstVersion: first, LastVersion: first + 9, Manifest: mf}
 	b, err := m.EncodeLine()
 	if err != nil {
 		t.Fatal(err)
@@ -321,36 +321,13 @@ func TestNoMetadataRefuses(t *testing.T) {
 	}
 }
 
-// hookStore runs a hook once, right after the first call of a listing returns, which
-// places a concurrent writer's action exactly between GC's steps.
-type hookStore struct {
-	storage.Store
-	mu            sync.Mutex
-	afterBackups  func()
-	afterMetadata func()
-}
-
-func (h *hookStore) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
-	out, err := h.Store.ListBackups(ctx)
-	h.fire(&h.afterBackups)
-	return out, err
-}
-
-func (h *hookStore) ListMetadata(ctx context.Context) ([]storage.FileHandle, error) {
-	out, err := h.Store.ListMetadata(ctx)
-	h.fire(&h.afterMetadata)
-	return out, err
-}
-
-// fire runs and clears *hook, if set.
-func (h *hookStore) fire(hook *func()) {
-	h.mu.Lock()
-	f := *hook
-	*hook = nil
-	h.mu.Unlock()
-	if f != nil {
-		f()
-	}
+// afterFirst returns st wrapped so that hook runs once, right after the first call
+// of op (a listing) returns, which places a concurrent writer's action exactly
+// between GC's steps.
+func afterFirst(st storage.Store, op storagetest.Op, hook func()) *storagetest.FaultStore {
+	return storagetest.NewFaultStore(st, storagetest.Nth(op, 1, storagetest.Fault{
+		After: func(*storagetest.Outcome) { hook() },
+	}))
 }
 
 func TestMetadataCommittedDuringRunKeepsFolder(t *testing.T) {
@@ -366,9 +343,9 @@ func TestMetadataCommittedDuringRunKeepsFolder(t *testing.T) {
 			f.age(late, 2*time.Hour)
 			garbage, _ := f.folder(10)
 			f.age(garbage, 2*time.Hour)
-			hs := &hookStore{Store: f.st, afterBackups: func() {
+			hs := afterFirst(f.st, storagetest.OpListBackups, func() {
 				f.saveMeta("transaction_late.meta", line(t, 500, mf))
-			}}
+			})
 			rep, err := gc.Run(f.ctx, hs, gc.Options{Grace: time.Hour, BatchSize: 1})
 			if err != nil {
 				t.Fatal(err)
@@ -390,12 +367,12 @@ func TestMetadataCompactedDuringReadIsFollowed(t *testing.T) {
 	f.saveMeta("transaction_1.meta", line(t, 10, mf))
 	// Between listing and reading, a compaction replaces the file by a compacted one
 	// holding its line (written first, original removed after).
-	hs := &hookStore{Store: f.st, afterMetadata: func() {
+	hs := afterFirst(f.st, storagetest.OpListMetadata, func() {
 		f.saveMeta("compacted_20260101T000000Z-00-0.meta", line(t, 10, mf))
 		if err := f.st.DeleteMetadata(f.ctx, "metadata/transaction_1.meta"); err != nil {
 			t.Error(err)
 		}
-	}}
+	})
 	rep, err := gc.Run(f.ctx, hs, gc.Options{Grace: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -426,7 +403,7 @@ func FuzzMetadataNeverDeletesOnBadInput(f *testing.F) {
 		old, _ := fx.folder(1)
 		fx.age(old, 2*time.Hour)
 		fx.saveMeta("fuzz.meta", data)
-		_, decodeErr := manifest.DecodeMetadataFile("fuzz.meta", data)
+		_, decodeErr := native.DecodeMetadataFile("fuzz.meta", data)
 		_, err := gc.Run(fx.ctx, fx.st, gc.Options{Grace: time.Hour})
 		if decodeErr != nil && (err == nil || fx.exists(old) == false) {
 			t.Fatalf("undecodable metadata: gc err %v, folder exists %v", err, fx.exists(old))
@@ -437,27 +414,21 @@ func FuzzMetadataNeverDeletesOnBadInput(f *testing.F) {
 	})
 }
 
-// fixedStore lists one folder with a given ModTime, to check how GC treats ages the
-// backend reports.
-type fixedStore struct {
-	storage.Store
-	info storage.BackupInfo
-}
-
-func (s fixedStore) ListBackups(context.Context) ([]storage.BackupInfo, error) {
-	return []storage.BackupInfo{s.info}, nil
-}
-
 func TestUnknownAgeKept(t *testing.T) {
 	f := newFixture(t, backends[0])
 	f.backup(1)
 	b, _ := f.folder(1)
-	st := fixedStore{Store: f.st, info: storage.BackupInfo{Handle: b}}
+	// The store lists only b, with the ModTime info says, to check how GC treats
+	// ages the backend reports.
+	info := storage.BackupInfo{Handle: b}
+	st := storagetest.NewFaultStore(f.st, storagetest.Every(storagetest.OpListBackups, storagetest.Fault{
+		After: func(o *storagetest.Outcome) { o.Backups = []storage.BackupInfo{info} },
+	}))
 	rep, err := gc.Run(f.ctx, st, gc.Options{Grace: time.Hour})
 	if err != nil || !f.exists(b) || itemAction(rep, b) != gc.KeptYoung {
 		t.Fatalf("%v exists %v %+v", err, f.exists(b), rep)
 	}
-	st.info.ModTime = time.Now().Add(-2 * time.Hour)
+	info.ModTime = time.Now().Add(-2 * time.Hour)
 	rep, err = gc.Run(f.ctx, st, gc.Options{Grace: time.Hour})
 	if err != nil || f.exists(b) || itemAction(rep, b) != gc.Removed {
 		t.Fatalf("%v exists %v %+v", err, f.exists(b), rep)

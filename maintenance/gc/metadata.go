@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -48,7 +47,7 @@ func (r *references) refresh(ctx context.Context, st storage.Store) (int, error)
 		}
 		var fresh []storage.FileHandle
 		for _, h := range hs {
-			if strings.HasSuffix(string(h), catalog.Suffix) && !r.files[h] {
+			if native.IsMetadataName(string(h)) && !r.files[h] {
 				fresh = append(fresh, h)
 			}
 		}
@@ -75,7 +74,7 @@ func (r *references) readFiles(ctx context.Context, st storage.Store, hs []stora
 	g.SetLimit(readConcurrency)
 	for _, h := range hs {
 		g.Go(func() error {
-			ms, err := catalog.ReadFile(gctx, st, h)
+			ms, _, err := native.ReadMetadataFile(gctx, st, h)
 			mu.Lock()
 			defer mu.Unlock()
 			if errors.Is(err, storage.ErrNotFound) {

@@ -175,22 +175,46 @@ func (s *Store) DeleteMetadata(ctx context.Context, h storage.FileHandle) error 
 func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 	acc := objstore.NewBackups(s.layout)
 	err := s.list(ctx, s.layout.Prefix(), false, func(name string, p *container.BlobProperties) {
-		var size int64
-		var mod time.Time
-		if p != nil {
-			if p.ContentLength != nil {
-				size = *p.ContentLength
-			}
-			if p.LastModified != nil {
-				mod = *p.LastModified
-			}
-		}
+		size, mod := blobSizeTime(p)
 		acc.Add(name, size, mod)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list backups: %w", err)
 	}
 	return acc.List(), nil
+}
+
+// blobSizeTime returns a listed blob's size and modification time, zero where the
+// listing left them out.
+func blobSizeTime(p *container.BlobProperties) (size int64, mod time.Time) {
+	if p == nil {
+		return 0, time.Time{}
+	}
+	if p.ContentLength != nil {
+		size = *p.ContentLength
+	}
+	if p.LastModified != nil {
+		mod = *p.LastModified
+	}
+	return size, mod
+}
+
+// ListFiles lists the committed blobs of a backup folder (blobs holding only
+// uncommitted blocks are not listed); a folder with neither its marker nor a file is
+// ErrNotFound.
+func (s *Store) ListFiles(ctx context.Context, b storage.BackupHandle) ([]storage.FileInfo, error) {
+	acc, err := s.layout.NewFiles(b)
+	if err != nil {
+		return nil, err
+	}
+	err = s.list(ctx, s.layout.BackupPrefix(b), false, func(name string, p *container.BlobProperties) {
+		size, mod := blobSizeTime(p)
+		acc.Add(name, size, mod)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list files of %s: %w", b, err)
+	}
+	return acc.List()
 }
 
 // DeleteBackup deletes every blob of a backup folder, the marker last, so an

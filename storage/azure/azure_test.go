@@ -13,6 +13,7 @@ import (
 	"github.com/ledgervault/ledgervault/storage"
 	azstore "github.com/ledgervault/ledgervault/storage/azure"
 	"github.com/ledgervault/ledgervault/storage/internal/emulator"
+	"github.com/ledgervault/ledgervault/storage/internal/objstoretest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -31,7 +32,7 @@ func newStore(t *testing.T, az *emulator.Azurite, prefix string) *azstore.Store 
 func TestBehaviour(t *testing.T) {
 	az := emulator.StartAzurite(t)
 	n := 0
-	emulator.Behaviour(t, emulator.Harness{
+	objstoretest.Run(t, objstoretest.Harness{
 		New: func(t *testing.T) storage.Store {
 			n++
 			return newStore(t, az, "prefix/"+string(rune('a'+n)))

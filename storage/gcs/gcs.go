@@ -175,6 +175,22 @@ func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 	return acc.List(), nil
 }
 
+// ListFiles lists the objects of a backup folder (an unfinished resumable upload is
+// not an object); a folder with neither its marker nor a file is ErrNotFound.
+func (s *Store) ListFiles(ctx context.Context, b storage.BackupHandle) ([]storage.FileInfo, error) {
+	acc, err := s.layout.NewFiles(b)
+	if err != nil {
+		return nil, err
+	}
+	err = s.list(ctx, s.layout.BackupPrefix(b), func(a *gcs.ObjectAttrs) {
+		acc.Add(a.Name, a.Size, a.Updated)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list files of %s: %w", b, err)
+	}
+	return acc.List()
+}
+
 // DeleteBackup deletes every object of a backup folder, the marker last, so an
 // interrupted delete leaves the folder listed for the next garbage collection.
 func (s *Store) DeleteBackup(ctx context.Context, h storage.BackupHandle) error {

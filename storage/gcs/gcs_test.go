@@ -9,8 +9,8 @@ import (
 
 	"github.com/ledgervault/ledgervault/storage"
 	gcsstore "github.com/ledgervault/ledgervault/storage/gcs"
-	"github.com/ledgervault/ledgervault/storage/internal/emulator"
 	"github.com/ledgervault/ledgervault/storage/internal/emulator/fakegcs"
+	"github.com/ledgervault/ledgervault/storage/internal/objstoretest"
 )
 
 func TestMain(m *testing.M) {
@@ -42,7 +42,7 @@ func objectCount(t *testing.T, srv *fakegcs.Server) int {
 func TestBehaviour(t *testing.T) {
 	srv := fakegcs.Start(t)
 	n := 0
-	emulator.Behaviour(t, emulator.Harness{
+	objstoretest.Run(t, objstoretest.Harness{
 		New: func(t *testing.T) storage.Store {
 			n++
 			return newStore(t, srv, "prefix/"+string(rune('a'+n)))
@@ -71,7 +71,7 @@ func TestCancelMidWrite20MiB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := emulator.Payload(20<<20, 7)
+	data := objstoretest.Payload(20<<20, 7)
 	if _, err := w.Write(data[:10<<20]); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestCancelMidWrite20MiB(t *testing.T) {
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if got := emulator.ReadAll(t, st, w.Handle()); !bytes.Equal(got, data) {
+	if got := objstoretest.ReadAll(t, st, w.Handle()); !bytes.Equal(got, data) {
 		t.Fatal("content differs")
 	}
 }

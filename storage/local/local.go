@@ -66,6 +66,15 @@ func classify(err error) error {
 	return err
 }
 
+// fsErr wraps a file system error with what was being done: a missing file or
+// folder matches storage.ErrNotFound, anything else is classified.
+func fsErr(what string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%s: %w", what, storage.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, classify(err))
+}
+
 func randomSuffix() string {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -295,10 +304,7 @@ func (s *Store) Open(ctx context.Context, h storage.FileHandle) (io.ReadCloser, 
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil, fmt.Errorf("open %s: %w", h, storage.ErrNotFound)
-		}
-		return nil, fmt.Errorf("open %s: %w", h, classify(err))
+		return nil, fsErr("open "+string(h), err)
 	}
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
@@ -417,6 +423,41 @@ func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// ListFiles lists the committed files of a backup folder; temporary files (hidden
+// names) and anything that is not a regular file with a valid name are skipped.
+func (s *Store) ListFiles(ctx context.Context, b storage.BackupHandle) ([]storage.FileInfo, error) {
+	dir, err := s.backupDir(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fsErr("list files of "+string(b), err)
+	}
+	out := []storage.FileInfo{}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || storage.ValidateName(e.Name()) != nil {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list files of %s: %s: %w", b, e.Name(), classify(err))
+		}
+		out = append(out, storage.FileInfo{
+			Handle:  storage.FileHandle(string(b) + "/" + e.Name()),
+			Size:    fi.Size(),
+			ModTime: fi.ModTime(),
+		})
+	}
+	return out, nil // os.ReadDir sorts by name, so by handle
 }
 
 // DeleteBackup renames the folder out of sight, then removes it.

@@ -189,6 +189,23 @@ func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 	return acc.List(), nil
 }
 
+// ListFiles lists the committed objects of a backup folder (incomplete multipart
+// uploads are not objects); a folder with neither its marker nor a file is
+// ErrNotFound.
+func (s *Store) ListFiles(ctx context.Context, b storage.BackupHandle) ([]storage.FileInfo, error) {
+	acc, err := s.layout.NewFiles(b)
+	if err != nil {
+		return nil, err
+	}
+	err = s.list(ctx, s.layout.BackupPrefix(b), func(o types.Object) {
+		acc.Add(aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToTime(o.LastModified))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list files of %s: %w", b, err)
+	}
+	return acc.List()
+}
+
 // DeleteBackup deletes every object of a backup folder, the marker last, so an
 // interrupted delete leaves the folder listed for the next garbage collection.
 func (s *Store) DeleteBackup(ctx context.Context, h storage.BackupHandle) error {

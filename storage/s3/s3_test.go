@@ -11,6 +11,7 @@ import (
 
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/internal/emulator"
+	"github.com/ledgervault/ledgervault/storage/internal/objstoretest"
 	s3store "github.com/ledgervault/ledgervault/storage/s3"
 )
 
@@ -41,7 +42,7 @@ func openUploads(t *testing.T, srv *emulator.S3) int {
 func TestBehaviour(t *testing.T) {
 	srv := emulator.StartS3(t)
 	n := 0
-	emulator.Behaviour(t, emulator.Harness{
+	objstoretest.Run(t, objstoretest.Harness{
 		New: func(t *testing.T) storage.Store {
 			n++
 			return newStore(t, srv, "prefix/"+string(rune('a'+n)))

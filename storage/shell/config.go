@@ -52,10 +52,18 @@ type Commands struct {
 	BackupMetadataFile string `yaml:"backup_metadata_file"`
 	// ListBackups (optional) prints "handle<TAB>unix-mtime[<TAB>size]" lines.
 	ListBackups string `yaml:"list_backups"`
+	// ListFiles (optional) gets BACKUP_HANDLE and prints one
+	// "handle<TAB>unix-mtime<TAB>size" line per committed file of that folder (never a
+	// temporary file or an unfinished upload); it exits 44 when the folder does not
+	// exist. Without it, resume cannot list an earlier attempt's files.
+	ListFiles string `yaml:"list_files"`
 	// DeleteBackup (optional) gets BACKUP_HANDLE and removes that folder.
 	DeleteBackup string `yaml:"delete_backup"`
 	// DeleteMetadata (optional) gets FILE_HANDLE and FILE_NAME and removes that file.
 	DeleteMetadata string `yaml:"delete_metadata"`
+	// DeleteFile (optional) gets FILE_HANDLE and FILE_NAME and removes that file of a
+	// backup folder (gc of unreferenced files inside referenced folders).
+	DeleteFile string `yaml:"delete_file"`
 	// AbortStaleUploads (optional) gets OLDER_THAN_SECONDS, removes incomplete uploads
 	// older than that and may print how many it removed.
 	AbortStaleUploads string `yaml:"abort_stale_uploads"`

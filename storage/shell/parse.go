@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,6 +107,42 @@ func parseBackups(out []byte) ([]storage.BackupInfo, error) {
 		infos = append(infos, info)
 	}
 	return infos, nil
+}
+
+// parseFiles parses "handle<TAB>unix-mtime<TAB>size" lines into FileInfo records
+// sorted by handle; a handle listed twice is an error.
+func parseFiles(out []byte) ([]storage.FileInfo, error) {
+	files := []storage.FileInfo{}
+	seen := map[storage.FileHandle]bool{}
+	for i, line := range bytes.Split(out, []byte{'\n'}) {
+		s := strings.TrimRight(string(line), "\r")
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		f := strings.Split(s, "\t")
+		if len(f) != 3 {
+			return nil, fmt.Errorf("line %d: want handle<TAB>mtime<TAB>size, got %d fields", i+1, len(f))
+		}
+		if err := storage.ValidateHandle(f[0]); err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		h := storage.FileHandle(f[0])
+		if seen[h] {
+			return nil, fmt.Errorf("line %d: %s listed twice", i+1, h)
+		}
+		seen[h] = true
+		sec, err := strconv.ParseInt(strings.TrimSpace(f[1]), 10, 64)
+		if err != nil || sec < 0 || sec > 1<<40 {
+			return nil, fmt.Errorf("line %d: bad mtime %q", i+1, f[1])
+		}
+		sz, err := strconv.ParseInt(strings.TrimSpace(f[2]), 10, 64)
+		if err != nil || sz < 0 {
+			return nil, fmt.Errorf("line %d: bad size %q", i+1, f[2])
+		}
+		files = append(files, storage.FileInfo{Handle: h, ModTime: time.Unix(sec, 0), Size: sz})
+	}
+	slices.SortFunc(files, func(a, b storage.FileInfo) int { return strings.Compare(string(a.Handle), string(b.Handle)) })
+	return files, nil
 }
 
 // parseCount parses the optional count printed by abort_stale_uploads.

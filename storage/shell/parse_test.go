@@ -21,6 +21,23 @@ func TestParseBackups(t *testing.T) {
 	}
 }
 
+func TestParseFiles(t *testing.T) {
+	files, err := parseFiles([]byte("b-1/z\t1700000002\t0\r\nb-1/a\t1700000001\t42\n\n"))
+	if err != nil || len(files) != 2 || files[0].Handle != "b-1/a" || files[0].Size != 42 ||
+		files[0].ModTime.Unix() != 1700000001 || files[1].Handle != "b-1/z" || files[1].Size != 0 {
+		t.Fatalf("parseFiles = %+v, %v", files, err)
+	}
+	if files, err := parseFiles(nil); err != nil || files == nil || len(files) != 0 {
+		t.Fatalf("parseFiles(empty) = %#v, %v; want an empty list", files, err)
+	}
+	for _, bad := range []string{"../x\t1\t2\n", "a/b\tnot-a-time\t2\n", "a/b\t1\n", "a/b\t1\t-5\n",
+		"a/b\t1\t2\t3\n", "a/b\t1\t2\na/b\t1\t2\n", "a/b\t-1\t2\n", "a/b\t1\tx\n"} {
+		if _, err := parseFiles([]byte(bad)); err == nil {
+			t.Errorf("parseFiles accepted %q", bad)
+		}
+	}
+}
+
 func TestReadHandleLine(t *testing.T) {
 	h, err := readHandleLine(strings.NewReader("b-1/chunk-0\nmore output"))
 	if err != nil || h != "b-1/chunk-0" {
@@ -43,12 +60,22 @@ func FuzzParseListings(f *testing.F) {
 	f.Add([]byte("metadata/x.json\nmetadata/y\n"))
 	f.Add([]byte("../../etc\t1\n"))
 	f.Add([]byte("a\x00b\n\t\t\n"))
+	f.Add([]byte("b-1/chunk-0\t1700000000\t1234\nb-1/manifest.json\t1700000001\t99\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if infos, err := parseBackups(in); err == nil {
 			for _, i := range infos {
 				if storage.ValidateHandle(string(i.Handle)) != nil || i.Size < 0 {
 					t.Fatalf("parseBackups accepted %+v", i)
 				}
+			}
+		}
+		if files, err := parseFiles(in); err == nil {
+			seen := map[storage.FileHandle]bool{}
+			for _, f := range files {
+				if storage.ValidateHandle(string(f.Handle)) != nil || f.Size < 0 || seen[f.Handle] {
+					t.Fatalf("parseFiles accepted %+v", f)
+				}
+				seen[f.Handle] = true
 			}
 		}
 		if hs, err := parseHandles(in); err == nil {

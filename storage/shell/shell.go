@@ -429,10 +429,23 @@ func (s *Store) DeleteMetadata(ctx context.Context, h storage.FileHandle) error 
 	return err
 }
 
+// DeleteFile runs delete_file to remove one file of a backup folder; without it the
+// store cannot delete single files (a permanent error says so).
+func (s *Store) DeleteFile(ctx context.Context, h storage.FileHandle) error {
+	if err := storage.ValidateHandle(string(h)); err != nil {
+		return err
+	}
+	if s.cfg.Commands.DeleteFile == "" {
+		return storage.Permanent(errors.New("delete file: delete_file is not configured"))
+	}
+	_, err := s.run(ctx, "delete_file "+string(h), s.cfg.Commands.DeleteFile, 64<<10, "FILE_HANDLE="+string(h), "FILE_NAME="+path.Base(string(h)))
+	return err
+}
+
 // ListBackups runs list_backups.
 func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 	if s.cfg.Commands.ListBackups == "" {
-		return nil, storage.Permanent(errors.New("list backups: list_backups is not configured"))
+		return nil, fmt.Errorf("list backups: list_backups is not configured: %w", storage.ErrNotSupported)
 	}
 	out, err := s.run(ctx, "list_backups", s.cfg.Commands.ListBackups, maxListing)
 	if err != nil {
@@ -443,6 +456,27 @@ func (s *Store) ListBackups(ctx context.Context) ([]storage.BackupInfo, error) {
 		return nil, fmt.Errorf("list_backups: %w", err)
 	}
 	return infos, nil
+}
+
+// ListFiles runs list_files with BACKUP_HANDLE. Without list_files it reports an
+// error matching storage.ErrNotSupported (not a permanent failure), so callers fall
+// back to what the original six commands allow.
+func (s *Store) ListFiles(ctx context.Context, b storage.BackupHandle) ([]storage.FileInfo, error) {
+	if err := storage.ValidateHandle(string(b)); err != nil {
+		return nil, err
+	}
+	if s.cfg.Commands.ListFiles == "" {
+		return nil, fmt.Errorf("list files of %s: list_files is not configured: %w", b, storage.ErrNotSupported)
+	}
+	out, err := s.run(ctx, "list_files "+string(b), s.cfg.Commands.ListFiles, maxListing, "BACKUP_HANDLE="+string(b))
+	if err != nil {
+		return nil, err
+	}
+	files, err := parseFiles(out)
+	if err != nil {
+		return nil, fmt.Errorf("list_files %s: %w", b, err)
+	}
+	return files, nil
 }
 
 // DeleteBackup runs delete_backup.

@@ -57,12 +57,12 @@ func TestSamplesParse(t *testing.T) {
 		}
 		c := cfg.Commands
 		for _, script := range []string{c.CreateBackup, c.CreateForWrite, c.OpenForRead, c.SaveMetadataLine,
-			c.ListMetadataFiles, c.BackupMetadataFile, c.ListBackups, c.DeleteBackup, c.DeleteMetadata, c.AbortStaleUploads} {
+			c.ListMetadataFiles, c.BackupMetadataFile, c.ListBackups, c.ListFiles, c.DeleteBackup, c.DeleteMetadata, c.AbortStaleUploads} {
 			if out, err := exec.Command("bash", "-n", "-c", script).CombinedOutput(); err != nil {
 				t.Errorf("%s: bash -n: %v: %s\n%s", name, err, out, script)
 			}
 		}
-		for key, v := range map[string]string{"list_backups": c.ListBackups, "delete_backup": c.DeleteBackup,
+		for key, v := range map[string]string{"list_backups": c.ListBackups, "list_files": c.ListFiles, "delete_backup": c.DeleteBackup,
 			"delete_metadata": c.DeleteMetadata, "abort_stale_uploads": c.AbortStaleUploads} {
 			if v == "" {
 				t.Errorf("%s: %s missing", name, key)
@@ -99,8 +99,14 @@ commands:
 	if cfg.EnvVars[0].Value != "my-bucket" || !strings.Contains(cfg.Commands.OpenForRead, "gzip -cd") {
 		t.Fatalf("parsed %+v", cfg)
 	}
-	if _, err := shell.New(cfg); err != nil {
+	st, err := shell.New(cfg)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Without list_files, listing a folder is "not supported", which callers fall
+	// back from, never a permanent failure that would stop work.
+	if _, err := st.ListFiles(t.Context(), "b-1"); !errors.Is(err, storage.ErrNotSupported) || storage.IsPermanent(err) {
+		t.Fatalf("ListFiles without list_files: %v, want ErrNotSupported and not permanent", err)
 	}
 	for _, bad := range []string{
 		"commands:\n  create_backup: x\n",                     // missing commands
@@ -308,5 +314,36 @@ commands:
 	// A missing file: cat's "No such file or directory" is ErrNotFound.
 	if _, err := st.Open(ctx, "b/none"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("missing: %v", err)
+	}
+}
+
+func TestDeleteFile(t *testing.T) {
+	root := t.TempDir()
+	cfg := localConfig(t, root)
+	st, err := shell.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := st.DeleteFile(ctx, "b/f"); !storage.IsPermanent(err) || !strings.Contains(err.Error(), "delete_file is not configured") {
+		t.Fatalf("unconfigured: %v", err)
+	}
+	cfg.Commands.DeleteFile = `F="$ROOT/$FILE_HANDLE"; if [ ! -f "$F" ]; then exit 44; fi; rm -- "$F"`
+	if st, err = shell.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(root, "b"), 0o755)
+	os.WriteFile(filepath.Join(root, "b/f"), []byte("x"), 0o644)
+	if err := st.DeleteFile(ctx, "b/f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "b/f")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("still there: %v", err)
+	}
+	if err := st.DeleteFile(ctx, "b/f"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := st.DeleteFile(ctx, "../x"); !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("bad handle: %v", err)
 	}
 }

@@ -109,6 +109,8 @@ func (s *suite) cases() []testCase {
 		{"TraversalHandles", s.traversal},
 		{"InvalidNames", s.invalidNames},
 		{"ListBackups", s.listBackups},
+		{"ListFiles", s.listFiles},
+		{"ListFilesMissingFolder", s.listFilesMissing},
 		{"DeleteBackup", s.deleteBackup},
 		{"AbortStaleUploads", s.abortStale},
 	}
@@ -742,4 +744,120 @@ func (s *suite) abortStale(t *testing.T, st storage.Store) {
 		t.Fatalf("AbortStaleUploads(0) with only committed files = %d, %v; want 0, nil", n, err)
 	}
 	checkContent(t, st, h, newContent(13, 1000))
+}
+
+// checkListing lists backup b and checks that it holds exactly want (by handle),
+// with their sizes, modification times within [from, to] (to the second), and that
+// every listed handle opens to the committed content.
+func checkListing(t *testing.T, st storage.Store, b storage.BackupHandle, want map[storage.FileHandle]content, from, to time.Time) {
+	t.Helper()
+	files, err := st.ListFiles(t.Context(), b)
+	if err != nil {
+		t.Fatalf("ListFiles(%q): %v", b, err)
+	}
+	seen := map[storage.FileHandle]bool{}
+	for i, f := range files {
+		if i > 0 && files[i-1].Handle >= f.Handle {
+			t.Fatalf("ListFiles(%q) not sorted by handle or with duplicates: %v", b, files)
+		}
+		c, ok := want[f.Handle]
+		if !ok {
+			t.Fatalf("ListFiles(%q) = %v: lists %q, which is not a committed file of the folder", b, files, f.Handle)
+		}
+		seen[f.Handle] = true
+		if f.Size != c.size {
+			t.Fatalf("ListFiles(%q): %q size %d, want %d", b, f.Handle, f.Size, c.size)
+		}
+		if f.ModTime.Before(from.Truncate(time.Second)) || f.ModTime.After(to) {
+			t.Fatalf("ListFiles(%q): %q ModTime %v, want within %v..%v", b, f.Handle, f.ModTime, from, to)
+		}
+		checkContent(t, st, f.Handle, c)
+	}
+	for h := range want {
+		if !seen[h] {
+			t.Fatalf("ListFiles(%q) = %v, missing committed file %q", b, files, h)
+		}
+	}
+}
+
+// listFiles checks that ListFiles reports exactly the committed files of one folder:
+// not an aborted writer's, not an in-flight writer's (until it commits), not another
+// folder's and not metadata.
+func (s *suite) listFiles(t *testing.T, st storage.Store) {
+	ctx := t.Context()
+	from := time.Now().Add(-2 * time.Minute)
+	to := func() time.Time { return time.Now().Add(2 * time.Minute) }
+	a := newBackup(t, st, "files-a")
+	other := newBackup(t, st, "files-other")
+	empty := newBackup(t, st, "files-empty")
+	checkListing(t, st, empty, nil, from, to())
+
+	want := map[storage.FileHandle]content{}
+	for i, size := range []int64{3000, 0, 100<<10 + 7} {
+		c := newContent(uint64(200+i), size)
+		want[writeFile(t, st, a, fmt.Sprintf("chunk-%d.bin", i), c)] = c
+	}
+	ho := writeFile(t, st, other, "chunk-0.bin", newContent(210, 500))
+	if _, err := st.SaveMetadata(ctx, "files-a.meta", []byte("meta\n")); err != nil {
+		t.Fatalf("SaveMetadata: %v", err)
+	}
+
+	// An aborted writer.
+	aw, err := st.Create(ctx, a, "aborted.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(aw, newContent(211, 100<<10).reader()); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := aw.Abort(); err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	// A writer still in flight: all its bytes written (enough that multipart backends
+	// uploaded parts), not committed yet.
+	inflight := newContent(212, s.opts.LargeSize)
+	w, err := st.Create(ctx, a, "inflight.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if _, err := io.Copy(w, inflight.reader()); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if sw, ok := w.(interface{ Settle() error }); ok {
+		if err := sw.Settle(); err != nil { // its parts are uploaded, only the commit is missing
+			t.Fatalf("Settle: %v", err)
+		}
+	}
+	checkListing(t, st, a, want, from, to())
+	checkListing(t, st, other, map[storage.FileHandle]content{ho: newContent(210, 500)}, from, to())
+
+	if err := w.Commit(); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	want[w.Handle()] = inflight
+	checkListing(t, st, a, want, from, to())
+	checkListing(t, st, empty, nil, from, to())
+}
+
+// listFilesMissing checks ListFiles of folders that do not exist (never created,
+// deleted) and of invalid handles.
+func (s *suite) listFilesMissing(t *testing.T, st storage.Store) {
+	ctx := t.Context()
+	if _, err := st.ListFiles(ctx, "no-such-backup-xyz"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("ListFiles of a folder never created: %v, want ErrNotFound", err)
+	}
+	b := newBackup(t, st, "files-deleted")
+	writeFile(t, st, b, "f", newContent(220, 1000))
+	if err := st.DeleteBackup(ctx, b); err != nil {
+		t.Fatalf("DeleteBackup: %v", err)
+	}
+	if files, err := st.ListFiles(ctx, b); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("ListFiles of a deleted folder = %v, %v; want ErrNotFound", files, err)
+	}
+	for _, bad := range []storage.BackupHandle{"../x", "/abs", "a//b", ""} {
+		if _, err := st.ListFiles(ctx, bad); !errors.Is(err, storage.ErrInvalidName) {
+			t.Fatalf("ListFiles(%q): %v, want ErrInvalidName", bad, err)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,25 @@ func (b broken) SaveMetadata(ctx context.Context, name string, data []byte) (sto
 	return b.Store.SaveMetadata(ctx, name, data)
 }
 
+// ListFiles lists temporary files too: an in-flight or aborted write shows.
+func (b broken) ListFiles(ctx context.Context, bk storage.BackupHandle) ([]storage.FileInfo, error) {
+	files, err := b.Store.ListFiles(ctx, bk)
+	if err != nil || b.bug != "list-temp-files" {
+		return files, err
+	}
+	ents, err := os.ReadDir(b.Root() + "/" + string(bk))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), ".") {
+			files = append(files, storage.FileInfo{Handle: storage.FileHandle(string(bk) + "/" + e.Name()), Size: fi.Size(), ModTime: fi.ModTime()})
+		}
+	}
+	slices.SortFunc(files, func(x, y storage.FileInfo) int { return strings.Compare(string(x.Handle), string(y.Handle)) })
+	return files, nil
+}
+
 // TestSuiteCatchesBrokenStores runs the suite on stores with known bugs, each in a
 // child test process, and checks that the suite fails the right cases. In the child
 // (brokenEnv set) it runs the suite itself.
@@ -126,6 +146,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 		"leak-goroutine":     {"CommitSmall"},
 		"leak-process":       {"CommitSmall"},
 		"buffer-in-memory":   {"Stream64MiB"},
+		"list-temp-files":    {"ListFiles"},
 	}
 	for bug, wantFailed := range cases {
 		t.Run(bug, func(t *testing.T) {

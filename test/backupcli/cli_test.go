@@ -390,3 +390,24 @@ func tree(t *testing.T, root string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// The operator's six-key config cannot list folders: gc says so and does nothing.
+func TestGCThroughSixKeyConfigRefuses(t *testing.T) {
+	root, cfg, err := corpora.Aptos()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := lv(t, root, "gc", "--dry-run", "--grace", "0s", "--command-config", cfg)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "configure list_backups") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// A Diem snapshot has no epoch: the table does not invent one.
+	d, err := corpora.Diem("155")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = lv(t, root, "list", "--storage", "file://"+d)
+	if r.code != 0 || !strings.Contains(r.stdout, "state_snapshot  version 66864872  ") || strings.Contains(r.stdout, "(epoch") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

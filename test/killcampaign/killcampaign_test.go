@@ -2,7 +2,7 @@
 // coordinator binary is SIGKILLed or SIGTERMed 10 times across local, shell and S3
 // storage while a node commits, and the test asserts no orphan processes, no visible
 // partial files, verify passing, a restore whose roots equal the node's, and at least
-// one completed backup per kind. The long version is "ledgervault bench-kills".
+// one completed backup per kind. The long version is "ledgervault-dev bench-kills".
 package killcampaign
 
 import (

@@ -2,6 +2,7 @@ package tamper
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -16,7 +17,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
 )
@@ -27,12 +28,12 @@ type bk struct {
 	root string // storage directory
 
 	stateDir string
-	state    *manifest.StateSnapshot
+	state    *native.StateSnapshot
 	txnDir   string
-	txn      *manifest.Transaction
+	txn      *native.Transaction
 	// epochDirs and epochs are the two epoch-ending backups, lower epochs first.
 	epochDirs [2]string
-	epochs    [2]*manifest.EpochEnding
+	epochs    [2]*native.EpochEnding
 	// metas are the metadata file names by backup type (the later epoch-ending
 	// backup under "epoch_ending_2").
 	metas map[string]string
@@ -56,7 +57,7 @@ func openBackup(t testing.TB, root string) *bk {
 	var eps []epochBackup
 	for _, e := range es {
 		data := b.read("metadata/" + e.Name())
-		lines, err := manifest.DecodeMetadataFile(e.Name(), data)
+		lines, err := native.DecodeMetadataFile(e.Name(), data)
 		if err != nil || len(lines) != 1 {
 			t.Fatalf("metadata %s of the good backup: %v (%d lines)", e.Name(), err, len(lines))
 		}
@@ -64,13 +65,13 @@ func openBackup(t testing.TB, root string) *bk {
 		dir := path.Dir(string(m.Manifest))
 		mb := b.read(string(m.Manifest))
 		switch m.Type {
-		case manifest.TypeStateSnapshot:
+		case native.TypeStateSnapshot:
 			b.stateDir, b.metas[m.Type] = dir, e.Name()
-			b.state, err = manifest.DecodeStateSnapshot(mb)
-		case manifest.TypeTransaction:
+			b.state, err = native.DecodeStateSnapshot(mb)
+		case native.TypeTransaction:
 			b.txnDir, b.metas[m.Type] = dir, e.Name()
-			b.txn, err = manifest.DecodeTransaction(mb)
-		case manifest.TypeEpochEnding:
+			b.txn, err = native.DecodeTransaction(mb)
+		case native.TypeEpochEnding:
 			eps = append(eps, epochBackup{m.FirstEpoch, dir, e.Name()})
 		}
 		if err != nil {
@@ -82,7 +83,7 @@ func openBackup(t testing.TB, root string) *bk {
 		t.Fatalf("good backup: want a state snapshot, a transaction backup and two epoch-ending backups, have %v", b.metas)
 	}
 	for i, e := range eps {
-		m, err := manifest.DecodeEpochEnding(b.read(e.dir + "/" + "manifest.json"))
+		m, err := native.DecodeEpochEnding(b.read(e.dir + "/" + "manifest.json"))
 		if err != nil {
 			t.Fatalf("epoch ending manifest in %s: %v", e.dir, err)
 		}
@@ -116,7 +117,7 @@ func (b *bk) write(h string, data []byte) {
 
 // writeFile replaces the file of f with data and updates f's size and SHA-256 (and
 // its raw size to rawSize, unless negative).
-func (b *bk) writeFile(f *manifest.File, data []byte, rawSize int64) {
+func (b *bk) writeFile(f *native.File, data []byte, rawSize int64) {
 	b.t.Helper()
 	b.write(string(f.Handle), data)
 	f.Size = int64(len(data))
@@ -127,7 +128,7 @@ func (b *bk) writeFile(f *manifest.File, data []byte, rawSize int64) {
 }
 
 // saveManifest writes m as the manifest of folder dir with the same JSON layout
-// manifest.Encode uses, but without validating it, so that invalid manifests can be
+// native.Encode uses, but without validating it, so that invalid manifests can be
 // written too.
 func (b *bk) saveManifest(dir string, m any) {
 	b.t.Helper()
@@ -168,15 +169,16 @@ func compress(t testing.TB, raw []byte) []byte {
 	return e.EncodeAll(raw, nil)
 }
 
-// readRecords decodes the records of the chunk file h with the project's reader.
+// readRecords decodes the records of the chunk file h with the project's chunk
+// decoder.
 func (b *bk) readRecords(h storage.FileHandle) [][]byte {
 	b.t.Helper()
-	r := records.NewReader(bytes.NewReader(decompress(b.t, b.read(string(h)))), 0)
 	var out [][]byte
-	for r.Next() {
-		out = append(out, bytes.Clone(r.Record()))
-	}
-	if err := r.Err(); err != nil {
+	_, err := native.ScanChunk(context.Background(), bytes.NewReader(b.read(string(h))), h, native.Limits{}, func(rec []byte) error {
+		out = append(out, bytes.Clone(rec))
+		return nil
+	})
+	if err != nil {
 		b.t.Fatalf("records of %s: %v", h, err)
 	}
 	return out
@@ -200,7 +202,7 @@ func encodeRecords(t testing.TB, recs [][]byte) []byte {
 
 // writeRecords replaces the chunk of f with recs, framed and compressed, and updates
 // f (size, raw size, SHA-256) so that only a check of the contents can tell.
-func (b *bk) writeRecords(f *manifest.File, recs [][]byte) {
+func (b *bk) writeRecords(f *native.File, recs [][]byte) {
 	b.t.Helper()
 	raw := encodeRecords(b.t, recs)
 	b.writeFile(f, compress(b.t, raw), int64(len(raw)))
@@ -246,7 +248,7 @@ func (b *bk) checkSound() {
 func (b *bk) soundProblems() []string {
 	b.t.Helper()
 	var problems []string
-	check := func(f manifest.File) {
+	check := func(f native.File) {
 		data, err := os.ReadFile(b.path(string(f.Handle)))
 		if err != nil {
 			problems = append(problems, err.Error())
@@ -256,7 +258,7 @@ func (b *bk) soundProblems() []string {
 			problems = append(problems, fmt.Sprintf("%s: size or sha256 differs from the manifest", f.Handle))
 		}
 	}
-	if m, err := manifest.DecodeStateSnapshot(b.read(b.stateDir + "/manifest.json")); err != nil {
+	if m, err := native.DecodeStateSnapshot(b.read(b.stateDir + "/manifest.json")); err != nil {
 		problems = append(problems, err.Error())
 	} else {
 		check(m.RootProof)
@@ -265,7 +267,7 @@ func (b *bk) soundProblems() []string {
 			check(c.Proof)
 		}
 	}
-	if m, err := manifest.DecodeTransaction(b.read(b.txnDir + "/manifest.json")); err != nil {
+	if m, err := native.DecodeTransaction(b.read(b.txnDir + "/manifest.json")); err != nil {
 		problems = append(problems, err.Error())
 	} else {
 		for _, c := range m.Chunks {
@@ -274,7 +276,7 @@ func (b *bk) soundProblems() []string {
 		}
 	}
 	for _, d := range b.epochDirs {
-		if m, err := manifest.DecodeEpochEnding(b.read(d + "/manifest.json")); err != nil {
+		if m, err := native.DecodeEpochEnding(b.read(d + "/manifest.json")); err != nil {
 			problems = append(problems, err.Error())
 		} else {
 			for _, c := range m.Chunks {
@@ -284,56 +286,44 @@ func (b *bk) soundProblems() []string {
 	}
 	es, _ := os.ReadDir(filepath.Join(b.root, "metadata"))
 	for _, e := range es {
-		if _, err := manifest.DecodeMetadataFile(e.Name(), b.read("metadata/"+e.Name())); err != nil {
+		if _, err := native.DecodeMetadataFile(e.Name(), b.read("metadata/"+e.Name())); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
 	return problems
 }
 
-// recordProblems lists the chunk files whose records stream the project's records
-// reader rejects (the files whose handles are invalid or missing are skipped: the
+// recordProblems lists the chunk files whose records stream the project's chunk
+// decoder rejects (the files whose handles are invalid or missing are skipped: the
 // manifest checks report those).
 func (b *bk) recordProblems() []string {
 	b.t.Helper()
 	var hs []string
-	if m, err := manifest.DecodeStateSnapshot(b.read(b.stateDir + "/manifest.json")); err == nil {
+	if m, err := native.DecodeStateSnapshot(b.read(b.stateDir + "/manifest.json")); err == nil {
 		for _, c := range m.Chunks {
 			hs = append(hs, string(c.Handle))
 		}
 	}
-	if m, err := manifest.DecodeTransaction(b.read(b.txnDir + "/manifest.json")); err == nil {
+	if m, err := native.DecodeTransaction(b.read(b.txnDir + "/manifest.json")); err == nil {
 		for _, c := range m.Chunks {
 			hs = append(hs, string(c.Handle))
 		}
 	}
 	for _, d := range b.epochDirs {
-		if m, err := manifest.DecodeEpochEnding(b.read(d + "/manifest.json")); err == nil {
+		if m, err := native.DecodeEpochEnding(b.read(d + "/manifest.json")); err == nil {
 			for _, c := range m.Chunks {
 				hs = append(hs, string(c.Handle))
 			}
 		}
 	}
 	var problems []string
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer dec.Close()
 	for _, h := range hs {
 		data, err := os.ReadFile(b.path(h))
 		if err != nil {
 			continue
 		}
-		raw, err := dec.DecodeAll(data, nil)
+		_, err = native.ScanChunk(context.Background(), bytes.NewReader(data), storage.FileHandle(h), native.Limits{}, func([]byte) error { return nil })
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", h, err))
-			continue
-		}
-		r := records.NewReader(bytes.NewReader(raw), 0)
-		for r.Next() {
-		}
-		if err := r.Err(); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", h, err))
 		}
 	}
@@ -400,7 +390,7 @@ func trailerless(t testing.TB, recs [][]byte) []byte {
 	return raw[:len(raw)-records.TrailerSize]
 }
 
-func sha256Sum(b []byte) manifest.Digest { return sha256.Sum256(b) }
+func sha256Sum(b []byte) native.Digest { return sha256.Sum256(b) }
 
 // countDecompressed streams data through the zstd decoder, up to limit bytes, and
 // returns the size of the output and its first keep bytes.

@@ -12,11 +12,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ledgervault/ledgervault/backup/manifest"
-	"github.com/ledgervault/ledgervault/backupservice"
+	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
-	"github.com/ledgervault/ledgervault/ledgerdb"
 	"github.com/ledgervault/ledgervault/records"
 )
 
@@ -217,12 +216,12 @@ func cases() []tamperCase {
 			// A signature of the ledger info a replayed chunk's range proof is
 			// against: the ledger info must be verified, not only its epoch.
 			c := &b.txn.Chunks[b.txnChunksAfterSnapshot()[0]]
-			p, err := backupservice.DecodeTransactionRangeProof(b.read(string(c.Proof.Handle)))
+			p, err := proof.DecodeTransactionRange(b.read(string(c.Proof.Handle)))
 			if err != nil {
 				b.t.Fatal(err)
 			}
 			p.LedgerInfo.Signatures[0].Signature[3] ^= 0x40
-			data, err := backupservice.EncodeTransactionRangeProof(&p)
+			data, err := p.Encode()
 			if err != nil {
 				b.t.Fatal(err)
 			}
@@ -248,12 +247,12 @@ func cases() []tamperCase {
 		}},
 		{name: "txn_proof_unknown_epoch", words: wordsEpoch, sound: true, apply: func(b *bk) []string {
 			c := &b.txn.Chunks[b.txnChunksAfterSnapshot()[0]]
-			p, err := backupservice.DecodeTransactionRangeProof(b.read(string(c.Proof.Handle)))
+			p, err := proof.DecodeTransactionRange(b.read(string(c.Proof.Handle)))
 			if err != nil {
 				b.t.Fatal(err)
 			}
 			p.LedgerInfo.LedgerInfo.Epoch += 100
-			data, err := backupservice.EncodeTransactionRangeProof(&p)
+			data, err := p.Encode()
 			if err != nil {
 				b.t.Fatal(err)
 			}
@@ -367,7 +366,7 @@ func cases() []tamperCase {
 		{name: "metadata_manifest_dotdot", words: wordsHandle, apply: func(b *bk) []string {
 			// The metadata line points at a (good) copy of the manifest outside the
 			// storage.
-			name := b.metas[manifest.TypeTransaction]
+			name := b.metas[native.TypeTransaction]
 			outside := filepath.Join(b.root, "..", "outside")
 			copyTree(b.t, b.path(b.txnDir), outside)
 			var line map[string]any
@@ -405,13 +404,13 @@ func cases() []tamperCase {
 		}},
 		{name: "metadata_oversized", words: []string{"size", "limit", "large", "exceed", "bytes"}, apply: func(b *bk) []string {
 			// A valid line padded with 17 MiB of blank lines.
-			name := b.metas[manifest.TypeTransaction]
+			name := b.metas[native.TypeTransaction]
 			data := append(b.read("metadata/"+name), bytes.Repeat([]byte{'\n'}, 17<<20)...)
 			b.write("metadata/"+name, data)
 			return names(name)
 		}},
 		{name: "metadata_unknown_type", words: append([]string{"type"}, wordsMeta...), apply: func(b *bk) []string {
-			name := b.metas[manifest.TypeTransaction]
+			name := b.metas[native.TypeTransaction]
 			var line map[string]any
 			if err := json.Unmarshal(b.read("metadata/"+name), &line); err != nil {
 				b.t.Fatal(err)
@@ -422,7 +421,7 @@ func cases() []tamperCase {
 			return names(name)
 		}},
 		{name: "metadata_broken_json", words: wordsMeta, apply: func(b *bk) []string {
-			name := b.metas[manifest.TypeStateSnapshot]
+			name := b.metas[native.TypeStateSnapshot]
 			data := b.read("metadata/" + name)
 			b.write("metadata/"+name, data[:len(data)/2])
 			return names(name)
@@ -432,7 +431,7 @@ func cases() []tamperCase {
 
 // editLedgerInfo rewrites the first ledger info of an epoch-ending chunk through
 // edit, re-encoded canonically, and updates the chunk's manifest entry.
-func (b *bk) editLedgerInfo(f *manifest.File, edit func(*ledger.LedgerInfoWithSignatures)) {
+func (b *bk) editLedgerInfo(f *native.File, edit func(*ledger.LedgerInfoWithSignatures)) {
 	b.t.Helper()
 	recs := b.readRecords(f.Handle)
 	li, err := ledger.DecodeLedgerInfoWithSignatures(recs[0])
@@ -449,7 +448,7 @@ func (b *bk) editLedgerInfo(f *manifest.File, edit func(*ledger.LedgerInfoWithSi
 // editTransaction rewrites the first transaction with a write set in the first
 // transaction chunk replayed by a restore to the latest version, through edit,
 // re-encoded canonically, and updates the chunk's manifest entry.
-func (b *bk) editTransaction(edit func(*ledger.TransactionWithOutput)) *manifest.TransactionChunk {
+func (b *bk) editTransaction(edit func(*ledger.TransactionWithOutput)) *native.TransactionChunk {
 	b.t.Helper()
 	for _, i := range b.txnChunksAfterSnapshot() {
 		c := &b.txn.Chunks[i]
@@ -476,9 +475,9 @@ func (b *bk) editTransaction(edit func(*ledger.TransactionWithOutput)) *manifest
 }
 
 // stateRootProof decodes the snapshot's state root proof.
-func (b *bk) stateRootProof() ledgerdb.StateRootProof {
+func (b *bk) stateRootProof() proof.StateRoot {
 	b.t.Helper()
-	p, err := backupservice.DecodeStateRootProof(b.read(string(b.state.RootProof.Handle)))
+	p, err := proof.DecodeStateRoot(b.read(string(b.state.RootProof.Handle)))
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -487,9 +486,9 @@ func (b *bk) stateRootProof() ledgerdb.StateRootProof {
 
 // saveStateRootProof writes p as the snapshot's state root proof and updates the
 // manifest.
-func (b *bk) saveStateRootProof(p *ledgerdb.StateRootProof) {
+func (b *bk) saveStateRootProof(p *proof.StateRoot) {
 	b.t.Helper()
-	data, err := backupservice.EncodeStateRootProof(p)
+	data, err := p.Encode()
 	if err != nil {
 		b.t.Fatal(err)
 	}

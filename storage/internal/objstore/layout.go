@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,4 +191,46 @@ func (b *Backups) List() []storage.BackupInfo {
 // MarkerBody returns the small JSON body of a backup folder marker.
 func MarkerBody(h storage.BackupHandle, now time.Time) []byte {
 	return fmt.Appendf(nil, "{\"backup\":%q,\"created\":%q}\n", h, now.UTC().Format(time.RFC3339Nano))
+}
+
+// Files accumulates the listed objects under one backup folder's prefix into the
+// folder's FileInfo records: the marker says the folder exists but is not a file, and
+// keys that are not a file of that folder are ignored.
+type Files struct {
+	l      Layout
+	b      storage.BackupHandle
+	exists bool
+	out    []storage.FileInfo
+}
+
+// NewFiles returns an empty accumulator for backup folder b, validating b.
+func (l Layout) NewFiles(b storage.BackupHandle) (*Files, error) {
+	if err := CheckBackup(b); err != nil {
+		return nil, err
+	}
+	return &Files{l: l, b: b, out: []storage.FileInfo{}}, nil
+}
+
+// Add records one listed object.
+func (f *Files) Add(key string, size int64, mod time.Time) {
+	if key == f.l.BackupPrefix(f.b)+MarkerName {
+		f.exists = true
+		return
+	}
+	b, name, ok := f.l.BackupOfKey(key)
+	if !ok || b != f.b || storage.ValidateName(name) != nil {
+		return
+	}
+	f.exists = true
+	f.out = append(f.out, storage.FileInfo{Handle: storage.FileHandle(string(b) + "/" + name), Size: size, ModTime: mod})
+}
+
+// List returns the folder's files sorted by handle, or an error matching
+// storage.ErrNotFound when neither the marker nor any file was listed.
+func (f *Files) List() ([]storage.FileInfo, error) {
+	if !f.exists {
+		return nil, fmt.Errorf("backup folder %s: %w", f.b, storage.ErrNotFound)
+	}
+	slices.SortFunc(f.out, func(a, b storage.FileInfo) int { return strings.Compare(string(a.Handle), string(b.Handle)) })
+	return f.out, nil
 }

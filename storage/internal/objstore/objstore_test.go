@@ -312,3 +312,39 @@ func TestWriterSettleWaitsForParts(t *testing.T) {
 		t.Fatalf("Settle after Commit: %v", err)
 	}
 }
+
+func TestFiles(t *testing.T) {
+	l, err := NewLayout("p/q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.NewFiles("a/b"); !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("NewFiles(a/b): %v", err)
+	}
+	f, err := l.NewFiles("b-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.List(); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("nothing listed: %v, want ErrNotFound", err)
+	}
+	now := time.Unix(1700000000, 0)
+	for _, k := range []string{"p/q/b-1/.ledgervault-backup", "p/q/b-1/z", "p/q/b-1/a", "p/q/b-10/x", "p/q/b-1/sub/x",
+		"p/q/b-1/.tmp-x", "p/q/metadata/m", "other/b-1/y", "p/q/b-1/.."} {
+		f.Add(k, int64(len(k)), now)
+	}
+	got, err := f.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []storage.FileInfo{{Handle: "b-1/a", Size: 9, ModTime: now}, {Handle: "b-1/z", Size: 9, ModTime: now}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("List = %v, want %v", got, want)
+	}
+	// The marker alone: an empty folder, not a missing one.
+	f, _ = l.NewFiles("b-2")
+	f.Add("p/q/b-2/.ledgervault-backup", 10, now)
+	if got, err := f.List(); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("marker only: %#v, %v; want an empty list", got, err)
+	}
+}

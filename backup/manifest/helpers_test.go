@@ -1,5 +1,0 @@
-package manifest
-
-import "github.com/ledgervault/ledgervault/storage"
-
-func stringHandle(s string) storage.FileHandle { return storage.FileHandle(s) }

@@ -1,0 +1,96 @@
+// Package cli holds what the ledgervault commands (cmd/ledgervault and the
+// development command cmd/ledgervault-dev) share: exit statuses carried by errors,
+// the log flags, the signal handling of one-off commands and running a root command.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ledgervault/ledgervault/internal/logging"
+	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/shutdown"
+)
+
+// ExitError carries a specific exit status out of a command.
+type ExitError struct {
+	// Code is the process exit status.
+	Code int
+	// Err is the error printed.
+	Err error
+}
+
+// Error returns the message of Err.
+func (e *ExitError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Root returns a root command named use: it prints neither usage nor errors itself
+// (Execute prints the error).
+func Root(use, short string) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, SilenceUsage: true, SilenceErrors: true}
+}
+
+// Execute runs root and returns the process exit status: 0 on success, the Code of
+// an *ExitError, 1 for any other error (printed to stderr after name).
+func Execute(ctx context.Context, root *cobra.Command, name string, stderr io.Writer) int {
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return 1
+}
+
+// LogFlags select the log level and format of a command.
+type LogFlags struct{ level, format string }
+
+// Register adds --log-level and --log-format to cmd and its subcommands.
+func (f *LogFlags) Register(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.PersistentFlags().StringVar(&f.format, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+}
+
+// Logger returns the logger the flags ask for, writing to stderr.
+func (f *LogFlags) Logger() (*slog.Logger, error) {
+	level, err := logging.ParseLevel(f.level)
+	if err != nil {
+		return nil, err
+	}
+	return logging.New(os.Stderr, logging.Format(f.format), level)
+}
+
+// SignalContext returns the context of a one-off command (a backup, a restore, a
+// storage operation) and of a harness run: the first SIGINT/SIGTERM cancels it at
+// once (no grace period: writers abort and nothing is committed) and sig reports
+// which signal arrived; the second exits the process at once with 128+N through exit
+// (main passes os.Exit), even while a commit that outlives cancellation is
+// finishing. stop releases the signals.
+func SignalContext(parent context.Context, exit func(int)) (ctx context.Context, sig func() os.Signal, stop func()) {
+	s := shutdown.Watch(parent, shutdown.Options{Grace: 0, Exit: exit})
+	return s.Aborting(), s.Signal, s.Close
+}
+
+// Interrupted turns an error after signal sig into exit status 128+N; it returns
+// err unchanged when either is nil.
+func Interrupted(err error, sig os.Signal) error {
+	if err == nil || sig == nil {
+		return err
+	}
+	code := shutdown.ExitCode(sig)
+	if errors.Is(err, proc.ErrCommitInterrupted) {
+		return &ExitError{Code: code, Err: fmt.Errorf("interrupted by %v: %w", sig, err)}
+	}
+	return &ExitError{Code: code, Err: fmt.Errorf("interrupted by %v, nothing committed: %w", sig, err)}
+}
