@@ -206,9 +206,18 @@ func TestUnreferencedFileInReferencedFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Commands.DeleteFile = `rm -- "$ROOT/$FILE_HANDLE"`
-	ast, _ := shell.New(cfg)
+	// Without list_files the adapter cannot see files inside a folder: it keeps them.
+	noList := cfg
+	noList.Commands.ListFiles = ""
+	ast, _ := shell.New(noList)
 	res, err = sweep.BackupCLI(context.Background(), ast, sweep.Options{})
 	if err != nil || len(res.Removed) != 0 || !exists(filepath.Join(root, leftover)) {
+		t.Fatalf("adapter without list_files: %+v %v", res, err)
+	}
+	// With it (the sample has it), the leftover goes, as through file://.
+	ast, _ = shell.New(cfg)
+	res, err = sweep.BackupCLI(context.Background(), ast, sweep.Options{})
+	if err != nil || res.FilesRemoved != 1 || exists(filepath.Join(root, leftover)) {
 		t.Fatalf("adapter: %+v %v", res, err)
 	}
 }
