@@ -197,12 +197,15 @@ func (w *nativeWalk) manifests(ctx context.Context, backups []*nativeBackup) ([]
 		mu.Lock()
 		w.refs.add(b.manifest)
 		mu.Unlock()
-		cs, err := w.manifest(ctx, b)
+		cs, ok, err := w.manifest(ctx, b)
 		if err != nil {
 			return err
 		}
 		perBackup[i] = cs
 		mu.Lock()
+		if !ok {
+			w.refs.opaque[nativeFolderOf(b.manifest)] = true
+		}
 		for _, c := range cs {
 			w.refs.add(c.f.Handle)
 		}
@@ -225,9 +228,9 @@ func (w *nativeWalk) manifests(ctx context.Context, backups []*nativeBackup) ([]
 	return out, nil
 }
 
-// manifest reads, decodes and checks one manifest; it returns nil checks when the
-// manifest is absent or does not decode (reported).
-func (w *nativeWalk) manifest(ctx context.Context, b *nativeBackup) ([]nativeCheck, error) {
+// manifest reads, decodes and checks one manifest and returns the checks of its
+// files; ok is false when the manifest is absent or does not decode (reported).
+func (w *nativeWalk) manifest(ctx context.Context, b *nativeBackup) (checks []nativeCheck, ok bool, err error) {
 	h, folder, first := b.manifest, nativeFolderOf(b.manifest), b.lines[0]
 	raw, err := native.ReadManifest(ctx, w.st, h)
 	switch {
@@ -235,22 +238,22 @@ func (w *nativeWalk) manifest(ctx context.Context, b *nativeBackup) ([]nativeChe
 	case errors.Is(err, storage.ErrNotFound):
 		w.t.read(0, false)
 		w.t.add(Missing, string(h), folder, "manifest named by %s is absent", first.file)
-		return nil, nil
+		return nil, false, nil
 	case errors.Is(err, storage.ErrInvalidName):
 		w.t.read(0, false)
 		w.t.add(Missing, string(h), folder, "manifest named by %s has a handle this store cannot hold: %v", first.file, err)
-		return nil, nil
+		return nil, false, nil
 	case errors.Is(err, native.ErrInvalid):
 		w.t.read(0, true)
 		w.t.add(Partial, string(h), folder, "manifest does not decode: %v", err)
-		return nil, nil
+		return nil, false, nil
 	default:
-		return nil, err
+		return nil, false, err
 	}
 	w.t.read(int64(len(raw)), true)
 	if len(raw) == 0 {
 		w.t.add(Partial, string(h), folder, "zero-length manifest")
-		return nil, nil
+		return nil, false, nil
 	}
 	for _, l := range b.lines[1:] {
 		if l.Type != first.Type {
@@ -260,13 +263,12 @@ func (w *nativeWalk) manifest(ctx context.Context, b *nativeBackup) ([]nativeChe
 	mismatch := func(l metaLine, format string, args ...any) {
 		w.t.add(Mismatch, string(h), folder, "%s (its metadata %s says %s)", fmt.Sprintf(format, args...), l.file, l.Key())
 	}
-	var checks []nativeCheck
 	switch first.Type {
 	case native.TypeEpochEnding:
 		m, err := native.DecodeEpochEnding(raw)
 		if err != nil {
 			w.t.add(Partial, string(h), folder, "manifest does not decode: %v", err)
-			return nil, nil
+			return nil, false, nil
 		}
 		for _, l := range b.lines {
 			if l.Type != first.Type {
@@ -286,7 +288,7 @@ func (w *nativeWalk) manifest(ctx context.Context, b *nativeBackup) ([]nativeChe
 		m, err := native.DecodeStateSnapshot(raw)
 		if err != nil {
 			w.t.add(Partial, string(h), folder, "manifest does not decode: %v", err)
-			return nil, nil
+			return nil, false, nil
 		}
 		for _, l := range b.lines {
 			if l.Type == first.Type && (m.Version != l.Version || m.Epoch != l.Epoch) {
@@ -308,7 +310,7 @@ func (w *nativeWalk) manifest(ctx context.Context, b *nativeBackup) ([]nativeChe
 		m, err := native.DecodeTransaction(raw)
 		if err != nil {
 			w.t.add(Partial, string(h), folder, "manifest does not decode: %v", err)
-			return nil, nil
+			return nil, false, nil
 		}
 		for _, l := range b.lines {
 			if l.Type == first.Type && (m.FirstVersion != l.FirstVersion || m.LastVersion != l.LastVersion) {
@@ -322,7 +324,7 @@ func (w *nativeWalk) manifest(ctx context.Context, b *nativeBackup) ([]nativeChe
 			}))
 		}
 	}
-	return checks, nil
+	return checks, true, nil
 }
 
 // epochChunkCheck decodes each signed ledger info and checks its epoch and its

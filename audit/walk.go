@@ -88,11 +88,14 @@ func runChecks[T any](ctx context.Context, conc int, items []T, check func(ctx c
 type references struct {
 	files   map[storage.FileHandle]bool
 	folders map[storage.BackupHandle]bool
-	folder  func(storage.FileHandle) storage.BackupHandle
+	// opaque folders are referenced but their manifest could not be read: which of
+	// their files it references is unknown, so none is reported unreferenced.
+	opaque map[storage.BackupHandle]bool
+	folder func(storage.FileHandle) storage.BackupHandle
 }
 
 func newReferences(folder func(storage.FileHandle) storage.BackupHandle) *references {
-	return &references{files: map[storage.FileHandle]bool{}, folders: map[storage.BackupHandle]bool{}, folder: folder}
+	return &references{files: map[storage.FileHandle]bool{}, folders: map[storage.BackupHandle]bool{}, opaque: map[storage.BackupHandle]bool{}, folder: folder}
 }
 
 // add marks h and its folder referenced.
@@ -133,6 +136,9 @@ func (t *tally) unreferenced(ctx context.Context, st storage.Store, own map[stor
 			t.add(Unreferenced, string(f.Handle), f.Handle, "no metadata references this %s, %s, last modified %s (age %s)",
 				what, bytesize.Format(f.Size), f.ModTime.UTC().Format(time.RFC3339), age(now, f.ModTime))
 			rep.Ages[string(f.Handle)] = UnreferencedItem{Folder: f.Handle, ModTime: f.ModTime, Size: f.Size}
+			continue
+		}
+		if refs.opaque[f.Handle] {
 			continue
 		}
 		for _, fi := range inv.files[f.Handle] {
