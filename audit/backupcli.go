@@ -5,14 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/ledgervault/ledgervault/format/backupcli"
-	"github.com/ledgervault/ledgervault/internal/bytesize"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -43,13 +38,8 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 	if conc <= 0 {
 		conc = backupcli.DefaultConcurrency
 	}
-	rep := &Report{Format: string(backupcli.FormatBackupCLI), Ages: map[string]UnreferencedItem{}}
-	var mu sync.Mutex // guards rep.Findings, rep.Files, rep.Bytes
-	add := func(k Kind, h string, b storage.BackupHandle, format string, args ...any) {
-		mu.Lock()
-		rep.Findings = append(rep.Findings, Finding{Kind: k, Handle: h, Backup: string(b), Detail: fmt.Sprintf(format, args...)})
-		mu.Unlock()
-	}
+	t := newTally(string(backupcli.FormatBackupCLI), o.Progress)
+	rep := t.rep
 
 	// Metadata and manifests.
 	view, err := backupcli.Load(ctx, st, backupcli.LoadOptions{Concurrency: conc})
@@ -60,54 +50,42 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 	for _, f := range view.Files {
 		switch {
 		case f.Err != nil && errors.Is(f.Err, storage.ErrNotFound):
-			add(Missing, string(f.Handle), "", "listed metadata file vanished before it was read")
+			t.add(Missing, string(f.Handle), "", "listed metadata file vanished before it was read")
 		case f.Err != nil:
-			add(Partial, string(f.Handle), "", "metadata file does not decode: %v", f.Err)
+			t.add(Partial, string(f.Handle), "", "metadata file does not decode: %v", f.Err)
 		case f.Size == 0:
-			add(Partial, string(f.Handle), "", "zero-length metadata file (an interrupted write?); it references nothing")
+			t.add(Partial, string(f.Handle), "", "zero-length metadata file (an interrupted write?); it references nothing")
 		}
 	}
 	rep.Backups = len(view.Manifests)
-	referenced := map[storage.FileHandle]bool{}
-	referencedFolders := map[storage.BackupHandle]bool{}
-	var filesDone atomic.Int64
-	var bytesRead atomic.Int64
-	progress := func(total int) {
-		if o.Progress != nil {
-			o.Progress(int(filesDone.Load()), total, bytesRead.Load())
-		}
-	}
+	refs := newReferences(backupcli.FolderOf)
 	decoded := make([]*backupcli.Manifest, len(view.Manifests))
 	manifests := make([]storage.FileHandle, len(view.Manifests))
 	for i, mf := range view.Manifests {
 		h, b := mf.Handle, mf.Lines[0]
 		manifests[i] = h
-		referenced[h] = true
-		referencedFolders[backupcli.FolderOf(h)] = true
+		refs.add(h)
 		if mf.Err != nil && errors.Is(mf.Err, storage.ErrNotFound) {
-			add(Missing, string(h), b.Folder, "manifest named by %s is absent", b.MetadataFile)
+			t.add(Missing, string(h), b.Folder, "manifest named by %s is absent", b.MetadataFile)
 			continue
 		}
 		if mf.Err != nil && errors.Is(mf.Err, storage.ErrInvalidName) {
-			add(Missing, string(h), b.Folder, "manifest named by %s has a handle this store cannot hold: %v", b.MetadataFile, mf.Err)
+			t.add(Missing, string(h), b.Folder, "manifest named by %s has a handle this store cannot hold: %v", b.MetadataFile, mf.Err)
 			continue
 		}
-		rep.Files++
-		rep.Bytes += mf.Size
-		bytesRead.Add(mf.Size)
-		filesDone.Add(1)
+		t.read(mf.Size, true)
 		if mf.Err != nil {
-			add(Partial, string(h), b.Folder, "manifest does not decode: %v", mf.Err)
+			t.add(Partial, string(h), b.Folder, "manifest does not decode: %v", mf.Err)
 			continue
 		}
 		m := mf.Manifest
 		decoded[i] = m
 		if err := m.Verify(); err != nil {
-			add(Mismatch, string(h), b.Folder, "manifest is inconsistent: %v", err)
+			t.add(Mismatch, string(h), b.Folder, "manifest is inconsistent: %v", err)
 		}
 		for _, line := range mf.Lines {
 			if err := m.CheckAgainst(line); err != nil {
-				add(Mismatch, string(h), b.Folder, "%v", err)
+				t.add(Mismatch, string(h), b.Folder, "%v", err)
 			}
 		}
 	}
@@ -116,8 +94,7 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 	var checks []fileCheck
 	seen := map[storage.FileHandle]bool{}
 	addCheck := func(h storage.FileHandle, fn func(io.Reader) (backupcli.ChunkResult, error)) {
-		referenced[h] = true
-		referencedFolders[backupcli.FolderOf(h)] = true
+		refs.add(h)
 		if seen[h] {
 			return
 		}
@@ -149,93 +126,38 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 			}
 		}
 	}
-	total := len(manifests) + len(checks)
-	progress(total)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(conc)
-	for _, c := range checks {
-		g.Go(func() error {
-			n, err := checkFile(gctx, st, c, o.MaxDecompressed)
-			mu.Lock()
-			if err == nil || !(errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidName)) {
-				rep.Files++
-				rep.Bytes += n
-			}
-			mu.Unlock()
-			bytesRead.Add(n)
-			filesDone.Add(1)
-			progress(total)
-			folder := backupcli.FolderOf(c.handle)
-			switch {
-			case err == nil:
-			case errors.Is(err, storage.ErrNotFound):
-				add(Missing, string(c.handle), folder, "referenced by %s, absent", manifestOf(c.handle, decoded, manifests))
-			case errors.Is(err, storage.ErrInvalidName):
-				add(Missing, string(c.handle), folder, "referenced by %s with a handle this store cannot hold: %v", manifestOf(c.handle, decoded, manifests), err)
-			case errors.Is(err, errZeroLength):
-				add(Partial, string(c.handle), folder, "zero-length file")
-			case backupcli.IsDecodeError(err):
-				add(Partial, string(c.handle), folder, "does not decode completely: %v", err)
-			case backupcli.IsMismatch(err):
-				add(Mismatch, string(c.handle), folder, "disagrees with its manifest: %v", err)
-			default:
-				return err
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	t.expect(len(manifests) + len(checks))
+	err = runChecks(ctx, conc, checks, func(ctx context.Context, c fileCheck) error {
+		n, err := checkFile(ctx, st, c, o.MaxDecompressed)
+		t.read(n, err == nil || !(errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidName)))
+		folder := backupcli.FolderOf(c.handle)
+		switch {
+		case err == nil:
+		case errors.Is(err, storage.ErrNotFound):
+			t.add(Missing, string(c.handle), folder, "referenced by %s, absent", manifestOf(c.handle, decoded, manifests))
+		case errors.Is(err, storage.ErrInvalidName):
+			t.add(Missing, string(c.handle), folder, "referenced by %s with a handle this store cannot hold: %v", manifestOf(c.handle, decoded, manifests), err)
+		case errors.Is(err, errZeroLength):
+			t.add(Partial, string(c.handle), folder, "zero-length file")
+		case backupcli.IsDecodeError(err):
+			t.add(Partial, string(c.handle), folder, "does not decode completely: %v", err)
+		case backupcli.IsMismatch(err):
+			t.add(Mismatch, string(c.handle), folder, "disagrees with its manifest: %v", err)
+		default:
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 
 	// Phase 3: what storage holds that nothing references.
-	inv, err := listStorage(ctx, st)
-	switch {
-	case errors.Is(err, errCannotList):
-		rep.Notes = append(rep.Notes, "unreferenced files and folders were not checked: "+err.Error())
-	case err != nil:
+	if err := t.unreferenced(ctx, st, backupCLIOwnFolders, refs, o.Now()); err != nil {
 		return nil, err
-	default:
-		rep.UnreferencedChecked = true
-		if inv.files == nil {
-			note := "the store lists folders but not files: unreferenced files inside referenced folders were not checked"
-			if inv.filesErr != nil {
-				note += " (" + inv.filesErr.Error() + ")"
-			}
-			rep.Notes = append(rep.Notes, note)
-		}
-		now := o.Now()
-		for _, f := range inv.folders {
-			if !referencedFolders[f.Handle] {
-				n := len(inv.files[f.Handle])
-				what := "folder"
-				if inv.files != nil {
-					what = fmt.Sprintf("folder of %d files", n)
-				}
-				add(Unreferenced, string(f.Handle), f.Handle, "no metadata references this %s, %s, last modified %s (age %s)",
-					what, bytesize.Format(f.Size), f.ModTime.UTC().Format(time.RFC3339), age(now, f.ModTime))
-				rep.Ages[string(f.Handle)] = UnreferencedItem{Folder: f.Handle, ModTime: f.ModTime, Size: f.Size}
-				continue
-			}
-			for _, fi := range inv.files[f.Handle] {
-				if !referenced[fi.Handle] {
-					add(Unreferenced, string(fi.Handle), f.Handle, "no manifest references this file, %s, last modified %s (age %s)",
-						bytesize.Format(fi.Size), fi.ModTime.UTC().Format(time.RFC3339), age(now, fi.ModTime))
-					rep.Ages[string(fi.Handle)] = UnreferencedItem{File: fi.Handle, ModTime: fi.ModTime, Size: fi.Size}
-				}
-			}
-		}
 	}
 	rep.Sort()
 	return rep, nil
-}
-
-func age(now, t time.Time) time.Duration {
-	d := now.Sub(t).Truncate(time.Second)
-	if d < 0 {
-		return 0
-	}
-	return d
 }
 
 // manifestOf names the manifest that references h, for a finding's detail.
@@ -254,18 +176,6 @@ func manifestOf(h storage.FileHandle, decoded []*backupcli.Manifest, manifests [
 }
 
 var errZeroLength = errors.New("zero-length file")
-
-// countingReader counts the bytes the store returned.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // checkFile opens, decodes and checks one referenced file; it returns the bytes
 // read from the store.

@@ -26,8 +26,9 @@ var backupCLIOwnFolders = map[storage.BackupHandle]bool{"metadata": true, "metad
 // errCannotList reports a store that has no way to list folders.
 var errCannotList = errors.New("the store cannot list its folders")
 
-// listStorage lists folders and, where the store can, their files.
-func listStorage(ctx context.Context, st storage.Store) (*inventory, error) {
+// listStorage lists folders (but the format's own folders, own) and, where the
+// store can, their files.
+func listStorage(ctx context.Context, st storage.Store, own map[storage.BackupHandle]bool) (*inventory, error) {
 	infos, err := st.ListBackups(ctx)
 	if err != nil {
 		// A command adapter without list_backups cannot list its folders.
@@ -38,7 +39,7 @@ func listStorage(ctx context.Context, st storage.Store) (*inventory, error) {
 	}
 	inv := &inventory{}
 	for _, in := range infos {
-		if !backupCLIOwnFolders[in.Handle] {
+		if !own[in.Handle] {
 			inv.folders = append(inv.folders, in)
 		}
 	}

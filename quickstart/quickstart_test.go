@@ -9,8 +9,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ledgervault/ledgervault/audit"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/quickstart"
+	"github.com/ledgervault/ledgervault/storage/local"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -39,6 +41,21 @@ func TestQuickstart(t *testing.T) {
 	}
 	if types[native.TypeEpochEnding] != 1 || types[native.TypeStateSnapshot] != 1 || types[native.TypeTransaction] != 3 {
 		t.Fatalf("backups %+v", s.Backups)
+	}
+	// A clean quickstart backup: audit of our format reports nothing.
+	st, err := local.New(s.BackupDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rep, err := audit.Native(context.Background(), st, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 || rep.Backups != len(s.Backups) || !rep.UnreferencedChecked {
+		var sb strings.Builder
+		rep.WriteTable(&sb)
+		t.Fatalf("audit of the quickstart backups:\n%s", sb.String())
 	}
 	if strings.Join(steps, ",") != "init devnet,run node,back up epoch endings,back up a state snapshot,back up transactions,restore,verify,compare roots" {
 		t.Fatalf("steps %q", steps)

@@ -30,7 +30,8 @@ const (
 
 // auditWalkers are the formats audit can walk.
 var auditWalkers = map[backupcli.Format]audit.Walker{
-	backupcli.FormatBackupCLI: audit.BackupCLI,
+	backupcli.FormatBackupCLI:   audit.BackupCLI,
+	backupcli.FormatLedgerVault: audit.Native,
 }
 
 func usageError(err error) error { return &cli.ExitError{Code: exitUsage, Err: err} }
@@ -54,7 +55,12 @@ finding with its kind, file handle, backup folder and what is wrong:
   mismatch      a file that disagrees with its manifest (record counts, key order,
                 first/last key), or a manifest whose ranges do not tile its metadata range
 
-The format is detected from the metadata (--format overrides it). Aptos/Diem backup-cli
+The format is detected from the metadata (--format overrides it). For ledgervault's own
+format, chunks go through the format's chunk decoder (zstd, record framing, trailer) and
+are compared with their manifest (size, SHA-256, record counts, epochs and waypoints,
+ascending state key hashes, first/last key); proofs are decoded but not verified (that
+is verify). Temporary files and incomplete uploads are invisible to listings: gc removes
+them. Aptos/Diem backup-cli
 stores are read in place: through file:// a gzip layer written by the operator's config is
 removed transparently; through --command-config the config's own open_for_read does it.
 A command config without list_backups cannot list folders: unreferenced files are then not

@@ -234,6 +234,9 @@ type Result struct {
 	// NodeFinalVersion is the node's last version (the end of a transaction batch);
 	// FinalVersion the last version the final coordinator backed up.
 	NodeFinalVersion, FinalVersion uint64
+	// AuditUnreferenced counts the unreferenced folders and files "ledgervault audit"
+	// reported before gc (any other finding is a problem).
+	AuditUnreferenced int
 	// UnreferencedAfter counts unreferenced folders, temporary files and open uploads
 	// left after gc (0 expected).
 	UnreferencedAfter int

@@ -325,6 +325,12 @@ func (k *kindRun) catchUp(ctx context.Context, final uint64) error {
 // finish runs gc, checks storage once more, verifies, restores and compares roots.
 func (k *kindRun) finish(ctx context.Context, nodeDir string) error {
 	res := k.res
+	// What the kills left, as audit sees it: unreferenced leftovers only, nothing
+	// missing, partial or mismatched.
+	before, err := k.audit(ctx, "before gc")
+	if err == nil {
+		res.AuditUnreferenced = before.unreferencedFolders + before.unreferencedFiles
+	}
 	// Everything unreferenced goes: nothing writes any more.
 	out, _, err := runTool(ctx, k.cfg.Binary, k.tgt.env, append([]string{"gc", "--grace", "0s", "--json"}, k.tgt.args...)...)
 	if err != nil {
@@ -338,6 +344,14 @@ func (k *kindRun) finish(ctx context.Context, nodeDir string) error {
 			res.problem("gc --json output %q: %v", truncate(out), err)
 		}
 		res.LeftoversRemoved = g.BackupsRemoved + g.StaleUploadsAborted
+		if before != nil && before.unreferencedFolders != g.BackupsRemoved {
+			res.problem("audit found %d unreferenced folders before gc, gc --grace 0s removed %d", before.unreferencedFolders, g.BackupsRemoved)
+		}
+	}
+	// gc removes folders; files of a resumed snapshot's earlier attempts stay in
+	// their referenced folder.
+	if after, err := k.audit(ctx, "after gc"); err == nil && after.unreferencedFolders != 0 {
+		res.problem("audit after gc: %d unreferenced folders", after.unreferencedFolders)
 	}
 
 	sc, err := k.check.run(ctx)
@@ -398,6 +412,46 @@ func (k *kindRun) finish(ctx context.Context, nodeDir string) error {
 		res.problem("restore of latest reached version %d, the coordinator backed up to %d", rs.TargetVersion, res.FinalVersion)
 	}
 	return nil
+}
+
+// auditCounts is what "ledgervault audit" reported.
+type auditCounts struct {
+	unreferencedFolders, unreferencedFiles int
+}
+
+// audit runs "ledgervault audit --json" on the store and records as problems any
+// finding but an unreferenced folder or file (what interrupted backups leave).
+func (k *kindRun) audit(ctx context.Context, when string) (*auditCounts, error) {
+	out, code, err := runTool(ctx, k.cfg.Binary, k.tgt.env, append([]string{"audit", "--json", "--progress", "off"}, k.tgt.args...)...)
+	if err != nil && code != 1 { // 1: findings
+		k.res.problem("audit %s: %v", when, err)
+		return nil, err
+	}
+	var rep struct {
+		Format   string `json:"format"`
+		Findings []struct {
+			Kind, Handle, Detail string
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		k.res.problem("audit %s: --json output %q: %v", when, truncate(out), err)
+		return nil, err
+	}
+	if rep.Format != "ledgervault" {
+		k.res.problem("audit %s: format %q", when, rep.Format)
+	}
+	c := &auditCounts{}
+	for _, f := range rep.Findings {
+		switch {
+		case f.Kind == "unreferenced" && !strings.Contains(f.Handle, "/"):
+			c.unreferencedFolders++
+		case f.Kind == "unreferenced":
+			c.unreferencedFiles++
+		default:
+			k.res.problem("audit %s: %s %s: %s", when, f.Kind, f.Handle, f.Detail)
+		}
+	}
+	return c, nil
 }
 
 // noteUnknown records files the check could not classify.

@@ -119,6 +119,9 @@ func TestKillCampaign(t *testing.T) {
 			if r.UnexpectedExits != 0 {
 				t.Errorf("%d unexpected exit statuses: %v", r.UnexpectedExits, r.ExitStatuses)
 			}
+			// The audit before gc saw the leftovers (and nothing missing, partial or
+			// mismatched: those are problems).
+			t.Logf("audit before gc: %d unreferenced folders and files; gc removed %d", r.AuditUnreferenced, r.LeftoversRemoved)
 			for _, p := range r.Problems {
 				t.Error(p)
 			}
