@@ -59,73 +59,10 @@ func BackupCLI(ctx context.Context, st storage.Store, o Options) (*Report, error
 	}
 	rep.Backups = len(view.Manifests)
 	refs := newReferences(backupcli.FolderOf)
-	decoded := make([]*backupcli.Manifest, len(view.Manifests))
-	manifests := make([]storage.FileHandle, len(view.Manifests))
-	for i, mf := range view.Manifests {
-		h, b := mf.Handle, mf.Lines[0]
-		manifests[i] = h
-		refs.add(h)
-		if mf.Err != nil && errors.Is(mf.Err, storage.ErrNotFound) {
-			t.add(Missing, string(h), b.Folder, "manifest named by %s is absent", b.MetadataFile)
-			continue
-		}
-		if mf.Err != nil && errors.Is(mf.Err, storage.ErrInvalidName) {
-			t.add(Missing, string(h), b.Folder, "manifest named by %s has a handle this store cannot hold: %v", b.MetadataFile, mf.Err)
-			continue
-		}
-		t.read(mf.Size, true)
-		if mf.Err != nil {
-			t.add(Partial, string(h), b.Folder, "manifest does not decode: %v", mf.Err)
-			continue
-		}
-		m := mf.Manifest
-		decoded[i] = m
-		if err := m.Verify(); err != nil {
-			t.add(Mismatch, string(h), b.Folder, "manifest is inconsistent: %v", err)
-		}
-		for _, line := range mf.Lines {
-			if err := m.CheckAgainst(line); err != nil {
-				t.add(Mismatch, string(h), b.Folder, "%v", err)
-			}
-		}
-	}
+	decoded, manifests := cliManifests(t, view, refs)
 
 	// Phase 2: every file the manifests reference, each checked once.
-	var checks []fileCheck
-	seen := map[storage.FileHandle]bool{}
-	addCheck := func(h storage.FileHandle, fn func(io.Reader) (backupcli.ChunkResult, error)) {
-		refs.add(h)
-		if seen[h] {
-			return
-		}
-		seen[h] = true
-		checks = append(checks, fileCheck{handle: h, check: fn})
-	}
-	lim := backupcli.RecordLimits{MaxRecordSize: o.MaxRecordSize}
-	proof := func(r io.Reader) (backupcli.ChunkResult, error) { return backupcli.CheckProof(r, maxProofSize) }
-	for _, m := range decoded {
-		switch {
-		case m == nil:
-		case m.EpochEnding != nil:
-			e := m.EpochEnding
-			for _, c := range e.Chunks {
-				addCheck(c.LedgerInfos, func(r io.Reader) (backupcli.ChunkResult, error) {
-					return backupcli.CheckEpochEndingChunk(r, c, e.FirstEpoch, e.Waypoints, lim)
-				})
-			}
-		case m.StateSnapshot != nil:
-			for _, c := range m.StateSnapshot.Chunks {
-				addCheck(c.Blobs, func(r io.Reader) (backupcli.ChunkResult, error) { return backupcli.CheckStateChunk(r, c, lim) })
-				addCheck(c.Proof, proof)
-			}
-			addCheck(m.StateSnapshot.Proof, proof)
-		case m.Transaction != nil:
-			for _, c := range m.Transaction.Chunks {
-				addCheck(c.Transactions, func(r io.Reader) (backupcli.ChunkResult, error) { return backupcli.CheckTransactionChunk(r, c, lim) })
-				addCheck(c.Proof, proof)
-			}
-		}
-	}
+	checks := cliChecks(decoded, refs, backupcli.RecordLimits{MaxRecordSize: o.MaxRecordSize})
 	t.expect(len(manifests) + len(checks))
 	err = runChecks(ctx, conc, checks, func(ctx context.Context, c fileCheck) error {
 		n, err := checkFile(ctx, st, c, o.MaxDecompressed)
@@ -205,4 +142,82 @@ func checkFile(ctx context.Context, st storage.Store, c fileCheck, maxDecompress
 		return cr.n, fmt.Errorf("read %s: %w", c.handle, err)
 	}
 	return cr.n, nil
+}
+
+// cliManifests records the manifests of view in refs and reports those that are
+// absent, do not decode or disagree with their metadata lines; it returns each
+// manifest (nil where it did not decode) beside its handle.
+func cliManifests(t *tally, view *backupcli.View, refs *references) ([]*backupcli.Manifest, []storage.FileHandle) {
+	decoded := make([]*backupcli.Manifest, len(view.Manifests))
+	manifests := make([]storage.FileHandle, len(view.Manifests))
+	for i, mf := range view.Manifests {
+		h, b := mf.Handle, mf.Lines[0]
+		manifests[i] = h
+		refs.add(h)
+		if mf.Err != nil && errors.Is(mf.Err, storage.ErrNotFound) {
+			t.add(Missing, string(h), b.Folder, "manifest named by %s is absent", b.MetadataFile)
+			continue
+		}
+		if mf.Err != nil && errors.Is(mf.Err, storage.ErrInvalidName) {
+			t.add(Missing, string(h), b.Folder, "manifest named by %s has a handle this store cannot hold: %v", b.MetadataFile, mf.Err)
+			continue
+		}
+		t.read(mf.Size, true)
+		if mf.Err != nil {
+			t.add(Partial, string(h), b.Folder, "manifest does not decode: %v", mf.Err)
+			continue
+		}
+		m := mf.Manifest
+		decoded[i] = m
+		if err := m.Verify(); err != nil {
+			t.add(Mismatch, string(h), b.Folder, "manifest is inconsistent: %v", err)
+		}
+		for _, line := range mf.Lines {
+			if err := m.CheckAgainst(line); err != nil {
+				t.add(Mismatch, string(h), b.Folder, "%v", err)
+			}
+		}
+	}
+
+	return decoded, manifests
+}
+
+// cliChecks lists the check of every file the decoded manifests reference, each
+// once, and records them in refs.
+func cliChecks(decoded []*backupcli.Manifest, refs *references, lim backupcli.RecordLimits) []fileCheck {
+	var checks []fileCheck
+	seen := map[storage.FileHandle]bool{}
+	addCheck := func(h storage.FileHandle, fn func(io.Reader) (backupcli.ChunkResult, error)) {
+		refs.add(h)
+		if seen[h] {
+			return
+		}
+		seen[h] = true
+		checks = append(checks, fileCheck{handle: h, check: fn})
+	}
+	proof := func(r io.Reader) (backupcli.ChunkResult, error) { return backupcli.CheckProof(r, maxProofSize) }
+	for _, m := range decoded {
+		switch {
+		case m == nil:
+		case m.EpochEnding != nil:
+			e := m.EpochEnding
+			for _, c := range e.Chunks {
+				addCheck(c.LedgerInfos, func(r io.Reader) (backupcli.ChunkResult, error) {
+					return backupcli.CheckEpochEndingChunk(r, c, e.FirstEpoch, e.Waypoints, lim)
+				})
+			}
+		case m.StateSnapshot != nil:
+			for _, c := range m.StateSnapshot.Chunks {
+				addCheck(c.Blobs, func(r io.Reader) (backupcli.ChunkResult, error) { return backupcli.CheckStateChunk(r, c, lim) })
+				addCheck(c.Proof, proof)
+			}
+			addCheck(m.StateSnapshot.Proof, proof)
+		case m.Transaction != nil:
+			for _, c := range m.Transaction.Chunks {
+				addCheck(c.Transactions, func(r io.Reader) (backupcli.ChunkResult, error) { return backupcli.CheckTransactionChunk(r, c, lim) })
+				addCheck(c.Proof, proof)
+			}
+		}
+	}
+	return checks
 }
