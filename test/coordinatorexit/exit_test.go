@@ -89,9 +89,18 @@ func TestGracefulStopThenIdle(t *testing.T) {
 		t.Fatal("no chunk written by the shell backend")
 	}
 	time.Sleep(300 * time.Millisecond) // a few idle polls
-	_, body = httpGet(t, "http://"+addr+"/metrics")
-	if v := metric(t, body, "ledgervault_coordinator_child_processes_in_flight"); v != 0 {
-		t.Fatalf("%v child processes in flight while idle", v)
+	// A lease renewal runs a few short shell commands every ttl/3, so one sample may
+	// catch one; a leaked child stays counted in every sample.
+	inFlight := -1.0
+	for i := 0; i < 10 && inFlight != 0; i++ {
+		if i > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		_, body = httpGet(t, "http://"+addr+"/metrics")
+		inFlight = metric(t, body, "ledgervault_coordinator_child_processes_in_flight")
+	}
+	if inFlight != 0 {
+		t.Fatalf("%v child processes in flight while idle, in 10 samples over 2 s", inFlight)
 	}
 	if v := metric(t, body, "ledgervault_coordinator_lease_held"); v != 1 {
 		t.Fatalf("lease_held %v", v)
