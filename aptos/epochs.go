@@ -182,145 +182,174 @@ func VerifyEpochChain(ctx context.Context, trusted Waypoint, src EndingSource, o
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	var (
-		h       *EpochHistory
-		stats   ChainStats
-		mu      sync.Mutex
-		errs    = map[int]error{} // by position in the chain
-		signers int
-		sigs    int
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, opt.Concurrency)
-	)
-	fail := func(pos int, err error) {
-		mu.Lock()
-		errs[pos] = err
-		mu.Unlock()
+	w := &chainWalk{trusted: trusted, opt: opt, errs: map[int]error{}, sem: make(chan struct{}, opt.Concurrency)}
+	for pos := 0; w.firstErr() == nil; pos++ {
+		if !w.step(ctx, src, pos) {
+			break
+		}
 	}
-	firstErr := func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		best := -1
-		for p := range errs {
-			if best < 0 || p < best {
-				best = p
-			}
-		}
-		if best < 0 {
-			return nil
-		}
-		return errs[best]
-	}
-
-	var prev *LedgerInfo
-	pos := 0
-loop:
-	for ; ; pos++ {
-		if err := firstErr(); err != nil {
-			break
-		}
-		e, err := src.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			fail(pos, fmt.Errorf("read epoch ending %d of the chain: %w", pos, err))
-			break
-		}
-		if pos >= opt.MaxEndings {
-			fail(pos, fmt.Errorf("%s: more than %d epoch endings", e.Source, opt.MaxEndings))
-			break
-		}
-		li, err := DecodeLedgerInfoWithSignatures(e.Record)
-		if err != nil {
-			if DetectGeneration(e.Record) == GenerationDiem1 {
-				err = fmt.Errorf("%w: %s epoch endings are decoded but not verified by this chain walk", ErrGenerationNotChecked, GenerationDiem1)
-			}
-			fail(pos, fmt.Errorf("%s: %w", e.Source, err))
-			break
-		}
-		l := &li.LedgerInfo
-		where := fmt.Sprintf("%s (epoch %d, version %d)", e.Source, l.Epoch(), l.Version())
-		if !l.EndsEpoch() {
-			fail(pos, fmt.Errorf("%s: %w: not an epoch-ending ledger info (no next epoch state)", where, ErrChain))
-			break
-		}
-		if prev == nil {
-			d, err := DetectDomain(trusted, l)
-			if err != nil {
-				fail(pos, fmt.Errorf("%s: %w: %v", where, ErrChain, err))
-				break
-			}
-			h = &EpochHistory{domain: d, trusted: trusted, first: l.Epoch(), keys: newKeyCache()}
-		} else {
-			if l.Epoch() != prev.Epoch()+1 {
-				fail(pos, fmt.Errorf("%s: %w: expected epoch %d after epoch %d", where, ErrChain, prev.Epoch()+1, prev.Epoch()))
-				break
-			}
-			if l.Version() <= prev.Version() {
-				fail(pos, fmt.Errorf("%s: %w: version not after epoch %d's version %d", where, ErrChain, prev.Epoch(), prev.Version()))
-				break
-			}
-		}
-		if e.ManifestWaypoint != nil {
-			if w := h.domain.Waypoint(l); w != *e.ManifestWaypoint {
-				fail(pos, fmt.Errorf("%s: %w: waypoint %s, the manifest lists %s", where, ErrChain, w, *e.ManifestWaypoint))
-				break
-			}
-		}
-		if prev != nil {
-			set := h.sets[len(h.sets)-1]
-			if set.state.Epoch != l.Epoch() {
-				fail(pos, fmt.Errorf("%s: %w: the previous ending announced a validator set for epoch %d", where, ErrChain, set.state.Epoch))
-				break
-			}
-			if _, err := set.checkSigners(&li.Signatures); err != nil { // cheap: before queueing
-				fail(pos, fmt.Errorf("%s: %w", where, err))
-				break
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				fail(pos, ctx.Err())
-				break loop
-			}
-			wg.Add(1)
-			go func(pos int, where string, set *validatorSet, msg []byte, sig AggregateSignature) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				if ctx.Err() != nil {
-					return
-				}
-				n, err := set.verify(msg, &sig)
-				if err != nil {
-					fail(pos, fmt.Errorf("%s: %w", where, err))
-					return
-				}
-				mu.Lock()
-				sigs++
-				signers += n
-				mu.Unlock()
-			}(pos, where, set, h.domain.SigningMessage(l), li.Signatures)
-		}
-		h.endings = append(h.endings, l)
-		set := newValidatorSet(l.CommitInfo.NextEpochState)
-		set.cache = h.keys
-		h.sets = append(h.sets, set)
-		prev = l
-	}
-	wg.Wait()
-	if err := firstErr(); err != nil {
+	w.wg.Wait()
+	if err := w.firstErr(); err != nil {
 		return nil, ChainStats{}, err
 	}
 	if err := ctx.Err(); err != nil { // workers skipped by a cancellation verified nothing
 		return nil, ChainStats{}, fmt.Errorf("verify epoch chain: %w", err)
 	}
-	if h == nil {
+	if w.h == nil {
 		return nil, ChainStats{}, fmt.Errorf("%w: no epoch endings to verify from waypoint %s", ErrChain, trusted)
 	}
-	stats.Endings = len(h.endings)
-	stats.Signatures = sigs
-	stats.SignerKeys = signers
-	stats.Elapsed = time.Since(start)
-	return h, stats, nil
+	stats := ChainStats{Endings: len(w.h.endings), Signatures: w.sigs, SignerKeys: w.signers, Elapsed: time.Since(start)}
+	return w.h, stats, nil
+}
+
+// chainWalk is the state of one VerifyEpochChain call: the history built so far, the
+// signature checks in flight, and the failures found, by position in the chain.
+type chainWalk struct {
+	trusted Waypoint
+	opt     ChainOptions
+	h       *EpochHistory
+	prev    *LedgerInfo
+
+	mu      sync.Mutex
+	errs    map[int]error // by position in the chain
+	signers int
+	sigs    int
+	wg      sync.WaitGroup
+	sem     chan struct{}
+}
+
+// fail records err as the failure of the ending at pos.
+func (w *chainWalk) fail(pos int, err error) {
+	w.mu.Lock()
+	w.errs[pos] = err
+	w.mu.Unlock()
+}
+
+// firstErr returns the failure at the lowest position, or nil.
+func (w *chainWalk) firstErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	best := -1
+	for p := range w.errs {
+		if best < 0 || p < best {
+			best = p
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	return w.errs[best]
+}
+
+// step reads, decodes and checks the ending at pos, queueing its signature check, and
+// appends it to the history. It reports whether the walk goes on: false at the end of
+// src or after recording a failure.
+func (w *chainWalk) step(ctx context.Context, src EndingSource, pos int) bool {
+	e, err := src.Next(ctx)
+	if err == io.EOF {
+		return false
+	}
+	if err != nil {
+		w.fail(pos, fmt.Errorf("read epoch ending %d of the chain: %w", pos, err))
+		return false
+	}
+	if pos >= w.opt.MaxEndings {
+		w.fail(pos, fmt.Errorf("%s: more than %d epoch endings", e.Source, w.opt.MaxEndings))
+		return false
+	}
+	li, err := DecodeLedgerInfoWithSignatures(e.Record)
+	if err != nil {
+		if DetectGeneration(e.Record) == GenerationDiem1 {
+			err = fmt.Errorf("%w: %s epoch endings are decoded but not verified by this chain walk", ErrGenerationNotChecked, GenerationDiem1)
+		}
+		w.fail(pos, fmt.Errorf("%s: %w", e.Source, err))
+		return false
+	}
+	l := &li.LedgerInfo
+	where := fmt.Sprintf("%s (epoch %d, version %d)", e.Source, l.Epoch(), l.Version())
+	if err := w.checkLink(l, where, e.ManifestWaypoint); err != nil {
+		w.fail(pos, err)
+		return false
+	}
+	if w.prev != nil {
+		if err := w.queueSignature(ctx, pos, where, li); err != nil {
+			w.fail(pos, err)
+			return false
+		}
+	}
+	h := w.h
+	h.endings = append(h.endings, l)
+	set := newValidatorSet(l.CommitInfo.NextEpochState)
+	set.cache = h.keys
+	h.sets = append(h.sets, set)
+	w.prev = l
+	return true
+}
+
+// checkLink checks that l, described by where, ends its epoch, follows the previous
+// ending (or, as the first, matches the trusted waypoint, which creates the history)
+// and matches the waypoint its manifest lists, if any.
+func (w *chainWalk) checkLink(l *LedgerInfo, where string, manifest *Waypoint) error {
+	if !l.EndsEpoch() {
+		return fmt.Errorf("%s: %w: not an epoch-ending ledger info (no next epoch state)", where, ErrChain)
+	}
+	prev := w.prev
+	if prev == nil {
+		d, err := DetectDomain(w.trusted, l)
+		if err != nil {
+			return fmt.Errorf("%s: %w: %v", where, ErrChain, err)
+		}
+		w.h = &EpochHistory{domain: d, trusted: w.trusted, first: l.Epoch(), keys: newKeyCache()}
+	} else {
+		if l.Epoch() != prev.Epoch()+1 {
+			return fmt.Errorf("%s: %w: expected epoch %d after epoch %d", where, ErrChain, prev.Epoch()+1, prev.Epoch())
+		}
+		if l.Version() <= prev.Version() {
+			return fmt.Errorf("%s: %w: version not after epoch %d's version %d", where, ErrChain, prev.Epoch(), prev.Version())
+		}
+	}
+	if manifest != nil {
+		if wp := w.h.domain.Waypoint(l); wp != *manifest {
+			return fmt.Errorf("%s: %w: waypoint %s, the manifest lists %s", where, ErrChain, wp, *manifest)
+		}
+	}
+	return nil
+}
+
+// queueSignature checks li's signers against the validator set the previous ending
+// announced, then starts a goroutine, once one of opt.Concurrency slots is free, that
+// verifies li's aggregate signature and records its failure at pos. It returns an error
+// if the set is for another epoch, the signers are not in it, or ctx ends while waiting.
+func (w *chainWalk) queueSignature(ctx context.Context, pos int, where string, li *LedgerInfoWithSignatures) error {
+	l := &li.LedgerInfo
+	set := w.h.sets[len(w.h.sets)-1]
+	if set.state.Epoch != l.Epoch() {
+		return fmt.Errorf("%s: %w: the previous ending announced a validator set for epoch %d", where, ErrChain, set.state.Epoch)
+	}
+	if _, err := set.checkSigners(&li.Signatures); err != nil { // cheap: before queueing
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	select {
+	case w.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w.wg.Add(1)
+	go func(pos int, where string, set *validatorSet, msg []byte, sig AggregateSignature) {
+		defer w.wg.Done()
+		defer func() { <-w.sem }()
+		if ctx.Err() != nil {
+			return
+		}
+		n, err := set.verify(msg, &sig)
+		if err != nil {
+			w.fail(pos, fmt.Errorf("%s: %w", where, err))
+			return
+		}
+		w.mu.Lock()
+		w.sigs++
+		w.signers += n
+		w.mu.Unlock()
+	}(pos, where, set, w.h.domain.SigningMessage(l), li.Signatures)
+	return nil
 }
