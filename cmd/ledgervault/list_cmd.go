@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
-	"os"
 
 	"github.com/ledgervault/ledgervault/catalog"
-	"github.com/ledgervault/ledgervault/internal/cli"
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 func init() { extraCommands = append(extraCommands, newListCmd) }
@@ -19,24 +20,19 @@ func newListCmd() *cobra.Command {
 		Short: "What is backed up, as metadata says: each type's ranges, sizes and gaps",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
-			defer stop()
-			st, err := sf.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if handled, err := listIfBackupCLI(ctx, st, cmd.OutOrStdout(), asJSON); handled || err != nil {
-				return cli.Interrupted(err, sig())
-			}
-			inv, err := catalog.LoadCached(ctx, st, cacheDir)
-			if err != nil {
-				return cli.Interrupted(err, sig())
-			}
-			if asJSON {
-				return inv.WriteJSON(cmd.OutOrStdout())
-			}
-			return inv.WriteTable(cmd.OutOrStdout())
+			return withStore(cmd, &sf, func(ctx context.Context, st storage.Store) error {
+				if handled, err := listIfBackupCLI(ctx, st, cmd.OutOrStdout(), asJSON); handled || err != nil {
+					return err
+				}
+				inv, err := catalog.LoadCached(ctx, st, cacheDir)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return inv.WriteJSON(cmd.OutOrStdout())
+				}
+				return inv.WriteTable(cmd.OutOrStdout())
+			})
 		},
 	}
 	sf.register(cmd)

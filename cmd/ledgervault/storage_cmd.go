@@ -61,38 +61,33 @@ func newStoragePutCmd(sf *storageFlags) *cobra.Command {
 		Short: "Write stdin (or --input) to a file in storage; it becomes visible only if all of it arrived",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
-			defer stop()
-			st, err := sf.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			var in io.Reader = cmd.InOrStdin()
-			if in == os.Stdin && (input == "" || input == "-") {
-				// A pollable stdin lets a signal interrupt a read that is waiting for data.
-				if err := syscall.SetNonblock(0, true); err == nil {
-					defer syscall.SetNonblock(0, false)
-					f := os.NewFile(0, "/dev/stdin")
-					stopDeadline := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
-					defer stopDeadline()
+			return withStore(cmd, sf, func(ctx context.Context, st storage.Store) error {
+				var in io.Reader = cmd.InOrStdin()
+				if in == os.Stdin && (input == "" || input == "-") {
+					// A pollable stdin lets a signal interrupt a read that is waiting for data.
+					if err := syscall.SetNonblock(0, true); err == nil {
+						defer syscall.SetNonblock(0, false)
+						f := os.NewFile(0, "/dev/stdin")
+						stopDeadline := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
+						defer stopDeadline()
+						in = f
+					}
+				}
+				if input != "" && input != "-" {
+					f, err := os.Open(input)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
 					in = f
 				}
-			}
-			if input != "" && input != "-" {
-				f, err := os.Open(input)
+				h, err := storagePut(ctx, st, in, backup, newBackup, name, metadata)
 				if err != nil {
 					return err
 				}
-				defer f.Close()
-				in = f
-			}
-			h, err := storagePut(ctx, st, in, backup, newBackup, name, metadata)
-			if err != nil {
-				return cli.Interrupted(err, sig())
-			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), h)
-			return err
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), h)
+				return err
+			})
 		},
 	}
 	cmd.Flags().StringVar(&backup, "backup", "", "existing backup folder handle")
@@ -169,22 +164,17 @@ func newStorageGetCmd(sf *storageFlags) *cobra.Command {
 		Short: "Write a stored file to stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
-			defer stop()
-			st, err := sf.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			r, err := st.Open(ctx, storage.FileHandle(args[0]))
-			if err != nil {
-				return cli.Interrupted(err, sig())
-			}
-			defer r.Close()
-			if _, err := io.Copy(cmd.OutOrStdout(), r); err != nil {
-				return cli.Interrupted(fmt.Errorf("read %s: %w", args[0], err), sig())
-			}
-			return r.Close()
+			return withStore(cmd, sf, func(ctx context.Context, st storage.Store) error {
+				r, err := st.Open(ctx, storage.FileHandle(args[0]))
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				if _, err := io.Copy(cmd.OutOrStdout(), r); err != nil {
+					return fmt.Errorf("read %s: %w", args[0], err)
+				}
+				return r.Close()
+			})
 		},
 	}
 }
@@ -196,34 +186,43 @@ func newStorageLsCmd(sf *storageFlags) *cobra.Command {
 		Short: "List metadata files, or backup folders with their age and size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
-			defer stop()
-			st, err := sf.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			out := cmd.OutOrStdout()
-			if backups {
-				infos, err := st.ListBackups(ctx)
-				if err != nil {
-					return cli.Interrupted(err, sig())
+			return withStore(cmd, sf, func(ctx context.Context, st storage.Store) error {
+				out := cmd.OutOrStdout()
+				if backups {
+					infos, err := st.ListBackups(ctx)
+					if err != nil {
+						return err
+					}
+					for _, in := range infos {
+						fmt.Fprintf(out, "%s\t%s\t%d\n", in.Handle, in.ModTime.UTC().Format("2006-01-02T15:04:05Z"), in.Size)
+					}
+					return nil
 				}
-				for _, in := range infos {
-					fmt.Fprintf(out, "%s\t%s\t%d\n", in.Handle, in.ModTime.UTC().Format("2006-01-02T15:04:05Z"), in.Size)
+				hs, err := st.ListMetadata(ctx)
+				if err != nil {
+					return err
+				}
+				for _, h := range hs {
+					fmt.Fprintln(out, h)
 				}
 				return nil
-			}
-			hs, err := st.ListMetadata(ctx)
-			if err != nil {
-				return cli.Interrupted(err, sig())
-			}
-			for _, h := range hs {
-				fmt.Fprintln(out, h)
-			}
-			return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&backups, "backups", false, "list backup folders instead of metadata files")
 	return cmd
+}
+
+// withStore opens the store sf names under the signal context of a one-off command
+// and runs fn with it; the store is closed afterwards, and an error after a signal
+// becomes that signal's exit status.
+func withStore(cmd *cobra.Command, sf *storageFlags, fn func(ctx context.Context, st storage.Store) error) error {
+	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
+	defer stop()
+	st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return cli.Interrupted(fn(ctx, st), sig())
 }
