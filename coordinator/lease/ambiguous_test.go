@@ -50,6 +50,19 @@ func (s *ambiguousStore) failAfterCommit(name string, err error) {
 	s.fail[name] = err
 }
 
+// acquiredWithFault acquires the lease for owner "a" and arms the next write of
+// name to commit and then fail with ferr.
+func acquiredWithFault(t *testing.T, name string, ferr error) (*ambiguousStore, *lease.Lease) {
+	t.Helper()
+	st := newAmbiguousStore(t)
+	l, err := lease.Acquire(context.Background(), st, lease.Options{Owner: "a", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.failAfterCommit(name, ferr)
+	return st, l
+}
+
 var ambiguousErrors = map[string]error{
 	"commit-then-fail":       errors.New("upload timed out after the last byte"),
 	"already-exists-own-try": storage.ErrAlreadyExists,
@@ -62,13 +75,8 @@ func TestRenewAmbiguousWriteKeepsLease(t *testing.T) {
 	for kind, ferr := range ambiguousErrors {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			st := newAmbiguousStore(t)
-			l, err := lease.Acquire(ctx, st, lease.Options{Owner: "a", TTL: time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.failAfterCommit(native.LeaseName(2), ferr)
-			err = l.Renew(ctx)
+			st, l := acquiredWithFault(t, native.LeaseName(2), ferr)
+			err := l.Renew(ctx)
 			if errors.Is(err, lease.ErrLost) {
 				t.Fatalf("renewal that committed declared the lease lost: %v", err)
 			}
@@ -120,12 +128,7 @@ func TestReleaseAmbiguousWrite(t *testing.T) {
 	for kind, ferr := range ambiguousErrors {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			st := newAmbiguousStore(t)
-			l, err := lease.Acquire(ctx, st, lease.Options{Owner: "a", TTL: time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.failAfterCommit(native.LeaseName(2), ferr)
+			st, l := acquiredWithFault(t, native.LeaseName(2), ferr)
 			if err := l.Release(ctx); err != nil {
 				t.Fatalf("release that committed: %v", err)
 			}
