@@ -306,7 +306,7 @@ func gz(t *testing.T, b []byte) []byte {
 // aptosStateStore writes an Aptos-generation state snapshot (records are BCS
 // (StateKey, StateValue), ordered by the StateKey's hash) the way the operator's
 // config does: every file gzip-wrapped. The corpus has no such chunk (unpublished).
-func aptosStateStore(t *testing.T, swap bool) string {
+func aptosStateStore(t *testing.T, swap bool, hashPrefix string) string {
 	t.Helper()
 	root := t.TempDir()
 	type rec struct {
@@ -321,7 +321,7 @@ func aptosStateStore(t *testing.T, swap bool) string {
 			raw[32] = byte(i)
 			raw = append(raw, 2, 7, byte(i), 0, 3, 1, 2, 3)
 		}
-		k, err := backupcli.StateRecordKey(raw)
+		k, err := backupcli.StateRecordKeyFor(raw, hashPrefix)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -350,15 +350,22 @@ func aptosStateStore(t *testing.T, swap bool) string {
 	return root
 }
 
+// TestAptosStateChunkKeyOrder checks key order under Aptos's hash prefix and under
+// the "DIEM::" prefix that the libra7 chain (an Aptos-framework fork) hashes with:
+// the prefix is recognised from the manifest's first key.
 func TestAptosStateChunkKeyOrder(t *testing.T) {
-	root := aptosStateStore(t, false)
-	checkFindings(t, run(t, openLocal(t, root)), nil)
-	checkFindings(t, run(t, openAptosAdapter(t, root)), nil)
+	for _, prefix := range []string{"APTOS::", "DIEM::"} {
+		t.Run(prefix, func(t *testing.T) {
+			root := aptosStateStore(t, false, prefix)
+			checkFindings(t, run(t, openLocal(t, root)), nil)
+			checkFindings(t, run(t, openAptosAdapter(t, root)), nil)
 
-	root = aptosStateStore(t, true)
-	w := []want{{audit.Mismatch, "state_epoch_1_ver_5.abcd/0-.chunk", "state_epoch_1_ver_5.abcd", "disagrees with its manifest: read state_epoch_1_ver_5.abcd/0-.chunk: record 6: key "}}
-	checkFindings(t, run(t, openLocal(t, root)), w)
-	checkFindings(t, run(t, openAptosAdapter(t, root)), w)
+			root = aptosStateStore(t, true, prefix)
+			w := []want{{audit.Mismatch, "state_epoch_1_ver_5.abcd/0-.chunk", "state_epoch_1_ver_5.abcd", "disagrees with its manifest: read state_epoch_1_ver_5.abcd/0-.chunk: record 6: key "}}
+			checkFindings(t, run(t, openLocal(t, root)), w)
+			checkFindings(t, run(t, openAptosAdapter(t, root)), w)
+		})
+	}
 }
 
 // metadata_backup/ is where backup-cli's backup_metadata_file moves compacted

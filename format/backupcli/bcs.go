@@ -60,11 +60,17 @@ func DecodeLedgerInfoHeader(rec []byte) (LedgerInfoHeader, error) {
 	return h, nil
 }
 
-// stateKeySalt is sha3-256("APTOS::StateKey"), the CryptoHasher seed of Aptos'
-// StateKey (aptos-crypto DefaultHasher: sha3(prefix || type name)).
-var stateKeySalt = func() []byte {
-	s := sha3.Sum256([]byte("APTOS::StateKey"))
-	return s[:]
+// stateKeySalts are the CryptoHasher seeds of StateKey, sha3-256(prefix ||
+// "StateKey") (aptos-crypto DefaultHasher), for the hash prefixes Aptos-family chains
+// use: Aptos itself, and forks that kept Diem's or Libra's (the libra7 chain hashes
+// with "DIEM::"). The first is the default.
+var stateKeySalts = func() [][]byte {
+	var out [][]byte
+	for _, p := range []string{"APTOS::", "DIEM::", "LIBRA::"} {
+		s := sha3.Sum256([]byte(p + "StateKey"))
+		out = append(out, s[:])
+	}
+	return out
 }()
 
 // StateRecordKey returns the hashed key a state snapshot record is ordered by.
@@ -78,7 +84,17 @@ var stateKeySalt = func() []byte {
 //     access path; for TableItem, the handle and the raw key bytes; for Raw, the bytes
 //     (types/src/state_store/state_key). The rest of the record is the value, which
 //     must not be empty.
-func StateRecordKey(rec []byte) (Hash, error) {
+func StateRecordKey(rec []byte) (Hash, error) { return stateRecordKey(rec, stateKeySalts[0]) }
+
+// StateRecordKeyFor is StateRecordKey for a chain whose hashes use hashPrefix
+// ("APTOS::", "DIEM::", ...) instead of Aptos's.
+func StateRecordKeyFor(rec []byte, hashPrefix string) (Hash, error) {
+	seed := sha3.Sum256([]byte(hashPrefix + "StateKey"))
+	return stateRecordKey(rec, seed[:])
+}
+
+// stateRecordKey is StateRecordKey with the StateKey hasher seed salt.
+func stateRecordKey(rec []byte, salt []byte) (Hash, error) {
 	var h Hash
 	if len(rec) == 0 {
 		return h, fmt.Errorf("state record: %w", errShort)
@@ -122,7 +138,7 @@ func StateRecordKey(rec []byte) (Hash, error) {
 		return h, fmt.Errorf("state record: no value after the key")
 	}
 	d := sha3.New256()
-	d.Write(stateKeySalt)
+	d.Write(salt)
 	d.Write(enc)
 	d.Sum(h[:0])
 	return h, nil

@@ -102,12 +102,16 @@ func CheckStateChunk(r io.Reader, c StateSnapshotChunk, lim RecordLimits) (Chunk
 	it := NewRecords(r, lim)
 	var mismatch error
 	var prev, first Hash
+	salt := stateKeySalts[0]
 	for it.Next() {
 		if mismatch != nil {
 			continue
 		}
 		i := it.Count() - 1
-		k, err := StateRecordKey(it.Record())
+		if i == 0 {
+			salt = saltOf(it.Record(), c.FirstKey)
+		}
+		k, err := stateRecordKey(it.Record(), salt)
 		if err != nil {
 			mismatch = mismatchf("record %d: %v", i, err)
 			continue
@@ -136,6 +140,18 @@ func CheckStateChunk(r io.Reader, c StateSnapshotChunk, lim RecordLimits) (Chunk
 		return res, mismatchf("last key %s, manifest says %s", prev, c.LastKey)
 	}
 	return res, nil
+}
+
+// saltOf returns the StateKey hasher seed under which the chunk's first record
+// hashes to the manifest's first key (the chain's hash prefix), or the default seed
+// when none does (the first-key check then reports the mismatch).
+func saltOf(rec []byte, firstKey Hash) []byte {
+	for _, salt := range stateKeySalts {
+		if k, err := stateRecordKey(rec, salt); err == nil && k == firstKey {
+			return salt
+		}
+	}
+	return stateKeySalts[0]
 }
 
 // CheckProof reads a proof file (one BCS value, not decoded here) completely; an
