@@ -1,10 +1,10 @@
 package native
 
 import (
-	"github.com/ledgervault/ledgervault/storage"
-
 	"testing"
 	"time"
+
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 func TestLeaseNames(t *testing.T) {
