@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sort"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/ledgervault/ledgervault/format/native"
 
 	"github.com/ledgervault/ledgervault/ledger"
-	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/records"
 	"github.com/ledgervault/ledgervault/storage"
@@ -32,19 +30,22 @@ import (
 //
 // Every write is create-only, so the files of resumed attempt k carry the tag rk
 // (state-<index>.rk.zst, state_root.rk.proof, manifest.rk.json); the root proof of
-// each attempt marks it, and a later attempt looks for chunks under every earlier
-// attempt's names, newest first.
+// each attempt marks it, and a later attempt lists the folder's committed files
+// through the store (handles are the store's, never composed) and looks among them
+// for chunks under every earlier attempt's names, newest first.
 
 // MaxResumeAttempts bounds the attempts in one folder; beyond it a resume starts a
 // new folder.
 const MaxResumeAttempts = 64
 
-// resumeState is what an attempt that continues an interrupted one needs. A nil
-// *resumeState is a fresh attempt: names are untagged and nothing is reused.
-type resumeState struct {
-	folder  storage.BackupHandle
+// attempt is one state snapshot attempt: the names it writes and the files of
+// earlier attempts in its folder that it may reuse. A fresh attempt (freshAttempt)
+// has no folder yet, untagged names and nothing earlier to reuse.
+type attempt struct {
+	folder  storage.BackupHandle // "": create a new folder
 	tag     string
-	earlier []string // tags of the earlier attempts, newest first ("" is the first)
+	earlier []string           // tags of the earlier attempts, newest first ("" is the first)
+	files   native.FolderFiles // the folder's committed files, as the store listed them
 	reused  func(native.StateSnapshotChunk)
 
 	mu    sync.Mutex
@@ -52,26 +53,21 @@ type resumeState struct {
 	bytes int64
 }
 
-// name returns the file name of this attempt: name itself for a fresh attempt,
-// name with the attempt's tag before its extension when resuming.
-func (rs *resumeState) name(name string) string {
-	if rs == nil {
-		return name
-	}
-	return native.Tagged(name, rs.tag)
-}
+// freshAttempt is the first attempt of a state snapshot, in a new folder.
+func freshAttempt() *attempt { return &attempt{} }
+
+// name returns the file name of this attempt: name with the attempt's tag before its
+// extension (name itself for the first attempt).
+func (a *attempt) name(name string) string { return native.Tagged(name, a.tag) }
 
 // reuseRange reuses the chunks of earlier attempts from item first on, as long as
 // they follow each other within [first, end). It returns them and the first item
 // index not reused.
-func (rs *resumeState) reuseRange(ctx context.Context, st storage.Store, first, end uint64, o *Options) ([]stateChunk, uint64, error) {
-	if rs == nil {
-		return nil, first, nil
-	}
+func (a *attempt) reuseRange(ctx context.Context, st storage.Store, first, end uint64, o *Options) ([]stateChunk, uint64, error) {
 	var out []stateChunk
 	idx := first
-	for idx < end {
-		c, ok, err := rs.reuse(ctx, st, idx, end, o)
+	for idx < end && len(a.earlier) > 0 {
+		c, ok, err := a.reuse(ctx, st, idx, end, o)
 		if err != nil {
 			return nil, first, err
 		}
@@ -84,14 +80,20 @@ func (rs *resumeState) reuseRange(ctx context.Context, st storage.Store, first, 
 	return out, idx, nil
 }
 
-// reuse looks for a chunk of an earlier attempt that starts at item idx and checks
-// it. ok is false when there is none that checks out (the items are then written
-// again); err is set only when ctx is done.
-func (rs *resumeState) reuse(ctx context.Context, st storage.Store, idx, end uint64, o *Options) (stateChunk, bool, error) {
-	for _, tag := range rs.earlier {
-		chunk := storage.FileHandle(path.Join(string(rs.folder), native.Tagged(native.StateChunkName(idx), tag)))
-		proof := storage.FileHandle(path.Join(string(rs.folder), native.Tagged(native.StateProofName(idx), tag)))
-		c, err := rs.check(ctx, st, chunk, proof, idx, end)
+// reuse looks for a chunk of an earlier attempt that starts at item idx, among the
+// folder's listed files, and checks it. ok is false when there is none that checks
+// out (the items are then written again); err is set only when ctx is done.
+func (a *attempt) reuse(ctx context.Context, st storage.Store, idx, end uint64, o *Options) (stateChunk, bool, error) {
+	for _, tag := range a.earlier {
+		chunk, ok := a.files.Lookup(native.Tagged(native.StateChunkName(idx), tag))
+		if !ok {
+			continue
+		}
+		proof, ok := a.files.Lookup(native.Tagged(native.StateProofName(idx), tag))
+		if !ok {
+			continue // the attempt stopped between the chunk and its proof
+		}
+		c, err := check(ctx, st, chunk.Handle, proof.Handle, idx, end)
 		if ctx.Err() != nil {
 			return stateChunk{}, false, ctx.Err()
 		}
@@ -99,15 +101,15 @@ func (rs *resumeState) reuse(ctx context.Context, st storage.Store, idx, end uin
 			continue
 		}
 		if err != nil {
-			o.Logger.Warn("chunk of an interrupted attempt not reused", "chunk", chunk, "err", err)
+			o.Logger.Warn("chunk of an interrupted attempt not reused", "chunk", chunk.Handle, "err", err)
 			continue
 		}
-		rs.mu.Lock()
-		rs.count++
-		rs.bytes += c.desc.Size + c.desc.Proof.Size
-		rs.mu.Unlock()
-		if rs.reused != nil {
-			rs.reused(c.desc)
+		a.mu.Lock()
+		a.count++
+		a.bytes += c.desc.Size + c.desc.Proof.Size
+		a.mu.Unlock()
+		if a.reused != nil {
+			a.reused(c.desc)
 		}
 		if o.Progress != nil {
 			o.Progress.Add(int64(len(c.leaves)), c.desc.RawSize, 0) // items done, nothing stored
@@ -118,7 +120,7 @@ func (rs *resumeState) reuse(ctx context.Context, st storage.Store, idx, end uin
 }
 
 // check re-reads a chunk and its proof and describes them for the manifest.
-func (rs *resumeState) check(ctx context.Context, st storage.Store, chunk, proofHandle storage.FileHandle, idx, end uint64) (stateChunk, error) {
+func check(ctx context.Context, st storage.Store, chunk, proofHandle storage.FileHandle, idx, end uint64) (stateChunk, error) {
 	leaves, f, err := readStateChunk(ctx, st, chunk, end-idx)
 	if err != nil {
 		return stateChunk{}, err
@@ -187,7 +189,10 @@ func decodeStateChunk(ctx context.Context, r io.Reader, h storage.FileHandle, ma
 
 // FindResumableStateSnapshot looks for the folder of an interrupted state snapshot
 // backup of version: named state_snapshot_ver_<version>-..., not referenced by any
-// metadata file, written to within maxAge. It returns the most recent one.
+// metadata file, written to within maxAge. It returns the most recent one. Folders
+// are matched by the format's name rule (native.IsStateSnapshotFolderOf) on the
+// handles ListBackups returns. A store that cannot list folders yields an error
+// matching storage.ErrNotSupported: the caller then starts afresh.
 func FindResumableStateSnapshot(ctx context.Context, st storage.Store, version uint64, maxAge time.Duration) (storage.BackupHandle, bool, error) {
 	infos, err := st.ListBackups(ctx)
 	if err != nil {
@@ -223,45 +228,43 @@ type Resumed struct {
 }
 
 // ResumeStateSnapshot continues the interrupted state snapshot backup of version in
-// folder (found with FindResumableStateSnapshot): chunks whose progress file, size
-// and SHA-256 check out are reused, the others written; then the manifest and the
-// metadata file are written as for StateSnapshot. reused, if not nil, is called for
-// each chunk reused.
+// folder (found with FindResumableStateSnapshot): it lists the folder's committed
+// files (storage.Store.ListFiles), reuses the chunks of earlier attempts that check
+// out and writes the others; then the manifest and the metadata file are written as
+// for StateSnapshot. reused, if not nil, is called for each chunk reused. A store
+// that cannot list files yields an error matching storage.ErrNotSupported before
+// anything is written: the caller then starts afresh with StateSnapshot.
 func ResumeStateSnapshot(ctx context.Context, svc StateSource, st storage.Store, folder storage.BackupHandle, version uint64, opts Options, reused func(native.StateSnapshotChunk)) (*Result, Resumed, error) {
 	if err := storage.ValidateHandle(string(folder)); err != nil {
 		return nil, Resumed{}, fmt.Errorf("resume folder: %w", err)
 	}
-	// Attempt k >= 1 wrote state_root.rk.proof first; find the first k not taken.
-	rs := &resumeState{folder: folder, reused: reused, earlier: []string{""}}
+	listed, err := st.ListFiles(ctx, folder)
+	if err != nil {
+		return nil, Resumed{}, fmt.Errorf("resume folder %s: list its files: %w", folder, err)
+	}
+	a := &attempt{folder: folder, reused: reused, earlier: []string{""}, files: native.IndexFolder(listed)}
+	// Attempt k >= 1 wrote state_root.rk.proof first; the first k not listed is ours.
 	for k := 1; ; k++ {
 		if k > MaxResumeAttempts {
 			res, err := StateSnapshot(ctx, svc, st, version, opts)
 			return res, Resumed{}, err
 		}
 		tag := native.AttemptTag(k)
-		// Read it whole: some stores report a missing file only when it is read.
-		_, err := readSmall(ctx, st, storage.FileHandle(path.Join(string(folder), native.Tagged(native.StateRootProofName, tag))), proof.MaxSize)
-		if errors.Is(err, storage.ErrNotFound) {
-			rs.tag = tag
+		if _, ok := a.files.Lookup(native.Tagged(native.StateRootProofName, tag)); !ok {
+			a.tag = tag
 			break
 		}
-		if err != nil {
-			return nil, Resumed{}, fmt.Errorf("resume folder %s: %w", folder, err)
-		}
-		rs.earlier = append([]string{tag}, rs.earlier...)
+		a.earlier = append([]string{tag}, a.earlier...)
 	}
-	res, err := stateSnapshot(ctx, svc, st, version, opts, rs)
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return res, Resumed{Chunks: rs.count, Bytes: rs.bytes}, err
+	res, err := stateSnapshot(ctx, svc, st, version, opts, a)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return res, Resumed{Chunks: a.count, Bytes: a.bytes}, err
 }
 
 // reusedBytes is the stored size of the reused chunks and proofs.
-func (rs *resumeState) reusedBytes() int64 {
-	if rs == nil {
-		return 0
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.bytes
+func (a *attempt) reusedBytes() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.bytes
 }

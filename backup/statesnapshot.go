@@ -34,12 +34,12 @@ type stateChunk struct {
 // is checked with a chunk verifier against that root before the manifest is written.
 // An interrupted backup can be resumed with ResumeStateSnapshot.
 func StateSnapshot(ctx context.Context, svc StateSource, st storage.Store, version uint64, opts Options) (*Result, error) {
-	return stateSnapshot(ctx, svc, st, version, opts, nil)
+	return stateSnapshot(ctx, svc, st, version, opts, freshAttempt())
 }
 
-// stateSnapshot is StateSnapshot in a new folder (rs nil) or continuing the folder
-// of an interrupted attempt (rs, see resume.go).
-func stateSnapshot(ctx context.Context, svc StateSource, st storage.Store, version uint64, opts Options, rs *resumeState) (*Result, error) {
+// stateSnapshot is StateSnapshot as attempt a: the first, in a new folder, or one
+// continuing the folder of an interrupted attempt (see resume.go).
+func stateSnapshot(ctx context.Context, svc StateSource, st storage.Store, version uint64, opts Options, a *attempt) (*Result, error) {
 	start := time.Now()
 	o, err := opts.normalize()
 	if err != nil {
@@ -61,18 +61,18 @@ func stateSnapshot(ctx context.Context, svc StateSource, st storage.Store, versi
 	if err != nil {
 		return nil, fmt.Errorf("state item count at version %d: %w", version, err)
 	}
-	var b storage.BackupHandle
-	if rs != nil {
-		b = rs.folder
-	} else if b, err = st.CreateBackup(ctx, native.StateSnapshotFolder(version)); err != nil {
-		return nil, fmt.Errorf("create backup folder: %w", err)
+	b := a.folder
+	if b == "" {
+		if b, err = st.CreateBackup(ctx, native.StateSnapshotFolder(version)); err != nil {
+			return nil, fmt.Errorf("create backup folder: %w", err)
+		}
 	}
 	o.Logger.Info("state snapshot backup", "version", version, "items", n, "root", root, "folder", b)
 	rpBytes, err := rp.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("encode state root proof: %w", err)
 	}
-	rootFile, err := native.WriteFile(ctx, st, b, rs.name(native.StateRootProofName), rpBytes, &o.Stats.WriteStats)
+	rootFile, err := native.WriteFile(ctx, st, b, a.name(native.StateRootProofName), rpBytes, &o.Stats.WriteStats)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func stateSnapshot(ctx context.Context, svc StateSource, st storage.Store, versi
 		return s, true, nil
 	}
 	work := func(ctx context.Context, first uint64) ([]stateChunk, error) {
-		return stateRange(ctx, svc, st, b, version, first, min(o.StateRequestItems, n-first), o, rs)
+		return stateRange(ctx, svc, st, b, version, first, min(o.StateRequestItems, n-first), o, a)
 	}
 	ver := smt.NewChunkVerifier(root)
 	sink := func(ctx context.Context, cs []stateChunk) error {
@@ -116,13 +116,13 @@ func stateSnapshot(ctx context.Context, svc StateSource, st storage.Store, versi
 		}
 	}
 	meta := native.Metadata{Type: native.TypeStateSnapshot, Version: version, Epoch: m.Epoch}
-	return finishNamed(ctx, st, b, rs.name(native.ManifestName), m, meta, o, start, rs.reusedBytes())
+	return finishNamed(ctx, st, b, a.name(native.ManifestName), m, meta, o, start, a.reusedBytes())
 }
 
 // stateRange streams count items from first and writes them as one or more chunks
-// (after the chunks of an interrupted attempt that rs reuses).
-func stateRange(ctx context.Context, svc StateSource, st storage.Store, b storage.BackupHandle, version, first, count uint64, o *Options, rs *resumeState) ([]stateChunk, error) {
-	out, idx, err := rs.reuseRange(ctx, st, first, first+count, o)
+// (after the chunks of earlier attempts that a reuses).
+func stateRange(ctx context.Context, svc StateSource, st storage.Store, b storage.BackupHandle, version, first, count uint64, o *Options, a *attempt) ([]stateChunk, error) {
+	out, idx, err := a.reuseRange(ctx, st, first, first+count, o)
 	if err != nil || idx == first+count {
 		return out, err
 	}
@@ -162,7 +162,7 @@ func stateRange(ctx context.Context, svc StateSource, st storage.Store, b storag
 		if err != nil {
 			return fmt.Errorf("encode range proof of %s: %w", f.Handle, err)
 		}
-		pf, err := native.WriteFile(ctx, st, b, rs.name(native.StateProofName(cur.desc.FirstIndex)), pb, &o.Stats.WriteStats)
+		pf, err := native.WriteFile(ctx, st, b, a.name(native.StateProofName(cur.desc.FirstIndex)), pb, &o.Stats.WriteStats)
 		if err != nil {
 			return err
 		}
@@ -192,7 +192,7 @@ func stateRange(ctx context.Context, svc StateSource, st storage.Store, b storag
 			}
 		}
 		if cw == nil {
-			if cw, err = native.CreateChunk(ctx, st, b, rs.name(native.StateChunkName(idx)), o.chunkOptions()); err != nil {
+			if cw, err = native.CreateChunk(ctx, st, b, a.name(native.StateChunkName(idx)), o.chunkOptions()); err != nil {
 				return nil, err
 			}
 			cur.desc.FirstIndex = idx

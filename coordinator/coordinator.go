@@ -243,6 +243,10 @@ type coord struct {
 	resumeFailures map[storage.BackupHandle]int
 	// interrupted is set when a backup was cut short by the work context.
 	interrupted bool
+	// noResume is set once the store turned out unable to list what resuming needs.
+	noResume bool
+	// saidNotSupported holds the optional features already reported missing.
+	saidNotSupported map[string]bool
 }
 
 // maxResumeFailures is how often resuming a folder may fail before a state snapshot
@@ -451,24 +455,53 @@ func (c *coord) snapshot(work context.Context, j job, ds proof.DBState, o backup
 		c.log.Warn("no state snapshot of this epoch: the node holds state from a later version", "epoch", j.epoch, "version", v, "state_base_version", *ds.StateBaseVersion)
 		return nil, 0, errSkip
 	}
-	folder, found, err := backup.FindResumableStateSnapshot(work, c.st, v, c.cfg.ResumeMaxAge)
-	if err != nil {
-		return nil, 0, err
+	var folder storage.BackupHandle
+	found := false
+	if !c.noResume {
+		folder, found, err = backup.FindResumableStateSnapshot(work, c.st, v, c.cfg.ResumeMaxAge)
+		if c.notSupported("resume interrupted state snapshots (list backup folders)", err) {
+			found, err = false, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
 	}
 	if found && c.resumeFailures[folder] >= maxResumeFailures {
 		found = false // resuming it failed repeatedly: start afresh
 	}
-	if !found {
-		res, err := backup.StateSnapshot(work, c.cfg.Service, c.st, v, o)
-		return res, 0, err
+	if found {
+		c.log.Info("resuming state snapshot", "version", v, "folder", folder)
+		res, rd, err := backup.ResumeStateSnapshot(work, c.cfg.Service, c.st, folder, v, o,
+			func(native.StateSnapshotChunk) { c.m.chunksReused.Inc() })
+		if !c.notSupported("resume interrupted state snapshots (list a folder's files)", err) {
+			if err != nil && work.Err() == nil && !errors.Is(err, backup.ErrAlreadyBackedUp) {
+				c.resumeFailures[folder]++
+			}
+			return res, rd.Chunks, err
+		}
+		// Nothing was written: the interrupted folder is left for gc.
 	}
-	c.log.Info("resuming state snapshot", "version", v, "folder", folder)
-	res, rd, err := backup.ResumeStateSnapshot(work, c.cfg.Service, c.st, folder, v, o,
-		func(native.StateSnapshotChunk) { c.m.chunksReused.Inc() })
-	if err != nil && work.Err() == nil && !errors.Is(err, backup.ErrAlreadyBackedUp) {
-		c.resumeFailures[folder]++
+	res, err := backup.StateSnapshot(work, c.cfg.Service, c.st, v, o)
+	return res, 0, err
+}
+
+// notSupported reports whether err says the store cannot perform an optional
+// operation (storage.ErrNotSupported). The coordinator then goes on without the
+// feature: resuming is turned off for the rest of the run and this is said once,
+// never counted as a failure.
+func (c *coord) notSupported(feature string, err error) bool {
+	if !errors.Is(err, storage.ErrNotSupported) {
+		return false
 	}
-	return res, rd.Chunks, err
+	c.noResume = true
+	if !c.saidNotSupported[feature] {
+		if c.saidNotSupported == nil {
+			c.saidNotSupported = map[string]bool{}
+		}
+		c.saidNotSupported[feature] = true
+		c.log.Warn(msgNotSupported, "feature", feature, "err", err)
+	}
+	return true
 }
 
 // beatProgress keeps the heartbeat alive while a backup makes progress.
@@ -551,3 +584,6 @@ func (c *coord) publish(in *planInput) {
 		c.m.lag.Set(lagOf(in.committed, t, tok))
 	}
 }
+
+// msgNotSupported is said once per optional operation the store cannot perform.
+const msgNotSupported = "optional storage operation not available: going on without it"

@@ -22,6 +22,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -132,6 +133,10 @@ type Lease struct {
 	lost    error
 	lostCh  chan struct{}
 	release bool
+	// cannotDelete is set once the store said it cannot delete metadata files (a
+	// command config without delete_metadata or backup_metadata_file): old lease
+	// files then stay, which is said once.
+	cannotDelete atomic.Bool
 }
 
 func (o *Options) normalize() error {
@@ -289,7 +294,17 @@ func (l *Lease) deleteOlder(ctx context.Context, seq uint64) {
 	}
 	for _, h := range hs {
 		if n, ok := native.ParseLeaseName(string(h)); ok && n < seq {
-			if err := l.st.DeleteMetadata(ctx, h); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			if l.cannotDelete.Load() {
+				return
+			}
+			err := l.st.DeleteMetadata(ctx, h)
+			switch {
+			case err == nil, errors.Is(err, storage.ErrNotFound):
+			case errors.Is(err, storage.ErrNotSupported), storage.IsPermanent(err):
+				l.cannotDelete.Store(true)
+				l.o.Logger.Warn("old lease files cannot be deleted by this store: they stay (harmless)", "file", h, "err", err)
+				return
+			default:
 				l.o.Logger.Debug("delete old lease file", "file", h, "err", err)
 			}
 		}

@@ -241,3 +241,39 @@ func KindOf(name string) Kind {
 		return KindUnknown
 	}
 }
+
+// FolderFiles indexes the committed files of one backup folder, as the store listed
+// them (storage.Store.ListFiles), by the names the format gives them. Handles stay
+// the store's own: a caller looks a file up by its name (StateChunkName, Tagged,
+// ...) and opens the handle the listing returned, never one it composed.
+type FolderFiles struct {
+	byName map[string]storage.FileInfo
+}
+
+// IndexFolder indexes a folder listing by file name: the last slash-separated
+// segment of each handle, the name the file was created with. Files whose name
+// appears twice are dropped (neither can be told to be the one the format means).
+func IndexFolder(files []storage.FileInfo) FolderFiles {
+	byName := make(map[string]storage.FileInfo, len(files))
+	dup := map[string]bool{}
+	for _, f := range files {
+		n := path.Base(string(f.Handle))
+		if _, ok := byName[n]; ok {
+			dup[n] = true
+		}
+		byName[n] = f
+	}
+	for n := range dup {
+		delete(byName, n)
+	}
+	return FolderFiles{byName: byName}
+}
+
+// Lookup returns the listed file called name, if the folder holds one.
+func (f FolderFiles) Lookup(name string) (storage.FileInfo, bool) {
+	fi, ok := f.byName[name]
+	return fi, ok
+}
+
+// Len returns the number of indexed files.
+func (f FolderFiles) Len() int { return len(f.byName) }

@@ -3,6 +3,8 @@ package native
 import (
 	"testing"
 	"time"
+
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 func TestLeaseNames(t *testing.T) {
@@ -102,5 +104,28 @@ func TestKindOf(t *testing.T) {
 		if got := KindOf(name); got != want {
 			t.Errorf("KindOf(%q) = %d, want %d", name, got, want)
 		}
+	}
+}
+
+// TestIndexFolder finds listed files by the format's names with the store's own
+// handles, and drops a name listed twice.
+func TestIndexFolder(t *testing.T) {
+	files := IndexFolder([]storage.FileInfo{
+		{Handle: "opaque/x-1/" + storage.FileHandle(Tagged(StateChunkName(0), AttemptTag(1))), Size: 3},
+		{Handle: storage.FileHandle(StateRootProofName), Size: 4},
+		{Handle: "a/" + storage.FileHandle(StateProofName(0))},
+		{Handle: "b/" + storage.FileHandle(StateProofName(0))},
+	})
+	if f, ok := files.Lookup("state-000000000000.r1.zst"); !ok || f.Handle != "opaque/x-1/state-000000000000.r1.zst" || f.Size != 3 {
+		t.Fatalf("tagged chunk: %+v %v", f, ok)
+	}
+	if f, ok := files.Lookup(StateRootProofName); !ok || f.Size != 4 {
+		t.Fatalf("root proof: %+v %v", f, ok)
+	}
+	if _, ok := files.Lookup(StateProofName(0)); ok {
+		t.Fatal("a name listed twice was indexed")
+	}
+	if _, ok := files.Lookup(StateChunkName(0)); ok || files.Len() != 2 {
+		t.Fatalf("unlisted name found or %d files", files.Len())
 	}
 }

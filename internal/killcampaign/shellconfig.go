@@ -84,6 +84,18 @@ commands:
       if [ "$d" = metadata ] || [ "$d" = metadata_backup ]; then continue; fi
       printf '%%s\t%%s\t%%s\n' "$d" "$(stat -c %%Y -- "$d")" "$(du -sb -- "$d" | cut -f1)"
     done
+  list_files: |
+    # handle<TAB>mtime<TAB>size of each committed file; .tmp-* files are hidden from *
+    D="$ROOT/$BACKUP_HANDLE"
+    if [ ! -d "$D" ]; then echo "not found: $BACKUP_HANDLE" >&2; exit 44; fi
+    cd -- "$D"
+    shopt -s nullglob
+    for f in *; do
+      if [ -f "$f" ]; then
+        read -r M S < <(stat -c '%%Y %%s' -- "$f")
+        printf '%%s/%%s\t%%s\t%%s\n' "$BACKUP_HANDLE" "$f" "$M" "$S"
+      fi
+    done
   delete_backup: |
     if [ ! -d "$ROOT/$BACKUP_HANDLE" ]; then echo "not found: $BACKUP_HANDLE" >&2; exit 44; fi
     GONE="$ROOT/.deleting-$BACKUP_HANDLE-$$"

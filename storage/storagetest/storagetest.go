@@ -126,7 +126,7 @@ func (s *suite) cases() []testCase {
 			testCase{"Panic" + size.name, func(t *testing.T, st storage.Store) { s.panicking(t, st, n) }},
 		)
 	}
-	return cs
+	return append(cs, s.ambiguousCases()...)
 }
 
 // verifyClean checks that no goroutine and no child process outlived the case.
