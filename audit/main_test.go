@@ -1,18 +1,9 @@
 package audit_test
 
 import (
-	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
-	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/testmain"
 )
 
-func TestMain(m *testing.M) {
-	if code, ok := proc.GuardMain(); ok {
-		os.Exit(code)
-	}
-	proc.MarkTestProcess("audit-test")
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testmain.Run(m, "audit-test") }

@@ -21,7 +21,6 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	"go.uber.org/goleak"
 
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/backupservice"
@@ -29,6 +28,7 @@ import (
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/internal/testchain"
+	"github.com/ledgervault/ledgervault/internal/testmain"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
 	"github.com/ledgervault/ledgervault/ledger/proof"
@@ -42,14 +42,7 @@ import (
 	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
-func TestMain(m *testing.M) {
-	// The shell backend's guard re-executes this binary.
-	if code, ok := proc.GuardMain(); ok {
-		os.Exit(code)
-	}
-	proc.MarkTestProcess("backup-test")
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testmain.Run(m, "backup-test") }
 
 var testSecret = []byte("backup-test")
 

@@ -10,23 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ledgervault/ledgervault/internal/corpora"
-	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/testmain"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
 	"github.com/ledgervault/ledgervault/storage/shell"
 	"github.com/ledgervault/ledgervault/sweep"
 )
 
-func TestMain(m *testing.M) {
-	if code, ok := proc.GuardMain(); ok {
-		os.Exit(code)
-	}
-	proc.MarkTestProcess("sweep-test")
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testmain.Run(m, "sweep-test") }
 
 // Through a command adapter: list_backups finds the folders, delete_backup removes
 // them.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"reflect"
 	"sort"
@@ -14,11 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ledgervault/ledgervault/catalog"
 	"github.com/ledgervault/ledgervault/format/native"
-	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/testmain"
 	"github.com/ledgervault/ledgervault/maintenance/compact"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
@@ -26,13 +23,7 @@ import (
 	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
-func TestMain(m *testing.M) {
-	if code, ok := proc.GuardMain(); ok {
-		os.Exit(code)
-	}
-	proc.MarkTestProcess("compact-test")
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testmain.Run(m, "compact-test") }
 
 func newLocal(t *testing.T) storage.Store {
 	st, err := local.New(t.TempDir())

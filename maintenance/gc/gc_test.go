@@ -12,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ledgervault/ledgervault/format/native"
-	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/testmain"
 	"github.com/ledgervault/ledgervault/maintenance/gc"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/local"
@@ -23,13 +21,7 @@ import (
 	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
-func TestMain(m *testing.M) {
-	if code, ok := proc.GuardMain(); ok {
-		os.Exit(code)
-	}
-	proc.MarkTestProcess("gc-test")
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testmain.Run(m, "gc-test") }
 
 // backend is a store and the directory it keeps its files in, so tests can age
 // folders with Chtimes.

@@ -12,21 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/testmain"
 	"github.com/ledgervault/ledgervault/storage"
 	"github.com/ledgervault/ledgervault/storage/shell"
 	"github.com/ledgervault/ledgervault/storage/storagetest"
 )
 
-func TestMain(m *testing.M) {
-	if code, ok := proc.GuardMain(); ok {
-		os.Exit(code)
-	}
-	proc.MarkTestProcess("shell-test")
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testmain.Run(m, "shell-test") }
 
 // localConfig loads samples/local.yaml with ROOT set to root.
 func localConfig(t testing.TB, root string) shell.Config {

@@ -5,19 +5,13 @@
 package clitest
 
 import (
-	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 
-	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/testmain"
 )
 
 func TestMain(m *testing.M) {
-	if code, ok := proc.GuardMain(); ok {
-		os.Exit(code)
-	}
-	proc.MarkTestProcess("clitest")
-	// fake-gcs-server starts this at import.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	testmain.Run(m, "clitest", goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
 }
