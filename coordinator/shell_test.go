@@ -17,11 +17,7 @@ import (
 )
 
 func shellStore(t *testing.T) storage.Store {
-	cfg, err := shell.Sample("local", map[string]string{"ROOT": t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := shell.New(cfg)
+	st, err := shell.NewSample("local", map[string]string{"ROOT": t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,11 +35,7 @@ func newLocal(t *testing.T) storage.Store {
 }
 
 func newShell(t *testing.T) storage.Store {
-	cfg, err := shell.Sample("local", map[string]string{"ROOT": t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := shell.New(cfg)
+	st, err := shell.NewSample("local", map[string]string{"ROOT": t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,3 +170,13 @@ func Sample(name string, env map[string]string) (Config, error) {
 	}
 	return cfg, cfg.Validate()
 }
+
+// NewSample returns a store of the sample configuration name with the environment
+// variables in env set (see Sample), for tests and local experiments.
+func NewSample(name string, env map[string]string) (*Store, error) {
+	cfg, err := Sample(name, env)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg)
+}
