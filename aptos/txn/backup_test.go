@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ledgervault/ledgervault/aptos"
+	"github.com/ledgervault/ledgervault/format/backupcli"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -48,7 +49,7 @@ func TestVerifyBackupsOfCorpus(t *testing.T) {
 	}
 	var total uint64
 	for _, p := range manifests {
-		m, err := DecodeManifest(gunzip(t, p))
+		m, err := decodeManifest(gunzip(t, p))
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -88,9 +89,19 @@ func TestVerifyBackupsOfCorpus(t *testing.T) {
 	}
 }
 
+// decodeManifest decodes a transaction manifest the way a caller of VerifyBackup
+// does (backupcli's decoder) and applies VerifyBackup's manifest check.
+func decodeManifest(b []byte) (*backupcli.TransactionManifest, error) {
+	m, err := backupcli.DecodeTransactionManifest(b)
+	if err != nil {
+		return nil, err
+	}
+	return m, checkManifest(m)
+}
+
 func TestDecodeManifestRejects(t *testing.T) {
 	good := `{"first_version":1,"last_version":20,"chunks":[{"first_version":1,"last_version":10,"transactions":"t/1-.chunk","proof":"t/1-10.proof"},{"first_version":11,"last_version":20,"transactions":"t/11-.chunk","proof":"t/11-20.proof"}]}`
-	if _, err := DecodeManifest([]byte(good)); err != nil {
+	if _, err := decodeManifest([]byte(good)); err != nil {
 		t.Fatal(err)
 	}
 	for name, m := range map[string]string{
@@ -105,11 +116,11 @@ func TestDecodeManifestRejects(t *testing.T) {
 		"negative":      strings.Replace(good, `"first_version":1,"last_version":20`, `"first_version":-1,"last_version":20`, 1),
 		"huge":          `{"first_version":1,"last_version":18446744073709551615,"chunks":[{"first_version":1,"last_version":18446744073709551615,"transactions":"a","proof":"b"}]}`,
 	} {
-		if _, err := DecodeManifest([]byte(m)); err == nil {
+		if _, err := decodeManifest([]byte(m)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := DecodeManifest(make([]byte, MaxManifestSize+1)); err == nil {
+	if _, err := decodeManifest(make([]byte, backupcli.MaxManifestSize+1)); err == nil {
 		t.Error("oversized manifest accepted")
 	}
 }
@@ -123,7 +134,7 @@ func FuzzDecodeManifest(f *testing.F) {
 		f.Add(gunzip(f, p))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeManifest(b)
+		m, err := decodeManifest(b)
 		if err != nil {
 			return
 		}

@@ -97,7 +97,7 @@ func TestEndToEndFromWaypoint(t *testing.T) {
 	}
 	checked := 0
 	for _, p := range manifests {
-		m, err := DecodeManifest(gunzip(t, p))
+		m, err := decodeManifest(gunzip(t, p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func TestEndToEndFromWaypoint(t *testing.T) {
 			// with the same code, so this checks the epoch history's verdict on the
 			// other two chunks' ledger infos, the part only this test covers.
 			for _, mc := range m.Chunks {
-				proof, err := DecodeChunkProof(gunzip(t, filepath.Join(root, mc.Proof)))
+				proof, err := DecodeChunkProof(gunzip(t, filepath.Join(root, string(mc.Proof))))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -8,63 +8,26 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/ledgervault/ledgervault/aptos"
 	"github.com/ledgervault/ledgervault/aptosverify"
 	"github.com/ledgervault/ledgervault/internal/corpora"
+	"github.com/ledgervault/ledgervault/internal/testbin"
 )
 
-var bin string
+func TestMain(m *testing.M) { testbin.Main(m, "lv-aptosverify-test") }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lv-aptosverify-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "ledgervault")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ledgervault/ledgervault/cmd/ledgervault").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build ledgervault: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := 0
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(c int) { code = c }))
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// result is one run of the binary.
+type result = testbin.Result
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func lv(t *testing.T, dir string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatal(err)
-	}
-	return r
-}
+// lv runs the binary with args in dir.
+func lv(t *testing.T, dir string, args ...string) result { return testbin.Run(t, dir, args...) }
 
 // store is a copy (or the original) of aptos-libra7: root is its snapshots/ folder.
 type store struct {
@@ -105,14 +68,14 @@ func verifyJSON(t *testing.T, s store, adapter bool, wantCode int, extra ...stri
 		extra = []string{"--waypoint-file", s.waypoint}
 	}
 	r := lv(t, s.root, append(args, extra...)...)
-	if r.code != wantCode {
-		t.Fatalf("verify exit %d, want %d\nstdout: %.2000s\nstderr: %.4000s", r.code, wantCode, r.stdout, r.stderr)
+	if r.Code != wantCode {
+		t.Fatalf("verify exit %d, want %d\nstdout: %.2000s\nstderr: %.4000s", r.Code, wantCode, r.Stdout, r.Stderr)
 	}
 	var rep aptosverify.Report
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rep); err != nil {
-		t.Fatalf("decode report: %v\n%s", err, r.stdout)
+		t.Fatalf("decode report: %v\n%s", err, r.Stdout)
 	}
 	return &rep, r
 }
@@ -179,8 +142,8 @@ func checkAsPublished(t *testing.T, rep *aptosverify.Report) {
 func TestVerifyAsPublished(t *testing.T) {
 	rep, r := verifyJSON(t, original(t), true, 3)
 	checkAsPublished(t, rep)
-	if !strings.Contains(r.stderr, "not fully verified") || strings.Contains(r.stderr, "verification failed") {
-		t.Fatalf("stderr: %s", r.stderr)
+	if !strings.Contains(r.Stderr, "not fully verified") || strings.Contains(r.Stderr, "verification failed") {
+		t.Fatalf("stderr: %s", r.Stderr)
 	}
 }
 
@@ -206,11 +169,11 @@ func TestVerifyDiemNotChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := lv(t, root, "verify", "--json", "--storage", "file://"+root, "--trust-waypoint", "9033487:0b009ca72d8a1e69227bc0836a38687ddce46339e8ca89491617590968aa3ed7")
-	if r.code != 3 {
-		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	if r.Code != 3 {
+		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	var rep aptosverify.Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.OK || rep.EpochEndings != 0 || rep.Transactions != 0 || len(rep.Rows) != 2 {
@@ -235,8 +198,8 @@ func TestVerifyUsage(t *testing.T) {
 		{"verify", "--command-config", o.config, "--waypoint-file", o.waypoint, "--format", "tar"},
 	} {
 		r := lv(t, o.root, args...)
-		if r.code != 2 {
-			t.Fatalf("%v: exit %d\n%s", args, r.code, r.stderr)
+		if r.Code != 2 {
+			t.Fatalf("%v: exit %d\n%s", args, r.Code, r.Stderr)
 		}
 	}
 }
@@ -477,8 +440,8 @@ func TestTamperEpochChain(t *testing.T) {
 			if rep.EpochEndings != 0 || rep.Transactions != 0 || rep.StateRootProofs != 0 {
 				t.Fatalf("a broken chain still verified: %+v", rep)
 			}
-			if !strings.Contains(r.stderr, "verification failed") {
-				t.Fatalf("stderr: %s", r.stderr)
+			if !strings.Contains(r.Stderr, "verification failed") {
+				t.Fatalf("stderr: %s", r.Stderr)
 			}
 		})
 	}

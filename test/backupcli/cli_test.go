@@ -4,64 +4,25 @@
 package backupcli_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/ledgervault/ledgervault/internal/corpora"
+	"github.com/ledgervault/ledgervault/internal/testbin"
 )
 
-var bin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lv-backupcli-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "ledgervault")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ledgervault/ledgervault/cmd/ledgervault").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build ledgervault: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := 0
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(c int) { code = c }))
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, "lv-backupcli-test") }
 
 // result is one run of the binary.
-type result struct {
-	code           int
-	stdout, stderr string
-}
+type result = testbin.Result
 
-func lv(t *testing.T, dir string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatal(err)
-	}
-	return r
-}
+// lv runs the binary with args in dir.
+func lv(t *testing.T, dir string, args ...string) result { return testbin.Run(t, dir, args...) }
 
 type finding struct {
 	Kind, Handle, Backup, Detail string
@@ -80,14 +41,14 @@ type report struct {
 func auditJSON(t *testing.T, dir string, wantCode int, args ...string) report {
 	t.Helper()
 	r := lv(t, dir, append([]string{"audit", "--json"}, args...)...)
-	if r.code != wantCode {
-		t.Fatalf("audit %v: exit %d, want %d\n%s%s", args, r.code, wantCode, r.stdout, r.stderr)
+	if r.Code != wantCode {
+		t.Fatalf("audit %v: exit %d, want %d\n%s%s", args, r.Code, wantCode, r.Stdout, r.Stderr)
 	}
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
 	dec.DisallowUnknownFields()
 	var rep report
 	if err := dec.Decode(&rep); err != nil {
-		t.Fatalf("audit %v: %v\n%s", args, err, r.stdout)
+		t.Fatalf("audit %v: %v\n%s", args, err, r.Stdout)
 	}
 	return rep
 }
@@ -150,8 +111,8 @@ func TestAuditAptosThroughAdapterAndFile(t *testing.T) {
 	}
 	// The table says what it could not check.
 	r := lv(t, root, "audit", "--command-config", cfg)
-	if r.code != 1 || !strings.Contains(r.stdout, "note: unreferenced files and folders were not checked") {
-		t.Fatalf("audit table: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 1 || !strings.Contains(r.Stdout, "note: unreferenced files and folders were not checked") {
+		t.Fatalf("audit table: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -195,12 +156,12 @@ type listing struct {
 func listJSON(t *testing.T, dir string, args ...string) listing {
 	t.Helper()
 	r := lv(t, dir, append([]string{"list", "--json"}, args...)...)
-	if r.code != 0 {
-		t.Fatalf("list %v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("list %v: exit %d\n%s%s", args, r.Code, r.Stdout, r.Stderr)
 	}
 	var l listing
-	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil {
-		t.Fatalf("list %v: %v\n%s", args, err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &l); err != nil {
+		t.Fatalf("list %v: %v\n%s", args, err, r.Stdout)
 	}
 	return l
 }
@@ -231,8 +192,8 @@ func TestListAptos(t *testing.T) {
 		}
 	}
 	r := lv(t, root, "list", "--command-config", cfg)
-	if r.code != 0 || !strings.Contains(r.stdout, "transaction     versions 40001-60000") || !strings.Contains(r.stdout, "state_snapshot  version 131685 (epoch 206)") {
-		t.Fatalf("list table: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "transaction     versions 40001-60000") || !strings.Contains(r.Stdout, "state_snapshot  version 131685 (epoch 206)") {
+		t.Fatalf("list table: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -282,28 +243,28 @@ func TestGCDiem77(t *testing.T) {
 
 	// The plan first: nothing removed.
 	r := lv(t, root, "gc", "--dry-run", "--grace", "0s", "--storage", "file://"+root)
-	if r.code != 0 || !strings.Contains(r.stdout, "would remove           epoch_ending_77-.0965") || !strings.Contains(r.stdout, "would remove           state_ver_41315058.6168") {
-		t.Fatalf("dry run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "would remove           epoch_ending_77-.0965") || !strings.Contains(r.Stdout, "would remove           state_ver_41315058.6168") {
+		t.Fatalf("dry run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if got := tree(t, root); !equal(got, before) {
 		t.Fatalf("dry run changed the store: %q", got)
 	}
 
 	r = lv(t, root, "gc", "--json", "--grace", "0s", "--storage", "file://"+root)
-	if r.code != 0 {
-		t.Fatalf("gc: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("gc: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	var res struct {
 		Removed []struct{ Handle string } `json:"removed"`
 		Kept    []struct{ Handle string } `json:"kept"`
 		Ref     []finding                 `json:"referenced_findings"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Removed) != 2 || res.Removed[0].Handle != "epoch_ending_77-.0965" || res.Removed[1].Handle != "state_ver_41315058.6168" || len(res.Kept) != 0 ||
 		len(res.Ref) != 1 || res.Ref[0].Kind != "missing" {
-		t.Fatalf("gc result %s", r.stdout)
+		t.Fatalf("gc result %s", r.Stdout)
 	}
 	var want []string
 	for _, p := range before {
@@ -335,8 +296,8 @@ func TestGCStopsOnUndecodableMetadata(t *testing.T) {
 	}
 	before := tree(t, root)
 	r := lv(t, root, "gc", "--grace", "0s", "--storage", "file://"+root)
-	if r.code == 0 || !strings.Contains(r.stderr, "does not decode; nothing deleted") {
-		t.Fatalf("gc: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "does not decode; nothing deleted") {
+		t.Fatalf("gc: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if got := tree(t, root); !equal(got, before) {
 		t.Fatalf("gc changed the store: %q", got)
@@ -359,14 +320,14 @@ func TestAuditUsage(t *testing.T) {
 		{nil, "--storage"},
 	} {
 		r := lv(t, root, append([]string{"audit"}, c.args...)...)
-		if r.code != 2 || !strings.Contains(r.stderr, c.flag) {
-			t.Fatalf("audit %v: exit %d, stderr %q; want 2 naming %s", c.args, r.code, r.stderr, c.flag)
+		if r.Code != 2 || !strings.Contains(r.Stderr, c.flag) {
+			t.Fatalf("audit %v: exit %d, stderr %q; want 2 naming %s", c.args, r.Code, r.Stderr, c.flag)
 		}
 	}
 	// A store that cannot be read is exit 3, not "findings".
 	r := lv(t, root, "audit", "--storage", "file://"+t.TempDir())
-	if r.code != 3 {
-		t.Fatalf("empty store: exit %d\n%s", r.code, r.stderr)
+	if r.Code != 3 {
+		t.Fatalf("empty store: exit %d\n%s", r.Code, r.Stderr)
 	}
 }
 
@@ -398,8 +359,8 @@ func TestGCThroughSixKeyConfigRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := lv(t, root, "gc", "--dry-run", "--grace", "0s", "--command-config", cfg)
-	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "configure list_backups") {
-		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 1 || r.Stdout != "" || !strings.Contains(r.Stderr, "configure list_backups") {
+		t.Fatalf("exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// A Diem snapshot has no epoch: the table does not invent one.
 	d, err := corpora.Diem("155")
@@ -407,7 +368,7 @@ func TestGCThroughSixKeyConfigRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = lv(t, root, "list", "--storage", "file://"+d)
-	if r.code != 0 || !strings.Contains(r.stdout, "state_snapshot  version 66864872  ") || strings.Contains(r.stdout, "(epoch") {
-		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "state_snapshot  version 66864872  ") || strings.Contains(r.Stdout, "(epoch") {
+		t.Fatalf("exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
