@@ -24,10 +24,12 @@ func main() {
 
 func newRootCmd() *cobra.Command {
 	root := cli.Root("ledgervault", "Verified backup and restore for an authenticated ledger database")
+	setRootVersion(root)
 	root.AddCommand(newVersionCmd())
 	for _, add := range extraCommands {
 		root.AddCommand(add())
 	}
+	installConfig(root)
 	return root
 }
 
