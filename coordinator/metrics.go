@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ledgervault/ledgervault/internal/proc"
+	"github.com/ledgervault/ledgervault/internal/stdmetrics"
 )
 
 // Work kinds, the values of the kind label.
@@ -84,6 +85,7 @@ func NewMetrics() *Metrics {
 	m.inFlight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ns + "child_processes_in_flight",
 		Help: "Child processes (shell-command storage uploads and downloads) running now; 0 when idle."},
 		func() float64 { return float64(proc.InFlight()) })
+	m.reg.MustRegister(stdmetrics.Collectors()...)
 	m.reg.MustRegister(m.heartbeat, m.lastEpochEnding, m.lastSnapshot, m.lastTransaction, m.lag, m.bytesWritten,
 		m.chunksWritten, m.chunksReused, m.backupsCompleted, m.duration, m.retries, m.failures, m.workStopped, m.leaseHeld, m.inFlight)
 	for _, k := range []string{KindEpochEnding, KindStateSnapshot, KindTransaction, KindPoll, KindMetadata} {

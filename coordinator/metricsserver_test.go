@@ -31,8 +31,11 @@ func TestServeMetrics(t *testing.T) {
 	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no heartbeat yet") {
 		t.Fatalf("/healthz before a heartbeat: %d %q", code, body)
 	}
-	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "ledgervault_coordinator_heartbeat") {
-		t.Fatalf("/metrics: %d %q", code, body)
+	code, body := get("/metrics")
+	for _, want := range []string{"ledgervault_coordinator_heartbeat", "ledgervault_build_info{", "go_goroutines ", "process_start_time_seconds "} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Fatalf("/metrics lacks %s: %d %q", want, code, body)
+		}
 	}
 	// The address is taken while it serves.
 	if _, err := ServeMetrics(s.Addr(), m, slog.New(slog.DiscardHandler)); err == nil {

@@ -178,6 +178,7 @@ func TestRunCommitsServesAndStops(t *testing.T) {
 		`ledgervault_backup_service_requests_total{code="200",endpoint="db_state"}`,
 		`ledgervault_backup_service_records_total{endpoint="epoch_ending_ledger_infos"}`,
 		"ledgervault_node_block_commit_seconds_bucket",
+		"ledgervault_build_info{", "go_goroutines ", "process_start_time_seconds ",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
