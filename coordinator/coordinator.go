@@ -329,6 +329,7 @@ func (c *coord) step(ctx, work context.Context) bool {
 		return false
 	}
 	c.succeeded(KindPoll)
+	c.m.polled()
 	in := planInput{firstTxnVersion: ds.FirstTxnVersion,
 		skip: func(k string) bool { return !c.ready(k) }, snapshotEvery: c.cfg.StateSnapshotIntervalEpochs, batch: c.cfg.TransactionBatchSize}
 	if ds.CommittedVersion != nil {
@@ -504,10 +505,14 @@ func (c *coord) notSupported(feature string, err error) bool {
 	return true
 }
 
-// beatProgress keeps the heartbeat alive while a backup makes progress.
+// beatProgress keeps the heartbeat alive while a backup makes progress, and marks
+// the node reached (the backup's data comes from it).
 type beatProgress struct{ m *Metrics }
 
-func (p beatProgress) Add(int64, int64, int64) { p.m.beat() }
+func (p beatProgress) Add(int64, int64, int64) {
+	p.m.beat()
+	p.m.nodeSeen()
+}
 
 func (c *coord) succeeded(k string) {
 	s := c.kind(k)
@@ -581,7 +586,7 @@ func (c *coord) publish(in *planInput) {
 	t, tok := v.txns.reach(start)
 	gaugeOf(c.m.lastTransaction, t, tok)
 	if in != nil && in.hasCommitted {
-		c.m.lag.Set(lagOf(in.committed, t, tok))
+		c.m.setLag(lagOf(in.committed, t, tok))
 	}
 }
 

@@ -300,10 +300,12 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 	}
 }
 
-// TestHealthz serves the metrics handler: 503 before the first heartbeat, 200 with
-// a fresh heartbeat and the lease, 503 with a stale heartbeat.
+// TestHealthz serves the metrics handler: 503 before the first heartbeat, before the
+// first successful poll and after the node max age; 200 with a fresh heartbeat, the
+// lease and a recent poll; /livez 200 until the heartbeat is stale.
 func TestHealthz(t *testing.T) {
 	m := NewMetrics()
+	clock := newFakeClock().set(m)
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	get := func(p string) (int, string) {
@@ -323,17 +325,30 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("without lease: %d", code)
 	}
 	m.setLease(true)
+	if code, body := get("/healthz"); code != 503 || !strings.Contains(body, "no successful poll") {
+		t.Fatalf("never polled: %d %s", code, body)
+	}
+	if code, body := get("/livez"); code != 200 {
+		t.Fatalf("livez: %d %s", code, body)
+	}
+	m.polled()
 	if code, body := get("/healthz"); code != 200 {
 		t.Fatalf("healthy: %d %s", code, body)
 	}
-	m.SetHealthMaxAge(time.Nanosecond)
-	time.Sleep(time.Millisecond)
-	if code, _ := get("/healthz"); code != 503 {
+	clock.Advance(DefaultNodeMaxAge + time.Second)
+	if code, body := get("/healthz"); code != 503 || !strings.Contains(body, "node last reached") {
+		t.Fatalf("stale poll: %d %s", code, body)
+	}
+	if code, body := get("/livez"); code != 200 {
+		t.Fatalf("livez with a stale poll: %d %s", code, body)
+	}
+	clock.Advance(2 * time.Minute)
+	if code, _ := get("/livez"); code != 503 {
 		t.Fatalf("stale heartbeat: %d", code)
 	}
 	_, body := get("/metrics")
 	for _, name := range []string{"heartbeat_timestamp_seconds", "last_epoch_ending_epoch", "last_snapshot_version", "last_transaction_version",
-		"lag_versions", "bytes_written_total", "chunks_written_total", "chunks_reused_total", "retries_total", "failures_total",
+		"lag_versions", "lag_known", "last_successful_poll_timestamp_seconds", "bytes_written_total", "chunks_written_total", "chunks_reused_total", "retries_total", "failures_total",
 		"child_processes_in_flight", "lease_held"} {
 		if !strings.Contains(body, "ledgervault_coordinator_"+name) {
 			t.Fatalf("metric %s missing", name)

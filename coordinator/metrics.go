@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,9 @@ type Metrics struct {
 	lastEpochEnding  prometheus.Gauge
 	lastSnapshot     prometheus.Gauge
 	lastTransaction  prometheus.Gauge
-	lag              prometheus.Gauge
+	lag              prometheus.GaugeFunc
+	lagKnown         prometheus.GaugeFunc
+	lastPoll         prometheus.Gauge
 	bytesWritten     prometheus.Counter
 	chunksWritten    prometheus.Counter
 	chunksReused     prometheus.Counter
@@ -49,7 +52,24 @@ type Metrics struct {
 	leaseOK        atomic.Bool
 	// healthMaxAge is how old the last heartbeat may be for /healthz to answer 200.
 	healthMaxAge atomic.Int64
+	// lagBits holds the last computed lag (math.Float64bits); lagSet says there is one.
+	lagBits atomic.Uint64
+	lagSet  atomic.Bool
+	// nodeSeenNanos is the newest of the last successful poll and the last backup
+	// progress (data from the node): the node was reachable then.
+	nodeSeenNanos atomic.Int64
+	// nodeMaxAge is how old nodeSeenNanos may be for the lag to be known and /healthz
+	// to answer 200.
+	nodeMaxAge atomic.Int64
+	// now is the clock (time.Now; tests replace it).
+	now func() time.Time
 }
+
+// DefaultNodeMaxAge is how long, by default, the coordinator may go without a
+// successful poll of the node (or data from it in a backup) before the lag is
+// unknown and /healthz answers 503; the coordinator command uses
+// max(DefaultNodeMaxAge, 3 poll intervals).
+const DefaultNodeMaxAge = time.Minute
 
 // NewMetrics creates the metrics in a fresh registry.
 func NewMetrics() *Metrics {
@@ -66,7 +86,7 @@ func NewMetrics() *Metrics {
 		lastEpochEnding: g("last_epoch_ending_epoch", "Last epoch whose ending is backed up, contiguously from the first (-1: none)."),
 		lastSnapshot:    g("last_snapshot_version", "Version of the newest state snapshot backup (-1: none)."),
 		lastTransaction: g("last_transaction_version", "Last version backed up by transaction backups, contiguously from the first (-1: none)."),
-		lag:             g("lag_versions", "Node's committed version minus the last backed-up transaction version."),
+		lastPoll:        g("last_successful_poll_timestamp_seconds", "Unix time of the last successful read of the node's state (0: none yet)."),
 		bytesWritten:    c("bytes_written_total", "Bytes committed to backup storage (chunks, proofs, manifests, metadata)."),
 		chunksWritten:   c("chunks_written_total", "Chunk files committed to backup storage."),
 		chunksReused:    c("chunks_reused_total", "State snapshot chunks of an interrupted attempt reused (after checking size and hash) instead of written again."),
@@ -82,11 +102,28 @@ func NewMetrics() *Metrics {
 			Help: "1 when a kind of work stopped after a permanent failure (until restart)."}, []string{"kind"}),
 		leaseHeld: g("lease_held", "1 while this coordinator holds the storage lease."),
 	}
+	m.now = time.Now
+	m.lag = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ns + "lag_versions",
+		Help: "Node's committed version minus the last backed-up transaction version; NaN while unknown (see lag_known)."},
+		func() float64 {
+			if !m.isLagKnown() {
+				return math.NaN()
+			}
+			return math.Float64frombits(m.lagBits.Load())
+		})
+	m.lagKnown = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ns + "lag_known",
+		Help: "1 when lag_versions is known: the node was reached within the node max age; 0 otherwise (lag_versions is NaN)."},
+		func() float64 {
+			if m.isLagKnown() {
+				return 1
+			}
+			return 0
+		})
 	m.inFlight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ns + "child_processes_in_flight",
 		Help: "Child processes (shell-command storage uploads and downloads) running now; 0 when idle."},
 		func() float64 { return float64(proc.InFlight()) })
 	m.reg.MustRegister(stdmetrics.Collectors()...)
-	m.reg.MustRegister(m.heartbeat, m.lastEpochEnding, m.lastSnapshot, m.lastTransaction, m.lag, m.bytesWritten,
+	m.reg.MustRegister(m.heartbeat, m.lastEpochEnding, m.lastSnapshot, m.lastTransaction, m.lag, m.lagKnown, m.lastPoll, m.bytesWritten,
 		m.chunksWritten, m.chunksReused, m.backupsCompleted, m.duration, m.retries, m.failures, m.workStopped, m.leaseHeld, m.inFlight)
 	for _, k := range []string{KindEpochEnding, KindStateSnapshot, KindTransaction, KindPoll, KindMetadata} {
 		m.retries.WithLabelValues(k)
@@ -101,7 +138,46 @@ func NewMetrics() *Metrics {
 	m.lastSnapshot.Set(-1)
 	m.lastTransaction.Set(-1)
 	m.healthMaxAge.Store(int64(2 * time.Minute))
+	m.nodeMaxAge.Store(int64(DefaultNodeMaxAge))
 	return m
+}
+
+// SetNodeMaxAge sets how long the coordinator may go without reaching the node (a
+// successful poll, or data in a backup) before lag_versions is unknown (NaN,
+// lag_known 0) and /healthz answers 503.
+func (m *Metrics) SetNodeMaxAge(d time.Duration) { m.nodeMaxAge.Store(int64(d)) }
+
+// nodeFresh reports whether the node was reached within the node max age at now,
+// and how long ago (-1: never).
+func (m *Metrics) nodeFresh(now time.Time) (bool, time.Duration) {
+	seen := m.nodeSeenNanos.Load()
+	if seen == 0 {
+		return false, -1
+	}
+	age := now.Sub(time.Unix(0, seen))
+	return age <= time.Duration(m.nodeMaxAge.Load()), age
+}
+
+// isLagKnown reports whether lag_versions holds a current value.
+func (m *Metrics) isLagKnown() bool {
+	fresh, _ := m.nodeFresh(m.now())
+	return fresh && m.lagSet.Load()
+}
+
+// polled records a successful poll of the node.
+func (m *Metrics) polled() {
+	now := m.now()
+	m.nodeSeenNanos.Store(now.UnixNano())
+	m.lastPoll.Set(float64(now.UnixNano()) / 1e9)
+}
+
+// nodeSeen records data received from the node during a backup.
+func (m *Metrics) nodeSeen() { m.nodeSeenNanos.Store(m.now().UnixNano()) }
+
+// setLag records the lag computed from a successful poll.
+func (m *Metrics) setLag(v float64) {
+	m.lagBits.Store(math.Float64bits(v))
+	m.lagSet.Store(true)
 }
 
 // Registry returns the registry holding the metrics.
@@ -110,26 +186,47 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // SetHealthMaxAge sets how old the last heartbeat may be for /healthz to answer 200.
 func (m *Metrics) SetHealthMaxAge(d time.Duration) { m.healthMaxAge.Store(int64(d)) }
 
-// Handler serves /metrics and /healthz: 200 when the last heartbeat is recent and
-// the lease is held, 503 otherwise.
+// Handler serves /metrics, /healthz (200 when Healthy, 503 otherwise) and /livez
+// (200 when Alive: the loop runs, whether or not the node is reachable; for a
+// liveness probe, which a restart would not fix an unreachable node for).
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		ok, why := m.Healthy(time.Now())
+	mux.HandleFunc("/healthz", m.healthHandler(m.Healthy))
+	mux.HandleFunc("/livez", m.healthHandler(m.Alive))
+	return mux
+}
+
+func (m *Metrics) healthHandler(check func(time.Time) (bool, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ok, why := check(m.now())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		fmt.Fprintln(w, why)
-	})
-	return mux
+	}
 }
 
-// Healthy reports whether the loop's last heartbeat is recent and the lease is held,
-// and says why not.
+// Healthy reports whether the coordinator is Alive and reached the node within the
+// node max age (SetNodeMaxAge), and says why not.
 func (m *Metrics) Healthy(now time.Time) (bool, string) {
+	if ok, why := m.Alive(now); !ok {
+		return false, why
+	}
+	switch fresh, age := m.nodeFresh(now); {
+	case age < 0:
+		return false, "no successful poll of the node yet"
+	case !fresh:
+		return false, fmt.Sprintf("node last reached %s ago (limit %s): lag unknown", age.Round(time.Millisecond), time.Duration(m.nodeMaxAge.Load()))
+	}
+	return true, "ok"
+}
+
+// Alive reports whether the loop's last heartbeat is recent and the lease is held,
+// and says why not.
+func (m *Metrics) Alive(now time.Time) (bool, string) {
 	hb := m.heartbeatNanos.Load()
 	if hb == 0 {
 		return false, "no heartbeat yet"
@@ -145,7 +242,7 @@ func (m *Metrics) Healthy(now time.Time) (bool, string) {
 }
 
 func (m *Metrics) beat() {
-	now := time.Now()
+	now := m.now()
 	m.heartbeatNanos.Store(now.UnixNano())
 	m.heartbeat.Set(float64(now.UnixNano()) / 1e9)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,7 +74,8 @@ func (cf *coordinatorFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&cf.snapshotInterval, "state-snapshot-interval", 0, "also a state snapshot of the newest ended epoch when its ending is this much newer (ledger info timestamps) than the newest snapshot (0: off)")
 	fl.Uint64Var(&cf.batch, "transaction-batch-size", coordinator.DefaultTransactionBatchSize, "transactions per backup, in aligned batches [k*N, (k+1)*N-1]")
 	fl.DurationVar(&cf.grace, "shutdown-grace", coordinator.DefaultShutdownGrace, "after SIGINT/SIGTERM, how long the in-flight backup may continue before it is aborted")
-	fl.StringVar(&cf.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9187)")
+	fl.StringVar(&cf.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /livez on this address (e.g. 127.0.0.1:9187)")
+	fl.DurationVar(&cf.nodeMaxAge, "node-max-age", 0, "after this long without reaching the node, lag_versions is unknown (NaN) and /healthz answers 503 (0: max(1m, 3 poll intervals))")
 	fl.DurationVar(&cf.leaseTTL, "lease-ttl", lease.DefaultTTL, "storage lease duration; renewed every third of it")
 	fl.StringVar(&cf.owner, "owner", "", "lease owner ID (default: hostname and a hash of the working directory and storage)")
 	fl.StringVar(&cf.cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
@@ -95,6 +97,9 @@ func (cf *coordinatorFlags) validate(f *backupFlags) error {
 	}
 	if cf.poll <= 0 || cf.batch == 0 || cf.grace < 0 || cf.leaseTTL < lease.MinTTL || cf.retryBase <= 0 || cf.retryMax < cf.retryBase {
 		return errors.New("--poll-interval, --transaction-batch-size and --retry-* must be positive, --shutdown-grace not negative, --lease-ttl at least 100ms")
+	}
+	if cf.nodeMaxAge < 0 {
+		return errors.New("--node-max-age must not be negative")
 	}
 	if cf.snapshotInterval < 0 || (cf.snapshotEvery == 0 && cf.snapshotInterval == 0) {
 		return errors.New("--state-snapshot-interval must not be negative, and --state-snapshot-interval-epochs 0 needs a --state-snapshot-interval")
@@ -143,6 +148,7 @@ func (cf *coordinatorFlags) run(parent context.Context, f *backupFlags) error {
 	defer svc.Close()
 	m := coordinator.NewMetrics()
 	m.SetHealthMaxAge(max(2*time.Minute, 3*cf.poll))
+	m.SetNodeMaxAge(cmp.Or(cf.nodeMaxAge, max(coordinator.DefaultNodeMaxAge, 3*cf.poll)))
 	if cf.metricsAddr != "" {
 		ms, err := coordinator.ServeMetrics(cf.metricsAddr, m, log)
 		if err != nil {
