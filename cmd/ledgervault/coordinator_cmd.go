@@ -33,6 +33,8 @@ type coordinatorFlags struct {
 	poll, grace, leaseTTL, retryBase, retryMax, resumeMaxAge, snapshotInterval time.Duration
 	snapshotEvery, batch                                                       uint64
 	metricsAddr, owner, cacheDir                                               string
+
+	nodeMaxAge time.Duration
 }
 
 func newBackupCoordinatorCmd(f *backupFlags) *cobra.Command {
