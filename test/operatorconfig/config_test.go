@@ -269,3 +269,34 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentedExample: the example file of docs/configuration.md is accepted by
+// the binary's strict check (every key a command or a flag).
+func TestDocumentedExample(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "```yaml\n# every command")
+	if start < 0 {
+		t.Fatal("no example in docs/configuration.md")
+	}
+	example := doc[start+len("```yaml\n"):]
+	example = example[:strings.Index(example, "```")]
+	dir := t.TempDir()
+	p := filepath.Join(dir, "example.yml")
+	if err := os.WriteFile(p, []byte(example), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, dir, env(t, dir, "S3_ENDPOINT=http://127.0.0.1:1"), "version", "--config", p); r.Code != 0 {
+		t.Fatalf("example rejected: exit %d %s", r.Code, r.Stderr)
+	}
+	// The same check catches a misspelt key.
+	if err := os.WriteFile(p, []byte(strings.Replace(example, "poll-interval", "poll-intervall", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, dir, env(t, dir), "version", "--config", p); r.Code != 2 || !strings.Contains(r.Stderr, "backup.coordinator.poll-intervall: unknown key") {
+		t.Fatalf("misspelt key: exit %d %s", r.Code, r.Stderr)
+	}
+}
