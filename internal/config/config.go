@@ -57,7 +57,7 @@ func EnvName(flag string) string {
 // $XDG_CONFIG_HOME/ledgervault/ledgervault.yml (XDG_CONFIG_HOME defaults to
 // $HOME/.config) and /etc/ledgervault/ledgervault.yml. The first that exists is used.
 func SearchPath(lookupEnv func(string) (string, bool)) []string {
-	paths := []string{FileName}
+	paths := []string{"./" + FileName}
 	xdg, _ := lookupEnv("XDG_CONFIG_HOME")
 	if xdg == "" {
 		if home, _ := lookupEnv("HOME"); home != "" {

@@ -299,7 +299,7 @@ func TestFind(t *testing.T) {
 	if err := tr.run("restore"); err != nil || tr.restStorage != "" {
 		t.Fatalf("LEDGERVAULT_CONFIG empty: %v %q", err, tr.restStorage)
 	}
-	want := []string{FileName, filepath.Join("/h", ".config", "ledgervault", FileName), "/etc/ledgervault/" + FileName}
+	want := []string{"./" + FileName, filepath.Join("/h", ".config", "ledgervault", FileName), "/etc/ledgervault/" + FileName}
 	if got := SearchPath(mapEnv(map[string]string{"HOME": "/h"})); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("SearchPath = %q", got)
 	}
