@@ -120,4 +120,3 @@ func TestDiemCorpusRoots(t *testing.T) {
 		})
 	}
 }
-

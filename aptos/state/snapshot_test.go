@@ -174,3 +174,7 @@ func TestTamper(t *testing.T) {
 		})
 	}
 }
+
+func statetestBuild(h *state.Hasher) (*statetest.Snapshot, error) {
+	return statetest.Build(h, 40, 40, 3, "state_epoch_1_ver_10.abcd")
+}
