@@ -176,4 +176,3 @@ func TestStateTreeTamper(t *testing.T) {
 		})
 	}
 }
-
