@@ -233,7 +233,8 @@ func TestStateProofAccumulator(t *testing.T) {
 
 // TestStateChunkProofsDecode decodes the three snapshots' chunk proofs. Their chunks
 // (the state records) were not published with the archive, so the Jellyfish root cannot
-// be rebuilt from this corpus: only the proofs' form is checked.
+// be rebuilt from this corpus: only the proofs' form is checked here (package
+// aptos/state rebuilds roots from the Diem-1.x corpus's chunks and synthetic ones).
 func TestStateChunkProofsDecode(t *testing.T) {
 	snap := filepath.Join(corpusDir(t), "snapshots")
 	files, _ := filepath.Glob(filepath.Join(snap, "state_epoch_*", "0-85049.proof"))

@@ -69,7 +69,7 @@ func DecodeStateSnapshotProof(b []byte) (*StateSnapshotProof, error) {
 // SparseMerkleRangeProof is a state snapshot chunk's proof (aptos-core's
 // SparseMerkleRangeProof): the right siblings of the path from the root to the chunk's
 // last leaf, bottom level first. Checking it needs the chunk's records (their leaves
-// and the left siblings they imply), so on its own it can only be decoded.
+// and the left siblings they imply): package aptos/state does that.
 type SparseMerkleRangeProof struct {
 	// RightSiblings are bottom level first; an empty subtree is
 	// SparseMerklePlaceholderHash.

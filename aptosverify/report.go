@@ -62,6 +62,8 @@ type Report struct {
 	SignerKeys   int `json:"signer_keys"`
 	// StateRootProofs counts state snapshot root proofs verified.
 	StateRootProofs int `json:"state_root_proofs"`
+	// StateRecords counts state snapshot records rebuilt into a verified Jellyfish tree.
+	StateRecords uint64 `json:"state_records"`
 	// Transactions counts transactions verified.
 	Transactions uint64 `json:"transactions"`
 	// MissingFiles counts the files listed as missing.
@@ -126,8 +128,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		verdict = fmt.Sprintf("NOT fully verified (%s of %d rows; %d files missing)", strings.Join(parts, ", "), len(r.Rows), r.MissingFiles)
 	}
-	_, err := fmt.Fprintf(w, "%s: %d epoch endings (%d signatures), %d state root proofs, %d transactions verified from waypoint %s; %d files, %d bytes in %s\n",
-		verdict, r.EpochEndings, r.Signatures, r.StateRootProofs, r.Transactions, r.Trusted, r.Files, r.Bytes, r.Elapsed.Round(time.Millisecond))
+	_, err := fmt.Fprintf(w, "%s: %d epoch endings (%d signatures), %d state root proofs, %d state records, %d transactions verified from waypoint %s; %d files, %d bytes in %s\n",
+		verdict, r.EpochEndings, r.Signatures, r.StateRootProofs, r.StateRecords, r.Transactions, r.Trusted, r.Files, r.Bytes, r.Elapsed.Round(time.Millisecond))
 	return err
 }
 

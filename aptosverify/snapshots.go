@@ -6,16 +6,19 @@ import (
 	"strings"
 
 	"github.com/ledgervault/ledgervault/aptos"
+	"github.com/ledgervault/ledgervault/aptos/state"
 	"github.com/ledgervault/ledgervault/format/backupcli"
+	"github.com/ledgervault/ledgervault/storage"
 )
 
-// stateSnapshot verifies a state snapshot's root proof and adds its row: state.proof's
-// ledger info against the history, its transaction info into that ledger info's
-// accumulator at the snapshot's version, and the manifest's root_hash equal to the
-// info's state checkpoint hash. Chunk proofs are decoded; the chunks' records are not
-// rebuilt into a Jellyfish tree (package aptos does not do it yet), so a snapshot whose
-// chunks are present is "not_checked" beyond its root proof and one whose chunks are
-// missing is "incomplete": never "verified" for the part not checked.
+// stateSnapshot verifies a state snapshot and adds its row: state.proof's ledger info
+// against the history, its transaction info into that ledger info's accumulator at the
+// snapshot's version, and the manifest's root_hash equal to the info's state checkpoint
+// hash; then the chunks in manifest order, rebuilt into the Jellyfish tree (package
+// aptos/state), each chunk's range proof against root_hash and, after the last, the
+// whole tree equal to it. A snapshot whose chunks (or chunk proofs) are missing is
+// "incomplete": the chunks before the first missing one are verified, the proven root
+// is reported, and the rest is not called verified.
 func (v *verifier) stateSnapshot(ctx context.Context, b backupcli.Backup, hist *aptos.EpochHistory) error {
 	row := Row{Type: b.Type, Range: fmt.Sprintf("version %d", b.First), Manifest: b.Manifest}
 	defer func() { v.add(row) }()
@@ -48,49 +51,94 @@ func (v *verifier) stateSnapshot(ctx context.Context, b backupcli.Backup, hist *
 	v.rep.StateRootProofs++
 	proven := fmt.Sprintf("root %s proven by %s (ledger info of epoch %d, version %d)", sm.RootHash, sm.Proof,
 		p.LedgerInfo.LedgerInfo.Epoch(), p.LedgerInfo.LedgerInfo.Version())
-	var absent []string
-	present := 0
-	for _, c := range sm.Chunks {
-		b, err := v.readSmall(ctx, c.Proof, &row)
-		switch {
-		case err == nil:
-			if _, err := aptos.DecodeSparseMerkleRangeProof(b); err != nil {
-				row.Status, row.Error = StatusFailed, fmt.Sprintf("%s; chunk proof %s: %v", proven, c.Proof, err)
-				return nil
-			}
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case missing(&row, c.Proof, err):
-			absent = append(absent, string(c.Proof))
-		default:
-			row.Status, row.Error = StatusFailed, fmt.Sprintf("%s; chunk proof %s: %v", proven, c.Proof, err)
+	return v.stateTree(ctx, sm, hist.Domain(), proven, &row)
+}
+
+// stateTree verifies the chunks of a snapshot whose root_hash is proven (proven says
+// how) and sets row's verdict.
+func (v *verifier) stateTree(ctx context.Context, sm *backupcli.StateSnapshotManifest, d *aptos.Domain, proven string, row *Row) error {
+	if len(sm.Chunks) == 0 {
+		if aptos.HashValue(sm.RootHash) != aptos.SparseMerklePlaceholderHash {
+			row.Status, row.Error = StatusFailed, fmt.Sprintf("%s; the manifest lists no chunks, but the root is not the empty tree's", proven)
 			return nil
 		}
-		rc, err := v.src.Open(ctx, c.Blobs)
-		switch {
-		case err == nil:
-			rc.Close()
-			present++
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case missing(&row, c.Blobs, err):
-			absent = append(absent, string(c.Blobs))
-		default:
-			row.Status, row.Error = StatusFailed, fmt.Sprintf("%s; chunk %s: %v", proven, c.Blobs, err)
-			return nil
-		}
-	}
-	switch {
-	case len(absent) > 0:
-		row.Status = StatusIncomplete
-		row.Error = fmt.Sprintf("missing %s; the proven part passed: %s", strings.Join(absent, ", "), proven)
-	case present > 0:
-		row.Status = StatusNotChecked
-		row.Error = fmt.Sprintf("%s; the %d chunks are present but their records were not rebuilt into the Jellyfish tree (not implemented)", proven, present)
-	case aptos.HashValue(sm.RootHash) != aptos.SparseMerklePlaceholderHash:
-		row.Status, row.Error = StatusFailed, fmt.Sprintf("%s; the manifest lists no chunks, but the root is not the empty tree's", proven)
-	default:
 		row.Status, row.Detail = StatusVerified, proven+" (the empty tree)" // no chunks: the root proof is all there is
+		return nil
+	}
+	snap := state.NewSnapshot(state.NewHasher(d), aptos.HashValue(sm.RootHash))
+	failed, err := v.stateChunks(ctx, sm.Chunks, snap, row)
+	switch {
+	case err != nil:
+		return err
+	case failed != nil:
+		row.Status, row.Error = StatusFailed, fmt.Sprintf("%s; %v", proven, failed)
+	case len(row.Missing) > 0:
+		row.Status = StatusIncomplete
+		row.Error = fmt.Sprintf("missing %s; the proven part passed: %s; %d records in the %d chunks before the first missing one verified against it",
+			joinHandles(row.Missing), proven, snap.Leaves(), snap.Chunks())
+	default:
+		if err := snap.Finish(); err != nil {
+			row.Status, row.Error = StatusFailed, fmt.Sprintf("%s; chunks %s-%s: %v", proven, sm.Chunks[0].Blobs, sm.Chunks[len(sm.Chunks)-1].Blobs, err)
+			return nil
+		}
+		v.rep.StateRecords += snap.Leaves()
+		row.Status = StatusVerified
+		row.Detail = fmt.Sprintf("%s; %d records in %d chunks rebuilt into the Jellyfish tree with that root", proven, snap.Leaves(), snap.Chunks())
 	}
 	return nil
+}
+
+// stateChunks feeds the chunks to snap in order until one is missing, then only checks
+// that the rest are present (the tree cannot continue past a gap). It returns the
+// verdict on the first chunk that fails (naming its file), or an error that stops
+// verification (cancellation).
+func (v *verifier) stateChunks(ctx context.Context, chunks []backupcli.StateSnapshotChunk, snap *state.Snapshot, row *Row) (failed, stop error) {
+	gap := false
+	for _, c := range chunks {
+		proof, err := v.readSmall(ctx, c.Proof, row)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case missing(row, c.Proof, err):
+			gap = true
+		default:
+			return fmt.Errorf("chunk proof %s: %w", c.Proof, err), nil
+		}
+		r, closer, cr, err := v.open(ctx, c.Blobs)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case missing(row, c.Blobs, err):
+			gap = true
+			continue
+		default:
+			return fmt.Errorf("chunk %s: %w", c.Blobs, err), nil
+		}
+		if gap {
+			closer.Close()
+			row.Files++
+			continue
+		}
+		err = snap.AddChunk(ctx, r, c, proof)
+		closer.Close()
+		row.Files++
+		row.Bytes += cr.n
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return err, nil
+		}
+	}
+	return nil, nil
+}
+
+func joinHandles(hs []storage.FileHandle) string {
+	s := make([]string, len(hs))
+	for i, h := range hs {
+		s[i] = string(h)
+	}
+	return strings.Join(s, ", ")
 }

@@ -12,8 +12,7 @@
 //   - failed: something is false or does not decode (the error names the file);
 //   - incomplete: files are missing (listed in Missing); what is present verified;
 //   - not_checked: nothing was found false, but the backup was not checked
-//     cryptographically (a Diem 1.x generation, no verified epoch history, state
-//     chunks whose Jellyfish tree this package does not rebuild);
+//     cryptographically (a Diem 1.x generation, no verified epoch history);
 //   - skipped: an epoch-ending backup before the trusted waypoint, not needed.
 //
 // A row is never "verified" for what was not checked.
