@@ -73,18 +73,24 @@ func findRestic(flag string, set bool) string {
 
 // newSSTIngestCmd is the child process of bench-compare's raw SST ingest row.
 func newSSTIngestCmd() *cobra.Command {
-	var src, dst string
+	var src, dst, pairs string
 	var version uint64
 	cmd := &cobra.Command{
-		Use:    "sst-ingest --src NODEDB --version V --dst DIR",
-		Short:  "Build SSTables of a node store's state at V and ingest them into a fresh Pebble store, unverified (bench-compare's baseline)",
+		Use:    "sst-ingest --src NODEDB --version V --pairs FILE | --pairs FILE --version V --dst DIR",
+		Short:  "Dump a node store's state at V to FILE (with --src), or build SSTables of FILE's pairs and ingest them into a fresh Pebble store, unverified (bench-compare's baseline)",
 		Args:   cobra.NoArgs,
 		Hidden: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if src == "" || dst == "" {
-				return usage(errors.New("--src and --dst are required"))
+			if pairs == "" || (src == "") == (dst == "") {
+				return usage(errors.New("--pairs and one of --src (dump) and --dst (ingest) are required"))
 			}
-			res, err := benchbackup.IngestState(cmd.Context(), src, version, dst)
+			var res benchbackup.IngestResult
+			var err error
+			if src != "" {
+				res, err = benchbackup.DumpState(cmd.Context(), src, version, pairs)
+			} else {
+				res, err = benchbackup.IngestState(cmd.Context(), pairs, version, dst)
+			}
 			if err != nil {
 				return err
 			}
@@ -93,6 +99,7 @@ func newSSTIngestCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&src, "src", "", "node store (its db directory)")
 	cmd.Flags().StringVar(&dst, "dst", "", "fresh Pebble directory")
+	cmd.Flags().StringVar(&pairs, "pairs", "", "the file of pairs")
 	cmd.Flags().Uint64Var(&version, "version", 0, "state version")
 	return cmd
 }

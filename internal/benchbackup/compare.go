@@ -248,8 +248,14 @@ func (c *comparer) ingest(ctx context.Context, r int) error {
 	dst := filepath.Join(c.cfg.Dir, "ingest")
 	os.RemoveAll(dst)
 	defer os.RemoveAll(dst)
+	pairs := filepath.Join(c.cfg.Dir, "pairs")
+	if r == 0 {
+		if _, err := runChild(ctx, io.Discard, nil, true, c.cfg.Self, "sst-ingest", "--src", c.dbDir, "--version", fmt.Sprint(c.res.SnapshotVersion), "--pairs", pairs); err != nil {
+			return fmt.Errorf("dump state: %w", err)
+		}
+	}
 	var stdout bytes.Buffer
-	u, err := runChild(ctx, &stdout, nil, true, c.cfg.Self, "sst-ingest", "--src", c.dbDir, "--version", fmt.Sprint(c.res.SnapshotVersion), "--dst", dst)
+	u, err := runChild(ctx, &stdout, nil, true, c.cfg.Self, "sst-ingest", "--pairs", pairs, "--version", fmt.Sprint(c.res.SnapshotVersion), "--dst", dst)
 	if err != nil {
 		return fmt.Errorf("sst ingest: %w", err)
 	}
