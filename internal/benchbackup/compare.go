@@ -25,8 +25,8 @@ import (
 type CompareConfig struct {
 	// Binary is the ledgervault executable (node, backup, restore).
 	Binary string
-	// Self is the executable whose `sst-ingest` subcommand runs IngestState in a
-	// child process (ledgervault-dev).
+	// Self is the executable whose `sst-ingest` subcommand runs DumpState and
+	// IngestState in a child process (ledgervault-dev).
 	Self string
 	// Restic is the restic executable ("" or absent: the restic rows are skipped).
 	Restic string
