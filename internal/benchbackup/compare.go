@@ -163,9 +163,10 @@ func (c *comparer) run(ctx context.Context) error {
 		return fmt.Errorf("node init: %w", err)
 	}
 	c.res.Init = u
-	// node init creates the accounts in versions 1..ceil(N/4096) (bulk blocks); the
-	// snapshot is taken at the first epoch end at or after them.
-	initLast := (cfg.Accounts + 4095) / 4096
+	// node init creates the accounts in bulk transactions of at least 1024 accounts
+	// each, in versions 1..ceil(N/1024) at most; the snapshot is taken at the first
+	// epoch end after them.
+	initLast := (cfg.Accounts + 1023) / 1024
 	snapEpoch := max(1, (initLast+cfg.EpochLength-1)/cfg.EpochLength)
 	snap := snapEpoch * cfg.EpochLength
 	until := snap + cfg.Txns
