@@ -10,7 +10,7 @@ import (
 
 // maxBulkWritesPerBlock bounds the state writes of one bulk block, and so the memory
 // of preparing it.
-const maxBulkWritesPerBlock = 1 << 13
+const maxBulkWritesPerBlock = 1 << 16
 
 // CommitAccounts grows the state quickly: it commits blocks of transactions that each
 // create up to perTxn new accounts (with random values of valueSize bytes, at least

@@ -103,7 +103,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (InitResult, error) {
 			valueSize = defaultAccountValueLen
 		}
 		log.Info("creating initial accounts", "accounts", o.InitialAccounts, "value_size", valueSize)
-		if err := chain.CommitAccounts(ctx, o.InitialAccounts, 4096, valueSize); err != nil {
+		if err := chain.CommitAccounts(ctx, o.InitialAccounts, ledger.MaxWriteOps, valueSize); err != nil {
 			return InitResult{}, fmt.Errorf("node init: create initial accounts: %w", err)
 		}
 	}

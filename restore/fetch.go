@@ -38,8 +38,11 @@ func (e *env) phase(name string, total int64) {
 	}
 }
 
-// ordered runs work over items 0..n-1 with e.concurrency downloads in flight and as
-// many results buffered, handing results to sink in order.
+// ordered runs work over items 0..n-1 with e.concurrency downloads in flight, handing
+// results to sink in order. Finished results wait in their worker slots, none in a
+// buffer besides: the sink (the database) is the slowest stage, so results buffered
+// beyond the slots would only hold memory, and peak memory stays about
+// (concurrency + 1) x the chunk size.
 func ordered[T any](ctx context.Context, e *env, n int, work func(ctx context.Context, i int) (T, error), sink func(ctx context.Context, r T) error) error {
 	next := 0
 	src := func(ctx context.Context) (int, bool, error) {
@@ -49,7 +52,7 @@ func ordered[T any](ctx context.Context, e *env, n int, work func(ctx context.Co
 		next++
 		return next - 1, true, nil
 	}
-	return pipeline.Ordered(ctx, pipeline.Options{Workers: e.concurrency, Buffered: e.concurrency}, src, work, sink)
+	return pipeline.Ordered(ctx, pipeline.Options{Workers: e.concurrency}, src, work, sink)
 }
 
 // readSmallFile reads a proof file, checked against its manifest description.

@@ -21,7 +21,7 @@ import (
 func main() {
 	root := cli.Root("ledgervault-dev", "Development harnesses for ledgervault: the backup benchmark and the kill campaign")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
-	root.AddCommand(newBenchBackupCmd(), newBenchKillCmd())
+	root.AddCommand(newBenchBackupCmd(), newBenchKillCmd(), newBenchCompareCmd(), newSSTIngestCmd())
 	os.Exit(cli.Execute(context.Background(), root, "ledgervault-dev", os.Stderr))
 }
 

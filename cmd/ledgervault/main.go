@@ -19,7 +19,10 @@ func main() {
 	if code, ok := proc.GuardMain(); ok {
 		os.Exit(code)
 	}
-	os.Exit(cli.Execute(context.Background(), newRootCmd(), "ledgervault", os.Stderr))
+	stop := startCPUProfile()
+	code := cli.Execute(context.Background(), newRootCmd(), "ledgervault", os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 func newRootCmd() *cobra.Command {
