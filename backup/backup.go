@@ -116,6 +116,8 @@ type Result struct {
 	Stats Summary
 	// Elapsed is the wall time of the backup.
 	Elapsed time.Duration
+	// Resumed reports that the backup reused files of an earlier attempt.
+	Resumed bool
 }
 
 // checkNotBackedUp fails early with ErrAlreadyBackedUp when a backup of the same
@@ -208,8 +210,9 @@ func finishNamed(ctx context.Context, st storage.Store, b storage.BackupHandle, 
 	if err != nil {
 		return nil, fmt.Errorf("save metadata %s: %w", metaName, err)
 	}
-	o.Logger.Info("backup complete", "type", meta.Type, "metadata", h, "folder", b, "resumed", name != native.ManifestName || extraSize != 0)
-	return &Result{Backup: b, Metadata: meta, MetadataHandle: h, Stats: o.Stats.Summary(), Elapsed: time.Since(start)}, nil
+	// The caller logs the one "backup completed" line (the command or the coordinator).
+	return &Result{Backup: b, Metadata: meta, MetadataHandle: h, Stats: o.Stats.Summary(), Elapsed: time.Since(start),
+		Resumed: name != native.ManifestName || extraSize != 0}, nil
 }
 
 // timed adds the time since t0 to a counter.

@@ -1,10 +1,12 @@
 package backup_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -308,3 +310,25 @@ func TestCancelAtRandomPoint(t *testing.T) {
 }
 
 func init() { _ = fmt.Sprint }
+
+// TestBackupLogsNoCompletionLine: a backup logs no completion line of its own; its
+// caller (the one-off command, the coordinator) logs the one "backup completed" line
+// from the Result, which says whether it resumed (issue 15 item 10: each backup
+// logged both "backup complete" and "backup completed").
+func TestBackupLogsNoCompletionLine(t *testing.T) {
+	tc := newTestChain(t, 600, 2000)
+	var buf bytes.Buffer
+	o := smallOpts
+	o.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	st, _ := stores[0].open(t)
+	res, err := kinds[1].run(context.Background(), tc, st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "backup complete") {
+		t.Fatalf("the backup logged its own completion line:\n%s", buf.String())
+	}
+	if res.Resumed {
+		t.Fatal("a fresh backup reports Resumed")
+	}
+}

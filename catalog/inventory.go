@@ -144,10 +144,16 @@ func (inv *Inventory) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\tGAP %s %d-%d\t\t\n", g.Type, unit, g.First, g.Last)
 	}
-	if inv.Duplicates > 0 {
-		fmt.Fprintf(tw, "(%d duplicate metadata lines ignored)\t\t\t\n", inv.Duplicates)
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	// A note after the table, not a row: a row would widen the first column.
+	if inv.Duplicates > 0 {
+		if _, err := fmt.Fprintf(w, "note: %d duplicate metadata lines ignored (compacted files repeat the lines they merged)\n", inv.Duplicates); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WriteJSON prints the inventory as indented JSON.

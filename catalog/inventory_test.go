@@ -60,6 +60,15 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", s, tb.String())
 		}
 	}
+	// Issue 15 item 8: the duplicates note is a footer after the table, not a row
+	// that widens the TYPE column.
+	lines := strings.Split(strings.TrimRight(tb.String(), "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "note: 1 duplicate metadata lines ignored") {
+		t.Errorf("last line %q, want the duplicates note", last)
+	}
+	if !strings.HasPrefix(lines[0], "TYPE            RANGE") {
+		t.Errorf("header %q: the TYPE column is wider than its longest type", lines[0])
+	}
 	var jb bytes.Buffer
 	if err := inv.WriteJSON(&jb); err != nil {
 		t.Fatal(err)

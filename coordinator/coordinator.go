@@ -434,7 +434,7 @@ func (c *coord) run(work context.Context, j job, ds proof.DBState) {
 		first, last = md.Version, md.Version
 	}
 	c.log.Info("backup completed", "type", j.kind, "first", first, "last", last, "version", md.Version, "epoch", md.Epoch,
-		"metadata", res.MetadataHandle, "stored_bytes", res.Stats.StoredBytes, "files", res.Stats.Files,
+		"metadata", res.MetadataHandle, "folder", res.Backup, "resumed", res.Resumed, "stored_bytes", res.Stats.StoredBytes, "files", res.Stats.Files,
 		"chunks_reused", reused, "elapsed", elapsed.Round(time.Millisecond))
 }
 

@@ -143,6 +143,13 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 	hr, herr := hb.finish(ees)
 	if herr != nil {
 		add(Row{Type: "epoch_history", Range: "waypoints", Error: herr.Error()})
+		// The epoch-ending backups decoded, but their chain of trust failed: none of
+		// them is verified, and no row may say ok.
+		for i := range rep.Rows {
+			if r := &rep.Rows[i]; len(ees) > 0 && r.Type == ees[0].Type && r.OK {
+				r.OK, r.Error = false, "not verified: files intact, but the chain of trust failed (see epoch_history)"
+			}
+		}
 	} else {
 		hist = hr.hist
 		log.Info("epoch history verified", "first_epoch", hist.FirstEpoch(), "latest_epoch", hist.LatestEpoch())

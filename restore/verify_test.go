@@ -120,7 +120,9 @@ func TestVerify(t *testing.T) {
 			}
 			found := false
 			for _, row := range rep.Rows {
-				if !row.OK && row.Type == c.failed {
+				// Intact epoch-ending rows under a failed chain say "not verified";
+				// the damaged one names its file.
+				if !row.OK && row.Type == c.failed && !strings.HasPrefix(row.Error, "not verified") {
 					found = true
 					for _, wd := range c.words {
 						if !strings.Contains(row.Error, wd) {
@@ -212,6 +214,15 @@ func TestVerify(t *testing.T) {
 		rep, err := restore.Verify(ctx, w.st, restore.VerifyOptions{Waypoints: []ledger.Waypoint{bad}})
 		if err != nil || rep.OK {
 			t.Fatalf("verify from a wrong waypoint: %v %+v", err, rep)
+		}
+		// Issue 15 item 8: the epoch-ending rows said ok though the chain failed.
+		for _, r := range rep.Rows {
+			if r.OK {
+				t.Errorf("row %s %s says ok under a wrong waypoint", r.Type, r.Range)
+			}
+			if r.Type == "epoch_ending" && !strings.Contains(r.Error, "not verified") {
+				t.Errorf("epoch-ending row %s: %q, want it marked not verified", r.Range, r.Error)
+			}
 		}
 	})
 }

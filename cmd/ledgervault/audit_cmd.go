@@ -37,7 +37,7 @@ var auditWalkers = map[backupcli.Format]audit.Walker{
 func usageError(err error) error { return &cli.ExitError{Code: exitUsage, Err: err} }
 
 func newAuditCmd() *cobra.Command {
-	var sf storageFlags
+	sf := storageFlags{logs: new(cli.LogFlags)}
 	var asJSON bool
 	var format, progress string
 	var conc int
@@ -96,6 +96,9 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 			if err != nil {
 				return err
 			}
+			if _, err := sf.logs.Logger(); err != nil { // slog's default, for the storage clients
+				return usageError(err)
+			}
 			if err := checkLocalStoreExists(sf.url); err != nil {
 				return &cli.ExitError{Code: exitIncomplete, Err: err}
 			}
@@ -131,6 +134,7 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 		},
 	}
 	sf.register(cmd)
+	sf.logs.Register(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print one JSON object: format, metadata_files, backups, files, bytes, findings")
 	f.StringVar(&format, "format", "auto", "store format: auto (detect from metadata), backupcli or ledgervault")

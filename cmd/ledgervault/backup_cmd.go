@@ -96,7 +96,7 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 		return cli.Interrupted(err, sig())
 	}
 	s := res.Stats
-	log.Info("backup done", "type", res.Metadata.Type, "metadata", res.MetadataHandle, "items", s.Items,
+	log.Info("backup completed", "type", res.Metadata.Type, "metadata", res.MetadataHandle, "folder", res.Backup, "resumed", res.Resumed, "items", s.Items,
 		"raw_bytes", s.RawBytes, "stored_bytes", s.StoredBytes, "files", s.Files, "elapsed", res.Elapsed.Round(time.Millisecond))
 	if f.statsFile != "" {
 		b, err := json.Marshal(struct {

@@ -6,13 +6,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/catalog"
+	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
 func init() { extraCommands = append(extraCommands, newListCmd) }
 
 func newListCmd() *cobra.Command {
-	var sf storageFlags
+	sf := storageFlags{logs: new(cli.LogFlags)}
 	var asJSON bool
 	var cacheDir string
 	cmd := &cobra.Command{
@@ -36,6 +37,7 @@ func newListCmd() *cobra.Command {
 		},
 	}
 	sf.register(cmd)
+	sf.logs.Register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	cmd.Flags().StringVar(&cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory (one directory per storage)")
 	return cmd

@@ -23,6 +23,10 @@ func init() { extraCommands = append(extraCommands, newStorageCmd) }
 type storageFlags struct {
 	commandConfig string
 	url           string
+	// logs, when set, are the command's log flags: withStore makes their logger
+	// slog's default before opening the store (list and storage, which log nothing
+	// themselves, but the storage clients do).
+	logs *cli.LogFlags
 }
 
 func (f *storageFlags) register(cmd *cobra.Command) {
@@ -43,12 +47,13 @@ func (f *storageFlags) open(ctx context.Context) (storage.Store, error) {
 }
 
 func newStorageCmd() *cobra.Command {
-	var sf storageFlags
+	sf := storageFlags{logs: new(cli.LogFlags)}
 	cmd := &cobra.Command{
 		Use:   "storage",
 		Short: "Operator and debugging access to backup storage (put, get, ls)",
 	}
 	sf.register(cmd)
+	sf.logs.Register(cmd)
 	cmd.AddCommand(newStoragePutCmd(&sf), newStorageGetCmd(&sf), newStorageLsCmd(&sf))
 	return cmd
 }
@@ -217,6 +222,11 @@ func newStorageLsCmd(sf *storageFlags) *cobra.Command {
 // and runs fn with it; the store is closed afterwards, and an error after a signal
 // becomes that signal's exit status.
 func withStore(cmd *cobra.Command, sf *storageFlags, fn func(ctx context.Context, st storage.Store) error) error {
+	if sf.logs != nil {
+		if _, err := sf.logs.Logger(); err != nil {
+			return err
+		}
+	}
 	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
 	st, err := sf.open(ctx)

@@ -97,13 +97,21 @@ func (l *Listing) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\tGAP %s %d-%d\t\t\n", g.Type, unit, g.First, g.Last)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Notes after the table, not rows: a row would widen the first column.
 	if l.Duplicates > 0 {
-		fmt.Fprintf(tw, "(%d duplicate metadata lines ignored)\t\t\t\n", l.Duplicates)
+		if _, err := fmt.Fprintf(w, "note: %d duplicate metadata lines ignored\n", l.Duplicates); err != nil {
+			return err
+		}
 	}
 	for _, u := range l.Undecodable {
-		fmt.Fprintf(tw, "(undecodable metadata file left out: %s)\t\t\t\n", u)
+		if _, err := fmt.Fprintf(w, "note: undecodable metadata file left out: %s\n", u); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 // WriteJSON prints the listing as indented JSON, the shape of ledgervault's own.

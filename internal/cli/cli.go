@@ -62,13 +62,20 @@ func (f *LogFlags) Register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&f.format, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 }
 
-// Logger returns the logger the flags ask for, writing to stderr.
+// Logger returns the logger the flags ask for, writing to stderr, and makes it
+// slog's default, so that libraries logging through slog.Default (the AWS SDK's
+// messages, see storage/storageurl) write in the same format.
 func (f *LogFlags) Logger() (*slog.Logger, error) {
 	level, err := logging.ParseLevel(f.level)
 	if err != nil {
 		return nil, err
 	}
-	return logging.New(os.Stderr, logging.Format(f.format), level)
+	l, err := logging.New(os.Stderr, logging.Format(f.format), level)
+	if err != nil {
+		return nil, err
+	}
+	slog.SetDefault(l)
+	return l, nil
 }
 
 // SignalContext returns the context of a one-off command (a backup, a restore, a

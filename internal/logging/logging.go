@@ -37,9 +37,11 @@ func ParseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// New returns a logger writing to w in format f at level.
+// New returns a logger writing to w in format f at level. Durations are written as
+// Go duration strings ("1.5s", "250ms") in both formats: slog's JSON handler would
+// write integer nanoseconds, which no reader takes for a duration.
 func New(w io.Writer, f Format, level slog.Level) (*slog.Logger, error) {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationString}
 	switch f {
 	case FormatAuto, "":
 		if IsTerminal(w) {
@@ -53,4 +55,13 @@ func New(w io.Writer, f Format, level slog.Level) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("unknown log format %q (want auto, text or json)", f)
 	}
+}
+
+// durationString is the handlers' ReplaceAttr: a time.Duration value becomes its
+// String form (groups are visited attribute by attribute by slog itself).
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAutoIsJSONWhenNotATerminal(t *testing.T) {
@@ -44,5 +45,26 @@ func TestTextAndLevels(t *testing.T) {
 	}
 	if _, err := New(&buf, "xml", lvl); err == nil {
 		t.Fatal("New accepted an unknown format")
+	}
+}
+
+// TestJSONDurationsAreStrings: a duration in a JSON log line reads as "1.5s", not as
+// the integer nanoseconds slog's JSON handler writes by default (issue 15 item 10).
+func TestJSONDurationsAreStrings(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := New(&buf, FormatJSON, slog.LevelInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Info("done", "elapsed", 1500*time.Millisecond, slog.Group("phase", "wait", 250*time.Millisecond))
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatalf("not one JSON line: %q: %v", buf.String(), err)
+	}
+	if m["elapsed"] != "1.5s" {
+		t.Fatalf("elapsed = %#v, want \"1.5s\" (line %s)", m["elapsed"], buf.String())
+	}
+	if g, _ := m["phase"].(map[string]any); g == nil || g["wait"] != "250ms" {
+		t.Fatalf("phase.wait = %#v, want \"250ms\"", m["phase"])
 	}
 }

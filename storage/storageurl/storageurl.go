@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,6 +30,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	smithylog "github.com/aws/smithy-go/logging"
 	"google.golang.org/api/option"
 
 	"github.com/ledgervault/ledgervault/storage"
@@ -155,7 +157,9 @@ func openS3(ctx context.Context, u *url.URL, q url.Values) (storage.Store, error
 	// so) whose transports are recorded, so Close can drop idle connections.
 	var trs transports
 	hc := awshttp.NewBuildableClient().WithTransportOptions(trs.record)
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(hc)}
+	// The SDK's own logger prints unstructured "SDK <time> WARN ..." lines to stderr
+	// (e.g. a response without a checksum); route them into the process's slog logger.
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(hc), awsconfig.WithLogger(sdkLogger{})}
 	if r := q.Get("region"); r != "" {
 		opts = append(opts, awsconfig.WithRegion(r))
 	}
@@ -184,6 +188,23 @@ func openS3(ctx context.Context, u *url.URL, q url.Values) (storage.Store, error
 		return nil, err
 	}
 	return closing{st, func() error { trs.closeIdle(); return nil }}, nil
+}
+
+// sdkLogger is the AWS SDK's logger: it writes each SDK message as a record of
+// slog.Default() (the commands make their configured logger the default), with
+// component=aws-sdk, so that JSON logs stay JSON.
+type sdkLogger struct{}
+
+// Logf implements the SDK's logging.Logger.
+func (sdkLogger) Logf(c smithylog.Classification, format string, v ...any) {
+	level := slog.LevelInfo
+	switch c {
+	case smithylog.Warn:
+		level = slog.LevelWarn
+	case smithylog.Debug:
+		level = slog.LevelDebug
+	}
+	slog.Default().Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "aws-sdk")
 }
 
 // transports records the HTTP transports an AWS client builds.

@@ -1,11 +1,17 @@
 package storageurl_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -148,4 +154,80 @@ func TestErrors(t *testing.T) {
 			t.Errorf("Open(%q) = %v, not a not-found error", tc.url, err)
 		}
 	}
+}
+
+// TestS3SDKLogsGoThroughSlog: the AWS SDK's warnings arrive as records of the
+// process's slog logger, not as unstructured "SDK ... WARN" lines on stderr (issue 15
+// item 10). The SDK warns when it reads an object whose checksum is a multipart
+// composite (S3 answers so for objects written by multipart upload, as every chunk
+// above the part size is); a 127.0.0.1 server answers with one.
+func TestS3SDKLogsGoThroughSlog(t *testing.T) {
+	var buf syncBuffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.Header().Set("x-amz-checksum-crc32", "AAAAAA==-3")
+			w.Header().Set("Content-Length", "5")
+			io.WriteString(w, "hello")
+		}
+	}))
+	t.Cleanup(srv.Close)
+	q := url.Values{
+		"endpoint": {srv.URL}, "use_path_style": {"true"}, "region": {"us-east-1"},
+		"access_key_id": {"id"}, "secret_access_key": {"secret"},
+	}
+	ctx := context.Background()
+	st, err := storageurl.Open(ctx, "s3://bucket/sdklog?"+q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rc, err := st.Open(ctx, "backup-1/chunk-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(rc); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	out := buf.String()
+	var sdk int
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		if line == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON record: %q (output %q)", line, out)
+		}
+		if m["component"] == "aws-sdk" {
+			sdk++
+			if m["level"] != "WARN" || !strings.Contains(m["msg"].(string), "multipart checksum") {
+				t.Errorf("unexpected SDK record %v", m)
+			}
+		}
+	}
+	if sdk == 0 {
+		t.Fatalf("no SDK warning reached slog (output %q): the SDK printed it itself", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the SDK's concurrent requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
