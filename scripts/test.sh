@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs and starts the storage
-# emulators the tests need (on 127.0.0.1 only), checks formatting and vet, then runs
+# emulators the tests need (on 127.0.0.1 only) and the tools test/deploy judges the
+# deployment files with, checks formatting and vet, then runs
 # `go test -race` over every package. Emulators are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ root=$(pwd)
 source scripts/emulators.sh
 start_emulators
 trap stop_emulators EXIT
+# systemd-analyze, systemd-sysusers and strace for test/deploy, from Debian's packages.
+bash scripts/deploy-tools.sh
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
