@@ -285,3 +285,24 @@ func intConsts(t *testing.T, path string) map[string]int {
 	}
 	return out
 }
+
+// TestSystemdExecStartIsTheBinarys runs the real binary with every service's ExecStart
+// arguments and --help: cobra parses and checks the flags first, so a flag the binary
+// does not have (or a bad value) exits 2 instead of 0.
+func TestSystemdExecStartIsTheBinarys(t *testing.T) {
+	for _, name := range services {
+		u := parseUnit(t, filepath.Join(systemdDir(t), name))
+		exec := u.get("Service", "ExecStart")
+		if len(exec) != 1 {
+			t.Fatalf("%s: ExecStart %v, want one", name, exec)
+		}
+		argv := strings.Fields(exec[0])
+		if argv[0] != "/usr/local/bin/ledgervault" {
+			t.Fatalf("%s: ExecStart runs %s, want /usr/local/bin/ledgervault", name, argv[0])
+		}
+		r := testbin.Run(t, t.TempDir(), append(argv[1:], "--help")...)
+		if r.Code != 0 {
+			t.Errorf("%s: ledgervault %v --help: exit %d\n%s", name, argv[1:], r.Code, r.Stderr)
+		}
+	}
+}
