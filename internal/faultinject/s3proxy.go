@@ -45,7 +45,16 @@ type S3Proxy struct {
 	mu      sync.Mutex
 	rate    int // ppm
 	enabled []Kind
+	focus   focus
 	counts  Counts
+}
+
+// focus is a rate and kinds of their own for the requests on keys containing
+// pattern (none when pattern is empty).
+type focus struct {
+	pattern string
+	rate    int // ppm
+	kinds   []Kind
 }
 
 // maxBuffered bounds a response the proxy holds to fail it after the fact (a
@@ -124,6 +133,21 @@ func (p *S3Proxy) SetKinds(kinds ...Kind) {
 	p.mu.Lock()
 	p.enabled = append([]Kind(nil), kinds...)
 	p.mu.Unlock()
+}
+
+// SetFocus gives the requests on object keys containing pattern a rate and kinds
+// of their own (none given: every kind the operation can fail in), in place of
+// SetRate's and SetKinds'; they are counted as operation "<operation>@<pattern>".
+// An empty pattern ends the focus.
+func (p *S3Proxy) SetFocus(pattern string, rate float64, kinds ...Kind) error {
+	r, err := ppm(rate)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.focus = focus{pattern: pattern, rate: r, kinds: append([]Kind(nil), kinds...)}
+	p.mu.Unlock()
+	return nil
 }
 
 // Counts returns a copy of the requests and faults counted so far.
@@ -209,14 +233,20 @@ func s3Op(r *http.Request) string {
 
 // decide counts the request and returns the fault to inject ("" for none) and
 // the request's hash.
-func (p *S3Proxy) decide(op string) (Kind, uint64) {
+func (p *S3Proxy) decide(op, key string) (Kind, uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	kinds := s3Kinds[op]
+	rate, enabled := p.rate, p.enabled
+	if p.focus.pattern != "" && strings.Contains(key, p.focus.pattern) {
+		rate, enabled = p.focus.rate, p.focus.kinds
+		op += "@" + p.focus.pattern
+	}
 	p.counts.Calls[op]++
 	f := fnv.New64a()
 	f.Write([]byte(op))
 	h := mix(p.seed ^ f.Sum64() ^ uint64(p.counts.Calls[op])*0x9e3779b97f4a7c15)
-	k := pick(h, p.rate, allowed(s3Kinds[op], p.enabled))
+	k := pick(h, rate, allowed(kinds, enabled))
 	if k != "" {
 		p.counts.inject(op, k)
 	}
@@ -233,7 +263,8 @@ func mix(z uint64) uint64 {
 // ServeHTTP forwards the request, failing it as decided.
 func (p *S3Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := s3Op(r)
-	kind, h := p.decide(op)
+	_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	kind, h := p.decide(op, key)
 	switch kind {
 	case "":
 		p.rp.ServeHTTP(w, r)

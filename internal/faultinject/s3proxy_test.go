@@ -198,3 +198,33 @@ func TestS3ProxyTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestS3ProxyFocus fails every request on a lease key (commit then fail) while
+// other keys pass; focused requests are counted apart.
+func TestS3ProxyFocus(t *testing.T) {
+	ctx := context.Background()
+	c, direct, p := s3Setup(t, 5)
+	if err := p.SetFocus("lease_", 1, CommitThenFail); err != nil {
+		t.Fatal(err)
+	}
+	if err := putObject(ctx, c, "metadata/lease_00000000000000000001.lease", []byte("l")); err == nil {
+		t.Error("focused lease put reported success")
+	}
+	if !exists(t, direct, "metadata/lease_00000000000000000001.lease") {
+		t.Error("commit then fail: lease object not committed")
+	}
+	if err := putObject(ctx, c, "metadata/m1.meta", []byte("one")); err != nil {
+		t.Errorf("put outside the focus: %v", err)
+	}
+	n := p.Counts()
+	if n.Calls["PutObject@lease_"] != 1 || n.Calls["PutObject"] != 1 ||
+		n.InjectedByOp["PutObject@lease_"][CommitThenFail] != 1 || n.TotalInjected() != 1 {
+		t.Errorf("counts: calls %v, injected %v", n.Calls, n.InjectedByOp)
+	}
+	if err := p.SetFocus("", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := putObject(ctx, c, "metadata/lease_00000000000000000002.lease", []byte("l")); err != nil {
+		t.Errorf("focus ended, lease put: %v", err)
+	}
+}

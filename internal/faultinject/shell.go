@@ -45,6 +45,7 @@ const (
 	shellLock  = "lock"
 	shellRate  = "rate"  // the rate in ppm
 	shellKinds = "kinds" // enabled kinds, space-separated; empty: all
+	shellFocus = "focus" // "pattern ppm kinds..." or empty: see SetFocus
 	shellCalls = "calls-"
 	shellFault = "injected-"
 	shellTmp   = "tmp"
@@ -79,6 +80,9 @@ func NewShell(dir string, seed uint64) (*Shell, error) {
 	}
 	s := &Shell{dir: abs, seed: seed}
 	if err := s.SetRate(0); err != nil {
+		return nil, err
+	}
+	if err := s.SetFocus("", 0); err != nil {
 		return nil, err
 	}
 	return s, s.SetKinds()
@@ -116,6 +120,27 @@ func (s *Shell) SetRate(rate float64) error {
 func (s *Shell) SetKinds(kinds ...Kind) error {
 	return s.withLock(func() error {
 		return os.WriteFile(filepath.Join(s.dir, shellKinds), []byte(kindList(kinds)+"\n"), 0o644)
+	})
+}
+
+// SetFocus gives the calls on files whose FILE_NAME contains pattern a rate and
+// kinds of their own (none given: every kind the command can fail in), in place of
+// SetRate's and SetKinds'; they are counted as operation "<command>@<pattern>".
+// An empty pattern ends the focus.
+func (s *Shell) SetFocus(pattern string, rate float64, kinds ...Kind) error {
+	p, err := ppm(rate)
+	if err != nil {
+		return err
+	}
+	if strings.ContainsAny(pattern, " \t\n/*?[]\\") {
+		return fmt.Errorf("fault focus pattern %q: want no blanks, slashes or glob characters", pattern)
+	}
+	line := ""
+	if pattern != "" {
+		line = fmt.Sprintf("%s %d %s", pattern, p, kindList(kinds))
+	}
+	return s.withLock(func() error {
+		return os.WriteFile(filepath.Join(s.dir, shellFocus), []byte(line+"\n"), 0o644)
 	})
 }
 
@@ -245,12 +270,19 @@ lvfi_run() {
 }
 exec {lvfi_lock}>>"$LVFI_DIR/lock"
 flock "$lvfi_lock"
+lvfi_rate=$(<"$LVFI_DIR/rate")
+lvfi_enabled=$(<"$LVFI_DIR/kinds")
+read -r lvfi_fpat lvfi_frate lvfi_fkinds < "$LVFI_DIR/focus" || true
+if [ -n "$lvfi_fpat" ] && [[ "${FILE_NAME-}" == *"$lvfi_fpat"* ]]; then
+  # A focused call: counted apart, with the focus's rate and kinds.
+  lvfi_op="$lvfi_op@$lvfi_fpat"
+  lvfi_rate=$lvfi_frate
+  lvfi_enabled=$lvfi_fkinds
+fi
 lvfi_n=0
 if [ -s "$LVFI_DIR/calls-$lvfi_op" ]; then lvfi_n=$(<"$LVFI_DIR/calls-$lvfi_op"); fi
 lvfi_n=$((lvfi_n + 1))
 printf '%s\n' "$lvfi_n" > "$LVFI_DIR/calls-$lvfi_op"
-lvfi_rate=$(<"$LVFI_DIR/rate")
-lvfi_enabled=$(<"$LVFI_DIR/kinds")
 lvfi_kind=none
 if [ "$lvfi_rate" -gt 0 ]; then
   read -r lvfi_h _ < <(printf '%s' "$LVFI_SEED:$lvfi_op:$lvfi_n" | cksum)

@@ -249,3 +249,39 @@ func TestParseKind(t *testing.T) {
 		t.Error("ParseKind accepted melt")
 	}
 }
+
+// TestShellFocus fails every lease write (commit then fail) while other writes,
+// faults on at rate 0 for them, pass; focused calls are counted apart.
+func TestShellFocus(t *testing.T) {
+	ctx := context.Background()
+	st, fi, root := shellStore(t, 3)
+	if err := fi.SetFocus("lease_", 1, CommitThenFail); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SaveMetadata(ctx, "lease_00000000000000000001.lease", []byte("l\n")); err == nil {
+		t.Error("focused lease write reported success")
+	}
+	if _, err := os.Stat(filepath.Join(root, "metadata", "lease_00000000000000000001.lease")); err != nil {
+		t.Errorf("commit then fail: lease file not committed: %v", err)
+	}
+	if _, err := st.SaveMetadata(ctx, "m1.meta", []byte("one\n")); err != nil {
+		t.Errorf("write outside the focus: %v", err)
+	}
+	c, err := fi.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Calls["save_metadata_line@lease_"] != 1 || c.Calls["save_metadata_line"] != 1 ||
+		c.InjectedByOp["save_metadata_line@lease_"][CommitThenFail] != 1 || c.TotalInjected() != 1 {
+		t.Errorf("counts: calls %v, injected %v", c.Calls, c.InjectedByOp)
+	}
+	if err := fi.SetFocus("", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SaveMetadata(ctx, "lease_00000000000000000002.lease", []byte("l\n")); err != nil {
+		t.Errorf("focus ended, lease write: %v", err)
+	}
+	if err := fi.SetFocus("a b", 1); err == nil {
+		t.Error("SetFocus accepted a pattern with a blank")
+	}
+}
