@@ -34,8 +34,17 @@ type FaultConfig struct {
 	Seed uint64
 	// Rate is the share of storage calls that fail while faults are on (0.05).
 	Rate float64
+	// LeaseRate, when above 0, is the share of the lease file writes (and of every
+	// other call on a lease file) that commit and then report failure while faults
+	// are on, in place of Rate: the ambiguous write a short campaign must meet.
+	LeaseRate float64
 	// FaultDuration is how long faults are on (15s).
 	FaultDuration time.Duration
+	// NodeTail is about how long the node keeps committing after the faults (15s):
+	// it is started with --until-version at the end of the transaction batch
+	// holding TPS × (FaultDuration + NodeTail + 5s), so that the coordinator can
+	// back up its last version exactly.
+	NodeTail time.Duration
 	// Dir is the work directory (default: a temporary one, removed at the end).
 	Dir string
 	// Keep keeps the work directory.
@@ -76,13 +85,13 @@ func (c *FaultConfig) defaults() error {
 	if c.Rate == 0 {
 		c.Rate = 0.05
 	}
-	if c.Rate < 0 || c.Rate > 1 {
-		return fmt.Errorf("fault campaign: rate %v: want a fraction from 0 to 1", c.Rate)
+	if c.Rate < 0 || c.Rate > 1 || c.LeaseRate < 0 || c.LeaseRate > 1 {
+		return fmt.Errorf("fault campaign: rates %v, %v: want fractions from 0 to 1", c.Rate, c.LeaseRate)
 	}
 	for _, d := range []struct {
 		p   *time.Duration
 		def time.Duration
-	}{{&c.FaultDuration, 15 * time.Second}, {&c.ShutdownGrace, 5 * time.Second}, {&c.PollInterval, 200 * time.Millisecond},
+	}{{&c.FaultDuration, 15 * time.Second}, {&c.NodeTail, 15 * time.Second}, {&c.ShutdownGrace, 5 * time.Second}, {&c.PollInterval, 200 * time.Millisecond},
 		{&c.LeaseTTL, 6 * time.Second}, {&c.OrphanWait, 2 * time.Second}, {&c.CatchUpTimeout, 2 * time.Minute}} {
 		if *d.p <= 0 {
 			*d.p = d.def
@@ -121,11 +130,11 @@ func (c *FaultConfig) killConfig() *Config {
 
 // FaultResult is what a fault campaign measured.
 type FaultResult struct {
-	// Backend, Seed, Rate and FaultDuration repeat the configuration.
-	Backend       Kind
-	Seed          uint64
-	Rate          float64
-	FaultDuration time.Duration
+	// Backend, Seed, Rate, LeaseRate and FaultDuration repeat the configuration.
+	Backend         Kind
+	Seed            uint64
+	Rate, LeaseRate float64
+	FaultDuration   time.Duration
 	// Counts are the storage operations (calls by command or S3 operation, with
 	// faults on or off) and the faults injected, by kind.
 	Counts faultinject.Counts
@@ -159,7 +168,26 @@ func (r *FaultResult) Failed() bool { return len(r.Checks.Problems) > 0 }
 // injector is the fault injector of the campaign's backend.
 type injector interface {
 	SetRate(rate float64) error
+	SetFocus(pattern string, rate float64, kinds ...faultinject.Kind) error
 	Counts() (faultinject.Counts, error)
+}
+
+// leasePattern is in the name of every lease file (format/native.LeaseName).
+const leasePattern = "lease_"
+
+// setFaults turns the faults on (the rates of cfg) or off.
+func setFaults(inj injector, cfg *FaultConfig, on bool) error {
+	rate, lease := 0.0, 0.0
+	if on {
+		rate, lease = cfg.Rate, cfg.LeaseRate
+	}
+	if err := inj.SetRate(rate); err != nil {
+		return err
+	}
+	if lease > 0 {
+		return inj.SetFocus(leasePattern, lease, faultinject.CommitThenFail)
+	}
+	return inj.SetFocus("", 0)
 }
 
 // proxyInjector adapts faultinject.S3Proxy, whose counts cannot fail.
@@ -225,7 +253,7 @@ func RunFaults(ctx context.Context, cfg FaultConfig) (*FaultResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	res := &FaultResult{Backend: cfg.Backend, Seed: cfg.Seed, Rate: cfg.Rate, FaultDuration: cfg.FaultDuration,
+	res := &FaultResult{Backend: cfg.Backend, Seed: cfg.Seed, Rate: cfg.Rate, LeaseRate: cfg.LeaseRate, FaultDuration: cfg.FaultDuration,
 		Checks: Result{Kind: cfg.Backend, ExitStatuses: map[string]int{}}}
 	defer func() { res.Duration = time.Since(start) }()
 	dir := cfg.Dir
@@ -271,7 +299,9 @@ func runFaults(ctx context.Context, cfg *FaultConfig, dir string, res *FaultResu
 	if err := initNode(ctx, k.cfg, nodeDir); err != nil {
 		return err
 	}
-	if k.node, err = startNode(ctx, k.cfg, nodeDir, filepath.Join(k.logDir, "node.log"), 0); err != nil {
+	final := alignedEnd(uint64(cfg.TPS*(cfg.FaultDuration+cfg.NodeTail+5*time.Second).Seconds()), cfg.TransactionBatchSize)
+	k.res.NodeFinalVersion = final // its --until-version: backed up before the SIGTERM
+	if k.node, err = startNode(ctx, k.cfg, nodeDir, filepath.Join(k.logDir, "node.log"), final); err != nil {
 		return err
 	}
 	defer func() {
@@ -286,6 +316,9 @@ func runFaults(ctx context.Context, cfg *FaultConfig, dir string, res *FaultResu
 		return err
 	}
 	early, err := faultWindow(ctx, k, cfg, c, inj, res)
+	if err == nil && !early {
+		early, err = lastVersion(ctx, k, cfg, c, res)
+	}
 	if cerr := collectCounts(inj, res); err == nil {
 		err = cerr
 	}
@@ -387,7 +420,7 @@ func startFaultCoordinator(ctx context.Context, k *kindRun, cfg *FaultConfig) (*
 // the coordinator to back up the node's version of that moment. early reports that
 // the coordinator exited by itself (recorded as a problem, with its status).
 func faultWindow(ctx context.Context, k *kindRun, cfg *FaultConfig, c *child, inj injector, res *FaultResult) (early bool, err error) {
-	if err := inj.SetRate(cfg.Rate); err != nil {
+	if err := setFaults(inj, cfg, true); err != nil {
 		return false, err
 	}
 	cfg.Logger.Info("fault campaign: faults on", "backend", cfg.Backend, "rate", cfg.Rate, "for", cfg.FaultDuration, "seed", cfg.Seed)
@@ -397,11 +430,11 @@ func faultWindow(ctx context.Context, k *kindRun, cfg *FaultConfig, c *child, in
 	for time.Now().Before(end) {
 		select {
 		case <-c.done:
-			inj.SetRate(0)
+			setFaults(inj, cfg, false)
 			exitedEarly(k, c, res, "during the faults")
 			return true, nil
 		case <-ctx.Done():
-			inj.SetRate(0)
+			setFaults(inj, cfg, false)
 			return false, ctx.Err()
 		case <-tick.C:
 			if cnt, err := inj.Counts(); err == nil {
@@ -410,7 +443,7 @@ func faultWindow(ctx context.Context, k *kindRun, cfg *FaultConfig, c *child, in
 		case <-time.After(time.Until(end)):
 		}
 	}
-	if err := inj.SetRate(0); err != nil {
+	if err := setFaults(inj, cfg, false); err != nil {
 		return false, err
 	}
 	off := time.Now()
@@ -420,12 +453,27 @@ func faultWindow(ctx context.Context, k *kindRun, cfg *FaultConfig, c *child, in
 	}
 	res.FaultsOffVersion = v
 	cfg.Logger.Info("fault campaign: faults off, catching up", "backend", cfg.Backend, "node_version", v)
-	return catchUpRunning(ctx, k, c, v, off, res)
+	early, err = waitCovered(ctx, k, c, v, res)
+	if err == nil && !early {
+		res.CatchUp = time.Since(off)
+	}
+	return early, err
 }
 
-// catchUpRunning waits until transaction backups cover version v, the coordinator
-// running on; CatchUp is measured from off.
-func catchUpRunning(ctx context.Context, k *kindRun, c *child, v uint64, off time.Time, res *FaultResult) (early bool, err error) {
+// lastVersion waits for the node to reach its last version, then for the
+// coordinator to back it up.
+func lastVersion(ctx context.Context, k *kindRun, cfg *FaultConfig, c *child, res *FaultResult) (early bool, err error) {
+	left := time.Duration(float64(res.Checks.NodeFinalVersion-min(res.FaultsOffVersion, res.Checks.NodeFinalVersion)) / cfg.TPS * float64(time.Second))
+	if err := k.node.waitUntilReached(ctx, time.Minute+2*left); err != nil {
+		return false, err
+	}
+	cfg.Logger.Info("fault campaign: node at its last version", "backend", cfg.Backend, "node_version", res.Checks.NodeFinalVersion)
+	return waitCovered(ctx, k, c, res.Checks.NodeFinalVersion, res)
+}
+
+// waitCovered waits until transaction backups cover version v, the coordinator
+// running on.
+func waitCovered(ctx context.Context, k *kindRun, c *child, v uint64, res *FaultResult) (early bool, err error) {
 	deadline := time.Now().Add(k.cfg.CatchUpTimeout)
 	var next uint64
 	for {
@@ -438,7 +486,6 @@ func catchUpRunning(ctx context.Context, k *kindRun, c *child, v uint64, off tim
 			deadline = time.Now().Add(k.cfg.CatchUpTimeout)
 		}
 		if next > v {
-			res.CatchUp = time.Since(off)
 			return false, nil
 		}
 		select {
@@ -518,6 +565,9 @@ func finalCoverage(ctx context.Context, k *kindRun) error {
 		return errors.New("no transaction backed up")
 	}
 	k.res.FinalVersion = cov.txnNext - 1
+	if k.res.FinalVersion != k.res.NodeFinalVersion {
+		k.res.problem("transactions backed up to version %d, the node's last is %d", k.res.FinalVersion, k.res.NodeFinalVersion)
+	}
 	return nil
 }
 

@@ -19,8 +19,12 @@ var retryKinds = []string{"epoch_ending", "state_snapshot", "transaction", "poll
 // injected into them by kind, the coordinator's retries, the catch-up, and the
 // result of every check, then the problems found.
 func (r *FaultResult) Write(w io.Writer) error {
-	fmt.Fprintf(w, "fault campaign: backend %s, seed %d, rate %.1f%%, faults on for %v, total %v\n",
-		r.Backend, r.Seed, r.Rate*100, r.FaultDuration, r.Duration.Round(time.Second))
+	lease := ""
+	if r.LeaseRate > 0 {
+		lease = fmt.Sprintf(" (lease files: %.0f%% commit_then_fail)", r.LeaseRate*100)
+	}
+	fmt.Fprintf(w, "fault campaign: backend %s, seed %d, rate %.1f%%%s, faults on for %v, total %v\n",
+		r.Backend, r.Seed, r.Rate*100, lease, r.FaultDuration, r.Duration.Round(time.Second))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "operation\tcalls\tfaults\t")
 	for _, k := range faultinject.Kinds {
@@ -71,6 +75,8 @@ func (r *FaultResult) Write(w io.Writer) error {
 	check("no visible partial file", c.PartialFiles == 0, "(%d)", c.PartialFiles)
 	check("gc --grace 0s: no temp files or unreferenced folders left", c.UnreferencedAfter == 0,
 		"(before gc: %d temp files/open uploads; gc removed %d; left %d)", r.TempFilesBeforeGC, c.LeftoversRemoved, c.UnreferencedAfter)
+	check("every node version backed up", c.FinalVersion == c.NodeFinalVersion && c.FinalVersion > 0,
+		"(transactions to %d of %d)", c.FinalVersion, c.NodeFinalVersion)
 	check("verify", c.VerifyPassed, "(%d backups)", c.BackupsCompleted)
 	check("restore roots equal the node's", c.RootsEqual, "(at version %d; backed up to %d)", c.RestoredVersion, c.FinalVersion)
 	if err := tw.Flush(); err != nil {
