@@ -40,6 +40,9 @@ up and every check. Exit status 1 if a check failed.`,
 			if cfg.Rate <= 0 || cfg.Rate > 1 {
 				return usage(fmt.Errorf("--rate %v: want a fraction above 0, at most 1", cfg.Rate))
 			}
+			if cfg.LeaseRate < 0 || cfg.LeaseRate > 1 {
+				return usage(fmt.Errorf("--lease-rate %v: want a fraction from 0 to 1", cfg.LeaseRate))
+			}
 			if cfg.FaultDuration <= 0 {
 				return usage(fmt.Errorf("--duration %v: want a positive duration", cfg.FaultDuration))
 			}
@@ -63,6 +66,8 @@ up and every check. Exit status 1 if a check failed.`,
 	f.StringVar(&backend, "backend", "shell", "storage the faults are injected into: shell or s3")
 	f.DurationVar(&cfg.FaultDuration, "duration", 20*time.Minute, "how long the faults are on")
 	f.Float64Var(&cfg.Rate, "rate", 0.05, "share of storage calls that fail while the faults are on, above 0, at most 1")
+	f.Float64Var(&cfg.LeaseRate, "lease-rate", 0, "share of the calls on lease files that commit then fail, in place of --rate (0: lease files fail at --rate like the rest)")
+	f.DurationVar(&cfg.NodeTail, "node-tail", 15*time.Second, "about how long the node commits on after the faults, to its last version")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the faults (0: from the clock; printed)")
 	f.StringVar(&cfg.Dir, "dir", "", "work directory (default: a temporary one, removed at the end)")
 	f.BoolVar(&cfg.Keep, "keep", false, "keep the temporary work directory (logs of every process, the store)")
