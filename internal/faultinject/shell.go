@@ -46,7 +46,7 @@ const (
 	shellRate  = "rate"  // the rate in ppm
 	shellKinds = "kinds" // enabled kinds, space-separated; empty: all
 	shellFocus = "focus" // "pattern ppm kinds..." or empty: see SetFocus
-	shellCalls = "calls-"
+	shellCalls = "calls-" // one byte appended per call
 	shellFault = "injected-"
 	shellTmp   = "tmp"
 )
@@ -155,15 +155,11 @@ func (s *Shell) Counts() (Counts, error) {
 		for _, e := range ents {
 			name := e.Name()
 			if op, ok := strings.CutPrefix(name, shellCalls); ok {
-				b, err := os.ReadFile(filepath.Join(s.dir, name))
+				fi, err := e.Info()
 				if err != nil {
 					return err
 				}
-				n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-				if err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-				c.Calls[op] = n
+				c.Calls[op] = int(fi.Size()) // one byte per call
 			}
 			if k, ok := strings.CutPrefix(name, shellFault); ok {
 				if err := readInjected(filepath.Join(s.dir, name), Kind(k), c); err != nil {
@@ -279,10 +275,11 @@ if [ -n "$lvfi_fpat" ] && [[ "${FILE_NAME-}" == *"$lvfi_fpat"* ]]; then
   lvfi_rate=$lvfi_frate
   lvfi_enabled=$lvfi_fkinds
 fi
-lvfi_n=0
-if [ -s "$LVFI_DIR/calls-$lvfi_op" ]; then lvfi_n=$(<"$LVFI_DIR/calls-$lvfi_op"); fi
-lvfi_n=$((lvfi_n + 1))
-printf '%s\n' "$lvfi_n" > "$LVFI_DIR/calls-$lvfi_op"
+# One byte per call, appended: a call killed here (the store kills the command's
+# group when its context ends) counts or not, but never resets the counter as a
+# truncated rewrite would.
+printf x >> "$LVFI_DIR/calls-$lvfi_op"
+lvfi_n=$(stat -c %s -- "$LVFI_DIR/calls-$lvfi_op")
 lvfi_kind=none
 if [ "$lvfi_rate" -gt 0 ]; then
   read -r lvfi_h _ < <(printf '%s' "$LVFI_SEED:$lvfi_op:$lvfi_n" | cksum)
