@@ -77,7 +77,8 @@ up and every check. Exit status 1 if a check failed.`,
 	f.Uint64Var(&cfg.TransactionBatchSize, "transaction-batch-size", 200, "the coordinator's --transaction-batch-size")
 	f.Int64Var(&cfg.MaxChunkSize, "max-chunk-size", 8192, "the coordinator's --max-chunk-size (small: snapshots of many chunks)")
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 5*time.Second, "the coordinator's --shutdown-grace")
-	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 6*time.Second, "the coordinator's --lease-ttl (short: many renewals meet the faults)")
+	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 15*time.Second, "the coordinator's --lease-ttl (shorter than the default 30s: more renewals meet the faults)")
+	f.BoolVar(&cfg.NoMetadataCache, "no-metadata-cache", false, "run the coordinator without --metadata-cache-dir (every re-derivation of its view reads every metadata file)")
 	f.DurationVar(&cfg.OrphanWait, "orphan-wait", 2*time.Second, "how long after the coordinator's exit a process of its tree counts as an orphan")
 	f.DurationVar(&cfg.CatchUpTimeout, "catch-up-timeout", 2*time.Minute, "the catch-up fails when the backed-up versions do not advance for this long")
 	return cmd

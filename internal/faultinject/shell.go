@@ -43,9 +43,9 @@ type Shell struct {
 // The control directory's files.
 const (
 	shellLock  = "lock"
-	shellRate  = "rate"  // the rate in ppm
-	shellKinds = "kinds" // enabled kinds, space-separated; empty: all
-	shellFocus = "focus" // "pattern ppm kinds..." or empty: see SetFocus
+	shellRate  = "rate"   // the rate in ppm
+	shellKinds = "kinds"  // enabled kinds, space-separated; empty: all
+	shellFocus = "focus"  // "pattern ppm kinds..." or empty: see SetFocus
 	shellCalls = "calls-" // one byte appended per call
 	shellFault = "injected-"
 	shellTmp   = "tmp"

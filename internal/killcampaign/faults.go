@@ -62,6 +62,11 @@ type FaultConfig struct {
 	ShutdownGrace        time.Duration
 	PollInterval         time.Duration
 	LeaseTTL             time.Duration
+	// NoMetadataCache runs the coordinator without --metadata-cache-dir. With the
+	// cache (as deploy/ runs it), a metadata file read once is not read again; without
+	// it, every re-derivation of the coordinator's view after a failed backup reads
+	// every metadata file, and one failed read discards the others.
+	NoMetadataCache bool
 	// OrphanWait is how long after the coordinator's exit its processes may take to
 	// disappear before they count as orphans (2s).
 	OrphanWait time.Duration
@@ -367,7 +372,8 @@ func collectCounts(inj injector, res *FaultResult) error {
 }
 
 // faultCoordinatorArgs returns the coordinator's command line: the kill
-// campaign's, with a metrics server on a free port and the short lease.
+// campaign's, with a metrics server on a free port, the lease TTL and the metadata
+// cache of cfg.
 func faultCoordinatorArgs(k *kindRun, cfg *FaultConfig) []string {
 	args := k.coordinatorArgs()
 	for i, a := range args {
@@ -378,7 +384,11 @@ func faultCoordinatorArgs(k *kindRun, cfg *FaultConfig) []string {
 			args[i+1] = "faultcampaign-" + string(cfg.Backend)
 		}
 	}
-	return append(args, "--lease-ttl", cfg.LeaseTTL.String())
+	args = append(args, "--lease-ttl", cfg.LeaseTTL.String())
+	if !cfg.NoMetadataCache {
+		args = append(args, "--metadata-cache-dir", filepath.Join(k.dir, "metadata-cache"))
+	}
+	return args
 }
 
 // startFaultCoordinator starts the coordinator and waits for its metrics address.
