@@ -1,7 +1,8 @@
 // Command ledgervault-dev runs the development harnesses of ledgervault against a
-// built ledgervault binary: the backup benchmark (bench-backup) and the kill campaign
-// (bench-kills). They live here, not in cmd/ledgervault, so that the shipped binary
-// links neither them nor the in-process fake S3 they use.
+// built ledgervault binary: the backup benchmark (bench-backup), the kill campaign
+// (bench-kills) and the fault campaign (bench-faults). They live here, not in
+// cmd/ledgervault, so that the shipped binary links neither them nor the in-process
+// fake S3 they use.
 package main
 
 import (
@@ -19,9 +20,9 @@ import (
 )
 
 func main() {
-	root := cli.Root("ledgervault-dev", "Development harnesses for ledgervault: the backup benchmark and the kill campaign")
+	root := cli.Root("ledgervault-dev", "Development harnesses for ledgervault: the backup benchmark, the kill and fault campaigns")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
-	root.AddCommand(newBenchBackupCmd(), newBenchKillCmd(), newBenchCompareCmd(), newSSTIngestCmd())
+	root.AddCommand(newBenchBackupCmd(), newBenchKillCmd(), newBenchFaultsCmd(), newBenchCompareCmd(), newSSTIngestCmd())
 	os.Exit(cli.Execute(context.Background(), root, "ledgervault-dev", os.Stderr))
 }
 
