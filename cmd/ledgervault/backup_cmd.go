@@ -65,7 +65,7 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 	}
 	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
-	st, err := f.storage.open(ctx)
+	st, err := f.storage.openCreating(ctx)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,8 @@ func newBackupCmd() *cobra.Command {
 		Long: `Back up data from a node's backup service into backup storage. Each backup writes its
 chunks, proofs and manifest into a new folder and, last, one create-only metadata file that
 makes it discoverable. Exit status: 0 done, 1 failed (nothing discoverable was written),
-3 already backed up (a metadata file for the same range exists), 128+N interrupted by signal N.`,
+3 already backed up (a metadata file for the same range exists), 10 the bucket or container
+does not exist (a local store is created), 128+N interrupted by signal N.`,
 	}
 	f.register(cmd)
 	cmd.AddCommand(newBackupEpochEndingCmd(&f), newBackupStateSnapshotCmd(&f), newBackupTransactionCmd(&f),

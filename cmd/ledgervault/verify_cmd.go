@@ -33,7 +33,7 @@ func newVerifyCmd() *cobra.Command {
 waypoint, each state snapshot (chunk hashes, range proofs, root proof against a verified ledger
 info), each transaction backup (hashes, decoding, accumulator range proofs against verified ledger
 infos), and gaps between backups. Prints one row per backup. Exit status: 0 all verified, 1 any
-failure, 128+N interrupted by signal N.
+failure, 10 the store does not exist (nothing is created), 128+N interrupted by signal N.
 
 An Aptos/Diem backup-cli store (detected from its metadata, or --format backupcli) is verified
 from the trusted waypoint too (docs/backup-cli.md): exit status 1 when anything is false or does

@@ -16,6 +16,7 @@ import (
 	"github.com/ledgervault/ledgervault/internal/logging"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/internal/shutdown"
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 // ExitError carries a specific exit status out of a command.
@@ -38,8 +39,13 @@ func Root(use, short string) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, SilenceUsage: true, SilenceErrors: true}
 }
 
+// ExitStoreNotFound is the exit status of a command whose store does not exist
+// (storage.ErrStoreNotFound), as restic's "repository does not exist".
+const ExitStoreNotFound = 10
+
 // Execute runs root and returns the process exit status: 0 on success, the Code of
-// an *ExitError, 1 for any other error (printed to stderr after name).
+// an *ExitError, ExitStoreNotFound for an error matching storage.ErrStoreNotFound, 1
+// for any other error (printed to stderr after name).
 func Execute(ctx context.Context, root *cobra.Command, name string, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -49,6 +55,9 @@ func Execute(ctx context.Context, root *cobra.Command, name string, stderr io.Wr
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
+	}
+	if errors.Is(err, storage.ErrStoreNotFound) {
+		return ExitStoreNotFound
 	}
 	return 1
 }
