@@ -159,7 +159,10 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 		return nil, fmt.Errorf("restore to version %d: %w", target, err)
 	}
 	mk := newMarker(plan, o.Waypoints)
-	prev, err := prepareDir(o.DBDir, mk)
+	// Nothing is written in the database directory before the directory is accepted
+	// and the trust checked: a refused directory or a wrong waypoint leaves no marker
+	// and no database that would block the rerun.
+	prev, err := inspectDir(o.DBDir, mk)
 	if err != nil {
 		return nil, err
 	}
@@ -167,17 +170,21 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 	log.Info("restore plan", "target_version", target, "epoch_ending_backups", len(plan.EpochEndings),
 		"snapshot", snapshotName(plan), "transaction_backups", len(plan.Transactions), "resumed", res.Resumed, "already_restored", res.AlreadyRestored)
 
-	db, err := ledgerdb.Open(ctx, o.DBDir, o.DB)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	defer db.Close()
-
 	t0 := time.Now()
 	hr, err := buildHistory(ctx, e, plan.EpochEndings, o.Waypoints)
 	if err != nil {
 		return nil, fmt.Errorf("restore: epoch history: %w", err)
 	}
+	if prev == nil {
+		if err := initDir(o.DBDir, mk); err != nil {
+			return nil, err
+		}
+	}
+	db, err := ledgerdb.Open(ctx, o.DBDir, o.DB)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer db.Close()
 	res.Epochs, res.Files, res.Bytes = len(hr.endings), hr.files, hr.bytes
 	var save []ledger.LedgerInfoWithSignatures
 	for _, li := range hr.endings {

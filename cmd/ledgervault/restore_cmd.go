@@ -85,7 +85,8 @@ accumulator root must equal the verified commitments.
 The database directory must be absent or empty, or hold an interrupted restore of the same plan
 (RESTORE-PLAN.json), which is resumed. Exit status: 0 restored (or already restored: roots
 re-checked), 1 failed, 3 the directory is not empty and not a restore of the same plan,
-128+N interrupted by signal N (run again to resume).`,
+10 the store does not exist (nothing is created), 128+N interrupted by signal N (run again
+to resume).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := lf.Logger()
@@ -128,7 +129,7 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 			rep.finish()
 			if err != nil {
 				if errors.Is(err, restore.ErrTargetNotEmpty) {
-					return &cli.ExitError{Code: exitTargetNotEmpty, Err: err}
+					return &cli.ExitError{Code: exitTargetNotEmpty, Err: withResumeFlags(err, dbDir)}
 				}
 				return cli.Interrupted(err, sig())
 			}
@@ -146,6 +147,20 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
 	return cmd
+}
+
+// withResumeFlags adds to a refusal of a directory holding another plan's restore
+// the flags that resume that restore.
+func withResumeFlags(err error, dbDir string) error {
+	var tne *restore.TargetNotEmptyError
+	if !errors.As(err, &tne) || tne.Previous == nil {
+		return err
+	}
+	args := fmt.Sprintf("--db %s --target-version %d", dbDir, tne.Previous.Target)
+	for _, wp := range tne.Previous.Waypoints {
+		args += " --trust-waypoint " + wp.String()
+	}
+	return fmt.Errorf("%w (its flags: %s)", err, args)
 }
 
 func parseVersion(s string) (uint64, error) {
