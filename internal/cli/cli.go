@@ -98,14 +98,28 @@ func SignalContext(parent context.Context, exit func(int)) (ctx context.Context,
 	return s.Aborting(), s.Signal, s.Close
 }
 
+// Partial is implemented by the error of an operation that committed part of its
+// work before it stopped (a restore): Committed says what was committed and how a
+// rerun continues.
+type Partial interface {
+	error
+	Committed() string
+}
+
 // Interrupted turns an error after signal sig into exit status 128+N; it returns
-// err unchanged when either is nil.
+// err unchanged when either is nil. The message says what was committed: what a
+// Partial error in err's chain reports, or else nothing (one-off writers abort
+// everything uncommitted).
 func Interrupted(err error, sig os.Signal) error {
 	if err == nil || sig == nil {
 		return err
 	}
 	code := shutdown.ExitCode(sig)
-	if errors.Is(err, proc.ErrCommitInterrupted) {
+	var p Partial
+	switch {
+	case errors.As(err, &p):
+		return &ExitError{Code: code, Err: fmt.Errorf("interrupted by %v, %s: %w", sig, p.Committed(), err)}
+	case errors.Is(err, proc.ErrCommitInterrupted):
 		return &ExitError{Code: code, Err: fmt.Errorf("interrupted by %v: %w", sig, err)}
 	}
 	return &ExitError{Code: code, Err: fmt.Errorf("interrupted by %v, nothing committed: %w", sig, err)}
