@@ -43,6 +43,10 @@ const (
 // discoverable: its metadata file exists. The folder of this attempt is left to gc.
 var ErrAlreadyBackedUp = errors.New("already backed up")
 
+// ErrRangeBeyondNode reports a backup range past what the node has: an epoch that
+// has not ended. Nothing is written for it.
+var ErrRangeBeyondNode = errors.New("range beyond the node")
+
 // Progress receives increments of work done; it must be safe for concurrent use.
 type Progress = native.Progress
 
