@@ -64,6 +64,7 @@ func EpochEnding(ctx context.Context, svc EpochSource, st storage.Store, firstEp
 			return nil, fmt.Errorf("epoch %d ending: %w", firstEpoch-1, err)
 		}
 	}
+	reportTotal(o.Progress, endEpoch-firstEpoch)
 	b, err := st.CreateBackup(ctx, native.EpochEndingFolder(firstEpoch, lastEpoch))
 	if err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)

@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/ledgervault/ledgervault/audit"
 	"github.com/ledgervault/ledgervault/format/backupcli"
 	"github.com/ledgervault/ledgervault/internal/cli"
+	"github.com/ledgervault/ledgervault/internal/progress"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -182,18 +181,17 @@ func runAudit(ctx context.Context, st storage.Store, forced backupcli.Format, co
 	}
 	o := audit.Options{Concurrency: conc}
 	if showProgress {
-		bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription("audit"), progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
-		defer bar.Finish()
+		disp := progress.New(os.Stderr, progress.Options{})
+		disp.Start("audit (files)", progress.Items, 0)
+		defer disp.Finish()
 		var mu sync.Mutex // the walker reports from several goroutines
-		var last int64
+		var lastDone, lastBytes int64
 		o.Progress = func(done, total int, bytes int64) {
 			mu.Lock()
 			defer mu.Unlock()
-			bar.Describe(fmt.Sprintf("audit: %d/%d files", done, total))
-			bar.Add64(bytes - last)
-			last = bytes
+			disp.SetTotal(int64(total))
+			disp.Add(int64(done)-lastDone, bytes-lastBytes)
+			lastDone, lastBytes = int64(done), bytes
 		}
 	}
 	return walk(ctx, st, o)

@@ -44,7 +44,7 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 			if handled, err := verifyIfBackupCLI(cmd, &sf, &tf, format, asJSON); handled {
 				return err // a backup-cli store: see verify_backupcli.go
 			}
-			log, err := lf.Logger()
+			log, out, err := progressLogger(&lf, progress)
 			if err != nil {
 				return err
 			}
@@ -62,10 +62,7 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 				return err
 			}
 			defer st.Close()
-			rep, err := newPhaseProgress(progress, log)
-			if err != nil {
-				return err
-			}
+			rep := newPhaseProgress(out, log)
 			defer rep.finish() // also on a panic
 			r, err := restore.Verify(ctx, st, restore.VerifyOptions{Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc,
 				FromVersion: from, ToVersion: to, Logger: log, Progress: rep, Limits: native.Limits{MaxRawSize: maxRaw}})

@@ -74,12 +74,24 @@ func (f *LogFlags) Register(cmd *cobra.Command) {
 // Logger returns the logger the flags ask for, writing to stderr, and makes it
 // slog's default, so that libraries logging through slog.Default (the AWS SDK's
 // messages, see storage/storageurl) write in the same format.
-func (f *LogFlags) Logger() (*slog.Logger, error) {
+func (f *LogFlags) Logger() (*slog.Logger, error) { return f.LoggerTo(os.Stderr) }
+
+// LoggerTo is Logger writing to w, what is drawn on stderr (a progress display that
+// clears its bar before each log line); the auto format still depends on whether
+// stderr is a terminal.
+func (f *LogFlags) LoggerTo(w io.Writer) (*slog.Logger, error) {
 	level, err := logging.ParseLevel(f.level)
 	if err != nil {
 		return nil, err
 	}
-	l, err := logging.New(os.Stderr, logging.Format(f.format), level)
+	format := logging.Format(f.format)
+	if format == logging.FormatAuto || format == "" {
+		format = logging.FormatJSON
+		if logging.IsTerminal(os.Stderr) {
+			format = logging.FormatText
+		}
+	}
+	l, err := logging.New(w, format, level)
 	if err != nil {
 		return nil, err
 	}
