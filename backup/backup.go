@@ -43,8 +43,27 @@ const (
 // discoverable: its metadata file exists. The folder of this attempt is left to gc.
 var ErrAlreadyBackedUp = errors.New("already backed up")
 
+// ErrRangeBeyondNode reports a backup range past what the node has: an epoch that
+// has not ended. Nothing is written for it.
+var ErrRangeBeyondNode = errors.New("range beyond the node")
+
 // Progress receives increments of work done; it must be safe for concurrent use.
 type Progress = native.Progress
+
+// ProgressTotal is implemented by a Progress that shows how much is left: each
+// writer calls Total with the number of items its backup writes (ledger infos,
+// state items, transactions), once the range is checked with the node and before
+// the first Add (items a resumed snapshot reuses are added too).
+type ProgressTotal interface {
+	Total(items int64)
+}
+
+// reportTotal tells p the total, if p wants it.
+func reportTotal(p Progress, items uint64) {
+	if t, ok := p.(ProgressTotal); ok {
+		t.Total(int64(items))
+	}
+}
 
 // Options configures a backup. The zero value takes the defaults.
 type Options struct {

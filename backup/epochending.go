@@ -2,12 +2,15 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/format/native"
 	"github.com/ledgervault/ledgervault/internal/pipeline"
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/proof"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -24,7 +27,9 @@ type epochChunk struct {
 // endEpoch), with the waypoint of each in the manifest. The chain is verified before
 // the manifest is written: each ending is signed by a quorum of the validator set
 // the previous ending named (starting from the ending of firstEpoch-1, fetched from
-// the service, or from genesis).
+// the service, or from genesis). Before its folder is created, the service is asked
+// for the ending of endEpoch-1: an unreachable service, or a range beyond the
+// epochs the node has ended (ErrRangeBeyondNode), leaves nothing in storage.
 func EpochEnding(ctx context.Context, svc EpochSource, st storage.Store, firstEpoch, endEpoch uint64, opts Options) (*Result, error) {
 	start := time.Now()
 	o, err := opts.normalize()
@@ -39,6 +44,14 @@ func EpochEnding(ctx context.Context, svc EpochSource, st storage.Store, firstEp
 	if err := checkNotBackedUp(ctx, st, metaName); err != nil {
 		return nil, err
 	}
+	// The range is checked with the service before anything is created: its last
+	// ending must exist (the answer names the epochs the node has ended).
+	if _, err := fetchEnding(ctx, svc, lastEpoch); err != nil {
+		if errors.Is(err, backupservice.ErrNotFound) {
+			return nil, beyondNode(ctx, svc, firstEpoch, endEpoch, err)
+		}
+		return nil, fmt.Errorf("epoch ending backup of epochs [%d, %d): %w", firstEpoch, endEpoch, err)
+	}
 	// The history that verifies the chain starts at the ending before firstEpoch
 	// (or at the genesis ledger info, which ends epoch 0 and is trusted as is).
 	var hist *ledger.EpochHistory
@@ -51,6 +64,7 @@ func EpochEnding(ctx context.Context, svc EpochSource, st storage.Store, firstEp
 			return nil, fmt.Errorf("epoch %d ending: %w", firstEpoch-1, err)
 		}
 	}
+	reportTotal(o.Progress, endEpoch-firstEpoch)
 	b, err := st.CreateBackup(ctx, native.EpochEndingFolder(firstEpoch, lastEpoch))
 	if err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)
@@ -100,6 +114,45 @@ func EpochEnding(ctx context.Context, svc EpochSource, st storage.Store, firstEp
 	}
 	meta := native.Metadata{Type: native.TypeEpochEnding, FirstEpoch: firstEpoch, LastEpoch: lastEpoch, FirstVersion: firstVersion, LastVersion: lastVersion}
 	return finish(ctx, st, b, m, meta, o, start)
+}
+
+// dbStater is the part of a node's service that says what it holds
+// (*backupservice.Client has it).
+type dbStater interface {
+	DBState(ctx context.Context) (proof.DBState, error)
+}
+
+// beyondNode is the error of an epoch range whose last ending the node does not
+// have: it names the range asked for and, when the service says, the epochs the
+// node has ended.
+func beyondNode(ctx context.Context, svc EpochSource, firstEpoch, endEpoch uint64, cause error) error {
+	if ds, ok := svc.(dbStater); ok {
+		if st, err := ds.DBState(ctx); err == nil {
+			if ended, err := EndedEpochs(st); err == nil {
+				return fmt.Errorf("epoch ending backup of epochs [%d, %d): %w: the node has ended epochs [0, %d) only (epoch %d is in progress); nothing was backed up: ask for an end epoch of at most %d",
+					firstEpoch, endEpoch, ErrRangeBeyondNode, ended, ended, ended)
+			}
+		}
+	}
+	return fmt.Errorf("epoch ending backup of epochs [%d, %d): %w: the ending of epoch %d, the last one asked for, is not on the node; nothing was backed up (%v)",
+		firstEpoch, endEpoch, ErrRangeBeyondNode, endEpoch-1, cause)
+}
+
+// EndedEpochs returns the number of epochs whose ending the node of st has
+// committed: epochs [0, n) have ended.
+func EndedEpochs(st proof.DBState) (uint64, error) {
+	if st.CommittedVersion == nil {
+		return 0, nil
+	}
+	li, err := st.LedgerInfo()
+	if err != nil {
+		return 0, err
+	}
+	n := li.LedgerInfo.Epoch
+	if li.LedgerInfo.EndsEpoch() {
+		n++
+	}
+	return n, nil
 }
 
 func fetchEnding(ctx context.Context, svc EpochSource, epoch uint64) (ledger.LedgerInfoWithSignatures, error) {

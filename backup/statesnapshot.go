@@ -61,6 +61,7 @@ func stateSnapshot(ctx context.Context, svc StateSource, st storage.Store, versi
 	if err != nil {
 		return nil, fmt.Errorf("state item count at version %d: %w", version, err)
 	}
+	reportTotal(o.Progress, n)
 	b := a.folder
 	if b == "" {
 		if b, err = st.CreateBackup(ctx, native.StateSnapshotFolder(version)); err != nil {

@@ -42,6 +42,7 @@ func Transactions(ctx context.Context, svc TransactionSource, st storage.Store, 
 	if first < ds.FirstTxnVersion {
 		return nil, fmt.Errorf("transaction backup of versions [%d, %d]: the node stores transactions from %d", first, last, ds.FirstTxnVersion)
 	}
+	reportTotal(o.Progress, count)
 	b, err := st.CreateBackup(ctx, native.TransactionFolder(first, last))
 	if err != nil {
 		return nil, fmt.Errorf("create backup folder: %w", err)

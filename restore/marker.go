@@ -76,33 +76,82 @@ func writeMarker(dir string, m *marker) error {
 	return nil
 }
 
-// prepareDir checks the database directory: absent or empty, it is created and the
-// marker written (nil is returned); holding a marker of the same plan, that marker is
-// returned (the restore resumes or re-checks); anything else is ErrTargetNotEmpty.
-func prepareDir(dir string, m *marker) (*marker, error) {
+// TargetNotEmptyError is the refusal of a database directory that is not empty and
+// does not hold an interrupted restore of the same plan; it matches
+// ErrTargetNotEmpty, and its message says how to proceed.
+type TargetNotEmptyError struct {
+	// Dir is the refused directory.
+	Dir string
+	// Holds says what the directory holds.
+	Holds string
+	// Previous is set when the directory holds a restore of another plan: its
+	// target version and trusted waypoints, with which a rerun resumes it.
+	Previous *PreviousPlan
+}
+
+// PreviousPlan is what a rerun needs to resume the restore a directory holds.
+type PreviousPlan struct {
+	// Target is its target version (also when it was started with latest).
+	Target uint64
+	// Waypoints are its trusted waypoints.
+	Waypoints []ledger.Waypoint
+	// Complete is set when that restore finished.
+	Complete bool
+}
+
+// Error says what the directory holds and how to proceed.
+func (e *TargetNotEmptyError) Error() string {
+	msg := fmt.Sprintf("%v: %s %s", ErrTargetNotEmpty, e.Dir, e.Holds)
+	if e.Previous != nil {
+		verb := "resume it"
+		if e.Previous.Complete {
+			verb = "re-check it"
+		}
+		return fmt.Sprintf("%s; to %s, run the restore again with its arguments (target version %d, trusted waypoints %v); to restore this plan instead, remove %s or choose another database directory",
+			msg, verb, e.Previous.Target, e.Previous.Waypoints, e.Dir)
+	}
+	return fmt.Sprintf("%s; restore into an empty or new directory, or remove %s first", msg, e.Dir)
+}
+
+// Is reports whether target is ErrTargetNotEmpty.
+func (e *TargetNotEmptyError) Is(target error) bool { return target == ErrTargetNotEmpty }
+
+// inspectDir checks the database directory without writing anything: absent or
+// empty, nil is returned (initDir prepares it once the trust is checked); holding a
+// marker of the same plan, that marker is returned (the restore resumes or
+// re-checks); anything else is a *TargetNotEmptyError.
+func inspectDir(dir string, m *marker) (*marker, error) {
 	ents, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("create database directory: %w", err)
-		}
+		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("database directory: %w", err)
 	}
 	if len(ents) == 0 {
-		return nil, writeMarker(dir, m)
+		return nil, nil
 	}
 	prev, err := readMarker(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s holds %d entries and no %s (not an interrupted restore)", ErrTargetNotEmpty, dir, len(ents), MarkerFile)
+		return nil, &TargetNotEmptyError{Dir: dir, Holds: fmt.Sprintf("holds %d entries and no %s (not an interrupted restore)", len(ents), MarkerFile)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrTargetNotEmpty, dir, err)
+		return nil, &TargetNotEmptyError{Dir: dir, Holds: fmt.Sprintf("holds an unreadable restore marker: %v", err)}
 	}
 	if !prev.samePlan(m) {
-		return nil, fmt.Errorf("%w: %s holds a restore of another plan (%s); this one is %s", ErrTargetNotEmpty, dir, prev.describe(), m.describe())
+		return nil, &TargetNotEmptyError{Dir: dir, Holds: fmt.Sprintf("holds a restore of another plan (%s); this one is %s", prev.describe(), m.describe()),
+			Previous: &PreviousPlan{Target: prev.Target, Waypoints: prev.Waypoints, Complete: prev.Complete}}
 	}
 	return prev, nil
+}
+
+// initDir creates the database directory if needed and writes the marker, before
+// any data.
+func initDir(dir string, m *marker) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	return writeMarker(dir, m)
 }
 
 // maxMarkerSize bounds the marker file read back.

@@ -159,7 +159,10 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 		return nil, fmt.Errorf("restore to version %d: %w", target, err)
 	}
 	mk := newMarker(plan, o.Waypoints)
-	prev, err := prepareDir(o.DBDir, mk)
+	// Nothing is written in the database directory before the directory is accepted
+	// and the trust checked: a refused directory or a wrong waypoint leaves no marker
+	// and no database that would block the rerun.
+	prev, err := inspectDir(o.DBDir, mk)
 	if err != nil {
 		return nil, err
 	}
@@ -167,17 +170,22 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 	log.Info("restore plan", "target_version", target, "epoch_ending_backups", len(plan.EpochEndings),
 		"snapshot", snapshotName(plan), "transaction_backups", len(plan.Transactions), "resumed", res.Resumed, "already_restored", res.AlreadyRestored)
 
-	db, err := ledgerdb.Open(ctx, o.DBDir, o.DB)
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	defer db.Close()
-
 	t0 := time.Now()
 	hr, err := buildHistory(ctx, e, plan.EpochEndings, o.Waypoints)
 	if err != nil {
 		return nil, fmt.Errorf("restore: epoch history: %w", err)
 	}
+	if prev == nil {
+		if err := initDir(o.DBDir, mk); err != nil {
+			return nil, err
+		}
+	}
+	db, err := ledgerdb.Open(ctx, o.DBDir, o.DB)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer db.Close()
+	r := &runner{e: e, db: db, inv: inv, hist: hr.hist, target: target, log: log, res: res, batch: o.TxnBatch}
 	res.Epochs, res.Files, res.Bytes = len(hr.endings), hr.files, hr.bytes
 	var save []ledger.LedgerInfoWithSignatures
 	for _, li := range hr.endings {
@@ -186,26 +194,25 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 		}
 	}
 	if err := db.SaveLedgerInfos(ctx, save); err != nil {
-		return nil, fmt.Errorf("restore: save epoch endings: %w", err)
+		return nil, r.failed(fmt.Errorf("restore: save epoch endings: %w", err))
 	}
 	res.EpochDuration = time.Since(t0)
 	log.Info("epoch history verified", "first_epoch", hr.hist.FirstEpoch(), "latest_epoch", hr.hist.LatestEpoch(), "endings", len(hr.endings))
 
-	r := &runner{e: e, db: db, inv: inv, hist: hr.hist, target: target, log: log, res: res, batch: o.TxnBatch}
 	t0 = time.Now()
 	if plan.Snapshot != nil {
 		if err := r.restoreState(ctx, *plan.Snapshot); err != nil {
-			return nil, fmt.Errorf("restore: state snapshot at version %d: %w", plan.Snapshot.First, err)
+			return nil, r.failed(fmt.Errorf("restore: state snapshot at version %d: %w", plan.Snapshot.First, err))
 		}
 	}
 	res.StateDuration = time.Since(t0)
 	t0 = time.Now()
 	if err := r.restoreTransactions(ctx, plan); err != nil {
-		return nil, fmt.Errorf("restore: transactions: %w", err)
+		return nil, r.failed(fmt.Errorf("restore: transactions: %w", err))
 	}
 	res.TxnDuration = time.Since(t0)
 	if err := r.endCheck(ctx); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, r.failed(fmt.Errorf("restore: %w", err))
 	}
 	mk.Complete = true
 	if err := writeMarker(o.DBDir, mk); err != nil {
@@ -242,6 +249,64 @@ type runner struct {
 	haveWant  bool
 	// signedAcc is the accumulator root of a verified ledger info at exactly the target.
 	signedAcc *ledger.Hash
+
+	// What the database holds, for the message of an interrupted or failed run:
+	// the state restore in progress (nil before and after it), whether the state
+	// snapshot is complete, and the transaction phase's progress.
+	stateRestore *ledgerdb.StateRestore
+	stateChunks  int
+	stateDone    bool
+	txnPhase     bool
+}
+
+// PartialError is the error of a restore that stopped after committing part of its
+// work: Error is the cause's message, Committed says what the database directory
+// holds and how the rerun continues (the command line prints it after a signal,
+// instead of "nothing committed").
+type PartialError struct {
+	// Err is the cause.
+	Err error
+	// Summary says what was committed and where the rerun resumes, e.g. "5 of 7
+	// state snapshot chunks committed; rerun the same command to resume from chunk 5".
+	Summary string
+}
+
+// Error returns the cause's message.
+func (e *PartialError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// Committed returns Summary.
+func (e *PartialError) Committed() string { return e.Summary }
+
+// failed wraps err, the end of a run after the database was opened, with what the
+// database holds.
+func (r *runner) failed(err error) error {
+	return &PartialError{Err: err, Summary: r.committed()}
+}
+
+// committed says what the database holds and where a rerun resumes.
+func (r *runner) committed() string {
+	const rerun = "rerun the same command to resume"
+	switch {
+	case r.txnPhase:
+		next := r.db.RestoreStatus().NextVersion
+		if next == 0 {
+			return fmt.Sprintf("the verified epoch history is saved, no transaction yet; %s from version 0", rerun)
+		}
+		state := ""
+		if r.stateDone {
+			state = "the state snapshot and "
+		}
+		return fmt.Sprintf("%stransactions up to version %d of %d committed; %s from version %d", state, next-1, r.target, rerun, next)
+	case r.stateRestore != nil:
+		n := r.stateRestore.NextChunk()
+		return fmt.Sprintf("%d of %d state snapshot chunks committed; %s from chunk %d", n, r.stateChunks, rerun, n)
+	case r.stateDone:
+		return "the state snapshot is restored; " + rerun + " with the transactions"
+	}
+	return "the verified epoch history is saved, no state or transaction chunk yet; " + rerun
 }
 
 func (r *runner) noteLedgerInfo(li *ledger.LedgerInfo) {
@@ -273,6 +338,7 @@ func (r *runner) restoreState(ctx context.Context, b catalog.Backup) error {
 			return fmt.Errorf("database holds a state restored at version %d, the plan's snapshot is at %d", st.StateBaseVersion, s.m.Version)
 		}
 		r.log.Info("state snapshot already restored", "version", s.m.Version)
+		r.stateDone = true
 		return nil
 	}
 	if st.NextVersion != 0 {
@@ -282,6 +348,7 @@ func (r *runner) restoreState(ctx context.Context, b catalog.Backup) error {
 	if err != nil {
 		return err
 	}
+	r.stateRestore, r.stateChunks = sr, len(s.m.Chunks)
 	next := sr.NextChunk()
 	if next > len(s.m.Chunks) {
 		return fmt.Errorf("recorded progress says %d chunks restored, manifest %s has %d", next, b.Manifest, len(s.m.Chunks))
@@ -321,6 +388,7 @@ func (r *runner) restoreState(ctx context.Context, b catalog.Backup) error {
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", b.Manifest, err)
 	}
+	r.stateRestore, r.stateDone = nil, true
 	if root.RootHash() != s.root {
 		return fmt.Errorf("state root mismatch: restored root %s, proven root %s", root.RootHash(), s.root)
 	}
@@ -332,6 +400,7 @@ func (r *runner) restoreState(ctx context.Context, b catalog.Backup) error {
 // target]), resuming at the database's next version, and records the expected roots at
 // the target.
 func (r *runner) restoreTransactions(ctx context.Context, plan *catalog.Plan) error {
+	r.txnPhase = true
 	st := r.db.RestoreStatus()
 	if r.snap != nil && r.snap.m.Version == r.target {
 		return r.seedFromRootProof(ctx, st)

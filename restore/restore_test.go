@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -106,8 +108,33 @@ func TestRestoreLatest(t *testing.T) {
 				defer cancel()
 				o.Concurrency = 1 // at most two chunks fetched ahead of the one being saved
 				o.Progress = &cancelAfter{phase: phase, n: 12, cancel: cancel}
-				if _, err := restore.Run(ctx, w.st, o); !errors.Is(err, context.Canceled) {
+				_, err := restore.Run(ctx, w.st, o)
+				if !errors.Is(err, context.Canceled) {
 					t.Fatalf("cancelled restore: %v", err)
+				}
+				// It says truthfully what the database holds and where the rerun resumes.
+				var pe *restore.PartialError
+				if !errors.As(err, &pe) {
+					t.Fatalf("cancelled restore: %v is not a *restore.PartialError", err)
+				}
+				var summary *regexp.Regexp
+				if phase == "state snapshot" {
+					summary = regexp.MustCompile(`^(\d+) of (\d+) state snapshot chunks committed; rerun the same command to resume from chunk (\d+)$`)
+				} else {
+					summary = regexp.MustCompile(`^the state snapshot and transactions up to version (\d+) of (\d+) committed; rerun the same command to resume from version (\d+)$`)
+				}
+				m := summary.FindStringSubmatch(pe.Committed())
+				if m == nil {
+					t.Fatalf("cancelled %s: summary %q", phase, pe.Committed())
+				}
+				n, _ := strconv.ParseUint(m[1], 10, 64)
+				total, _ := strconv.ParseUint(m[2], 10, 64)
+				from, _ := strconv.ParseUint(m[3], 10, 64)
+				if phase == "state snapshot" && (n != from || n == 0 || n >= total) {
+					t.Fatalf("cancelled state phase: summary %q", pe.Committed())
+				}
+				if phase == "transactions" && (from != n+1 || total != w.last || n <= w.snapshot || n >= w.last) {
+					t.Fatalf("cancelled transaction phase: summary %q (snapshot %d, last %d)", pe.Committed(), w.snapshot, w.last)
 				}
 				o.Progress = nil
 				res, err := restore.Run(context.Background(), w.st, o)
@@ -130,6 +157,9 @@ func TestRestoreLatest(t *testing.T) {
 				default:
 					if res.StateItems != 0 || res.Transactions == 0 || res.Transactions >= w.last-w.snapshot {
 						t.Fatalf("resumed transaction phase: %d items, %d of %d transactions", res.StateItems, res.Transactions, w.last-w.snapshot)
+					}
+					if from, _ := strconv.ParseUint(m[3], 10, 64); res.Transactions != w.last-from+1 {
+						t.Fatalf("resumed transaction phase saved %d transactions; the summary %q said from version %d to %d", res.Transactions, pe.Committed(), from, w.last)
 					}
 				}
 				w.checkSame(t, dir, w.last, res)

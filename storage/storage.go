@@ -126,6 +126,35 @@ type Store interface {
 // ErrNotFound reports that a file or folder does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrStoreNotFound reports that the store itself does not exist: a local directory
+// without its metadata folder, a missing bucket or container. Readers (list, verify,
+// restore, audit, gc, compact, storage get and ls) never create a store and fail
+// with it; only writers create a local store. It is permanent: errors matching it
+// also match ErrPermanent. The command line exits with status 10 for it.
+var ErrStoreNotFound = errors.New("store does not exist")
+
+// StoreNotFoundError is the error of a store that does not exist; it matches
+// ErrStoreNotFound and ErrPermanent.
+type StoreNotFoundError struct {
+	// Store names the store: its URL, directory, bucket or container.
+	Store string
+	// Reason, if set, says what is missing (e.g. "no metadata folder").
+	Reason string
+}
+
+// Error returns "store does not exist: STORE", with the reason in parentheses.
+func (e *StoreNotFoundError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%v: %s (%s)", ErrStoreNotFound, e.Store, e.Reason)
+	}
+	return fmt.Sprintf("%v: %s", ErrStoreNotFound, e.Store)
+}
+
+// Is reports whether target is ErrStoreNotFound or ErrPermanent.
+func (e *StoreNotFoundError) Is(target error) bool {
+	return target == ErrStoreNotFound || target == ErrPermanent
+}
+
 // ErrAlreadyExists reports that a create-only write found the name taken.
 var ErrAlreadyExists = errors.New("already exists")
 

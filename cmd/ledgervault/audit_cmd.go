@@ -4,19 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path/filepath"
 	"sync"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/ledgervault/ledgervault/audit"
 	"github.com/ledgervault/ledgervault/format/backupcli"
 	"github.com/ledgervault/ledgervault/internal/cli"
+	"github.com/ledgervault/ledgervault/internal/progress"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -67,7 +64,8 @@ A command config without list_backups cannot list folders: unreferenced files ar
 checked, and the audit says so. Nothing is ever written.
 
 Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not complete
-(storage failure, unknown or unsupported format), 128+N interrupted by signal N.`,
+(storage failure, unknown or unsupported format), 10 the store does not exist, 128+N
+interrupted by signal N.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if conc < 1 || conc > 256 {
@@ -99,12 +97,12 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 			if _, err := sf.logs.Logger(); err != nil { // slog's default, for the storage clients
 				return usageError(err)
 			}
-			if err := checkLocalStoreExists(sf.url); err != nil {
-				return &cli.ExitError{Code: exitIncomplete, Err: err}
-			}
 			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
 			st, err := sf.open(ctx)
+			if errors.Is(err, storage.ErrStoreNotFound) {
+				return err // exit status 10, as every reader
+			}
 			if err != nil {
 				return &cli.ExitError{Code: exitIncomplete, Err: err}
 			}
@@ -142,19 +140,6 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 	f.StringVar(&progress, "progress", "auto", "progress on stderr: auto (on a terminal), on or off")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	return cmd
-}
-
-// checkLocalStoreExists refuses a file:// store without a metadata folder before it
-// is opened: opening a local store creates that folder, and an audit never writes.
-func checkLocalStoreExists(rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "file" || u.Path == "" {
-		return nil // storageurl reports what is wrong with it
-	}
-	if fi, err := os.Stat(filepath.Join(u.Path, "metadata")); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%s holds no metadata folder: not a backup store", u.Path)
-	}
-	return nil
 }
 
 func progressWanted(v string) (bool, error) {
@@ -196,18 +181,17 @@ func runAudit(ctx context.Context, st storage.Store, forced backupcli.Format, co
 	}
 	o := audit.Options{Concurrency: conc}
 	if showProgress {
-		bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription("audit"), progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
-		defer bar.Finish()
+		disp := progress.New(os.Stderr, progress.Options{})
+		disp.Start("audit (files)", progress.Items, 0)
+		defer disp.Finish()
 		var mu sync.Mutex // the walker reports from several goroutines
-		var last int64
+		var lastDone, lastBytes int64
 		o.Progress = func(done, total int, bytes int64) {
 			mu.Lock()
 			defer mu.Unlock()
-			bar.Describe(fmt.Sprintf("audit: %d/%d files", done, total))
-			bar.Add64(bytes - last)
-			last = bytes
+			disp.SetTotal(int64(total))
+			disp.Add(int64(done)-lastDone, bytes-lastBytes)
+			lastDone, lastBytes = int64(done), bytes
 		}
 	}
 	return walk(ctx, st, o)

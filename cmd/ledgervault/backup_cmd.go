@@ -5,20 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/internal/cli"
-	"github.com/ledgervault/ledgervault/internal/logging"
 	"github.com/ledgervault/ledgervault/storage"
 )
 
@@ -56,7 +51,7 @@ func (f *backupFlags) register(cmd *cobra.Command) {
 
 // run opens the service and the store and runs one backup with signals handled.
 func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.Context, svc *backupservice.Client, st storage.Store, o backup.Options) (*backup.Result, error)) error {
-	log, err := f.logs.Logger()
+	log, out, err := progressLogger(&f.logs, f.progress)
 	if err != nil {
 		return err
 	}
@@ -65,7 +60,7 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 	}
 	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
-	st, err := f.storage.open(ctx)
+	st, err := f.storage.openCreating(ctx)
 	if err != nil {
 		return err
 	}
@@ -81,10 +76,7 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 		CompressionLevel: zstd.EncoderLevel(f.compressionLevel),
 		Logger:           log,
 	}
-	rep, err := newProgressReporter(f.progress, what, log)
-	if err != nil {
-		return err
-	}
+	rep := newProgressReporter(out, what, log)
 	defer rep.finish() // also on a panic; finish is idempotent
 	o.Progress = rep
 	res, err := do(ctx, svc, st, o)
@@ -122,7 +114,8 @@ func newBackupCmd() *cobra.Command {
 		Long: `Back up data from a node's backup service into backup storage. Each backup writes its
 chunks, proofs and manifest into a new folder and, last, one create-only metadata file that
 makes it discoverable. Exit status: 0 done, 1 failed (nothing discoverable was written),
-3 already backed up (a metadata file for the same range exists), 128+N interrupted by signal N.`,
+3 already backed up (a metadata file for the same range exists), 10 the bucket or container
+does not exist (a local store is created), 128+N interrupted by signal N.`,
 	}
 	f.register(cmd)
 	cmd.AddCommand(newBackupEpochEndingCmd(&f), newBackupStateSnapshotCmd(&f), newBackupTransactionCmd(&f),
@@ -192,91 +185,4 @@ func newBackupTransactionCmd(f *backupFlags) *cobra.Command {
 	cmd.Flags().Uint64Var(&num, "num-transactions", 0, "number of transactions backed up")
 	cmd.MarkFlagRequired("num-transactions")
 	return cmd
-}
-
-// progressReporter shows progress as a bar on a terminal or as periodic log lines.
-type progressReporter struct {
-	items, raw, stored atomic.Int64
-	bar                *progressbar.ProgressBar
-	mu                 sync.Mutex
-	stop               chan struct{}
-	done               chan struct{}
-}
-
-// progressMode resolves a --progress value: auto becomes a bar on a terminal and
-// log lines otherwise; anything but auto, bar, log or none is an error.
-func progressMode(mode string) (string, error) {
-	switch mode {
-	case "auto":
-		if logging.IsTerminal(os.Stderr) {
-			return "bar", nil
-		}
-		return "log", nil
-	case "bar", "log", "none":
-		return mode, nil
-	}
-	return "", fmt.Errorf("--progress %q: want auto, bar, log or none", mode)
-}
-
-func newProgressReporter(mode, what string, log *slog.Logger) (*progressReporter, error) {
-	mode, err := progressMode(mode)
-	if err != nil {
-		return nil, err
-	}
-	p := &progressReporter{stop: make(chan struct{}), done: make(chan struct{})}
-	start := time.Now()
-	switch mode {
-	case "bar":
-		p.bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription(what), progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
-		go func() {
-			defer close(p.done)
-			<-p.stop
-		}()
-	case "log":
-		go func() {
-			defer close(p.done)
-			t := time.NewTicker(5 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-p.stop:
-					return
-				case <-t.C:
-					secs := time.Since(start).Seconds()
-					log.Info("progress", "what", what, "items", p.items.Load(), "raw_bytes", p.raw.Load(), "stored_bytes", p.stored.Load(),
-						"items_per_s", int64(float64(p.items.Load())/secs), "raw_mb_per_s", float64(p.raw.Load())/secs/1e6)
-				}
-			}
-		}()
-	default:
-		close(p.done)
-	}
-	return p, nil
-}
-
-// Add implements backup.Progress.
-func (p *progressReporter) Add(items, raw, stored int64) {
-	p.items.Add(items)
-	p.raw.Add(raw)
-	p.stored.Add(stored)
-	if p.bar != nil {
-		p.mu.Lock()
-		p.bar.Add64(raw)
-		p.bar.Describe(fmt.Sprintf("%d items", p.items.Load()))
-		p.mu.Unlock()
-	}
-}
-
-func (p *progressReporter) finish() {
-	select {
-	case <-p.done:
-	default:
-		close(p.stop)
-		<-p.done
-	}
-	if p.bar != nil {
-		p.bar.Finish()
-	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ledgervault/ledgervault/coordinator/lease"
 	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/internal/shutdown"
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 // Exit statuses of backup coordinator (documented in docs/coordinator.md).
@@ -138,7 +139,10 @@ func (cf *coordinatorFlags) run(parent context.Context, f *backupFlags) error {
 	defer sd.Close()
 	// The store lives through the grace period (some clients keep their opening
 	// context for token refresh): only the second signal ends it.
-	st, err := f.storage.open(sd.Aborting())
+	st, err := f.storage.openCreating(sd.Aborting())
+	if errors.Is(err, storage.ErrStoreNotFound) {
+		return err // its own exit status
+	}
 	if err != nil {
 		return coordinatorUsage(err)
 	}

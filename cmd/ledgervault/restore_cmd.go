@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/ledgervault/ledgervault/format/native"
@@ -85,10 +81,11 @@ accumulator root must equal the verified commitments.
 The database directory must be absent or empty, or hold an interrupted restore of the same plan
 (RESTORE-PLAN.json), which is resumed. Exit status: 0 restored (or already restored: roots
 re-checked), 1 failed, 3 the directory is not empty and not a restore of the same plan,
-128+N interrupted by signal N (run again to resume).`,
+10 the store does not exist (nothing is created), 128+N interrupted by signal N (run again
+to resume).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := lf.Logger()
+			log, out, err := progressLogger(&lf, progress)
 			if err != nil {
 				return err
 			}
@@ -118,17 +115,14 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 				return err
 			}
 			defer st.Close()
-			rep, err := newPhaseProgress(progress, log)
-			if err != nil {
-				return err
-			}
+			rep := newPhaseProgress(out, log)
 			defer rep.finish() // also on a panic
 			o.Progress = rep
 			res, err := restore.Run(ctx, st, o)
 			rep.finish()
 			if err != nil {
 				if errors.Is(err, restore.ErrTargetNotEmpty) {
-					return &cli.ExitError{Code: exitTargetNotEmpty, Err: err}
+					return &cli.ExitError{Code: exitTargetNotEmpty, Err: withResumeFlags(err, dbDir)}
 				}
 				return cli.Interrupted(err, sig())
 			}
@@ -146,6 +140,20 @@ re-checked), 1 failed, 3 the directory is not empty and not a restore of the sam
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
 	return cmd
+}
+
+// withResumeFlags adds to a refusal of a directory holding another plan's restore
+// the flags that resume that restore.
+func withResumeFlags(err error, dbDir string) error {
+	var tne *restore.TargetNotEmptyError
+	if !errors.As(err, &tne) || tne.Previous == nil {
+		return err
+	}
+	args := fmt.Sprintf("--db %s --target-version %d", dbDir, tne.Previous.Target)
+	for _, wp := range tne.Previous.Waypoints {
+		args += " --trust-waypoint " + wp.String()
+	}
+	return fmt.Errorf("%w (its flags: %s)", err, args)
 }
 
 func parseVersion(s string) (uint64, error) {
@@ -184,88 +192,4 @@ func printRestoreResult(w io.Writer, res *restore.Result, asJSON bool) error {
 		res.Files, res.Bytes, rate, res.Elapsed.Round(time.Millisecond), res.EpochDuration.Round(time.Millisecond),
 		res.StateDuration.Round(time.Millisecond), res.TxnDuration.Round(time.Millisecond))
 	return err
-}
-
-// phaseProgress shows restore or verify progress: a bar per phase on a terminal, or
-// periodic log lines.
-type phaseProgress struct {
-	mode  string
-	log   *slog.Logger
-	mu    sync.Mutex
-	bar   *progressbar.ProgressBar
-	phase string
-	total int64
-	done  atomic.Int64
-	start time.Time
-	stop  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
-}
-
-func newPhaseProgress(mode string, log *slog.Logger) (*phaseProgress, error) {
-	mode, err := progressMode(mode)
-	if err != nil {
-		return nil, err
-	}
-	p := &phaseProgress{mode: mode, log: log, stop: make(chan struct{}), start: time.Now()}
-	if mode == "log" {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			t := time.NewTicker(5 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-p.stop:
-					return
-				case <-t.C:
-					// Phase resets start under mu: read it with the phase it belongs to.
-					p.mu.Lock()
-					phase, total, start := p.phase, p.total, p.start
-					p.mu.Unlock()
-					done := p.done.Load()
-					log.Info("progress", "phase", phase, "bytes", done, "total_bytes", total, "mb_per_s", float64(done)/time.Since(start).Seconds()/1e6)
-				}
-			}
-		}()
-	}
-	return p, nil
-}
-
-// Phase implements restore.Progress.
-func (p *phaseProgress) Phase(name string, total int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.phase, p.total, p.start = name, total, time.Now()
-	p.done.Store(0)
-	if p.mode == "bar" {
-		if p.bar != nil {
-			p.bar.Finish()
-		}
-		p.bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription(name), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-	}
-}
-
-// Add implements restore.Progress.
-func (p *phaseProgress) Add(n int64) {
-	p.done.Add(n)
-	if p.mode == "bar" {
-		p.mu.Lock()
-		if p.bar != nil {
-			p.bar.Add64(n)
-		}
-		p.mu.Unlock()
-	}
-}
-
-// finish stops the display; it is idempotent.
-func (p *phaseProgress) finish() {
-	p.once.Do(func() { close(p.stop) })
-	p.wg.Wait()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar != nil {
-		p.bar.Finish()
-	}
 }

@@ -34,14 +34,30 @@ func (f *storageFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&f.url, "storage", "", "storage URL (file:///DIR, s3://, gs://, azblob://)")
 }
 
+// open opens the existing store the flags name, for readers and maintenance (list,
+// verify, restore, audit, gc, compact, storage get and ls): it creates nothing, and
+// a store that does not exist is storage.ErrStoreNotFound (exit status 10). A
+// command config cannot tell; its commands decide.
 func (f *storageFlags) open(ctx context.Context) (storage.Store, error) {
+	return f.openStore(ctx, false)
+}
+
+// openCreating opens the store the flags name for a writer (backups, storage put),
+// creating a local store that does not exist yet.
+func (f *storageFlags) openCreating(ctx context.Context) (storage.Store, error) {
+	return f.openStore(ctx, true)
+}
+
+func (f *storageFlags) openStore(ctx context.Context, create bool) (storage.Store, error) {
 	switch {
 	case f.commandConfig != "" && f.url != "":
 		return nil, errors.New("use either --command-config or --storage, not both")
 	case f.commandConfig != "":
 		return shell.Load(f.commandConfig)
-	case f.url != "":
+	case f.url != "" && create:
 		return storageurl.Open(ctx, f.url)
+	case f.url != "":
+		return storageurl.OpenExisting(ctx, f.url)
 	}
 	return nil, errors.New("choose a store with --command-config FILE or --storage URL")
 }
@@ -66,7 +82,7 @@ func newStoragePutCmd(sf *storageFlags) *cobra.Command {
 		Short: "Write stdin (or --input) to a file in storage; it becomes visible only if all of it arrived",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withStore(cmd, sf, func(ctx context.Context, st storage.Store) error {
+			return withStoreMode(cmd, sf, true, func(ctx context.Context, st storage.Store) error {
 				var in io.Reader = cmd.InOrStdin()
 				if in == os.Stdin && (input == "" || input == "-") {
 					// A pollable stdin lets a signal interrupt a read that is waiting for data.
@@ -218,10 +234,16 @@ func newStorageLsCmd(sf *storageFlags) *cobra.Command {
 	return cmd
 }
 
-// withStore opens the store sf names under the signal context of a one-off command
-// and runs fn with it; the store is closed afterwards, and an error after a signal
-// becomes that signal's exit status.
+// withStore opens the existing store sf names under the signal context of a one-off
+// command and runs fn with it; the store is closed afterwards, and an error after a
+// signal becomes that signal's exit status.
 func withStore(cmd *cobra.Command, sf *storageFlags, fn func(ctx context.Context, st storage.Store) error) error {
+	return withStoreMode(cmd, sf, false, fn)
+}
+
+// withStoreMode is withStore for a reader (create false) or a writer, which creates
+// a local store that does not exist.
+func withStoreMode(cmd *cobra.Command, sf *storageFlags, create bool, fn func(ctx context.Context, st storage.Store) error) error {
 	if sf.logs != nil {
 		if _, err := sf.logs.Logger(); err != nil {
 			return err
@@ -229,7 +251,7 @@ func withStore(cmd *cobra.Command, sf *storageFlags, fn func(ctx context.Context
 	}
 	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
-	st, err := sf.open(ctx)
+	st, err := sf.openStore(ctx, create)
 	if err != nil {
 		return err
 	}

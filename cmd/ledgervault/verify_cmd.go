@@ -33,7 +33,7 @@ func newVerifyCmd() *cobra.Command {
 waypoint, each state snapshot (chunk hashes, range proofs, root proof against a verified ledger
 info), each transaction backup (hashes, decoding, accumulator range proofs against verified ledger
 infos), and gaps between backups. Prints one row per backup. Exit status: 0 all verified, 1 any
-failure, 128+N interrupted by signal N.
+failure, 10 the store does not exist (nothing is created), 128+N interrupted by signal N.
 
 An Aptos/Diem backup-cli store (detected from its metadata, or --format backupcli) is verified
 from the trusted waypoint too (docs/backup-cli.md): exit status 1 when anything is false or does
@@ -44,7 +44,7 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 			if handled, err := verifyIfBackupCLI(cmd, &sf, &tf, format, asJSON); handled {
 				return err // a backup-cli store: see verify_backupcli.go
 			}
-			log, err := lf.Logger()
+			log, out, err := progressLogger(&lf, progress)
 			if err != nil {
 				return err
 			}
@@ -62,10 +62,7 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 				return err
 			}
 			defer st.Close()
-			rep, err := newPhaseProgress(progress, log)
-			if err != nil {
-				return err
-			}
+			rep := newPhaseProgress(out, log)
 			defer rep.finish() // also on a panic
 			r, err := restore.Verify(ctx, st, restore.VerifyOptions{Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc,
 				FromVersion: from, ToVersion: to, Logger: log, Progress: rep, Limits: native.Limits{MaxRawSize: maxRaw}})

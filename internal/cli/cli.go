@@ -16,6 +16,7 @@ import (
 	"github.com/ledgervault/ledgervault/internal/logging"
 	"github.com/ledgervault/ledgervault/internal/proc"
 	"github.com/ledgervault/ledgervault/internal/shutdown"
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 // ExitError carries a specific exit status out of a command.
@@ -38,8 +39,13 @@ func Root(use, short string) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, SilenceUsage: true, SilenceErrors: true}
 }
 
+// ExitStoreNotFound is the exit status of a command whose store does not exist
+// (storage.ErrStoreNotFound), as restic's "repository does not exist".
+const ExitStoreNotFound = 10
+
 // Execute runs root and returns the process exit status: 0 on success, the Code of
-// an *ExitError, 1 for any other error (printed to stderr after name).
+// an *ExitError, ExitStoreNotFound for an error matching storage.ErrStoreNotFound, 1
+// for any other error (printed to stderr after name).
 func Execute(ctx context.Context, root *cobra.Command, name string, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -49,6 +55,9 @@ func Execute(ctx context.Context, root *cobra.Command, name string, stderr io.Wr
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
+	}
+	if errors.Is(err, storage.ErrStoreNotFound) {
+		return ExitStoreNotFound
 	}
 	return 1
 }
@@ -65,12 +74,24 @@ func (f *LogFlags) Register(cmd *cobra.Command) {
 // Logger returns the logger the flags ask for, writing to stderr, and makes it
 // slog's default, so that libraries logging through slog.Default (the AWS SDK's
 // messages, see storage/storageurl) write in the same format.
-func (f *LogFlags) Logger() (*slog.Logger, error) {
+func (f *LogFlags) Logger() (*slog.Logger, error) { return f.LoggerTo(os.Stderr) }
+
+// LoggerTo is Logger writing to w, what is drawn on stderr (a progress display that
+// clears its bar before each log line); the auto format still depends on whether
+// stderr is a terminal.
+func (f *LogFlags) LoggerTo(w io.Writer) (*slog.Logger, error) {
 	level, err := logging.ParseLevel(f.level)
 	if err != nil {
 		return nil, err
 	}
-	l, err := logging.New(os.Stderr, logging.Format(f.format), level)
+	format := logging.Format(f.format)
+	if format == logging.FormatAuto || format == "" {
+		format = logging.FormatJSON
+		if logging.IsTerminal(os.Stderr) {
+			format = logging.FormatText
+		}
+	}
+	l, err := logging.New(w, format, level)
 	if err != nil {
 		return nil, err
 	}
@@ -89,14 +110,28 @@ func SignalContext(parent context.Context, exit func(int)) (ctx context.Context,
 	return s.Aborting(), s.Signal, s.Close
 }
 
+// Partial is implemented by the error of an operation that committed part of its
+// work before it stopped (a restore): Committed says what was committed and how a
+// rerun continues.
+type Partial interface {
+	error
+	Committed() string
+}
+
 // Interrupted turns an error after signal sig into exit status 128+N; it returns
-// err unchanged when either is nil.
+// err unchanged when either is nil. The message says what was committed: what a
+// Partial error in err's chain reports, or else nothing (one-off writers abort
+// everything uncommitted).
 func Interrupted(err error, sig os.Signal) error {
 	if err == nil || sig == nil {
 		return err
 	}
 	code := shutdown.ExitCode(sig)
-	if errors.Is(err, proc.ErrCommitInterrupted) {
+	var p Partial
+	switch {
+	case errors.As(err, &p):
+		return &ExitError{Code: code, Err: fmt.Errorf("interrupted by %v, %s: %w", sig, p.Committed(), err)}
+	case errors.Is(err, proc.ErrCommitInterrupted):
 		return &ExitError{Code: code, Err: fmt.Errorf("interrupted by %v: %w", sig, err)}
 	}
 	return &ExitError{Code: code, Err: fmt.Errorf("interrupted by %v, nothing committed: %w", sig, err)}

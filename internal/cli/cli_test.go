@@ -48,7 +48,22 @@ func TestInterrupted(t *testing.T) {
 	if !errors.As(Interrupted(commit, syscall.SIGTERM), &ee) || ee.Code != 143 || strings.Contains(ee.Error(), "nothing committed") {
 		t.Fatalf("commit interrupted by SIGTERM: %v", Interrupted(commit, syscall.SIGTERM))
 	}
+	// A partial error says what was committed instead of "nothing committed".
+	part := fmt.Errorf("restore: %w", partial{err, "5 of 7 chunks committed; rerun to resume from chunk 5"})
+	got := Interrupted(part, syscall.SIGINT)
+	if !errors.As(got, &ee) || ee.Code != 130 || strings.Contains(got.Error(), "nothing committed") ||
+		!strings.Contains(got.Error(), "interrupted by interrupt, 5 of 7 chunks committed; rerun to resume from chunk 5: restore: write chunk") {
+		t.Fatalf("partial restore interrupted by SIGINT: %v", got)
+	}
 }
+
+// partial is a Partial error.
+type partial struct {
+	error
+	summary string
+}
+
+func (p partial) Committed() string { return p.summary }
 
 func TestLogFlags(t *testing.T) {
 	var f LogFlags

@@ -85,10 +85,10 @@ func New(c *container.Client, cfg Config) (*Store, error) {
 // credentials.
 func (s *Store) Check(ctx context.Context) error {
 	if _, err := s.c.GetProperties(ctx, nil); err != nil {
-		err = mapErr(err)
-		if errors.Is(err, storage.ErrNotFound) {
-			err = storage.Permanent(err)
+		if bloberror.HasCode(err, bloberror.ContainerNotFound) || errors.Is(mapErr(err), storage.ErrNotFound) {
+			return &storage.StoreNotFoundError{Store: s.c.URL(), Reason: "no such container"}
 		}
+		err = mapErr(err)
 		return fmt.Errorf("check container %s: %w", s.c.URL(), err)
 	}
 	return nil

@@ -72,10 +72,10 @@ func New(client *gcs.Client, cfg Config) (*Store, error) {
 // credentials.
 func (s *Store) Check(ctx context.Context) error {
 	if _, err := s.bucket.Attrs(ctx); err != nil {
-		err = mapErr(err)
-		if errors.Is(err, storage.ErrNotFound) {
-			err = storage.Permanent(err)
+		if errors.Is(err, gcs.ErrBucketNotExist) || errors.Is(mapErr(err), storage.ErrNotFound) {
+			return &storage.StoreNotFoundError{Store: "gs://" + s.name, Reason: "no such bucket"}
 		}
+		err = mapErr(err)
 		return fmt.Errorf("check bucket %s: %w", s.name, err)
 	}
 	return nil

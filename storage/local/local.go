@@ -41,7 +41,8 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// New opens (creating if needed) a store rooted at dir.
+// New opens a store rooted at dir, creating the directory and its metadata folder
+// if needed: for writers (backups, storage put).
 func New(dir string) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -51,6 +52,31 @@ func New(dir string) (*Store, error) {
 		return nil, fmt.Errorf("local store %s: create folders: %w", abs, classify(err))
 	}
 	return &Store{root: abs}, nil
+}
+
+// Open opens the existing store rooted at dir without creating anything: for
+// readers. A store exists when dir holds its metadata folder (every store a writer
+// created does, and so do Aptos backup-cli stores); otherwise the error is a
+// *storage.StoreNotFoundError, so that a mistyped path or the parent of a store is
+// reported instead of listed as an empty store.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local store %s: %w", dir, err)
+	}
+	fi, err := os.Stat(filepath.Join(abs, metadataDir))
+	switch {
+	case err == nil && fi.IsDir():
+		return &Store{root: abs}, nil
+	case err == nil:
+		return nil, &storage.StoreNotFoundError{Store: abs, Reason: metadataDir + " is not a folder"}
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		if rfi, rerr := os.Stat(abs); rerr == nil && rfi.IsDir() {
+			return nil, &storage.StoreNotFoundError{Store: abs, Reason: "the directory has no " + metadataDir + " folder"}
+		}
+		return nil, &storage.StoreNotFoundError{Store: abs}
+	}
+	return nil, fmt.Errorf("local store %s: %w", abs, classify(err))
 }
 
 // Root returns the store's root directory.

@@ -93,7 +93,7 @@ func (s *Store) Check(ctx context.Context) error {
 	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err != nil {
 		err = mapErr(err)
 		if errors.Is(err, storage.ErrNotFound) {
-			err = storage.Permanent(err)
+			return &storage.StoreNotFoundError{Store: "s3://" + s.bucket, Reason: "no such bucket"}
 		}
 		return fmt.Errorf("check bucket %s: %w", s.bucket, err)
 	}

@@ -43,11 +43,25 @@ import (
 // Schemes lists the supported URL schemes.
 var Schemes = []string{"file", "s3", "gs", "azblob"}
 
-// Open returns the store rawURL names. For object stores it checks that the bucket
-// or container exists and is reachable, so a bad configuration fails here with a
-// permanent error rather than in the middle of a backup. Closing the store releases
-// the clients Open created.
+// Open returns the store rawURL names, for a writer: a local directory is created
+// if it does not exist. For object stores it checks that the bucket or container
+// exists and is reachable (it is never created: a missing one is a
+// *storage.StoreNotFoundError), so a bad configuration fails here with a permanent
+// error rather than in the middle of a backup. Closing the store releases the
+// clients Open created.
 func Open(ctx context.Context, rawURL string) (storage.Store, error) {
+	return open(ctx, rawURL, true)
+}
+
+// OpenExisting returns the existing store rawURL names, for a reader: it creates
+// nothing, and a store that does not exist (a local directory without its metadata
+// folder, a missing bucket or container) is a *storage.StoreNotFoundError naming
+// the URL.
+func OpenExisting(ctx context.Context, rawURL string) (storage.Store, error) {
+	return open(ctx, rawURL, false)
+}
+
+func open(ctx context.Context, rawURL string, create bool) (storage.Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, storage.Permanent(fmt.Errorf("storage URL: %w", err))
@@ -56,7 +70,7 @@ func Open(ctx context.Context, rawURL string) (storage.Store, error) {
 	var st storage.Store
 	switch u.Scheme {
 	case "file":
-		st, err = openFile(u, q)
+		st, err = openFile(u, q, create)
 	case "s3":
 		st, err = openS3(ctx, u, q)
 	case "gs":
@@ -66,6 +80,11 @@ func Open(ctx context.Context, rawURL string) (storage.Store, error) {
 	default:
 		return nil, storage.Permanent(fmt.Errorf("storage URL %q: unsupported scheme %q (supported: %s)",
 			redact(u), u.Scheme, strings.Join(Schemes, ", ")))
+	}
+	var nf *storage.StoreNotFoundError
+	if errors.As(err, &nf) {
+		// The URL the operator gave names the store better than a bucket or path.
+		return nil, &storage.StoreNotFoundError{Store: redact(u), Reason: nf.Reason}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", redact(u), err)
@@ -114,7 +133,7 @@ func bucketAndPrefix(u *url.URL, what string) (string, string, error) {
 	return u.Host, strings.Trim(u.Path, "/"), nil
 }
 
-func openFile(u *url.URL, q url.Values) (storage.Store, error) {
+func openFile(u *url.URL, q url.Values, create bool) (storage.Store, error) {
 	if err := params(q); err != nil {
 		return nil, err
 	}
@@ -124,7 +143,10 @@ func openFile(u *url.URL, q url.Values) (storage.Store, error) {
 	if u.Path == "" {
 		return nil, storage.Permanent(errors.New("file URL without a path: use file:///absolute/path"))
 	}
-	return local.New(u.Path)
+	if create {
+		return local.New(u.Path)
+	}
+	return local.Open(u.Path)
 }
 
 // closing adds the release of the clients Open created to a store's Close.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -56,7 +57,7 @@ func roundTrip(t *testing.T, rawURL string) {
 		t.Fatal(err)
 	}
 
-	st2, err := storageurl.Open(ctx, rawURL)
+	st2, err := storageurl.OpenExisting(ctx, rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +81,38 @@ func TestFile(t *testing.T) {
 	roundTrip(t, "file://"+t.TempDir())
 }
 
+// TestFileOpenExisting: OpenExisting creates nothing; a missing directory, a
+// directory without the metadata folder and a path under /proc are all
+// ErrStoreNotFound naming the URL; Open (a writer) creates the store.
+func TestFileOpenExisting(t *testing.T) {
+	dir := t.TempDir()
+	for _, u := range []string{"file://" + dir + "/x/nonexistent", "file://" + dir, "file:///proc/nope"} {
+		_, err := storageurl.OpenExisting(context.Background(), u)
+		if !errors.Is(err, storage.ErrStoreNotFound) || !storage.IsPermanent(err) || !strings.HasPrefix(err.Error(), "store does not exist: "+u) {
+			t.Fatalf("OpenExisting(%s) = %v, want ErrStoreNotFound naming the URL", u, err)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("OpenExisting(%s) = %v matches ErrNotFound (a missing file), want only ErrStoreNotFound", u, err)
+		}
+	}
+	if _, err := os.Stat(dir + "/x"); !os.IsNotExist(err) {
+		t.Fatalf("OpenExisting created %s/x: %v", dir, err)
+	}
+	if _, err := os.Stat(dir + "/metadata"); !os.IsNotExist(err) {
+		t.Fatalf("OpenExisting created %s/metadata: %v", dir, err)
+	}
+	st, err := storageurl.Open(context.Background(), "file://"+dir+"/x/new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st, err = storageurl.OpenExisting(context.Background(), "file://"+dir+"/x/new")
+	if err != nil {
+		t.Fatalf("OpenExisting after Open created the store: %v", err)
+	}
+	st.Close()
+}
+
 func TestS3(t *testing.T) {
 	srv := emulator.StartS3(t)
 	q := url.Values{
@@ -93,8 +126,11 @@ func TestS3(t *testing.T) {
 	}
 	q.Del("part_size")
 	_, err := storageurl.Open(context.Background(), "s3://no-such-bucket?"+q.Encode())
-	if !storage.IsPermanent(err) {
-		t.Fatalf("missing bucket: %v, want permanent error", err)
+	if !storage.IsPermanent(err) || !errors.Is(err, storage.ErrStoreNotFound) {
+		t.Fatalf("missing bucket: %v, want permanent ErrStoreNotFound", err)
+	}
+	if _, err := storageurl.OpenExisting(context.Background(), "s3://no-such-bucket?"+q.Encode()); !errors.Is(err, storage.ErrStoreNotFound) {
+		t.Fatalf("missing bucket, OpenExisting: %v, want ErrStoreNotFound", err)
 	}
 	if strings.Contains(err.Error(), emulator.S3SecretKey) {
 		t.Fatalf("error leaks the secret key: %v", err)
@@ -105,8 +141,9 @@ func TestGCS(t *testing.T) {
 	srv := fakegcs.Start(t)
 	t.Setenv("STORAGE_EMULATOR_HOST", srv.URL)
 	roundTrip(t, "gs://"+srv.Bucket+"/p")
-	if _, err := storageurl.Open(context.Background(), "gs://no-such-bucket"); !storage.IsPermanent(err) {
-		t.Fatalf("missing bucket: %v, want permanent error", err)
+	_, err := storageurl.OpenExisting(context.Background(), "gs://no-such-bucket/p")
+	if !storage.IsPermanent(err) || !errors.Is(err, storage.ErrStoreNotFound) || !strings.Contains(err.Error(), "store does not exist: gs://no-such-bucket/p") {
+		t.Fatalf("missing bucket: %v, want permanent ErrStoreNotFound naming the URL", err)
 	}
 }
 
@@ -116,8 +153,8 @@ func TestAzure(t *testing.T) {
 	t.Setenv("AZURE_STORAGE_ACCOUNT", emulator.AzuriteAccount)
 	t.Setenv("AZURE_STORAGE_KEY", emulator.AzuriteKey)
 	roundTrip(t, "azblob://"+az.Container+"/p?service_url="+url.QueryEscape(az.ServiceURL))
-	if _, err := storageurl.Open(context.Background(), "azblob://no-such-container?service_url="+url.QueryEscape(az.ServiceURL)); !storage.IsPermanent(err) {
-		t.Fatalf("missing container: %v, want permanent error", err)
+	if _, err := storageurl.Open(context.Background(), "azblob://no-such-container?service_url="+url.QueryEscape(az.ServiceURL)); !storage.IsPermanent(err) || !errors.Is(err, storage.ErrStoreNotFound) {
+		t.Fatalf("missing container: %v, want permanent ErrStoreNotFound", err)
 	}
 	// The same through a connection string.
 	t.Setenv("AZURE_STORAGE_ACCOUNT", "")

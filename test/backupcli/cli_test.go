@@ -324,9 +324,10 @@ func TestAuditUsage(t *testing.T) {
 			t.Fatalf("audit %v: exit %d, stderr %q; want 2 naming %s", c.args, r.Code, r.Stderr, c.flag)
 		}
 	}
-	// A store that cannot be read is exit 3, not "findings".
+	// A directory that is not a store (no metadata folder) is exit 10, as for every
+	// reader (docs/storage.md), not "findings".
 	r := lv(t, root, "audit", "--storage", "file://"+t.TempDir())
-	if r.Code != 3 {
+	if r.Code != 10 || !strings.Contains(r.Stderr, "store does not exist") {
 		t.Fatalf("empty store: exit %d\n%s", r.Code, r.Stderr)
 	}
 }
