@@ -106,7 +106,7 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 			defer stop()
 			st, err := sf.open(ctx)
 			if err != nil {
-				return &cli.ExitError{Code: exitIncomplete, Err: err}
+				return auditOpenError(err)
 			}
 			defer st.Close()
 			rep, err := runAudit(ctx, st, forced, conc, showProgress)
@@ -137,11 +137,22 @@ Exit status: 0 no findings, 1 findings, 2 usage error, 3 the audit could not com
 	sf.logs.Register(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print one JSON object: format, metadata_files, backups, files, bytes, findings")
-	f.StringVar(&format, "format", "auto", "store format: auto (detect from metadata), backupcli or ledgervault")
-	f.IntVar(&conc, "concurrency", backupcli.DefaultConcurrency, "files read at once")
-	f.StringVar(&progress, "progress", "auto", "progress on stderr: auto (on a terminal), on or off")
+	cli.EnumVar(f, &format, "format", "auto", []string{"auto", string(backupcli.FormatBackupCLI), string(backupcli.FormatLedgerVault)}, "store format: auto (detect from metadata), backupcli or ledgervault")
+	cli.IntVar(f, &conc, "concurrency", backupcli.DefaultConcurrency, 1, 256, "files read at once")
+	cli.EnumVar(f, &progress, "progress", "auto", []string{"auto", "on", "off"}, "progress on stderr: auto (on a terminal), on or off")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	return cmd
+}
+
+// auditOpenError is the exit of a store that did not open: a usage error (a bad
+// --storage or --command-config) stays one, anything else means the audit could not
+// complete.
+func auditOpenError(err error) error {
+	var ee *cli.ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &cli.ExitError{Code: exitIncomplete, Err: err}
 }
 
 // checkLocalStoreExists refuses a file:// store without a metadata folder before it

@@ -71,19 +71,19 @@ func coordinatorUsage(err error) error { return &cli.ExitError{Code: exitCoordin
 
 func (cf *coordinatorFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.DurationVar(&cf.poll, "poll-interval", coordinator.DefaultPollInterval, "how often to read the node's state when idle")
+	cli.DurationVar(fl, &cf.poll, "poll-interval", coordinator.DefaultPollInterval, cli.Positive, "how often to read the node's state when idle")
 	fl.Uint64Var(&cf.snapshotEvery, "state-snapshot-interval-epochs", coordinator.DefaultSnapshotEvery, "a state snapshot when none exists of the last N ended epochs (0: only --state-snapshot-interval)")
-	fl.DurationVar(&cf.snapshotInterval, "state-snapshot-interval", 0, "also a state snapshot of the newest ended epoch when its ending is this much newer (ledger info timestamps) than the newest snapshot (0: off)")
-	fl.Uint64Var(&cf.batch, "transaction-batch-size", coordinator.DefaultTransactionBatchSize, "transactions per backup, in aligned batches [k*N, (k+1)*N-1]")
-	fl.DurationVar(&cf.grace, "shutdown-grace", coordinator.DefaultShutdownGrace, "after SIGINT/SIGTERM, how long the in-flight backup may continue before it is aborted")
+	cli.DurationVar(fl, &cf.snapshotInterval, "state-snapshot-interval", 0, cli.NonNegative, "also a state snapshot of the newest ended epoch when its ending is this much newer (ledger info timestamps) than the newest snapshot (0: off)")
+	cli.Uint64Var(fl, &cf.batch, "transaction-batch-size", coordinator.DefaultTransactionBatchSize, 1, cli.MaxUint64, "transactions per backup, in aligned batches [k*N, (k+1)*N-1]")
+	cli.DurationVar(fl, &cf.grace, "shutdown-grace", coordinator.DefaultShutdownGrace, cli.NonNegative, "after SIGINT/SIGTERM, how long the in-flight backup may continue before it is aborted")
 	fl.StringVar(&cf.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /livez on this address (e.g. 127.0.0.1:9187)")
-	fl.DurationVar(&cf.nodeMaxAge, "node-max-age", 0, "after this long without reaching the node, lag_versions is unknown (NaN) and /healthz answers 503 (0: max(1m, 3 poll intervals))")
-	fl.DurationVar(&cf.leaseTTL, "lease-ttl", lease.DefaultTTL, "storage lease duration; renewed every third of it")
+	cli.DurationVar(fl, &cf.nodeMaxAge, "node-max-age", 0, cli.NonNegative, "after this long without reaching the node, lag_versions is unknown (NaN) and /healthz answers 503 (0: max(1m, 3 poll intervals))")
+	cli.DurationVar(fl, &cf.leaseTTL, "lease-ttl", lease.DefaultTTL, lease.MinTTL, "storage lease duration; renewed every third of it")
 	fl.StringVar(&cf.owner, "owner", "", "lease owner ID (default: hostname and a hash of the working directory and storage)")
 	fl.StringVar(&cf.cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
-	fl.DurationVar(&cf.retryBase, "retry-base", coordinator.DefaultRetryBase, "first delay after a transient failure (doubles per failure)")
-	fl.DurationVar(&cf.retryMax, "retry-max", coordinator.DefaultRetryMax, "longest delay between retries")
-	fl.DurationVar(&cf.resumeMaxAge, "resume-max-age", coordinator.DefaultResumeMaxAge, "resume an interrupted state snapshot only if its folder was written within this (keep below gc --grace)")
+	cli.DurationVar(fl, &cf.retryBase, "retry-base", coordinator.DefaultRetryBase, cli.Positive, "first delay after a transient failure (doubles per failure)")
+	cli.DurationVar(fl, &cf.retryMax, "retry-max", coordinator.DefaultRetryMax, cli.Positive, "longest delay between retries")
+	cli.DurationVar(fl, &cf.resumeMaxAge, "resume-max-age", coordinator.DefaultResumeMaxAge, cli.Positive, "resume an interrupted state snapshot only if its folder was written within this (keep below gc --grace)")
 }
 
 // validate checks the flags before anything is opened.
