@@ -60,9 +60,6 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 	if err != nil {
 		return err
 	}
-	if f.compressionLevel < 1 || f.compressionLevel > 4 {
-		return fmt.Errorf("--compression-level %d: want 1 to 4", f.compressionLevel)
-	}
 	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
 	st, err := f.storage.open(ctx)
@@ -72,7 +69,7 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 	defer st.Close()
 	svc, err := backupservice.New(f.serviceAddress, backupservice.ClientOptions{})
 	if err != nil {
-		return err
+		return cli.Usagef("--backup-service-address: %w", err)
 	}
 	defer svc.Close()
 	o := backup.Options{

@@ -86,25 +86,14 @@ func (cf *coordinatorFlags) register(cmd *cobra.Command) {
 	cli.DurationVar(fl, &cf.resumeMaxAge, "resume-max-age", coordinator.DefaultResumeMaxAge, cli.Positive, "resume an interrupted state snapshot only if its folder was written within this (keep below gc --grace)")
 }
 
-// validate checks the flags before anything is opened.
-func (cf *coordinatorFlags) validate(f *backupFlags) error {
-	if f.compressionLevel < 1 || f.compressionLevel > 4 {
-		return fmt.Errorf("--compression-level %d: want 1 to 4", f.compressionLevel)
+// validate checks what the flags' own checks cannot: values that must agree with
+// each other. Each flag's range is checked when it is set (internal/cli).
+func (cf *coordinatorFlags) validate() error {
+	if cf.retryMax < cf.retryBase {
+		return fmt.Errorf("--retry-max %v: want at least --retry-base (%v)", cf.retryMax, cf.retryBase)
 	}
-	if f.maxChunkSize < backup.MinChunkSize || f.maxChunkSize > backup.MaxChunkSizeLimit {
-		return fmt.Errorf("--max-chunk-size %d: want %d to %d", f.maxChunkSize, backup.MinChunkSize, backup.MaxChunkSizeLimit)
-	}
-	if f.concurrency < 1 || f.concurrency > 256 {
-		return fmt.Errorf("--concurrent-data-requests %d: want 1 to 256", f.concurrency)
-	}
-	if cf.poll <= 0 || cf.batch == 0 || cf.grace < 0 || cf.leaseTTL < lease.MinTTL || cf.retryBase <= 0 || cf.retryMax < cf.retryBase {
-		return errors.New("--poll-interval, --transaction-batch-size and --retry-* must be positive, --shutdown-grace not negative, --lease-ttl at least 100ms")
-	}
-	if cf.nodeMaxAge < 0 {
-		return errors.New("--node-max-age must not be negative")
-	}
-	if cf.snapshotInterval < 0 || (cf.snapshotEvery == 0 && cf.snapshotInterval == 0) {
-		return errors.New("--state-snapshot-interval must not be negative, and --state-snapshot-interval-epochs 0 needs a --state-snapshot-interval")
+	if cf.snapshotEvery == 0 && cf.snapshotInterval == 0 {
+		return errors.New("--state-snapshot-interval-epochs 0 needs a --state-snapshot-interval (otherwise no state snapshot is ever taken)")
 	}
 	return nil
 }
@@ -131,7 +120,7 @@ func (cf *coordinatorFlags) run(parent context.Context, f *backupFlags) error {
 	if err != nil {
 		return coordinatorUsage(err)
 	}
-	if err := cf.validate(f); err != nil {
+	if err := cf.validate(); err != nil {
 		return coordinatorUsage(err)
 	}
 	sd := shutdown.Watch(parent, shutdown.Options{Grace: -1, Logger: log})
@@ -145,7 +134,7 @@ func (cf *coordinatorFlags) run(parent context.Context, f *backupFlags) error {
 	defer st.Close()
 	svc, err := backupservice.New(f.serviceAddress, backupservice.ClientOptions{})
 	if err != nil {
-		return coordinatorUsage(err)
+		return coordinatorUsage(fmt.Errorf("--backup-service-address: %w", err))
 	}
 	defer svc.Close()
 	m := coordinator.NewMetrics()

@@ -188,6 +188,12 @@ func (v *durationValue) Set(s string) error {
 func DurationVar(fs *pflag.FlagSet, p *time.Duration, name string, def, min time.Duration, usage string) {
 	*p = def
 	fs.Var(&durationValue{p: p, min: min}, name, usage)
+	if def == 0 {
+		// pflag prints "(default 0s)" for a Value it does not know; a zero
+		// default is left out of the help as for its own duration flags (the
+		// usage says what 0 means).
+		fs.Lookup(name).DefValue = "0"
+	}
 }
 
 // enumValue is a pflag.Value of one of a fixed set of words.

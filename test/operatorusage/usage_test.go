@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -195,6 +196,10 @@ func TestCobraUsageErrorsExit2(t *testing.T) {
 		{[]string{"list"}, "--storage"},
 		{[]string{"list", "--storage", store, "--command-config", "x.yaml"}, "--command-config"},
 		{[]string{"node", "run"}, "--dir"},
+		{[]string{"backup", "transaction", "--storage", store, "--num-transactions", "1", "--backup-service-address", "::bad"}, "--backup-service-address"},
+		{[]string{"backup", "coordinator", "--storage", store, "--backup-service-address", "::bad"}, "--backup-service-address"},
+		{[]string{"backup", "coordinator", "--storage", store, "--retry-base", "2s", "--retry-max", "1s"}, "--retry-max"},
+		{[]string{"backup", "coordinator", "--storage", store, "--state-snapshot-interval-epochs", "0"}, "--state-snapshot-interval"},
 	} {
 		r := run(t, dir, nil, c.args...)
 		if r.Code != 2 || !strings.Contains(r.Stderr, c.want) {
@@ -205,5 +210,87 @@ func TestCobraUsageErrorsExit2(t *testing.T) {
 		if r := run(t, dir, nil, args...); r.Code != 0 || !strings.Contains(r.Stdout, "Usage:") {
 			t.Errorf("%v: exit %d, stdout %q; want the help", args, r.Code, r.Stdout)
 		}
+	}
+}
+
+// subcommandLine is a line of "Available Commands:" in cobra's help.
+var subcommandLine = regexp.MustCompile(`^  ([a-z][a-z-]*) `)
+
+// commands returns every command path below args, read from the binary's own help
+// (so a new command is covered without editing this test).
+func commands(t *testing.T, dir string, args []string) [][]string {
+	t.Helper()
+	r := run(t, dir, nil, append(append([]string{}, args...), "--help")...)
+	if r.Code != 0 {
+		t.Fatalf("%v --help: exit %d, stderr %q", args, r.Code, r.Stderr)
+	}
+	all := [][]string{args}
+	in := false
+	for _, line := range strings.Split(r.Stdout, "\n") {
+		switch {
+		case line == "Available Commands:":
+			in = true
+		case in && line == "":
+			in = false
+		case in:
+			m := subcommandLine.FindStringSubmatch(line)
+			if m == nil || m[1] == "help" || m[1] == "completion" {
+				continue
+			}
+			all = append(all, commands(t, dir, append(append([]string{}, args...), m[1]))...)
+		}
+	}
+	return all
+}
+
+// TestHelpOfEveryCommand reads every command's --help: it exits 0, and no flag
+// claims a default it does not have ("(default 0s)" next to "default 10s").
+func TestHelpOfEveryCommand(t *testing.T) {
+	dir := t.TempDir()
+	cmds := commands(t, dir, nil)
+	if len(cmds) < 15 {
+		t.Fatalf("only %d commands found in the help: %v", len(cmds), cmds)
+	}
+	for _, c := range cmds {
+		r := run(t, dir, nil, append(append([]string{}, c...), "--help")...)
+		for _, line := range strings.Split(r.Stdout, "\n") {
+			if strings.Contains(line, "(default 0s)") {
+				t.Errorf("%v --help: %q shows a zero default as 0s", c, strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+// flagLine is a flag with a value in cobra's help: its name and value type.
+var flagLine = regexp.MustCompile(`^\s+(?:-\w, )?--([a-z][a-z0-9-]*) (int|int64|uint|uint64|float|duration) `)
+
+// TestEveryNumberFlagRefusesGarbage gives every number and duration flag of every
+// command (read from the binary's help) a value that is not a number, and the
+// unsigned ones -1: exit 2, naming the flag, before anything runs.
+func TestEveryNumberFlagRefusesGarbage(t *testing.T) {
+	dir := t.TempDir()
+	seen := 0
+	for _, c := range commands(t, dir, nil) {
+		r := run(t, dir, nil, append(append([]string{}, c...), "--help")...)
+		for _, line := range strings.Split(r.Stdout, "\n") {
+			m := flagLine.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			seen++
+			bad := []string{"seven"}
+			if strings.HasPrefix(m[2], "uint") {
+				bad = append(bad, "-1")
+			}
+			for _, v := range bad {
+				args := append(append([]string{}, c...), "--"+m[1]+"="+v)
+				if r := run(t, dir, nil, args...); r.Code != 2 || !strings.Contains(r.Stderr, "--"+m[1]) {
+					t.Errorf("%s: exit %d, stderr %q; want 2 naming --%s", strings.Join(args, " "), r.Code, r.Stderr, m[1])
+				}
+			}
+		}
+	}
+	if seen < 40 {
+		t.Fatalf("only %d number flags found in the help: the walk misses commands", seen)
 	}
 }
