@@ -26,7 +26,8 @@ var yamlShapes = map[reflect.Type]struct{ place, want string }{
 
 var (
 	reUnknownField = regexp.MustCompile(`^line (\d+): field (.*) not found in type (\S+)$`)
-	reCannot       = regexp.MustCompile("^line (\\d+): cannot unmarshal (!!\\w+)(?: `.*`)? into (\\S+)$")
+	reCannot       = regexp.MustCompile("^line (\\d+): cannot unmarshal (!\\S*)(?: `.*`)? into (\\S+)$")
+	reLine         = regexp.MustCompile(`^line (\d+): `)
 )
 
 // yamlError rewrites a decoding error of the command config b; errors that are not
@@ -70,7 +71,11 @@ func yamlMessage(doc *yaml.Node, m string) string {
 		}
 		return fmt.Sprintf("%s: want %s, not %s", where, want, tagName(g[2]))
 	}
-	return m
+	// A message of another form would still be in Go's terms: keep only its line.
+	if g := reLine.FindStringSubmatch(m); g != nil {
+		return "line " + g[1] + ": a value that does not fit the command config there"
+	}
+	return "a value that does not fit the command config"
 }
 
 // shapeNamed returns the shape of the config type Go calls name (as reflect's
@@ -166,5 +171,5 @@ func tagName(tag string) string {
 	case "!!map":
 		return "a mapping"
 	}
-	return tag
+	return "a value tagged " + tag
 }

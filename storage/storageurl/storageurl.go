@@ -106,7 +106,10 @@ func redact(u *url.URL) string {
 // instead of being ignored.
 func params(q url.Values, allowed ...string) error {
 	for k := range q {
-		if !slices.Contains(allowed, k) {
+		switch {
+		case len(allowed) == 0:
+			return storage.ConfigError(fmt.Errorf("unknown query parameter %q (this scheme takes none)", k))
+		case !slices.Contains(allowed, k):
 			return storage.ConfigError(fmt.Errorf("unknown query parameter %q (allowed: %s)", k, strings.Join(allowed, ", ")))
 		}
 	}
@@ -168,7 +171,7 @@ func openS3(ctx context.Context, u *url.URL, q url.Values) (storage.Store, error
 	pathStyle := false
 	if v := q.Get("use_path_style"); v != "" {
 		if pathStyle, err = strconv.ParseBool(v); err != nil {
-			return nil, storage.ConfigError(fmt.Errorf("query parameter use_path_style=%q: %w", v, err))
+			return nil, storage.ConfigError(fmt.Errorf("query parameter use_path_style=%q: want true or false", v))
 		}
 	}
 	// A buildable client (the config adds AWS_CA_BUNDLE to it, and clones it to do
