@@ -104,7 +104,7 @@ interrupted by signal N.`,
 				return err // exit status 10, as every reader
 			}
 			if err != nil {
-				return &cli.ExitError{Code: exitIncomplete, Err: err}
+				return auditOpenError(err)
 			}
 			defer st.Close()
 			rep, err := runAudit(ctx, st, forced, conc, showProgress)
@@ -135,11 +135,22 @@ interrupted by signal N.`,
 	sf.logs.Register(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print one JSON object: format, metadata_files, backups, files, bytes, findings")
-	f.StringVar(&format, "format", "auto", "store format: auto (detect from metadata), backupcli or ledgervault")
-	f.IntVar(&conc, "concurrency", backupcli.DefaultConcurrency, "files read at once")
-	f.StringVar(&progress, "progress", "auto", "progress on stderr: auto (on a terminal), on or off")
+	cli.EnumVar(f, &format, "format", "auto", []string{"auto", string(backupcli.FormatBackupCLI), string(backupcli.FormatLedgerVault)}, "store format: auto (detect from metadata), backupcli or ledgervault")
+	cli.IntVar(f, &conc, "concurrency", backupcli.DefaultConcurrency, 1, 256, "files read at once")
+	cli.EnumVar(f, &progress, "progress", "auto", []string{"auto", "on", "off"}, "progress on stderr: auto (on a terminal), on or off")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	return cmd
+}
+
+// auditOpenError is the exit of a store that did not open: a usage error (a bad
+// --storage or --command-config) stays one, anything else means the audit could not
+// complete.
+func auditOpenError(err error) error {
+	var ee *cli.ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &cli.ExitError{Code: exitIncomplete, Err: err}
 }
 
 func progressWanted(v string) (bool, error) {

@@ -41,10 +41,10 @@ func (f *backupFlags) register(cmd *cobra.Command) {
 	f.logs.Register(cmd)
 	p := cmd.PersistentFlags()
 	p.StringVar(&f.serviceAddress, "backup-service-address", backupservice.DefaultAddress, "the node's backup service (host:port or http:// URL)")
-	p.Int64Var(&f.maxChunkSize, "max-chunk-size", backup.DefaultMaxChunkSize, "largest raw (uncompressed) size of a chunk in bytes")
-	p.IntVar(&f.concurrency, "concurrent-data-requests", backup.DefaultConcurrentDataRequests, "data requests and chunk writes in flight")
-	p.IntVar(&f.compressionLevel, "compression-level", 1, "zstd level: 1 fastest, 2 default, 3 better, 4 best")
-	p.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
+	cli.Int64Var(p, &f.maxChunkSize, "max-chunk-size", backup.DefaultMaxChunkSize, backup.MinChunkSize, backup.MaxChunkSizeLimit, "largest raw (uncompressed) size of a chunk in bytes")
+	cli.IntVar(p, &f.concurrency, "concurrent-data-requests", backup.DefaultConcurrentDataRequests, 1, 256, "data requests and chunk writes in flight")
+	cli.IntVar(p, &f.compressionLevel, "compression-level", 1, 1, 4, "zstd level: 1 fastest, 2 default, 3 better, 4 best")
+	cli.EnumVar(p, &f.progress, "progress", "auto", progressModes, "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
 	p.StringVar(&f.statsFile, "stats-file", "", "write the backup's counters as JSON to this file when it completes")
 	p.MarkHidden("stats-file")
 }
@@ -55,9 +55,6 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 	if err != nil {
 		return err
 	}
-	if f.compressionLevel < 1 || f.compressionLevel > 4 {
-		return fmt.Errorf("--compression-level %d: want 1 to 4", f.compressionLevel)
-	}
 	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
 	st, err := f.storage.openCreating(ctx)
@@ -67,7 +64,7 @@ func (f *backupFlags) run(cmd *cobra.Command, what string, do func(ctx context.C
 	defer st.Close()
 	svc, err := backupservice.New(f.serviceAddress, backupservice.ClientOptions{})
 	if err != nil {
-		return err
+		return cli.Usagef("--backup-service-address: %w", err)
 	}
 	defer svc.Close()
 	o := backup.Options{
@@ -150,7 +147,7 @@ func newBackupStateSnapshotCmd(f *backupFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			byEpoch, byVersion := cmd.Flags().Changed("epoch"), cmd.Flags().Changed("version")
 			if byEpoch == byVersion {
-				return errors.New("give exactly one of --epoch or --version")
+				return cli.Usagef("give exactly one of --epoch or --version")
 			}
 			return f.run(cmd, "state items", func(ctx context.Context, svc *backupservice.Client, st storage.Store, o backup.Options) (*backup.Result, error) {
 				v := version
@@ -182,7 +179,7 @@ func newBackupTransactionCmd(f *backupFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().Uint64Var(&start, "start-version", 0, "first version backed up")
-	cmd.Flags().Uint64Var(&num, "num-transactions", 0, "number of transactions backed up")
+	cli.Uint64Var(cmd.Flags(), &num, "num-transactions", 0, 1, cli.MaxUint64, "number of transactions backed up")
 	cmd.MarkFlagRequired("num-transactions")
 	return cmd
 }

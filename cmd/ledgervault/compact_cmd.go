@@ -43,8 +43,8 @@ See docs/maintenance.md.`,
 	sf.register(cmd)
 	lf.Register(cmd)
 	f := cmd.Flags()
-	f.DurationVar(&o.DeleteDelay, "delete-delay", compact.DefaultDeleteDelay, "age a compacted file must reach before the files it covers are deleted")
-	f.IntVar(&o.MinFiles, "min-files", compact.DefaultMinFiles, "files with lines not yet compacted it takes to write a compacted file (at least 2)")
+	cli.DurationVar(f, &o.DeleteDelay, "delete-delay", compact.DefaultDeleteDelay, cli.NonNegative, "age a compacted file must reach before the files it covers are deleted")
+	cli.IntVar(f, &o.MinFiles, "min-files", compact.DefaultMinFiles, 2, cli.MaxInt, "files with lines not yet compacted it takes to write a compacted file (at least 2)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
 	return cmd
 }

@@ -72,40 +72,29 @@ func coordinatorUsage(err error) error { return &cli.ExitError{Code: exitCoordin
 
 func (cf *coordinatorFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.DurationVar(&cf.poll, "poll-interval", coordinator.DefaultPollInterval, "how often to read the node's state when idle")
+	cli.DurationVar(fl, &cf.poll, "poll-interval", coordinator.DefaultPollInterval, cli.Positive, "how often to read the node's state when idle")
 	fl.Uint64Var(&cf.snapshotEvery, "state-snapshot-interval-epochs", coordinator.DefaultSnapshotEvery, "a state snapshot when none exists of the last N ended epochs (0: only --state-snapshot-interval)")
-	fl.DurationVar(&cf.snapshotInterval, "state-snapshot-interval", 0, "also a state snapshot of the newest ended epoch when its ending is this much newer (ledger info timestamps) than the newest snapshot (0: off)")
-	fl.Uint64Var(&cf.batch, "transaction-batch-size", coordinator.DefaultTransactionBatchSize, "transactions per backup, in aligned batches [k*N, (k+1)*N-1]")
-	fl.DurationVar(&cf.grace, "shutdown-grace", coordinator.DefaultShutdownGrace, "after SIGINT/SIGTERM, how long the in-flight backup may continue before it is aborted")
+	cli.DurationVar(fl, &cf.snapshotInterval, "state-snapshot-interval", 0, cli.NonNegative, "also a state snapshot of the newest ended epoch when its ending is this much newer (ledger info timestamps) than the newest snapshot (0: off)")
+	cli.Uint64Var(fl, &cf.batch, "transaction-batch-size", coordinator.DefaultTransactionBatchSize, 1, cli.MaxUint64, "transactions per backup, in aligned batches [k*N, (k+1)*N-1]")
+	cli.DurationVar(fl, &cf.grace, "shutdown-grace", coordinator.DefaultShutdownGrace, cli.NonNegative, "after SIGINT/SIGTERM, how long the in-flight backup may continue before it is aborted")
 	fl.StringVar(&cf.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /livez on this address (e.g. 127.0.0.1:9187)")
-	fl.DurationVar(&cf.nodeMaxAge, "node-max-age", 0, "after this long without reaching the node, lag_versions is unknown (NaN) and /healthz answers 503 (0: max(1m, 3 poll intervals))")
-	fl.DurationVar(&cf.leaseTTL, "lease-ttl", lease.DefaultTTL, "storage lease duration; renewed every third of it")
+	cli.DurationVar(fl, &cf.nodeMaxAge, "node-max-age", 0, cli.NonNegative, "after this long without reaching the node, lag_versions is unknown (NaN) and /healthz answers 503 (0: max(1m, 3 poll intervals))")
+	cli.DurationVar(fl, &cf.leaseTTL, "lease-ttl", lease.DefaultTTL, lease.MinTTL, "storage lease duration; renewed every third of it")
 	fl.StringVar(&cf.owner, "owner", "", "lease owner ID (default: hostname and a hash of the working directory and storage)")
 	fl.StringVar(&cf.cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
-	fl.DurationVar(&cf.retryBase, "retry-base", coordinator.DefaultRetryBase, "first delay after a transient failure (doubles per failure)")
-	fl.DurationVar(&cf.retryMax, "retry-max", coordinator.DefaultRetryMax, "longest delay between retries")
-	fl.DurationVar(&cf.resumeMaxAge, "resume-max-age", coordinator.DefaultResumeMaxAge, "resume an interrupted state snapshot only if its folder was written within this (keep below gc --grace)")
+	cli.DurationVar(fl, &cf.retryBase, "retry-base", coordinator.DefaultRetryBase, cli.Positive, "first delay after a transient failure (doubles per failure)")
+	cli.DurationVar(fl, &cf.retryMax, "retry-max", coordinator.DefaultRetryMax, cli.Positive, "longest delay between retries")
+	cli.DurationVar(fl, &cf.resumeMaxAge, "resume-max-age", coordinator.DefaultResumeMaxAge, cli.Positive, "resume an interrupted state snapshot only if its folder was written within this (keep below gc --grace)")
 }
 
-// validate checks the flags before anything is opened.
-func (cf *coordinatorFlags) validate(f *backupFlags) error {
-	if f.compressionLevel < 1 || f.compressionLevel > 4 {
-		return fmt.Errorf("--compression-level %d: want 1 to 4", f.compressionLevel)
+// validate checks what the flags' own checks cannot: values that must agree with
+// each other. Each flag's range is checked when it is set (internal/cli).
+func (cf *coordinatorFlags) validate() error {
+	if cf.retryMax < cf.retryBase {
+		return fmt.Errorf("--retry-max %v: want at least --retry-base (%v)", cf.retryMax, cf.retryBase)
 	}
-	if f.maxChunkSize < backup.MinChunkSize || f.maxChunkSize > backup.MaxChunkSizeLimit {
-		return fmt.Errorf("--max-chunk-size %d: want %d to %d", f.maxChunkSize, backup.MinChunkSize, backup.MaxChunkSizeLimit)
-	}
-	if f.concurrency < 1 || f.concurrency > 256 {
-		return fmt.Errorf("--concurrent-data-requests %d: want 1 to 256", f.concurrency)
-	}
-	if cf.poll <= 0 || cf.batch == 0 || cf.grace < 0 || cf.leaseTTL < lease.MinTTL || cf.retryBase <= 0 || cf.retryMax < cf.retryBase {
-		return errors.New("--poll-interval, --transaction-batch-size and --retry-* must be positive, --shutdown-grace not negative, --lease-ttl at least 100ms")
-	}
-	if cf.nodeMaxAge < 0 {
-		return errors.New("--node-max-age must not be negative")
-	}
-	if cf.snapshotInterval < 0 || (cf.snapshotEvery == 0 && cf.snapshotInterval == 0) {
-		return errors.New("--state-snapshot-interval must not be negative, and --state-snapshot-interval-epochs 0 needs a --state-snapshot-interval")
+	if cf.snapshotEvery == 0 && cf.snapshotInterval == 0 {
+		return errors.New("--state-snapshot-interval-epochs 0 needs a --state-snapshot-interval (otherwise no state snapshot is ever taken)")
 	}
 	return nil
 }
@@ -132,7 +121,7 @@ func (cf *coordinatorFlags) run(parent context.Context, f *backupFlags) error {
 	if err != nil {
 		return coordinatorUsage(err)
 	}
-	if err := cf.validate(f); err != nil {
+	if err := cf.validate(); err != nil {
 		return coordinatorUsage(err)
 	}
 	sd := shutdown.Watch(parent, shutdown.Options{Grace: -1, Logger: log})
@@ -149,7 +138,7 @@ func (cf *coordinatorFlags) run(parent context.Context, f *backupFlags) error {
 	defer st.Close()
 	svc, err := backupservice.New(f.serviceAddress, backupservice.ClientOptions{})
 	if err != nil {
-		return coordinatorUsage(err)
+		return coordinatorUsage(fmt.Errorf("--backup-service-address: %w", err))
 	}
 	defer svc.Close()
 	m := coordinator.NewMetrics()

@@ -51,9 +51,9 @@ prints what it would remove and removes nothing. See docs/maintenance.md.`,
 	lf.Register(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be removed, remove nothing")
-	f.DurationVar(&o.Grace, "grace", gc.DefaultGrace, "leave folders written and uploads started within this period alone (a backup may be running)")
+	cli.DurationVar(f, &o.Grace, "grace", gc.DefaultGrace, cli.NonNegative, "leave folders written and uploads started within this period alone (a backup may be running)")
 	f.BoolVar(&o.AllowNoMetadata, "allow-no-metadata", false, "delete folders even when storage holds no metadata file at all")
-	f.IntVar(&o.BatchSize, "batch-size", gc.DefaultBatchSize, "folders deleted between fresh metadata listings")
+	cli.IntVar(f, &o.BatchSize, "batch-size", gc.DefaultBatchSize, 1, cli.MaxInt, "folders deleted between fresh metadata listings")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object instead of a table")
 	return cmd
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/internal/shutdown"
+	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/node"
 )
 
@@ -44,7 +44,7 @@ public keys of the first validator set (DIR/genesis-validators.json), the waypoi
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
-				return errors.New("--dir is required")
+				return cli.Usagef("--dir is required")
 			}
 			log, err := lf.Logger()
 			if err != nil {
@@ -64,16 +64,16 @@ public keys of the first validator set (DIR/genesis-validators.json), the waypoi
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "", "node directory (created; must be empty)")
-	f.IntVar(&o.Config.Validators, "validators", 4, "validators per epoch")
-	f.Uint64Var(&o.Config.EpochLength, "epoch-length", 1000, "versions per epoch (the validator set rotates at each epoch change)")
-	f.IntVar(&o.Config.BlockSize, "block-size", 100, "most transactions per block")
-	f.IntVar(&o.Config.GenesisAccounts, "genesis-accounts", 100, "accounts created by the genesis transaction (at most 65536)")
+	cli.IntVar(f, &o.Config.Validators, "validators", 4, 1, ledger.MaxValidators, "validators per epoch")
+	cli.Uint64Var(f, &o.Config.EpochLength, "epoch-length", 1000, 1, cli.MaxUint64, "versions per epoch (the validator set rotates at each epoch change)")
+	cli.IntVar(f, &o.Config.BlockSize, "block-size", 100, 1, 100_000, "most transactions per block")
+	cli.IntVar(f, &o.Config.GenesisAccounts, "genesis-accounts", 100, 1, ledger.MaxWriteOps, "accounts created by the genesis transaction (at most 65536)")
 	f.Uint64Var(&o.InitialAccounts, "initial-accounts", 0, "more accounts created in bulk right after genesis (for large states)")
-	f.IntVar(&o.AccountValueSize, "initial-account-value-size", 100, "value size of the initial accounts in bytes")
+	cli.IntVar(f, &o.AccountValueSize, "initial-account-value-size", 100, 1, ledger.MaxValueSize, "value size of the initial accounts in bytes")
 	f.Uint64Var(&o.Config.Seed, "seed", 0, "workload seed")
-	f.IntVar(&o.Config.LargeValueEvery, "large-value-every", 100, "one transaction in this many writes a large value (0: never)")
-	f.IntVar(&o.Config.LargeValueSize, "large-value-size", 64<<10, "size of the occasional large value in bytes")
-	f.Int64Var(&cacheMiB, "db-cache-mib", 0, "store block cache in MiB (0: the store's default)")
+	cli.IntVar(f, &o.Config.LargeValueEvery, "large-value-every", 100, 0, cli.MaxInt, "one transaction in this many writes a large value (0: never)")
+	cli.IntVar(f, &o.Config.LargeValueSize, "large-value-size", 64<<10, 1, ledger.MaxValueSize, "size of the occasional large value in bytes")
+	cli.Int64Var(f, &cacheMiB, "db-cache-mib", 0, 0, maxCacheMiB, "store block cache in MiB (0: the store's default)")
 	return cmd
 }
 
@@ -94,7 +94,7 @@ last committed block.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
-				return errors.New("--dir is required")
+				return cli.Usagef("--dir is required")
 			}
 			log, err := lf.Logger()
 			if err != nil {
@@ -111,14 +111,17 @@ last committed block.`,
 	f.StringVar(&dir, "dir", "", "node directory written by node init")
 	f.StringVar(&o.BackupServiceAddress, "backup-service-address", backupservice.DefaultAddress, "backup service listen address")
 	f.StringVar(&o.MetricsAddress, "metrics-addr", "127.0.0.1:9186", `Prometheus metrics listen address ("" to disable)`)
-	f.Float64Var(&o.TPS, "tps", 0, "transactions per second (0: as fast as possible)")
+	cli.Float64Var(f, &o.TPS, "tps", 0, 0, 1e9, "transactions per second (0: as fast as possible)")
 	f.Uint64Var(&o.UntilVersion, "until-version", 0, "stop committing once this version is committed (0: never); the node keeps serving")
 	f.BoolVar(&o.ExitWhenDone, "exit-when-done", false, "exit once --until-version is committed instead of serving on")
-	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", 0, "how long in-flight backup requests may finish on shutdown (default 10s)")
-	f.DurationVar(&o.WriteTimeout, "write-timeout", 0, "cut a backup client that accepts no data for this long (default 30s)")
-	f.Int64Var(&cacheMiB, "db-cache-mib", 0, "store block cache in MiB (0: the store's default)")
+	cli.DurationVar(f, &o.ShutdownGrace, "shutdown-grace", 0, cli.NonNegative, "how long in-flight backup requests may finish on shutdown (default 10s)")
+	cli.DurationVar(f, &o.WriteTimeout, "write-timeout", 0, cli.NonNegative, "cut a backup client that accepts no data for this long (default 30s)")
+	cli.Int64Var(f, &cacheMiB, "db-cache-mib", 0, 0, maxCacheMiB, "store block cache in MiB (0: the store's default)")
 	return cmd
 }
+
+// maxCacheMiB is the largest --db-cache-mib (1 TiB).
+const maxCacheMiB = 1 << 20
 
 // nodeShutdown is the shutdown of node init and run: the first SIGINT or SIGTERM
 // stops the node gracefully (it finishes the block being committed; in-flight

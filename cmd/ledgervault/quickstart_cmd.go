@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ledgervault/ledgervault/backup"
 	"github.com/ledgervault/ledgervault/internal/cli"
 	"github.com/ledgervault/ledgervault/quickstart"
 )
@@ -66,11 +67,11 @@ that you can look at the node, the backups and the restored database afterwards.
 	logs.Register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.Dir, "dir", "", "working directory (absent or empty; default: a new temporary directory)")
-	f.Uint64Var(&o.Versions, "versions", 20_000, "versions the node commits before the backups")
-	f.Uint64Var(&o.EpochLength, "epoch-length", 2_500, "versions per epoch")
+	cli.Uint64Var(f, &o.Versions, "versions", 20_000, 1, cli.MaxUint64, "versions the node commits before the backups")
+	cli.Uint64Var(f, &o.EpochLength, "epoch-length", 2_500, 1, cli.MaxUint64, "versions per epoch")
 	f.Uint64Var(&o.InitialAccounts, "initial-accounts", 50_000, "accounts created right after genesis")
-	f.Uint64Var(&o.TransactionBatch, "transaction-batch-size", 10_000, "versions per transaction backup")
-	f.Int64Var(&o.MaxChunkSize, "max-chunk-size", 1<<20, "largest raw size of a backup chunk in bytes")
+	cli.Uint64Var(f, &o.TransactionBatch, "transaction-batch-size", 10_000, 1, cli.MaxUint64, "versions per transaction backup")
+	cli.Int64Var(f, &o.MaxChunkSize, "max-chunk-size", 1<<20, backup.MinChunkSize, backup.MaxChunkSizeLimit, "largest raw size of a backup chunk in bytes")
 	return cmd
 }
 

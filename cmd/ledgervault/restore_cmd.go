@@ -91,7 +91,7 @@ to resume).`,
 			}
 			wps, err := tf.parse()
 			if err != nil {
-				return err
+				return cli.Usage(err)
 			}
 			o := restore.Options{DBDir: dbDir, Waypoints: wps, MetadataCacheDir: cacheDir, Concurrency: conc, Logger: log,
 				Limits: native.Limits{MaxRawSize: maxRaw}}
@@ -99,14 +99,14 @@ to resume).`,
 			case target == "latest":
 				o.Latest = true
 			case target == "":
-				return errors.New("--target-version is required (a version or latest)")
+				return cli.Usagef("--target-version is required (a version or latest)")
 			default:
 				if o.Target, err = parseVersion(target); err != nil {
-					return fmt.Errorf("--target-version: %w", err)
+					return cli.Usagef("--target-version: %w", err)
 				}
 			}
 			if dbDir == "" {
-				return errors.New("--db is required")
+				return cli.Usagef("--db is required")
 			}
 			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
@@ -135,10 +135,10 @@ to resume).`,
 	cmd.Flags().StringVar(&target, "target-version", "", "version to restore to, or latest")
 	cmd.Flags().StringVar(&dbDir, "db", "", "database directory to restore into")
 	cmd.Flags().StringVar(&cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
-	cmd.Flags().IntVar(&conc, "concurrent-downloads", restore.DefaultConcurrency, "downloads in flight (memory is about 2 x this x the chunk size)")
-	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
+	cli.IntVar(cmd.Flags(), &conc, "concurrent-downloads", restore.DefaultConcurrency, 1, restore.MaxConcurrency, "downloads in flight (memory is about 2 x this x the chunk size)")
+	cli.EnumVar(cmd.Flags(), &progress, "progress", "auto", progressModes, "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
-	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
+	cli.Int64Var(cmd.Flags(), &maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, 1, cli.MaxInt64, "largest decompressed chunk accepted, in bytes")
 	return cmd
 }
 

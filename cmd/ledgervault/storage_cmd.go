@@ -51,15 +51,18 @@ func (f *storageFlags) openCreating(ctx context.Context) (storage.Store, error) 
 func (f *storageFlags) openStore(ctx context.Context, create bool) (storage.Store, error) {
 	switch {
 	case f.commandConfig != "" && f.url != "":
-		return nil, errors.New("use either --command-config or --storage, not both")
+		return nil, cli.Usagef("use either --command-config or --storage, not both")
 	case f.commandConfig != "":
-		return shell.Load(f.commandConfig)
+		st, err := shell.Load(f.commandConfig)
+		return cli.OpenedStore("command-config", st, err)
 	case f.url != "" && create:
-		return storageurl.Open(ctx, f.url)
+		st, err := storageurl.Open(ctx, f.url)
+		return cli.OpenedStore("storage", st, err)
 	case f.url != "":
-		return storageurl.OpenExisting(ctx, f.url)
+		st, err := storageurl.OpenExisting(ctx, f.url)
+		return cli.OpenedStore("storage", st, err)
 	}
-	return nil, errors.New("choose a store with --command-config FILE or --storage URL")
+	return nil, cli.Usagef("choose a store with --command-config FILE or --storage URL")
 }
 
 func newStorageCmd() *cobra.Command {
@@ -138,14 +141,14 @@ func storagePut(ctx context.Context, st storage.Store, in io.Reader, backup, new
 	b := storage.BackupHandle(backup)
 	switch {
 	case backup != "" && newBackup != "":
-		return "", errors.New("use either --backup or --new-backup")
+		return "", cli.Usagef("use either --backup or --new-backup")
 	case newBackup != "":
 		var err error
 		if b, err = st.CreateBackup(ctx, newBackup); err != nil {
 			return "", err
 		}
 	case backup == "":
-		return "", errors.New("one of --backup, --new-backup or --metadata is required")
+		return "", cli.Usagef("one of --backup, --new-backup or --metadata is required")
 	}
 	w, err := st.Create(ctx, b, name)
 	if err != nil {

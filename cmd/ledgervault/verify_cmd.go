@@ -41,6 +41,9 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 1.x store, whose signatures verify does not check), 2 usage error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if to != 0 && from > to {
+				return cli.Usagef("--from-version %d after --to-version %d", from, to)
+			}
 			if handled, err := verifyIfBackupCLI(cmd, &sf, &tf, format, asJSON); handled {
 				return err // a backup-cli store: see verify_backupcli.go
 			}
@@ -50,10 +53,7 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 			}
 			wps, err := tf.parse()
 			if err != nil {
-				return err
-			}
-			if to != 0 && from > to {
-				return fmt.Errorf("--from-version %d after --to-version %d", from, to)
+				return cli.Usage(err)
 			}
 			ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 			defer stop()
@@ -98,12 +98,12 @@ not decode, 3 when nothing is false but not everything could be checked (missing
 	lf.Register(cmd)
 	tf.register(cmd)
 	cmd.Flags().StringVar(&cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
-	cmd.Flags().IntVar(&conc, "concurrent-downloads", restore.DefaultConcurrency, "downloads in flight")
-	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
+	cli.IntVar(cmd.Flags(), &conc, "concurrent-downloads", restore.DefaultConcurrency, 1, restore.MaxConcurrency, "downloads in flight")
+	cli.EnumVar(cmd.Flags(), &progress, "progress", "auto", progressModes, "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as one JSON object")
-	cmd.Flags().StringVar(&format, "format", "auto", "store format: auto (detect from metadata), backupcli or ledgervault")
+	cli.EnumVar(cmd.Flags(), &format, "format", "auto", []string{"auto", "backupcli", "ledgervault"}, "store format: auto (detect from metadata), backupcli or ledgervault")
 	cmd.Flags().Uint64Var(&from, "from-version", 0, "with --to-version: check only snapshot and transaction backups that intersect [from, to]")
 	cmd.Flags().Uint64Var(&to, "to-version", 0, "last version of the range checked (0: everything)")
-	cmd.Flags().Int64Var(&maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, "largest decompressed chunk accepted, in bytes")
+	cli.Int64Var(cmd.Flags(), &maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, 1, cli.MaxInt64, "largest decompressed chunk accepted, in bytes")
 	return cmd
 }

@@ -45,8 +45,11 @@ const ExitStoreNotFound = 10
 
 // Execute runs root and returns the process exit status: 0 on success, the Code of
 // an *ExitError, ExitStoreNotFound for an error matching storage.ErrStoreNotFound, 1
-// for any other error (printed to stderr after name).
+// for any other error (printed to stderr after name). cobra's own usage errors
+// (unknown flags and commands, bad flag values, bad arguments, missing required
+// flags) exit with ExitUsage.
 func Execute(ctx context.Context, root *cobra.Command, name string, stderr io.Writer) int {
+	prepareUsage(root)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -67,8 +70,8 @@ type LogFlags struct{ level, format string }
 
 // Register adds --log-level and --log-format to cmd and its subcommands.
 func (f *LogFlags) Register(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
-	cmd.PersistentFlags().StringVar(&f.format, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+	EnumVar(cmd.PersistentFlags(), &f.level, "log-level", "info", []string{"debug", "info", "warn", "error"}, "log level: debug, info, warn or error")
+	EnumVar(cmd.PersistentFlags(), &f.format, "log-format", "auto", []string{"auto", "text", "json"}, "log format: auto (text on a terminal, JSON otherwise), text or json")
 }
 
 // Logger returns the logger the flags ask for, writing to stderr, and makes it
@@ -82,7 +85,7 @@ func (f *LogFlags) Logger() (*slog.Logger, error) { return f.LoggerTo(os.Stderr)
 func (f *LogFlags) LoggerTo(w io.Writer) (*slog.Logger, error) {
 	level, err := logging.ParseLevel(f.level)
 	if err != nil {
-		return nil, err
+		return nil, Usagef("--log-level: %w", err)
 	}
 	format := logging.Format(f.format)
 	if format == logging.FormatAuto || format == "" {
@@ -93,7 +96,7 @@ func (f *LogFlags) LoggerTo(w io.Writer) (*slog.Logger, error) {
 	}
 	l, err := logging.New(w, format, level)
 	if err != nil {
-		return nil, err
+		return nil, Usagef("--log-format: %w", err)
 	}
 	slog.SetDefault(l)
 	return l, nil

@@ -72,11 +72,15 @@ func TestLogFlags(t *testing.T) {
 	if _, err := f.Logger(); err != nil {
 		t.Fatalf("default flags: %v", err)
 	}
-	if err := cmd.PersistentFlags().Set("log-level", "loud"); err != nil {
+	err := cmd.PersistentFlags().Set("log-level", "loud")
+	if err == nil || !strings.Contains(err.Error(), "want debug, info, warn or error") {
+		t.Fatalf("--log-level loud: %v", err)
+	}
+	if err := cmd.PersistentFlags().Set("log-level", "WARN"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Logger(); err == nil {
-		t.Fatal("no error for --log-level loud")
+	if _, err := f.Logger(); err != nil {
+		t.Fatalf("--log-level WARN: %v", err)
 	}
 }
 

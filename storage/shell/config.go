@@ -100,7 +100,7 @@ func ParseConfig(b []byte) (Config, error) {
 		if errors.Is(err, io.EOF) {
 			return Config{}, errors.New("command config is empty")
 		}
-		return Config{}, fmt.Errorf("parse command config: %w", err)
+		return Config{}, fmt.Errorf("parse command config: %w", yamlError(b, err))
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err

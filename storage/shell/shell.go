@@ -66,7 +66,7 @@ var _ storage.Store = (*Store)(nil)
 func Load(path string) (*Store, error) {
 	cfg, err := LoadConfig(path)
 	if err != nil {
-		return nil, storage.Permanent(err)
+		return nil, storage.ConfigError(err)
 	}
 	return New(cfg)
 }
@@ -81,7 +81,7 @@ func New(cfg Config) (*Store, error) {
 // NewWithOptions is New with options.
 func NewWithOptions(cfg Config, o Options) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, storage.Permanent(err)
+		return nil, storage.ConfigError(err)
 	}
 	bash, err := exec.LookPath("bash")
 	if err != nil {

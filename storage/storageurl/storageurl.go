@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,7 +65,7 @@ func OpenExisting(ctx context.Context, rawURL string) (storage.Store, error) {
 func open(ctx context.Context, rawURL string, create bool) (storage.Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, storage.Permanent(fmt.Errorf("storage URL: %w", err))
+		return nil, storage.ConfigError(fmt.Errorf("storage URL: %w", err))
 	}
 	q := u.Query()
 	var st storage.Store
@@ -77,8 +78,10 @@ func open(ctx context.Context, rawURL string, create bool) (storage.Store, error
 		st, err = openGCS(ctx, u, q)
 	case "azblob":
 		st, err = openAzure(ctx, u, q)
+	case "":
+		return nil, storage.ConfigError(bareURLError(rawURL))
 	default:
-		return nil, storage.Permanent(fmt.Errorf("storage URL %q: unsupported scheme %q (supported: %s)",
+		return nil, storage.ConfigError(fmt.Errorf("storage URL %q: unsupported scheme %q (supported: %s)",
 			redact(u), u.Scheme, strings.Join(Schemes, ", ")))
 	}
 	var nf *storage.StoreNotFoundError
@@ -90,6 +93,21 @@ func open(ctx context.Context, rawURL string, create bool) (storage.Store, error
 		return nil, fmt.Errorf("open storage %s: %w", redact(u), err)
 	}
 	return st, nil
+}
+
+// bareURLError is the error of a storage URL without a scheme: a local directory
+// must be written file:///DIR. A bare path is not taken for one: a bucket name
+// missing its s3:// would otherwise silently become a local directory.
+func bareURLError(raw string) error {
+	if raw == "" {
+		return errors.New("storage URL is empty (file:///DIR, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or azblob://CONTAINER/PREFIX)")
+	}
+	hint := "file:///absolute/path"
+	if abs, err := filepath.Abs(raw); err == nil {
+		hint = (&url.URL{Scheme: "file", Path: abs}).String()
+	}
+	return fmt.Errorf("storage URL %q has no scheme: for a local directory use %s (supported schemes: %s)",
+		raw, hint, strings.Join(Schemes, ", "))
 }
 
 // redact hides secrets given as query parameters.
@@ -107,8 +125,11 @@ func redact(u *url.URL) string {
 // instead of being ignored.
 func params(q url.Values, allowed ...string) error {
 	for k := range q {
-		if !slices.Contains(allowed, k) {
-			return storage.Permanent(fmt.Errorf("unknown query parameter %q (allowed: %s)", k, strings.Join(allowed, ", ")))
+		switch {
+		case len(allowed) == 0:
+			return storage.ConfigError(fmt.Errorf("unknown query parameter %q (this scheme takes none)", k))
+		case !slices.Contains(allowed, k):
+			return storage.ConfigError(fmt.Errorf("unknown query parameter %q (allowed: %s)", k, strings.Join(allowed, ", ")))
 		}
 	}
 	return nil
@@ -121,14 +142,14 @@ func intParam(q url.Values, key string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
-		return 0, storage.Permanent(fmt.Errorf("query parameter %s=%q: want a positive integer", key, v))
+		return 0, storage.ConfigError(fmt.Errorf("query parameter %s=%q: want a positive integer", key, v))
 	}
 	return n, nil
 }
 
 func bucketAndPrefix(u *url.URL, what string) (string, string, error) {
 	if u.Host == "" {
-		return "", "", storage.Permanent(fmt.Errorf("%s name missing (%s://%s/prefix)", what, u.Scheme, what))
+		return "", "", storage.ConfigError(fmt.Errorf("%s name missing (%s://%s/prefix)", what, u.Scheme, what))
 	}
 	return u.Host, strings.Trim(u.Path, "/"), nil
 }
@@ -138,10 +159,10 @@ func openFile(u *url.URL, q url.Values, create bool) (storage.Store, error) {
 		return nil, err
 	}
 	if u.Host != "" && u.Host != "localhost" {
-		return nil, storage.Permanent(fmt.Errorf("file URL with host %q: use file:///absolute/path", u.Host))
+		return nil, storage.ConfigError(fmt.Errorf("file URL with host %q: use file:///absolute/path", u.Host))
 	}
 	if u.Path == "" {
-		return nil, storage.Permanent(errors.New("file URL without a path: use file:///absolute/path"))
+		return nil, storage.ConfigError(errors.New("file URL without a path: use file:///absolute/path"))
 	}
 	if create {
 		return local.New(u.Path)
@@ -172,7 +193,7 @@ func openS3(ctx context.Context, u *url.URL, q url.Values) (storage.Store, error
 	pathStyle := false
 	if v := q.Get("use_path_style"); v != "" {
 		if pathStyle, err = strconv.ParseBool(v); err != nil {
-			return nil, storage.Permanent(fmt.Errorf("query parameter use_path_style=%q: %w", v, err))
+			return nil, storage.ConfigError(fmt.Errorf("query parameter use_path_style=%q: want true or false", v))
 		}
 	}
 	// A buildable client (the config adds AWS_CA_BUNDLE to it, and clones it to do
@@ -190,7 +211,7 @@ func openS3(ctx context.Context, u *url.URL, q url.Values) (storage.Store, error
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, storage.Permanent(fmt.Errorf("aws configuration: %w", err))
+		return nil, storage.ConfigError(fmt.Errorf("aws configuration: %w", err))
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
@@ -265,7 +286,7 @@ func openGCS(ctx context.Context, u *url.URL, q url.Values) (storage.Store, erro
 	opts := []option.ClientOption{gcs.WithJSONReads()}
 	client, err := gcs.NewClient(ctx, opts...)
 	if err != nil {
-		return nil, storage.Permanent(fmt.Errorf("gcs client: %w", err))
+		return nil, storage.ConfigError(fmt.Errorf("gcs client: %w", err))
 	}
 	st, err := gcsstore.New(client, gcsstore.Config{Bucket: bucket, Prefix: prefix, ChunkSize: chunk})
 	if err == nil {
@@ -304,19 +325,19 @@ func openAzure(ctx context.Context, u *url.URL, q url.Values) (storage.Store, er
 		}
 		cred, cerr := service.NewSharedKeyCredential(account, key)
 		if cerr != nil {
-			return nil, storage.Permanent(fmt.Errorf("azure shared key: %w", cerr))
+			return nil, storage.ConfigError(fmt.Errorf("azure shared key: %w", cerr))
 		}
 		svc, err = service.NewClientWithSharedKeyCredential(serviceURL, cred, copts)
 	case conn != "":
 		if serviceURL != "" {
-			return nil, storage.Permanent(errors.New("azure: service_url cannot be combined with AZURE_STORAGE_CONNECTION_STRING (put BlobEndpoint in the connection string)"))
+			return nil, storage.ConfigError(errors.New("azure: service_url cannot be combined with AZURE_STORAGE_CONNECTION_STRING (put BlobEndpoint in the connection string)"))
 		}
 		svc, err = service.NewClientFromConnectionString(conn, copts)
 	default:
-		return nil, storage.Permanent(errors.New("azure credentials missing: set AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY, or AZURE_STORAGE_CONNECTION_STRING"))
+		return nil, storage.ConfigError(errors.New("azure credentials missing: set AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY, or AZURE_STORAGE_CONNECTION_STRING"))
 	}
 	if err != nil {
-		return nil, storage.Permanent(fmt.Errorf("azure client: %w", err))
+		return nil, storage.ConfigError(fmt.Errorf("azure client: %w", err))
 	}
 	c := svc.NewContainerClient(name)
 	st, err := azstore.New(c, azstore.Config{Prefix: prefix, BlockSize: block})

@@ -167,16 +167,22 @@ func TestErrors(t *testing.T) {
 	t.Setenv("AZURE_STORAGE_ACCOUNT", "")
 	t.Setenv("AZURE_STORAGE_KEY", "")
 	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "")
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ url, want string }{
 		{"ftp://x/y", "supported: file, s3, gs, azblob"},
-		{"/plain/path", "supported: file, s3, gs, azblob"},
+		{"/plain/path", "for a local directory use file:///plain/path"},
+		{"backups/here", "for a local directory use file://" + wd + "/backups/here"},
+		{"", "storage URL is empty (file:///DIR"},
 		{"s3:///prefix", "bucket name missing"},
 		{"s3://b?regoin=x", `unknown query parameter "regoin"`},
-		{"s3://b?use_path_style=maybe", "use_path_style"},
+		{"s3://b?use_path_style=maybe", `use_path_style="maybe": want true or false`},
 		{"gs://b?chunk_size=-1", "positive integer"},
 		{"azblob://c", "azure credentials missing"},
 		{"file://host/x", "use file:///absolute/path"},
-		{"file:///x?y=1", `unknown query parameter "y"`},
+		{"file:///x?y=1", `unknown query parameter "y" (this scheme takes none)`},
 		{"%zz://x", "storage URL"},
 	} {
 		_, err := storageurl.Open(context.Background(), tc.url)
@@ -184,8 +190,12 @@ func TestErrors(t *testing.T) {
 			t.Errorf("Open(%q) = %v, want an error containing %q", tc.url, err, tc.want)
 			continue
 		}
-		if !storage.IsPermanent(err) {
-			t.Errorf("Open(%q) = %v, want a permanent error", tc.url, err)
+		if !storage.IsPermanent(err) || !storage.IsConfig(err) {
+			t.Errorf("Open(%q) = %v, want a permanent configuration error", tc.url, err)
+		}
+		// Nothing failed in storage: the message is what is wrong with the URL.
+		if strings.Contains(err.Error(), "permanent storage failure") {
+			t.Errorf("Open(%q) = %q, says 'permanent storage failure'", tc.url, err)
 		}
 		if errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("Open(%q) = %v, not a not-found error", tc.url, err)
