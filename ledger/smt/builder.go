@@ -84,6 +84,10 @@ func NewChunkVerifier(expectedRoot ledger.Hash) *Builder {
 // LeafCount returns the number of leaves added so far.
 func (b *Builder) LeafCount() uint64 { return b.count }
 
+// LastKeyHash returns the key hash of the last leaf added (false if none): the prev of
+// the SegmentBuilder of the next run.
+func (b *Builder) LastKeyHash() (ledger.Hash, bool) { return b.last.KeyHash, b.count > 0 }
+
 // newNode appends w to the emitted nodes and returns the segment holding it alone.
 func (b *Builder) newNode(w *NodeWrite) segment {
 	if b.encode {
