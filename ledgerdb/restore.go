@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
@@ -178,15 +179,35 @@ func (r *StateRestore) AddChunk(ctx context.Context, recs []StateRecord, proof s
 }
 
 // ChunkBuilder prepares one chunk of a StateRestore from its records, added in order:
-// it hashes them, builds the chunk's own subtrees (smt.SegmentBuilder) and writes the
-// values and those nodes into temporary tables, which AddPrepared ingests once the
-// chunk is verified. Distinct ChunkBuilders of one StateRestore may run concurrently
-// with each other and with AddPrepared; one is not safe for concurrent use.
+// it hashes them and writes the values into a temporary table while a second goroutine
+// builds the chunk's own subtrees (smt.SegmentBuilder) from the leaves, handed over in
+// batches, and writes those nodes into another; AddPrepared ingests both once the chunk
+// is verified. Distinct ChunkBuilders of one StateRestore may run concurrently with each
+// other and with AddPrepared; one is not safe for concurrent use. Finish or Abort
+// (always deferred) ends its goroutine.
 type ChunkBuilder struct {
-	r      *StateRestore
-	sb     *smt.SegmentBuilder
-	tables [2]*sstable.Writer // values, nodes
-	paths  [2]string
+	r       *StateRestore
+	values  *sstable.Writer
+	path    string
+	valKey  []byte
+	valBuf  []byte
+	batch   []smt.Leaf
+	lastKey ledger.Hash
+	count   uint64
+	full    chan []smt.Leaf // to the tree goroutine; closed at the end
+	free    chan []smt.Leaf
+	result  chan treeResult
+	failed  atomic.Bool // the tree goroutine failed: stop sending
+	done    bool
+	tree    treeBuilder // owned by the tree goroutine
+}
+
+// treeBuilder is the tree goroutine's part of a ChunkBuilder.
+type treeBuilder struct {
+	r     *StateRestore
+	sb    *smt.SegmentBuilder
+	nodes *sstable.Writer
+	path  string
 	// late holds the nodes that sort before a node already in the nodes' table
 	// (ancestors of those, complete after they were handed out), for the batch:
 	// entries of key (1+NodeKeySize bytes) then value, ending at lateEnds.
@@ -194,60 +215,95 @@ type ChunkBuilder struct {
 	lateEnds []int
 	lastNode []byte
 	nodeKey  []byte
-	valKey   []byte
-	valBuf   []byte
-	done     bool
 }
 
-// ChunkBuilder table indexes.
+type treeResult struct {
+	seg *smt.Segment
+	err error
+}
+
+// Leaves handed to the tree goroutine at a time, and the batches in flight.
 const (
-	chunkValues = iota
-	chunkNodes
+	chunkBatch   = 2048
+	chunkBatches = 3
 )
 
 // NewChunk starts preparing the chunk whose first record follows the record with key
 // hash prev (nil for the first chunk of the snapshot). AddPrepared refuses the chunk if
 // prev is not the key hash of the last record added before it.
 func (r *StateRestore) NewChunk(prev *ledger.Hash) (*ChunkBuilder, error) {
-	c := &ChunkBuilder{r: r}
-	c.sb = smt.NewSegmentBuilder(r.version, prev, c.node)
+	c := &ChunkBuilder{r: r, full: make(chan []smt.Leaf, chunkBatches), free: make(chan []smt.Leaf, chunkBatches),
+		result: make(chan treeResult, 1), tree: treeBuilder{r: r}}
+	c.tree.sb = smt.NewSegmentBuilder(r.version, prev, c.tree.node)
+	for range chunkBatches - 1 {
+		c.free <- make([]smt.Leaf, 0, chunkBatch)
+	}
+	c.batch = make([]smt.Leaf, 0, chunkBatch)
+	go c.buildTree()
 	return c, nil
 }
 
+// buildTree adds the leaves it receives to the segment until full is closed.
+func (c *ChunkBuilder) buildTree() {
+	t := &c.tree
+	var err error
+	for batch := range c.full {
+		for i := 0; err == nil && i < len(batch); i++ {
+			err = t.sb.Add(batch[i])
+		}
+		if err != nil {
+			c.failed.Store(true)
+		}
+		c.free <- batch[:0]
+	}
+	var seg *smt.Segment
+	if err == nil {
+		seg, err = t.sb.Finish()
+	}
+	if err == nil && t.nodes != nil {
+		err = t.nodes.Close()
+		t.nodes = nil
+		if err != nil {
+			err = fmt.Errorf("close sstable: %w", err)
+		}
+	}
+	if err != nil {
+		t.discard()
+	}
+	c.result <- treeResult{seg, err}
+}
+
 // node receives the chunk's own nodes from the segment builder.
-func (c *ChunkBuilder) node(k, v []byte) error {
-	c.nodeKey = append(append(c.nodeKey[:0], tableSMTNode), k...)
-	if c.lastNode != nil && bytes.Compare(c.nodeKey, c.lastNode) <= 0 {
-		c.late = append(append(c.late, c.nodeKey...), v...)
-		c.lateEnds = append(c.lateEnds, len(c.late))
+func (t *treeBuilder) node(k, v []byte) error {
+	t.nodeKey = append(append(t.nodeKey[:0], tableSMTNode), k...)
+	if t.lastNode != nil && bytes.Compare(t.nodeKey, t.lastNode) <= 0 {
+		t.late = append(append(t.late, t.nodeKey...), v...)
+		t.lateEnds = append(t.lateEnds, len(t.late))
 		return nil
 	}
-	w, err := c.table(chunkNodes)
-	if err != nil {
-		return err
+	if t.nodes == nil {
+		// Node hashes do not compress: the table is written uncompressed.
+		var err error
+		if t.path, t.nodes, err = t.r.d.createSST(t.r.tmpDir, sstable.NoCompression); err != nil {
+			return err
+		}
 	}
-	if err := w.Set(c.nodeKey, v); err != nil {
+	if err := t.nodes.Set(t.nodeKey, v); err != nil {
 		return fmt.Errorf("write smt nodes: %w", err)
 	}
-	c.lastNode = append(c.lastNode[:0], c.nodeKey...)
+	t.lastNode = append(t.lastNode[:0], t.nodeKey...)
 	return nil
 }
 
-// table returns the chunk's table i, created on first use. Node hashes do not
-// compress: the nodes' table is written uncompressed.
-func (c *ChunkBuilder) table(i int) (*sstable.Writer, error) {
-	if c.tables[i] == nil {
-		var comp *sstable.CompressionProfile
-		if i == chunkNodes {
-			comp = sstable.NoCompression
-		}
-		path, w, err := c.r.d.createSST(c.r.tmpDir, comp)
-		if err != nil {
-			return nil, err
-		}
-		c.tables[i], c.paths[i] = w, path
+func (t *treeBuilder) discard() {
+	if t.nodes != nil {
+		_ = t.nodes.Close()
+		t.nodes = nil
 	}
-	return c.tables[i], nil
+	if t.path != "" {
+		_ = os.Remove(t.path)
+		t.path = ""
+	}
 }
 
 // Add appends the next record of the chunk; records are in strictly increasing order of
@@ -257,66 +313,104 @@ func (c *ChunkBuilder) Add(key, value []byte) error {
 		return errors.New("state chunk: already finished")
 	}
 	kh := smt.KeyHash(key)
-	if err := c.sb.Add(smt.Leaf{KeyHash: kh, ValueHash: smt.ValueHash(value)}); err != nil {
-		return err
+	// The tree goroutine checks the order too, later: check it before the values'
+	// table refuses the record with a less telling error.
+	if c.count > 0 && bytes.Compare(kh[:], c.lastKey[:]) <= 0 {
+		return fmt.Errorf("record %d: key hash %s does not follow %s", c.count, kh.Short(), c.lastKey.Short())
 	}
-	w, err := c.table(chunkValues)
-	if err != nil {
-		return err
+	c.lastKey = kh
+	c.count++
+	c.batch = append(c.batch, smt.Leaf{KeyHash: kh, ValueHash: smt.ValueHash(value)})
+	if len(c.batch) == chunkBatch {
+		if c.failed.Load() {
+			return c.wait()
+		}
+		c.full <- c.batch
+		c.batch = <-c.free
+	}
+	if c.values == nil {
+		var err error
+		if c.path, c.values, err = c.r.d.createSST(c.r.tmpDir, nil); err != nil {
+			return err
+		}
 	}
 	c.valKey = stateValueKey(c.valKey, (*[32]byte)(&kh), c.r.version)
 	c.valBuf = appendStateValue(c.valBuf[:0], key, value, false)
-	if err := w.Set(c.valKey, c.valBuf); err != nil {
+	if err := c.values.Set(c.valKey, c.valBuf); err != nil {
 		return fmt.Errorf("write state values: %w", err)
 	}
 	return nil
 }
 
-// Len returns the number of records added.
-func (c *ChunkBuilder) Len() uint64 { return c.sb.Len() }
+// wait ends the tree goroutine and returns its segment or error.
+func (c *ChunkBuilder) wait() error {
+	_, err := c.finishTree()
+	if err == nil {
+		err = errors.New("state chunk: tree builder stopped")
+	}
+	return err
+}
 
-// Finish completes the chunk's tables. The chunk needs at least one record.
-func (c *ChunkBuilder) Finish() (*PreparedChunk, error) {
+// finishTree hands over the last leaves, ends the tree goroutine and returns its result.
+func (c *ChunkBuilder) finishTree() (*smt.Segment, error) {
 	if c.done {
 		return nil, errors.New("state chunk: already finished")
 	}
-	seg, err := c.sb.Finish()
-	if err != nil {
-		return nil, err
-	}
 	c.done = true
-	p := &PreparedChunk{seg: seg, late: c.late, lateEnds: c.lateEnds}
-	for i, w := range c.tables {
-		if w == nil {
-			continue
-		}
-		c.tables[i] = nil
-		if err == nil {
-			if err = w.Close(); err != nil {
-				err = fmt.Errorf("close sstable: %w", err)
-			}
-		} else {
-			_ = w.Close()
-		}
-		p.paths = append(p.paths, c.paths[i])
-		c.paths[i] = ""
+	if len(c.batch) > 0 && !c.failed.Load() {
+		c.full <- c.batch
 	}
+	c.batch = nil
+	close(c.full)
+	res := <-c.result
+	return res.seg, res.err
+}
+
+// Finish completes the chunk's tables. The chunk needs at least one record.
+func (c *ChunkBuilder) Finish() (*PreparedChunk, error) {
+	seg, err := c.finishTree()
 	if err != nil {
-		p.Discard()
+		c.discardValues()
 		return nil, err
+	}
+	t := &c.tree
+	p := &PreparedChunk{seg: seg, late: t.late, lateEnds: t.lateEnds}
+	if t.path != "" {
+		p.paths = append(p.paths, t.path)
+		t.path = ""
+	}
+	if c.values != nil {
+		err := c.values.Close()
+		c.values = nil
+		p.paths = append(p.paths, c.path)
+		c.path = ""
+		if err != nil {
+			p.Discard()
+			return nil, fmt.Errorf("close sstable: %w", err)
+		}
 	}
 	return p, nil
 }
 
-// Abort discards the chunk's tables; it is a no-op after Finish.
+// Abort discards the chunk's tables and ends its goroutine; it is a no-op after
+// Finish.
 func (c *ChunkBuilder) Abort() {
-	c.done = true
-	for i, w := range c.tables {
-		if w != nil {
-			_ = w.Close()
-			_ = os.Remove(c.paths[i])
-			c.tables[i], c.paths[i] = nil, ""
+	if !c.done {
+		if _, err := c.finishTree(); err == nil {
+			c.tree.discard()
 		}
+	}
+	c.discardValues()
+}
+
+func (c *ChunkBuilder) discardValues() {
+	if c.values != nil {
+		_ = c.values.Close()
+		c.values = nil
+	}
+	if c.path != "" {
+		_ = os.Remove(c.path)
+		c.path = ""
 	}
 }
 
