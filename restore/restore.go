@@ -58,8 +58,10 @@ type Options struct {
 	Waypoints []ledger.Waypoint
 	// MetadataCacheDir, if set, keeps a local cache of the metadata files.
 	MetadataCacheDir string
-	// Concurrency is the number of downloads in flight (default DefaultConcurrency);
-	// memory is bounded by about 2 x Concurrency x the chunk size.
+	// Concurrency is the number of downloads in flight (default DefaultConcurrency).
+	// State chunks are streamed into tables, not held: their memory is about
+	// Concurrency x the decoder's and tables' buffers; transaction chunks are held, about
+	// (Concurrency + 1) x the chunk size.
 	Concurrency int
 	// Limits bound chunk decoding.
 	Limits native.Limits
