@@ -176,13 +176,9 @@ func stateRange(ctx context.Context, svc StateSource, st storage.Store, b storag
 		cur = stateChunk{}
 		return nil
 	}
-	for {
-		t0 := time.Now()
-		ok := s.Next()
-		timed(&o.Stats.FetchNanos, t0)
-		if !ok {
-			break
-		}
+	// The stream times its reads of the response body: no clock per record.
+	defer func() { o.Stats.FetchNanos.Add(int64(s.Waited())) }()
+	for s.Next() {
 		if s.Index() != idx {
 			return nil, fmt.Errorf("state stream at %d: item index %d", idx, s.Index())
 		}

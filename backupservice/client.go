@@ -327,6 +327,7 @@ type Stream struct {
 	expected uint64
 	err      error
 	closed   bool
+	waited   time.Duration // in reads of the body
 }
 
 // idleReader resets the idle timer on every read of the body.
@@ -335,9 +336,11 @@ type idleReader struct{ s *Stream }
 func (r idleReader) Read(p []byte) (int, error) {
 	// Only time spent waiting for the server counts: a slow consumer between reads
 	// is not an idle server.
+	t0 := time.Now()
 	r.s.timer.Reset(r.s.timeout)
 	n, err := r.s.body.Read(p)
 	r.s.timer.Stop()
+	r.s.waited += time.Since(t0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		err = causeOf(r.s.ctx, err)
 	}
@@ -440,6 +443,11 @@ func (s *StateStream) Record() []byte { return s.s.Record() }
 
 // Expected returns the number of items the service announced.
 func (s *StateStream) Expected() uint64 { return s.s.expected }
+
+// Waited returns the time spent so far waiting for the service: in reads of the
+// response body, which a buffer makes one per many records (timing each record would
+// cost more than decoding it).
+func (s *StateStream) Waited() time.Duration { return s.s.waited }
 
 // Err returns the error that ended the stream.
 func (s *StateStream) Err() error {

@@ -17,7 +17,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
-	"github.com/ledgervault/ledgervault/internal/parallel"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
 	"github.com/ledgervault/ledgervault/ledger/smt"
@@ -58,14 +57,13 @@ type StateRecord struct {
 }
 
 // stateRestoreProgress is recorded after every chunk so that a killed restore resumes.
+// (Records of earlier versions also hold the largest node key written, which is no
+// longer needed: every chunk's own nodes sort after everything written before it.)
 type stateRestoreProgress struct {
 	Version    uint64      `json:"version"`
 	Root       ledger.Hash `json:"root"`
 	NextChunk  int         `json:"next_chunk"`
 	Checkpoint []byte      `json:"checkpoint"`
-	// LastNodeKey is the largest tree node key written so far (absent in records of
-	// older versions: then every node of the next chunk goes into its table).
-	LastNodeKey []byte `json:"last_node_key,omitempty"`
 }
 
 const metaStateRestore = "state-restore"
@@ -74,11 +72,16 @@ const metaStateRestore = "state-restore"
 // chunk against the expected root with its range proof, and loading values and tree
 // nodes as SSTables (Pebble ingestion). It records progress after every chunk.
 //
-// Every chunk's values and nodes sort after everything loaded before (the builder hands
-// out nodes in key order), so each chunk's two tables land in the bottom level without
-// overlapping anything and without compactions. The exception are the few ancestors of
-// nodes of earlier chunks that complete with a chunk: they sort before nodes already
-// loaded and are written with the chunk's progress record in one synced batch.
+// Chunks are prepared concurrently (NewChunk: each chunk's values and the nodes of its
+// own subtrees, hashed and written into two tables) and added in order (AddPrepared:
+// the seam with the chunk before is folded, the range proof verified, and only then are
+// the tables ingested). A chunk's own nodes sort after every node of the leaves before
+// it, and its values after theirs, so each chunk's two tables land in the bottom level
+// without overlapping anything and without compactions. The exception are the few
+// nodes that hold leaves of earlier chunks too (folded by AddPrepared) and the
+// ancestors of a chunk's nodes that complete after the builder handed those out: they
+// sort before nodes already loaded and are written with the chunk's progress record in
+// one synced batch.
 type StateRestore struct {
 	d       *DB
 	version uint64
@@ -86,14 +89,7 @@ type StateRestore struct {
 	b       *smt.Builder
 	next    int
 	tmpDir  string
-
-	leaves    []smt.Leaf
-	lastNode  []byte // the largest node key loaded so far; nil if none or unknown
-	resumed   bool   // lastNode unknown: resumed from a record without it
-	chunkLast []byte // the largest node key of the chunk being loaded
-	nodeKey   []byte
-	valKey    []byte
-	valBuf    []byte
+	nodeKey []byte
 }
 
 // StartStateRestore starts (or resumes, if an interrupted restore of the same version
@@ -124,12 +120,6 @@ func (d *DB) StartStateRestore(ctx context.Context, version uint64, root ledger.
 			return nil, fmt.Errorf("start state restore: resume: %w", err)
 		}
 		r.b, r.next = b, p.NextChunk
-		// The key only decides which nodes go into tables rather than the batch, so a
-		// malformed one costs speed, not correctness: it counts as unknown.
-		if len(p.LastNodeKey) == 1+smt.NodeKeySize && p.LastNodeKey[0] == tableSMTNode {
-			r.lastNode = p.LastNodeKey
-		}
-		r.resumed = p.NextChunk > 0 && r.lastNode == nil
 	}
 	if err := os.RemoveAll(r.tmpDir); err != nil {
 		return nil, err
@@ -147,70 +137,352 @@ func (r *StateRestore) NextChunk() int { return r.next }
 // LeafCount returns the number of items restored so far.
 func (r *StateRestore) LeafCount() uint64 { return r.b.LeafCount() }
 
+// LastKeyHash returns the key hash of the last item restored so far (false if none):
+// the prev of the next chunk's NewChunk.
+func (r *StateRestore) LastKeyHash() (ledger.Hash, bool) { return r.b.LastKeyHash() }
+
+// RemoveTemp removes the tables of chunks prepared but neither added nor discarded
+// (after an error, once no ChunkBuilder runs); a restarted restore removes them too.
+func (r *StateRestore) RemoveTemp() {
+	entries, _ := os.ReadDir(r.tmpDir)
+	for _, e := range entries {
+		_ = os.Remove(filepath.Join(r.tmpDir, e.Name()))
+	}
+}
+
 // AddChunk verifies and loads the next chunk: records sorted by key hash, continuing
-// after everything added before, with the range proof of its last record.
+// after everything added before, with the range proof of its last record. It is
+// NewChunk, Add and Finish, then AddPrepared.
 func (r *StateRestore) AddChunk(ctx context.Context, recs []StateRecord, proof smt.RangeProof) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := r.addChunk(ctx, recs, proof); err != nil {
+	var prev *ledger.Hash
+	if h, ok := r.b.LastKeyHash(); ok {
+		prev = &h
+	}
+	c, err := r.NewChunk(prev)
+	if err != nil {
+		return fmt.Errorf("state chunk %d: %w", r.next, err)
+	}
+	defer c.Abort()
+	for i := range recs {
+		if err := c.Add(recs[i].Key, recs[i].Value); err != nil {
+			return fmt.Errorf("state chunk %d: record %d: %w", r.next, i, err)
+		}
+	}
+	p, err := c.Finish()
+	if err != nil {
+		return fmt.Errorf("state chunk %d: %w", r.next, err)
+	}
+	return r.AddPrepared(ctx, p, proof)
+}
+
+// ChunkBuilder prepares one chunk of a StateRestore from its records, added in order:
+// it hashes them and writes the values into a temporary table while a second goroutine
+// builds the chunk's own subtrees (smt.SegmentBuilder) from the leaves, handed over in
+// batches, and writes those nodes into another; AddPrepared ingests both once the chunk
+// is verified. Distinct ChunkBuilders of one StateRestore may run concurrently with each
+// other and with AddPrepared; one is not safe for concurrent use. Finish or Abort
+// (always deferred) ends its goroutine.
+type ChunkBuilder struct {
+	r       *StateRestore
+	values  *sstable.Writer
+	path    string
+	valKey  []byte
+	valBuf  []byte
+	batch   []smt.Leaf
+	lastKey ledger.Hash
+	count   uint64
+	full    chan []smt.Leaf // to the tree goroutine; closed at the end
+	free    chan []smt.Leaf
+	result  chan treeResult
+	failed  atomic.Bool // the tree goroutine failed: stop sending
+	done    bool
+	tree    treeBuilder // owned by the tree goroutine
+}
+
+// treeBuilder is the tree goroutine's part of a ChunkBuilder.
+type treeBuilder struct {
+	r     *StateRestore
+	sb    *smt.SegmentBuilder
+	nodes *sstable.Writer
+	path  string
+	// late holds the nodes that sort before a node already in the nodes' table
+	// (ancestors of those, complete after they were handed out), for the batch:
+	// entries of key (1+NodeKeySize bytes) then value, ending at lateEnds.
+	late     []byte
+	lateEnds []int
+	lastNode []byte
+	nodeKey  []byte
+}
+
+type treeResult struct {
+	seg *smt.Segment
+	err error
+}
+
+// Leaves handed to the tree goroutine at a time, and the batches in flight.
+const (
+	chunkBatch   = 2048
+	chunkBatches = 3
+)
+
+// NewChunk starts preparing the chunk whose first record follows the record with key
+// hash prev (nil for the first chunk of the snapshot). AddPrepared refuses the chunk if
+// prev is not the key hash of the last record added before it.
+func (r *StateRestore) NewChunk(prev *ledger.Hash) (*ChunkBuilder, error) {
+	c := &ChunkBuilder{r: r, full: make(chan []smt.Leaf, chunkBatches), free: make(chan []smt.Leaf, chunkBatches),
+		result: make(chan treeResult, 1), tree: treeBuilder{r: r}}
+	c.tree.sb = smt.NewSegmentBuilder(r.version, prev, c.tree.node)
+	for range chunkBatches - 1 {
+		c.free <- make([]smt.Leaf, 0, chunkBatch)
+	}
+	c.batch = make([]smt.Leaf, 0, chunkBatch)
+	go c.buildTree()
+	return c, nil
+}
+
+// buildTree adds the leaves it receives to the segment until full is closed.
+func (c *ChunkBuilder) buildTree() {
+	t := &c.tree
+	var err error
+	for batch := range c.full {
+		for i := 0; err == nil && i < len(batch); i++ {
+			err = t.sb.Add(batch[i])
+		}
+		if err != nil {
+			c.failed.Store(true)
+		}
+		c.free <- batch[:0]
+	}
+	var seg *smt.Segment
+	if err == nil {
+		seg, err = t.sb.Finish()
+	}
+	if err == nil && t.nodes != nil {
+		err = t.nodes.Close()
+		t.nodes = nil
+		if err != nil {
+			err = fmt.Errorf("close sstable: %w", err)
+		}
+	}
+	if err != nil {
+		t.discard()
+	}
+	c.result <- treeResult{seg, err}
+}
+
+// node receives the chunk's own nodes from the segment builder.
+func (t *treeBuilder) node(k, v []byte) error {
+	t.nodeKey = append(append(t.nodeKey[:0], tableSMTNode), k...)
+	if t.lastNode != nil && bytes.Compare(t.nodeKey, t.lastNode) <= 0 {
+		t.late = append(append(t.late, t.nodeKey...), v...)
+		t.lateEnds = append(t.lateEnds, len(t.late))
+		return nil
+	}
+	if t.nodes == nil {
+		// Node hashes do not compress: the table is written uncompressed.
+		var err error
+		if t.path, t.nodes, err = t.r.d.createSST(t.r.tmpDir, sstable.NoCompression); err != nil {
+			return err
+		}
+	}
+	if err := t.nodes.Set(t.nodeKey, v); err != nil {
+		return fmt.Errorf("write smt nodes: %w", err)
+	}
+	t.lastNode = append(t.lastNode[:0], t.nodeKey...)
+	return nil
+}
+
+func (t *treeBuilder) discard() {
+	if t.nodes != nil {
+		_ = t.nodes.Close()
+		t.nodes = nil
+	}
+	if t.path != "" {
+		_ = os.Remove(t.path)
+		t.path = ""
+	}
+}
+
+// Add appends the next record of the chunk; records are in strictly increasing order of
+// their keys' hashes, after prev.
+func (c *ChunkBuilder) Add(key, value []byte) error {
+	if c.done {
+		return errors.New("state chunk: already finished")
+	}
+	kh := smt.KeyHash(key)
+	// The tree goroutine checks the order too, later: check it before the values'
+	// table refuses the record with a less telling error.
+	if c.count > 0 && bytes.Compare(kh[:], c.lastKey[:]) <= 0 {
+		return fmt.Errorf("record %d: key hash %s does not follow %s", c.count, kh.Short(), c.lastKey.Short())
+	}
+	c.lastKey = kh
+	c.count++
+	c.batch = append(c.batch, smt.Leaf{KeyHash: kh, ValueHash: smt.ValueHash(value)})
+	if len(c.batch) == chunkBatch {
+		if c.failed.Load() {
+			return c.wait()
+		}
+		c.full <- c.batch
+		c.batch = <-c.free
+	}
+	if c.values == nil {
+		var err error
+		if c.path, c.values, err = c.r.d.createSST(c.r.tmpDir, nil); err != nil {
+			return err
+		}
+	}
+	c.valKey = stateValueKey(c.valKey, (*[32]byte)(&kh), c.r.version)
+	c.valBuf = appendStateValue(c.valBuf[:0], key, value, false)
+	if err := c.values.Set(c.valKey, c.valBuf); err != nil {
+		return fmt.Errorf("write state values: %w", err)
+	}
+	return nil
+}
+
+// wait ends the tree goroutine and returns its segment or error.
+func (c *ChunkBuilder) wait() error {
+	_, err := c.finishTree()
+	if err == nil {
+		err = errors.New("state chunk: tree builder stopped")
+	}
+	return err
+}
+
+// finishTree hands over the last leaves, ends the tree goroutine and returns its result.
+func (c *ChunkBuilder) finishTree() (*smt.Segment, error) {
+	if c.done {
+		return nil, errors.New("state chunk: already finished")
+	}
+	c.done = true
+	if len(c.batch) > 0 && !c.failed.Load() {
+		c.full <- c.batch
+	}
+	c.batch = nil
+	close(c.full)
+	res := <-c.result
+	return res.seg, res.err
+}
+
+// Finish completes the chunk's tables. The chunk needs at least one record.
+func (c *ChunkBuilder) Finish() (*PreparedChunk, error) {
+	seg, err := c.finishTree()
+	if err != nil {
+		c.discardValues()
+		return nil, err
+	}
+	t := &c.tree
+	p := &PreparedChunk{seg: seg, late: t.late, lateEnds: t.lateEnds}
+	if t.path != "" {
+		p.paths = append(p.paths, t.path)
+		t.path = ""
+	}
+	if c.values != nil {
+		err := c.values.Close()
+		c.values = nil
+		p.paths = append(p.paths, c.path)
+		c.path = ""
+		if err != nil {
+			p.Discard()
+			return nil, fmt.Errorf("close sstable: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// Abort discards the chunk's tables and ends its goroutine; it is a no-op after
+// Finish.
+func (c *ChunkBuilder) Abort() {
+	if !c.done {
+		if _, err := c.finishTree(); err == nil {
+			c.tree.discard()
+		}
+	}
+	c.discardValues()
+}
+
+func (c *ChunkBuilder) discardValues() {
+	if c.values != nil {
+		_ = c.values.Close()
+		c.values = nil
+	}
+	if c.path != "" {
+		_ = os.Remove(c.path)
+		c.path = ""
+	}
+}
+
+// PreparedChunk is a chunk prepared by a ChunkBuilder, waiting for AddPrepared.
+type PreparedChunk struct {
+	seg      *smt.Segment
+	paths    []string // tables, not yet ingested
+	late     []byte
+	lateEnds []int
+}
+
+// Len returns the number of records of the chunk.
+func (p *PreparedChunk) Len() uint64 { return p.seg.Len() }
+
+// FirstKeyHash returns the key hash of the chunk's first record.
+func (p *PreparedChunk) FirstKeyHash() ledger.Hash { return p.seg.FirstKeyHash() }
+
+// LastKeyHash returns the key hash of the chunk's last record.
+func (p *PreparedChunk) LastKeyHash() ledger.Hash { return p.seg.LastKeyHash() }
+
+// Discard removes the chunk's tables if they were not ingested; it is safe to call
+// twice.
+func (p *PreparedChunk) Discard() {
+	for _, path := range p.paths {
+		_ = os.Remove(path)
+	}
+	p.paths = nil
+}
+
+// AddPrepared verifies and loads the next chunk, prepared by NewChunk with the key hash
+// of the last record added before it: it folds the chunk into the tree, checks its
+// range proof (the proof of its last record) and ingests its tables. A rejected chunk
+// leaves the restore as it was. The chunk's tables are gone when it returns.
+func (r *StateRestore) AddPrepared(ctx context.Context, p *PreparedChunk, proof smt.RangeProof) error {
+	defer p.Discard()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := r.addPrepared(ctx, p, proof); err != nil {
 		return fmt.Errorf("state chunk %d: %w", r.next, err)
 	}
 	r.next++
 	return nil
 }
 
-func (r *StateRestore) addChunk(ctx context.Context, recs []StateRecord, proof smt.RangeProof) error {
-	r.hashLeaves(recs)
-	// The values' table depends only on the key hashes: write it while the builder
-	// verifies the chunk and hands out its nodes. The builder checks the order; the values
-	// are written in the same order.
-	type result struct {
-		path string
-		err  error
-	}
-	values := make(chan result, 1)
-	if len(recs) > 0 {
-		go func() {
-			p, err := r.writeValuesSST(recs)
-			values <- result{p, err}
-		}()
-	} else {
-		values <- result{}
-	}
-	var paths []string
-	defer func() {
-		for _, p := range paths {
-			_ = os.Remove(p) // Ingest removed them on success
-		}
-	}()
+func (r *StateRestore) addPrepared(ctx context.Context, p *PreparedChunk, proof smt.RangeProof) error {
 	batch := r.d.pdb.NewBatch()
 	defer batch.Close()
-	nodes, err := r.writeNodes(batch, proof)
-	if nodes != "" {
-		paths = append(paths, nodes)
-	}
-	v := <-values
-	if v.path != "" {
-		paths = append(paths, v.path)
-	}
-	if err == nil {
-		err = v.err
-	}
+	err := r.b.AddSegment(p.seg, proof, func(k, v []byte) error {
+		r.nodeKey = append(append(r.nodeKey[:0], tableSMTNode), k...)
+		return batch.Set(r.nodeKey, v, nil)
+	})
 	if err != nil {
 		return err
 	}
-	if len(paths) > 0 {
-		if err := r.d.pdb.Ingest(ctx, paths); err != nil {
+	const kl = 1 + smt.NodeKeySize
+	start := 0
+	for _, end := range p.lateEnds {
+		e := p.late[start:end]
+		if err := batch.Set(e[:kl], e[kl:], nil); err != nil {
+			return err
+		}
+		start = end
+	}
+	if len(p.paths) > 0 {
+		if err := r.d.pdb.Ingest(ctx, p.paths); err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
+		p.paths = nil // moved into the store
 	}
-	if nodes != "" {
-		r.lastNode, r.chunkLast = r.chunkLast, r.lastNode
-		r.resumed = false
-	}
-	p := stateRestoreProgress{Version: r.version, Root: r.root, NextChunk: r.next + 1, Checkpoint: r.b.Checkpoint(), LastNodeKey: r.lastNode}
-	raw, err := json.Marshal(p)
+	pr := stateRestoreProgress{Version: r.version, Root: r.root, NextChunk: r.next + 1, Checkpoint: r.b.Checkpoint()}
+	raw, err := json.Marshal(pr)
 	if err != nil {
 		return err
 	}
@@ -221,141 +493,6 @@ func (r *StateRestore) addChunk(ctx context.Context, recs []StateRecord, proof s
 		return fmt.Errorf("record progress: %w", err)
 	}
 	return nil
-}
-
-// hashLeaves computes the chunk's leaves, spreading the hashing over the processors.
-func (r *StateRestore) hashLeaves(recs []StateRecord) {
-	r.leaves = slices.Grow(r.leaves[:0], len(recs))[:len(recs)]
-	parallel.For(len(recs), 4096, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			r.leaves[i] = smt.Leaf{KeyHash: smt.KeyHash(recs[i].Key), ValueHash: smt.ValueHash(recs[i].Value)}
-		}
-	})
-}
-
-// writeNodes verifies the chunk's leaves with the builder and writes the nodes it hands
-// out: those that sort before a node already written (ancestors of earlier nodes) into
-// batch, the rest, which the builder hands out in key order, into one SSTable, whose path
-// it returns ("" if none). A second goroutine writes the table while the builder works:
-// the builder fills buffers of encoded nodes that the writer empties. The largest node
-// key written is left in r.chunkLast. Node hashes do not compress, so the table is
-// written uncompressed.
-func (r *StateRestore) writeNodes(batch *pebble.Batch, proof smt.RangeProof) (string, error) {
-	const (
-		kl      = 1 + smt.NodeKeySize // a node key in the store
-		bufSize = 1 << 20
-		bufs    = 3
-	)
-	full := make(chan []byte, bufs)
-	free := make(chan []byte, bufs)
-	for range bufs {
-		free <- make([]byte, 0, bufSize)
-	}
-	type result struct {
-		path string
-		err  error
-	}
-	done := make(chan result, 1)
-	var failed atomic.Bool
-	go func() {
-		var res result
-		var w *sstable.Writer
-		for buf := range full {
-			if res.err == nil && w == nil {
-				res.path, w, res.err = r.createSST(sstable.NoCompression)
-			}
-			// Each entry: key ‖ value length (1 byte) ‖ value.
-			for p := buf; res.err == nil && len(p) > 0; {
-				n := kl + 1 + int(p[kl])
-				res.err = w.Set(p[:kl], p[kl+1:n])
-				p = p[n:]
-			}
-			if res.err != nil {
-				failed.Store(true)
-			}
-			free <- buf[:0]
-		}
-		if w != nil {
-			if err := w.Close(); res.err == nil {
-				res.err = err
-			}
-		}
-		done <- res
-	}()
-
-	if r.resumed {
-		r.chunkLast = r.chunkLast[:0] // unknown: the first node goes into the table
-	} else {
-		r.chunkLast = append(r.chunkLast[:0], r.lastNode...)
-	}
-	buf := <-free
-	err := r.b.AddChunkFunc(r.leaves, proof, func(k, v []byte) error {
-		r.nodeKey = append(append(r.nodeKey[:0], tableSMTNode), k...)
-		if len(r.chunkLast) > 0 && bytes.Compare(r.nodeKey, r.chunkLast) <= 0 {
-			return batch.Set(r.nodeKey, v, nil)
-		}
-		if len(v) > smt.MaxNodeSize || len(k) != smt.NodeKeySize {
-			return fmt.Errorf("smt node of %d bytes with a key of %d", len(v), len(k))
-		}
-		if len(buf)+kl+1+len(v) > cap(buf) {
-			if failed.Load() {
-				return errors.New("sstable writer failed")
-			}
-			full <- buf
-			buf = <-free
-		}
-		buf = append(buf, r.nodeKey...)
-		buf = append(buf, byte(len(v)))
-		buf = append(buf, v...)
-		r.chunkLast = append(r.chunkLast[:0], r.nodeKey...)
-		return nil
-	})
-	if err == nil && len(buf) > 0 {
-		full <- buf
-	}
-	close(full)
-	res := <-done
-	if res.err != nil {
-		err = fmt.Errorf("write smt nodes: %w", res.err) // the cause of a writer failure
-	}
-	if err != nil {
-		if res.path != "" {
-			_ = os.Remove(res.path)
-		}
-		return "", err
-	}
-	return res.path, nil
-}
-
-// writeValuesSST writes the chunk's state values, keyed by their leaves' key hashes, into
-// one SSTable.
-func (r *StateRestore) writeValuesSST(recs []StateRecord) (string, error) {
-	path, w, err := r.createSST(nil)
-	if err != nil {
-		return "", err
-	}
-	for i := range recs {
-		r.valKey = stateValueKey(r.valKey, (*[32]byte)(&r.leaves[i].KeyHash), r.version)
-		r.valBuf = appendStateValue(r.valBuf[:0], recs[i].Key, recs[i].Value, false)
-		if err = w.Set(r.valKey, r.valBuf); err != nil {
-			break
-		}
-	}
-	if err != nil {
-		_ = w.Close()
-		_ = os.Remove(path)
-		return "", fmt.Errorf("write state values: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		_ = os.Remove(path)
-		return "", fmt.Errorf("close sstable: %w", err)
-	}
-	return path, nil
-}
-
-// createSST creates a temporary SSTable in the restore's directory.
-func (r *StateRestore) createSST(compression *sstable.CompressionProfile) (string, *sstable.Writer, error) {
-	return r.d.createSST(r.tmpDir, compression)
 }
 
 // createSST creates a temporary SSTable in dir for ingestion and returns its path and

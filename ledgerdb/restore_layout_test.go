@@ -6,10 +6,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/smt"
 )
 
@@ -20,8 +24,8 @@ import (
 // Apply writes for the same state at the same version, and serves the source's range
 // proofs, also after a reopen that resumes the restore half way. The first chunks are
 // small; the later ones are large enough for the builder to hand out their nodes in
-// several runs. A progress record without the last node key (from an older version)
-// still resumes to the same nodes (the first chunk after it may overlap earlier tables).
+// several runs. A progress record of an older version (with the largest node key
+// written) resumes the same way.
 func TestStateRestoreLayout(t *testing.T) {
 	for _, legacy := range []bool{false, true} {
 		t.Run(fmt.Sprintf("legacy-record=%v", legacy), func(t *testing.T) { testStateRestoreLayout(t, legacy) })
@@ -92,18 +96,16 @@ func testStateRestoreLayout(t *testing.T, legacy bool) {
 		add(c, true)
 	}
 	if legacy {
+		// Earlier versions also recorded the largest node key written.
 		raw, err := d.GetMeta(ctx, metaStateRestore)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p stateRestoreProgress
+		var p map[string]any
 		if err := json.Unmarshal(raw, &p); err != nil {
 			t.Fatal(err)
 		}
-		if p.LastNodeKey == nil {
-			t.Fatal("progress record without the last node key")
-		}
-		p.LastNodeKey = nil
+		p["last_node_key"] = []byte{tableSMTNode, 1, 2, 3}
 		if raw, err = json.Marshal(p); err != nil {
 			t.Fatal(err)
 		}
@@ -122,11 +124,46 @@ func testStateRestoreLayout(t *testing.T, legacy bool) {
 	if sr.NextChunk() != half || sr.LeafCount() != uint64(ends[half-1]) {
 		t.Fatalf("resumed at chunk %d with %d leaves, want %d with %d", sr.NextChunk(), sr.LeafCount(), half, ends[half-1])
 	}
-	if (len(sr.lastNode) == 0) != legacy || sr.resumed != legacy {
-		t.Fatalf("resumed restore knows the last node key: %v, want %v", len(sr.lastNode) > 0, !legacy)
-	}
+	// The rest prepared concurrently, added in order.
+	prepared := make([]*PreparedChunk, len(ends))
+	errs := make([]error, len(ends))
+	var wg sync.WaitGroup
 	for c := half; c < len(ends); c++ {
-		add(c, !legacy) // a legacy resume's first tables may overlap and cause compactions
+		wg.Go(func() {
+			prev := smt.KeyHash(recs[ends[c-1]-1].Key)
+			cb, err := sr.NewChunk(&prev)
+			if err != nil {
+				errs[c] = err
+				return
+			}
+			defer cb.Abort()
+			for _, rec := range recs[ends[c-1]:ends[c]] {
+				if errs[c] = cb.Add(rec.Key, rec.Value); errs[c] != nil {
+					return
+				}
+			}
+			prepared[c], errs[c] = cb.Finish()
+		})
+	}
+	wg.Wait()
+	for c := half; c < len(ends); c++ {
+		if errs[c] != nil {
+			t.Fatalf("prepare chunk %d: %v", c, errs[c])
+		}
+		m := d.pdb.Metrics()
+		if err := sr.AddPrepared(ctx, prepared[c], proof(ends[c])); err != nil {
+			t.Fatalf("chunk %d: %v", c, err)
+		}
+		after := d.pdb.Metrics()
+		if after.Levels[0].TablesCount != m.Levels[0].TablesCount || after.Compact.Count != m.Compact.Count ||
+			after.Levels[6].TablesCount != m.Levels[6].TablesCount+2 {
+			t.Fatalf("chunk %d: L0 tables %d -> %d, L6 tables %d -> %d, compactions %d -> %d", c,
+				m.Levels[0].TablesCount, after.Levels[0].TablesCount, m.Levels[6].TablesCount, after.Levels[6].TablesCount,
+				m.Compact.Count, after.Compact.Count)
+		}
+	}
+	if left, _ := os.ReadDir(sr.tmpDir); len(left) != 0 {
+		t.Fatalf("%d temporary tables left", len(left))
 	}
 	got, err := sr.Finish(ctx)
 	if err != nil {
@@ -175,5 +212,120 @@ func testStateRestoreLayout(t *testing.T, legacy bool) {
 		if !slices.Equal(have.Siblings, want.Siblings) {
 			t.Fatalf("range proof of record %d differs from the source's", i)
 		}
+	}
+}
+
+// TestStateRestoreRefusesChunks checks that a chunk prepared after the wrong record, a
+// chunk with a changed value, and records out of order are refused, leave no table
+// behind and leave the restore able to continue with the right chunk.
+func TestStateRestoreRefusesChunks(t *testing.T) {
+	ctx := context.Background()
+	const n, version = 12000, 3
+	src := smt.NewOverlay(nil)
+	recs := make([]StateRecord, n)
+	ups := make([]smt.Update, n)
+	for i := range recs {
+		recs[i] = StateRecord{Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i)}
+		ups[i] = smt.Update{KeyHash: smt.KeyHash(recs[i].Key), ValueHash: smt.ValueHash(recs[i].Value)}
+	}
+	slices.SortFunc(recs, func(a, b StateRecord) int {
+		ka, kb := smt.KeyHash(a.Key), smt.KeyHash(b.Key)
+		return bytes.Compare(ka[:], kb[:])
+	})
+	root, writes, err := smt.Apply(ctx, src, smt.EmptyRoot(), version, ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Put(writes...)
+	proof := func(end int) smt.RangeProof {
+		p, err := smt.ProveRange(ctx, src, root, smt.KeyHash(recs[end-1].Key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	d, err := Open(ctx, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	sr, err := d.StartStateRestore(ctx, version, root.RootHash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepare := func(prev *ledger.Hash, rs []StateRecord) (*PreparedChunk, error) {
+		cb, err := sr.NewChunk(prev)
+		if err != nil {
+			return nil, err
+		}
+		defer cb.Abort()
+		for _, r := range rs {
+			if err := cb.Add(r.Key, r.Value); err != nil {
+				return nil, err
+			}
+		}
+		return cb.Finish()
+	}
+	empty := func(what string) {
+		t.Helper()
+		if left, _ := os.ReadDir(sr.tmpDir); len(left) != 0 {
+			t.Fatalf("%s: %d temporary tables left", what, len(left))
+		}
+	}
+	const cut = 7000
+	if err := sr.AddChunk(ctx, recs[:cut], proof(cut)); err != nil {
+		t.Fatal(err)
+	}
+	// Out of order: refused while preparing, within a batch and across batches.
+	for _, at := range []int{1, chunkBatch, 2*chunkBatch + 5} {
+		bad := slices.Clone(recs[:cut])
+		bad[at-1], bad[at] = bad[at], bad[at-1]
+		if _, err := prepare(nil, bad); err == nil || !strings.Contains(err.Error(), "does not follow") {
+			t.Fatalf("records swapped at %d: %v", at, err)
+		}
+		empty("swapped records")
+	}
+	// A first record before the assumed previous one: refused by the tree goroutine.
+	after := smt.KeyHash(recs[cut+5].Key)
+	if _, err := prepare(&after, recs[cut:]); err == nil || !strings.Contains(err.Error(), "does not follow") {
+		t.Fatalf("chunk before its assumed predecessor: %v", err)
+	}
+	empty("chunk before its assumed predecessor")
+	last := smt.KeyHash(recs[cut-1].Key)
+	wrongPrev := smt.KeyHash(recs[cut-2].Key)
+	changed := slices.Clone(recs[cut:])
+	changed[7].Value = []byte("changed")
+	for _, c := range []struct {
+		name string
+		prev *ledger.Hash
+		recs []StateRecord
+	}{
+		{"prepared as the first chunk", nil, recs[cut:]},
+		{"prepared after another record", &wrongPrev, recs[cut:]},
+		{"changed value", &last, changed},
+		{"a record missing", &last, recs[cut+1:]},
+	} {
+		p, err := prepare(c.prev, c.recs)
+		if err != nil {
+			t.Fatalf("%s: prepare: %v", c.name, err)
+		}
+		if err := sr.AddPrepared(ctx, p, proof(n)); err == nil {
+			t.Fatalf("%s: accepted", c.name)
+		}
+		empty(c.name)
+		if sr.NextChunk() != 1 || sr.LeafCount() != cut {
+			t.Fatalf("%s: the refused chunk moved the restore to chunk %d, %d leaves", c.name, sr.NextChunk(), sr.LeafCount())
+		}
+	}
+	p, err := prepare(&last, recs[cut:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sr.AddPrepared(ctx, p, proof(n)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sr.Finish(ctx)
+	if err != nil || got.RootHash() != root.RootHash() {
+		t.Fatalf("finish: %v, root %s want %s", err, got.RootHash().Short(), root.RootHash().Short())
 	}
 }

@@ -327,45 +327,23 @@ func loadSnapshot(ctx context.Context, e *env, b catalog.Backup, h *ledger.Epoch
 	return &snapshot{b: b, m: m, root: root, proof: rp, bytes: m.RootProof.Size}, nil
 }
 
-// stateChunk is one downloaded, decoded chunk of a snapshot.
+// stateChunk is one downloaded chunk of a snapshot: decoded into leaves (verify), or
+// prepared for the database (restore).
 type stateChunk struct {
-	desc   *native.StateSnapshotChunk
-	recs   []ledgerdb.StateRecord
-	leaves []smt.Leaf
-	proof  smt.RangeProof
-	bytes  int64
-	// elapsed is the time spent downloading and decoding the chunk.
+	desc     *native.StateSnapshotChunk
+	leaves   []smt.Leaf
+	prepared *ledgerdb.PreparedChunk
+	proof    smt.RangeProof
+	bytes    int64
+	// elapsed is the time spent downloading and decoding (or preparing) the chunk.
 	elapsed time.Duration
 }
 
-// arena holds copies of records in a few large blocks.
-type arena struct{ cur []byte }
-
-func (a *arena) copy(b []byte) []byte {
-	if len(b) > cap(a.cur)-len(a.cur) {
-		a.cur = make([]byte, 0, max(4<<20, len(b)))
-	}
-	s := len(a.cur)
-	a.cur = append(a.cur, b...)
-	return a.cur[s:len(a.cur):len(a.cur)]
-}
-
-// fetchStateChunk downloads a state chunk and its range proof, checks the chunk against
-// its manifest entry (item count, first and last key hashes) and decodes the proof.
-// With keep, the records are kept for a restore; otherwise only the leaves.
-func fetchStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk, keep bool) (*stateChunk, error) {
+// readStateChunk reads a state chunk, passing each record's key and value to add (valid
+// only during the call), and checks the item count against its manifest entry.
+func readStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk, add func(k, v []byte) error) (int64, error) {
 	want := c.LastIndex - c.FirstIndex + 1
-	out := &stateChunk{desc: c}
-	if keep {
-		// The database hashes the records itself while it verifies them: keep only the
-		// records (copied into a few large blocks), and the first and last key hashes.
-		out.recs = make([]ledgerdb.StateRecord, 0, min(want, 1<<16))
-	} else {
-		out.leaves = make([]smt.Leaf, 0, min(want, 1<<16))
-	}
-	var a arena
 	var count uint64
-	var firstKey, lastKey []byte
 	n, err := native.ReadChunk(ctx, e.st, c.File, e.lim, func(rec []byte) error {
 		if count >= want {
 			return fmt.Errorf("more than the %d items of its manifest entry", want)
@@ -378,46 +356,98 @@ func fetchStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk, 
 			return fmt.Errorf("value of %d bytes exceeds the limit of %d", len(v), ledger.MaxValueSize)
 		}
 		count++
-		if keep {
-			// k and v end rec: take the same ranges of the copy rather than split it again.
-			r := a.copy(rec)
-			ko := len(rec) - len(k) - len(v)
-			kk, vv := r[ko:ko+len(k):ko+len(k)], r[ko+len(k):]
-			out.recs = append(out.recs, ledgerdb.StateRecord{Key: kk, Value: vv})
-			if firstKey == nil {
-				firstKey = kk
-			}
-			lastKey = kk
-		} else {
-			out.leaves = append(out.leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
-		}
+		return add(k, v)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if count != want {
+		return 0, fmt.Errorf("chunk %s: %d items, its manifest entry says %d (items %d-%d)", c.Handle, count, want, c.FirstIndex, c.LastIndex)
+	}
+	return n, nil
+}
+
+// checkBounds checks a chunk's first and last key hashes against its manifest entry.
+func checkBounds(c *native.StateSnapshotChunk, first, last ledger.Hash) error {
+	if first != c.FirstKeyHash || last != c.LastKeyHash {
+		return fmt.Errorf("chunk %s: first/last key hashes %s/%s differ from its manifest entry's %s/%s", c.Handle,
+			first.Short(), last.Short(), c.FirstKeyHash.Short(), c.LastKeyHash.Short())
+	}
+	return nil
+}
+
+// readStateProof reads and decodes a chunk's range proof.
+func readStateProof(ctx context.Context, e *env, c *native.StateSnapshotChunk) (smt.RangeProof, int64, error) {
+	pb, err := e.readSmallFile(ctx, c.Proof, smt.MaxRangeProofSize)
+	if err != nil {
+		return smt.RangeProof{}, 0, err
+	}
+	p, err := smt.DecodeRangeProof(pb)
+	if err != nil {
+		return smt.RangeProof{}, 0, fmt.Errorf("range proof %s: %w", c.Proof.Handle, err)
+	}
+	return p, int64(len(pb)), nil
+}
+
+// fetchStateChunk downloads a state chunk and its range proof, checks the chunk against
+// its manifest entry (item count, first and last key hashes), and returns its leaves
+// and decoded proof.
+func fetchStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk) (*stateChunk, error) {
+	out := &stateChunk{desc: c, leaves: make([]smt.Leaf, 0, min(c.LastIndex-c.FirstIndex+1, 1<<16))}
+	n, err := readStateChunk(ctx, e, c, func(k, v []byte) error {
+		out.leaves = append(out.leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if count != want {
-		return nil, fmt.Errorf("chunk %s: %d items, its manifest entry says %d (items %d-%d)", c.Handle, count, want, c.FirstIndex, c.LastIndex)
-	}
-	var first, last ledger.Hash
-	if keep {
-		first, last = smt.KeyHash(firstKey), smt.KeyHash(lastKey)
-	} else {
-		first, last = out.leaves[0].KeyHash, out.leaves[len(out.leaves)-1].KeyHash
-	}
-	if first != c.FirstKeyHash || last != c.LastKeyHash {
-		return nil, fmt.Errorf("chunk %s: first/last key hashes %s/%s differ from its manifest entry's %s/%s", c.Handle,
-			first.Short(), last.Short(), c.FirstKeyHash.Short(), c.LastKeyHash.Short())
+	if err := checkBounds(c, out.leaves[0].KeyHash, out.leaves[len(out.leaves)-1].KeyHash); err != nil {
+		return nil, err
 	}
 	e.add(n)
-	pb, err := e.readSmallFile(ctx, c.Proof, smt.MaxRangeProofSize)
+	proof, pn, err := readStateProof(ctx, e, c)
 	if err != nil {
 		return nil, err
 	}
-	if out.proof, err = smt.DecodeRangeProof(pb); err != nil {
-		return nil, fmt.Errorf("range proof %s: %w", c.Proof.Handle, err)
+	out.proof, out.bytes = proof, n+pn
+	return out, nil
+}
+
+// prepareStateChunk downloads a state chunk and its range proof and prepares the chunk
+// for sr (records streamed from the decoder into the chunk's tables, none kept),
+// assuming it follows the record with key hash prev; it checks the chunk against its
+// manifest entry (item count, first and last key hashes). AddPrepared verifies it.
+func prepareStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk, sr *ledgerdb.StateRestore, prev *ledger.Hash) (*stateChunk, error) {
+	cb, err := sr.NewChunk(prev)
+	if err != nil {
+		return nil, err
 	}
-	out.bytes = n + int64(len(pb))
+	defer cb.Abort()
+	n, err := readStateChunk(ctx, e, c, cb.Add)
+	if err != nil {
+		return nil, err
+	}
+	p, err := cb.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s: %w", c.Handle, err)
+	}
+	out := &stateChunk{desc: c, prepared: p}
+	ok := false
+	defer func() {
+		if !ok {
+			p.Discard()
+		}
+	}()
+	if err := checkBounds(c, p.FirstKeyHash(), p.LastKeyHash()); err != nil {
+		return nil, err
+	}
+	e.add(n)
+	proof, pn, err := readStateProof(ctx, e, c)
+	if err != nil {
+		return nil, err
+	}
+	out.proof, out.bytes = proof, n+pn
+	ok = true
 	return out, nil
 }
 

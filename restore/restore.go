@@ -58,8 +58,10 @@ type Options struct {
 	Waypoints []ledger.Waypoint
 	// MetadataCacheDir, if set, keeps a local cache of the metadata files.
 	MetadataCacheDir string
-	// Concurrency is the number of downloads in flight (default DefaultConcurrency);
-	// memory is bounded by about 2 x Concurrency x the chunk size.
+	// Concurrency is the number of downloads in flight (default DefaultConcurrency).
+	// State chunks are streamed into tables, not held: their memory is about
+	// Concurrency x the decoder's and tables' buffers; transaction chunks are held, about
+	// (Concurrency + 1) x the chunk size.
 	Concurrency int
 	// Limits bound chunk decoding.
 	Limits native.Limits
@@ -360,9 +362,17 @@ func (r *runner) restoreState(ctx context.Context, b catalog.Backup) error {
 	r.e.phase("state snapshot", total)
 	r.log.Info("restoring state snapshot", "version", s.m.Version, "items", s.m.ItemCount, "chunks", len(s.m.Chunks), "from_chunk", next, "root", s.root)
 	chunks := s.m.Chunks[next:]
+	// Workers prepare chunks (download, decode, hash, build the chunk's own subtrees and
+	// write its tables) assuming that each chunk follows the last key its predecessor's
+	// manifest entry names; the sink adds them in order, which checks that assumption
+	// against the chunk actually added before, folds the seam and verifies the proof.
 	work := func(ctx context.Context, i int) (*stateChunk, error) {
 		t0 := time.Now()
-		c, err := fetchStateChunk(ctx, r.e, &chunks[i], true)
+		var prev *ledger.Hash
+		if i+next > 0 {
+			prev = &s.m.Chunks[i+next-1].LastKeyHash
+		}
+		c, err := prepareStateChunk(ctx, r.e, &chunks[i], sr, prev)
 		if c != nil {
 			c.elapsed = time.Since(t0)
 		}
@@ -370,18 +380,20 @@ func (r *runner) restoreState(ctx context.Context, b catalog.Backup) error {
 	}
 	sink := func(ctx context.Context, c *stateChunk) error {
 		t0 := time.Now()
+		n := c.prepared.Len()
 		defer func() {
-			r.log.Debug("state chunk restored", "chunk", c.desc.Handle, "items", len(c.recs), "add", time.Since(t0), "fetch_and_decode", c.elapsed)
+			r.log.Debug("state chunk restored", "chunk", c.desc.Handle, "items", n, "add", time.Since(t0), "prepare", c.elapsed)
 		}()
-		if err := sr.AddChunk(ctx, c.recs, c.proof); err != nil {
+		if err := sr.AddPrepared(ctx, c.prepared, c.proof); err != nil {
 			return fmt.Errorf("chunk %s with range proof %s (items %d-%d): %w", c.desc.Handle, c.desc.Proof.Handle, c.desc.FirstIndex, c.desc.LastIndex, err)
 		}
-		r.res.StateItems += uint64(len(c.recs))
+		r.res.StateItems += n
 		r.res.Files += 2
 		r.res.Bytes += c.bytes
 		return nil
 	}
 	if err := ordered(ctx, r.e, len(chunks), work, sink); err != nil {
+		sr.RemoveTemp() // the tables of chunks prepared but not added
 		return err
 	}
 	root, err := sr.Finish(ctx)

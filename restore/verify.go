@@ -238,7 +238,7 @@ func verifySnapshot(ctx context.Context, e *env, b catalog.Backup, hist *ledger.
 	row.Bytes += s.bytes
 	ver := smt.NewChunkVerifier(s.root)
 	work := func(ctx context.Context, i int) (*stateChunk, error) {
-		return fetchStateChunk(ctx, e, &s.m.Chunks[i], false)
+		return fetchStateChunk(ctx, e, &s.m.Chunks[i])
 	}
 	sink := func(ctx context.Context, c *stateChunk) error {
 		if _, err := ver.AddChunk(c.leaves, c.proof); err != nil {

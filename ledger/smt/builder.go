@@ -58,12 +58,19 @@ type Builder struct {
 	encode bool
 	arena  []byte
 	ends   []int
+
+	// In a SegmentBuilder, the leaves before the segment are not known: the frontier
+	// entry that stands for them lies below stack, at depth sentinel (-1: none, every
+	// leaf of the tree is here). A subtree closed as that entry's right sibling is
+	// complete but cannot be folded further: it goes to spine.
+	sentinel int
+	spine    []spineEntry
 }
 
 // NewBuilder returns a Builder for the tree with root expectedRoot, writing its nodes
 // at version.
 func NewBuilder(expectedRoot ledger.Hash, version uint64) *Builder {
-	return &Builder{root: expectedRoot, version: version, emit: true, stack: make([]frontierEntry, 0, 64)}
+	return &Builder{root: expectedRoot, version: version, emit: true, stack: make([]frontierEntry, 0, 64), sentinel: -1}
 }
 
 // NewChunkVerifier returns a Builder that only verifies chunks: AddChunk and Finish
@@ -76,6 +83,10 @@ func NewChunkVerifier(expectedRoot ledger.Hash) *Builder {
 
 // LeafCount returns the number of leaves added so far.
 func (b *Builder) LeafCount() uint64 { return b.count }
+
+// LastKeyHash returns the key hash of the last leaf added (false if none): the prev of
+// the SegmentBuilder of the next run.
+func (b *Builder) LastKeyHash() (ledger.Hash, bool) { return b.last.KeyHash, b.count > 0 }
 
 // newNode appends w to the emitted nodes and returns the segment holding it alone.
 func (b *Builder) newNode(w *NodeWrite) segment {
@@ -110,6 +121,9 @@ func (b *Builder) resetOutput() {
 	b.arena, b.ends = b.arena[:0], b.ends[:0]
 	for i := range b.stack {
 		b.stack[i].seg = segment{}
+	}
+	for i := range b.spine {
+		b.spine[i].seg = segment{}
 	}
 }
 
@@ -231,6 +245,10 @@ func (b *Builder) addChunk(leaves []Leaf, proof RangeProof, fn func(key, value [
 // hold every node emitted since the last run was handed out, and forgets them.
 func (b *Builder) frontierNodes() segment {
 	var all segment
+	for i := range b.spine { // left of the stack's subtrees
+		all = b.join(all, b.spine[i].seg)
+		b.spine[i].seg = segment{}
+	}
 	for i := range b.stack {
 		all = b.join(all, b.stack[i].seg)
 		b.stack[i].seg = segment{}
@@ -260,13 +278,16 @@ func (b *Builder) hashLeaves(leaves []Leaf) {
 }
 
 // complete closes the subtree at depth c+1 holding the last leaf, now that a leaf
-// diverging from it at bit c has arrived, and pushes it on the frontier.
+// diverging from it at bit c has arrived, and pushes it on the frontier (in a
+// SegmentBuilder, on the spine if it is the right sibling of the sentinel).
 func (b *Builder) complete(c int) {
 	k := &b.last.KeyHash
 	top := len(b.stack) - 1
 	depth := c + 1
 	if top >= 0 && int(b.stack[top].depth) >= depth {
 		depth = int(b.stack[top].depth) + 1
+	} else if top < 0 && b.sentinel >= depth {
+		depth = b.sentinel + 1
 	}
 	cur := frontierEntry{isLeaf: true, count: 1, hash: b.lastHash}
 	if b.emit {
@@ -276,16 +297,25 @@ func (b *Builder) complete(c int) {
 		})
 	}
 	for j := depth - 1; j > c; j-- {
-		cur = b.fold(j, cur, &top)
+		if j == b.sentinel {
+			// Every entry above the sentinel was folded into cur (each is the left child
+			// of a node deeper than the sentinel on the last leaf's path).
+			b.spine = append(b.spine, spineEntry{depth: uint16(j + 1), to: uint16(c), key: *k, entry: cur, seg: cur.seg})
+			b.spine[len(b.spine)-1].entry.seg = segment{}
+			b.sentinel = c
+			b.stack = b.stack[:0]
+			return
+		}
+		cur = b.fold(k, j, cur, &top)
 	}
 	cur.depth = uint16(c)
 	b.stack = append(b.stack[:top+1], cur)
 }
 
-// fold returns the node at depth j on the last leaf's path whose child on that path is
-// cur and whose other child is the frontier entry at j (popped) or, if none, empty.
-func (b *Builder) fold(j int, cur frontierEntry, top *int) frontierEntry {
-	k := &b.last.KeyHash
+// fold returns the node at depth j on the path of k (the key hash of a leaf below cur)
+// whose child on that path is cur and whose other child is the frontier entry at j
+// (popped) or, if none, empty.
+func (b *Builder) fold(k *ledger.Hash, j int, cur frontierEntry, top *int) frontierEntry {
 	other := frontierEntry{hash: PlaceholderHash}
 	side := bit(k, j)
 	if side == 1 && *top >= 0 && int(b.stack[*top].depth) == j {
@@ -393,7 +423,7 @@ func (b *Builder) Finish() (RootRef, []NodeWrite, error) {
 		})
 	}
 	for j := depth - 1; j >= 0; j-- {
-		cur = b.fold(j, cur, &top)
+		cur = b.fold(k, j, cur, &top)
 	}
 	if cur.hash != b.root || cur.count != b.count {
 		b.stack = append(b.stack[:0], savedStack...)
