@@ -24,6 +24,10 @@ type env struct {
 	lim         native.Limits
 	concurrency int
 	progress    Progress
+	// everyFile is set when the phase's total is the size of every file (verify:
+	// the backups' sizes from metadata): manifests and state root proofs then count
+	// as progress too. A restore's phases total only their chunks and proofs.
+	everyFile bool
 }
 
 func (e *env) add(n int64) {
@@ -66,7 +70,11 @@ func (e *env) readSmallFile(ctx context.Context, f native.File, max int64) ([]by
 }
 
 func (e *env) readManifest(ctx context.Context, b catalog.Backup) ([]byte, error) {
-	return native.ReadManifest(ctx, e.st, b.Manifest)
+	raw, err := native.ReadManifest(ctx, e.st, b.Manifest)
+	if err == nil && e.everyFile {
+		e.add(int64(len(raw)))
+	}
+	return raw, err
 }
 
 // ---- epoch history ----
@@ -305,6 +313,9 @@ func loadSnapshot(ctx context.Context, e *env, b catalog.Backup, h *ledger.Epoch
 	pb, err := native.ReadFile(ctx, e.st, m.RootProof, proof.MaxSize)
 	if err != nil {
 		return nil, err
+	}
+	if e.everyFile {
+		e.add(int64(len(pb)))
 	}
 	rp, err := proof.DecodeStateRoot(pb)
 	if err != nil {

@@ -88,7 +88,7 @@ func Verify(ctx context.Context, st storage.Store, o VerifyOptions) (*Report, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &env{st: st, lim: o.Limits.Normalize(), concurrency: o.Concurrency, progress: o.Progress}
+	e := &env{st: st, lim: o.Limits.Normalize(), concurrency: o.Concurrency, progress: o.Progress, everyFile: true}
 	inv, err := catalog.LoadCached(ctx, st, o.MetadataCacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/ledgervault/ledgervault/aptosverify"
 	"github.com/ledgervault/ledgervault/format/backupcli"
 	"github.com/ledgervault/ledgervault/internal/cli"
+	"github.com/ledgervault/ledgervault/storage"
 )
 
 // exitNotFullyVerified is verify's exit status when nothing was found false but not
@@ -83,6 +84,9 @@ func verifyIfBackupCLI(cmd *cobra.Command, sf *storageFlags, tf *trustFlags, for
 	ctx, sig, stop := cli.SignalContext(cmd.Context(), os.Exit)
 	defer stop()
 	st, err := sf.open(ctx)
+	if errors.Is(err, storage.ErrStoreNotFound) && forced == backupcli.FormatUnknown {
+		return false, nil // the native path checks its flags first, then reports it
+	}
 	if err != nil {
 		return true, err
 	}

@@ -112,3 +112,26 @@ func TestRestoreProgressBar(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyProgressBar: verify's bars, like restore's, end at their totals and stay,
+// and no log line lands on them.
+func TestVerifyProgressBar(t *testing.T) {
+	w := newWorld(t)
+	r := ok(t, w.dir, "verify", "--storage", w.url, "--trust-waypoint", w.waypoint, "--progress", "bar", "--log-format", "json")
+	screen := progresstest.Screen(r.Stderr)
+	t.Logf("screen:\n%s", strings.Join(screen, "\n"))
+	checkLogLinesAlone(t, r.Stderr, screen)
+	bars := 0
+	sizes := regexp.MustCompile(`  ([0-9.]+ [KMG]?i?B) / ([0-9.]+ [KMG]?i?B)  `)
+	for _, l := range screen {
+		if m := sizes.FindStringSubmatch(l); m != nil {
+			bars++
+			if m[1] != m[2] || !strings.Contains(l, "100% [") {
+				t.Fatalf("final bar %q: want done equal to the total", l)
+			}
+		}
+	}
+	if bars == 0 {
+		t.Fatal("no bar on the screen")
+	}
+}

@@ -62,6 +62,17 @@ func TestReadersDoNotCreateStores(t *testing.T) {
 	}
 }
 
+// TestUsageBeforeStoreNotFound: a flag error is reported before the store is looked
+// for (verify's backup-cli detection must not report the missing store first).
+func TestUsageBeforeStoreNotFound(t *testing.T) {
+	dir := t.TempDir()
+	r := testbin.Run(t, dir, "verify", "--storage", "file://"+filepath.Join(dir, "none"), "--trust-waypoint", zeroWaypoint,
+		"--from-version", "9", "--to-version", "3")
+	if r.Code == 0 || r.Code == 10 || !strings.Contains(r.Stderr, "--from-version") {
+		t.Fatalf("exit %d, stderr %q: want the --from-version error first", r.Code, r.Stderr)
+	}
+}
+
 // TestWritersCreateLocalStores: storage put, a writer, creates a local store that
 // does not exist; the readers then find it.
 func TestWritersCreateLocalStores(t *testing.T) {
