@@ -605,8 +605,10 @@ func TestKubernetesArgsAndConfigAreTheBinarys(t *testing.T) {
 	}
 	// The file's values reach the commands: `version` reads none, `gc --dry-run` with a
 	// storage URL the flag overrides (the file's s3:// bucket is not reachable here).
+	// gc only maintains an existing store (exit 10 otherwise): an empty one is a
+	// metadata folder.
 	store := "file://" + filepath.Join(dir, "store")
-	if err := os.MkdirAll(filepath.Join(dir, "store"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "store", "metadata"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"--config", conf, "version"}, {"--config", conf, "gc", "--dry-run", "--allow-no-metadata", "--storage", store}} {
