@@ -36,8 +36,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -135,6 +137,9 @@ func Open(ctx context.Context, dir string, o Options) (*DB, error) {
 	popts.EnsureDefaults()
 	pdb, err := pebble.Open(dir, popts)
 	if err != nil {
+		if isLockConflict(err) {
+			err = ErrLocked
+		}
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
 	nodeCacheSize := o.NodeCacheSize
@@ -147,6 +152,22 @@ func Open(ctx context.Context, dir string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
 	return d, nil
+}
+
+// ErrLocked is the error of Open when another process has the store open (Pebble
+// holds an exclusive lock on the directory's LOCK file while it is open).
+var ErrLocked = errors.New("the store is locked by another process (a node or restore using this directory is still running)")
+
+// isLockConflict reports whether err is Pebble's failure to take the directory lock
+// because another process holds it: fcntl(F_SETLK) answers EAGAIN or EACCES, returned
+// bare. An EACCES while creating the LOCK file comes as an *fs.PathError and is a
+// permission problem, not a lock conflict.
+func isLockConflict(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES)
 }
 
 // load reads the persisted state and rebuilds the in-memory accumulator frontier.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -40,6 +42,9 @@ prints what it would remove and removes nothing. See docs/maintenance.md.`,
 					return rep, err
 				}
 				rep, err := gc.Run(ctx, st, o)
+				if errors.Is(err, gc.ErrNoMetadata) {
+					err = fmt.Errorf("%w; if every backup there is garbage, run again with --allow-no-metadata", err)
+				}
 				if rep == nil {
 					return nil, err
 				}

@@ -54,6 +54,10 @@ type Options struct {
 	Now func() time.Time
 }
 
+// ErrNoMetadata is the refusal of a run without Options.AllowNoMetadata on a store
+// that holds old backup folders and no metadata file at all.
+var ErrNoMetadata = errors.New("no metadata file")
+
 // Action says what GC did with a backup folder.
 type Action string
 
@@ -166,7 +170,7 @@ func Run(ctx context.Context, st storage.Store, o Options) (*Report, error) {
 		rep.Items = append(rep.Items, it)
 	}
 	if len(candidates) > 0 && rep.MetadataFiles == 0 && !o.AllowNoMetadata {
-		return rep, fmt.Errorf("gc: storage lists %d old backup folders but no metadata file; refusing to delete (wrong storage path or prefix?); allow it explicitly if every backup there is garbage", len(candidates))
+		return rep, fmt.Errorf("gc: storage lists %d old backup folders but %w; refusing to delete (wrong storage path or prefix?)", len(candidates), ErrNoMetadata)
 	}
 
 	for start := 0; start < len(candidates); start += o.BatchSize {

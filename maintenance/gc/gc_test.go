@@ -304,7 +304,7 @@ func TestNoMetadataRefuses(t *testing.T) {
 	old, _ := f.folder(10)
 	f.age(old, 2*time.Hour)
 	_, err := gc.Run(f.ctx, f.st, gc.Options{Grace: time.Hour})
-	if err == nil || !strings.Contains(err.Error(), "no metadata") || !f.exists(old) {
+	if !errors.Is(err, gc.ErrNoMetadata) || !strings.Contains(err.Error(), "no metadata") || !f.exists(old) {
 		t.Fatalf("err %v exists %v", err, f.exists(old))
 	}
 	rep, err := gc.Run(f.ctx, f.st, gc.Options{Grace: time.Hour, AllowNoMetadata: true})
