@@ -708,13 +708,33 @@ type txnStep struct {
 
 // applyTxnStep applies the write sets of txns (from version first) on top of root and
 // checks every version's state root against its transaction info.
+//
+// Meanwhile another goroutine reads the nodes on the paths of the step's keys (in the
+// order the versions update them) into the node cache: after a state restore the
+// tree's lower levels are not cached, and reading them from Pebble one at a time was
+// most of the cost of applying a step.
 func applyTxnStep(ctx context.Context, r smt.NodeReader, root smt.RootRef, first uint64, txns []ledger.TransactionWithOutput) (*txnStep, error) {
 	s := &txnStep{first: first, txns: txns, ups: make([][]smt.Update, len(txns))}
+	var keys []ledger.Hash
 	for i := range txns {
 		s.ups[i] = writeSetUpdates(txns[i].WriteSet)
+		for j := range s.ups[i] {
+			keys = append(keys, s.ups[i][j].KeyHash)
+		}
 	}
+	pctx, cancel := context.WithCancel(ctx)
+	prefetched := make(chan struct{})
+	go func() {
+		defer close(prefetched)
+		// An error here (a node missing, ctx ending) is Apply's to report: prefetching
+		// only stops.
+		_ = smt.Prefetch(pctx, r, root, keys)
+	}()
 	var err error
-	if s.roots, s.nodes, s.live, err = smt.ApplyBlockLive(ctx, r, root, first, s.ups); err != nil {
+	s.roots, s.nodes, s.live, err = smt.ApplyBlockLive(ctx, r, root, first, s.ups)
+	cancel()
+	<-prefetched
+	if err != nil {
 		return nil, fmt.Errorf("save transactions from %d: %w", first, err)
 	}
 	for i := range txns {
