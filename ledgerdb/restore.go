@@ -715,12 +715,10 @@ type txnStep struct {
 // most of the cost of applying a step.
 func applyTxnStep(ctx context.Context, r smt.NodeReader, root smt.RootRef, first uint64, txns []ledger.TransactionWithOutput) (*txnStep, error) {
 	s := &txnStep{first: first, txns: txns, ups: make([][]smt.Update, len(txns))}
-	var keys []ledger.Hash
+	var all []smt.Update
 	for i := range txns {
 		s.ups[i] = writeSetUpdates(txns[i].WriteSet)
-		for j := range s.ups[i] {
-			keys = append(keys, s.ups[i][j].KeyHash)
-		}
+		all = append(all, s.ups[i]...)
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	prefetched := make(chan struct{})
@@ -728,7 +726,7 @@ func applyTxnStep(ctx context.Context, r smt.NodeReader, root smt.RootRef, first
 		defer close(prefetched)
 		// An error here (a node missing, ctx ending) is Apply's to report: prefetching
 		// only stops.
-		_ = smt.Prefetch(pctx, r, root, keys)
+		_ = smt.Prefetch(pctx, r, root, all)
 	}()
 	var err error
 	s.roots, s.nodes, s.live, err = smt.ApplyBlockLive(ctx, r, root, first, s.ups)
