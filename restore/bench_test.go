@@ -256,10 +256,12 @@ func (quietLogger) Fatalf(format string, args ...any) {
 }
 
 // BenchmarkRestoreTransactions restores LEDGERVAULT_BENCH_TXNS transactions (default
-// 20000) after a small snapshot, verifying every chunk.
+// 20000) after a snapshot of LEDGERVAULT_BENCH_TXN_KEYS keys (default 10000), verifying
+// every chunk. A larger snapshot makes the state tree deeper and its nodes miss the
+// node cache, as after a restore of a large node.
 func BenchmarkRestoreTransactions(b *testing.B) {
 	txns := envInt("LEDGERVAULT_BENCH_TXNS", 20_000)
-	w := newBenchWorld(b, 10_000, txns)
+	w := newBenchWorld(b, envInt("LEDGERVAULT_BENCH_TXN_KEYS", 10_000), txns)
 	ctx := context.Background()
 	b.ResetTimer()
 	var d, cpu time.Duration
