@@ -124,7 +124,7 @@ func gaps(typ string, bs []Backup) []Gap {
 // WriteTable prints the inventory as a table.
 func (inv *Inventory) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tRANGE\tSIZE\tMANIFEST")
+	fmt.Fprintln(tw, "TYPE\tRANGE\tSTORED\tMANIFEST") // STORED: every file of the backup, as its metadata says
 	for _, b := range inv.Backups {
 		var rng string
 		switch b.Type {

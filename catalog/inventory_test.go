@@ -66,6 +66,10 @@ func TestInventoryRangesGapsDuplicates(t *testing.T) {
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "note: 1 duplicate metadata lines ignored") {
 		t.Errorf("last line %q, want the duplicates note", last)
 	}
+	// Issue 15 item 8: the size column says what it counts (verify's says CHUNK BYTES).
+	if !strings.Contains(lines[0], " STORED ") {
+		t.Errorf("header %q: want the STORED column (the stored size of all the backup's files)", lines[0])
+	}
 	if !strings.HasPrefix(lines[0], "TYPE            RANGE") {
 		t.Errorf("header %q: the TYPE column is wider than its longest type", lines[0])
 	}

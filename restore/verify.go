@@ -285,7 +285,7 @@ func verifyTransactions(ctx context.Context, e *env, b catalog.Backup, hist *led
 // WriteTable prints the report as a table with a summary line.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tRANGE\tFILES\tBYTES\tRESULT")
+	fmt.Fprintln(tw, "TYPE\tRANGE\tFILES\tCHUNK BYTES\tRESULT") // list's STORED also counts manifests and proofs
 	for _, row := range r.Rows {
 		res := "ok"
 		if !row.OK {
@@ -300,7 +300,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if !r.OK {
 		verdict = fmt.Sprintf("%d of %d rows FAILED", r.Failed(), len(r.Rows))
 	}
-	_, err := fmt.Fprintf(w, "%s: %d files, %d bytes in %s (%.1f MB/s)\n", verdict, r.Files, r.Bytes, r.Elapsed.Round(time.Millisecond),
+	_, err := fmt.Fprintf(w, "%s: %d files, %d bytes of chunks in %s (%.1f MB/s)\n", verdict, r.Files, r.Bytes, r.Elapsed.Round(time.Millisecond),
 		float64(r.Bytes)/max(r.Elapsed.Seconds(), 1e-9)/1e6)
 	return err
 }

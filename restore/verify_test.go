@@ -3,6 +3,7 @@ package restore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,19 @@ func TestVerify(t *testing.T) {
 		var sb strings.Builder
 		rep.WriteTable(&sb)
 		t.Fatalf("verify of good backups:\n%s", sb.String())
+	}
+	// Issue 15 item 8: the byte column says what it counts, apart from list's STORED
+	// (which also counts manifests and proofs), and the rows add up to the summary.
+	var tb strings.Builder
+	if err := rep.WriteTable(&tb); err != nil {
+		t.Fatal(err)
+	}
+	var rowBytes int64
+	for _, row := range rep.Rows {
+		rowBytes += row.Bytes
+	}
+	if !strings.Contains(tb.String(), "CHUNK BYTES") || !strings.Contains(tb.String(), fmt.Sprintf("%d bytes of chunks", rowBytes)) {
+		t.Errorf("verify table does not label its bytes as chunk bytes (rows sum to %d):\n%s", rowBytes, tb.String())
 	}
 
 	type tamper struct {
