@@ -127,6 +127,9 @@ func newBackupEpochEndingCmd(f *backupFlags) *cobra.Command {
 		Short: "Back up the signed ledger infos that ended epochs [S, E) (E exclusive)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if end <= start {
+				return cli.Usagef("--end-epoch %d is not above --start-epoch %d: the range [%d, %d) is empty", end, start, start, end)
+			}
 			return f.run(cmd, "ledger infos", func(ctx context.Context, svc *backupservice.Client, st storage.Store, o backup.Options) (*backup.Result, error) {
 				return backup.EpochEnding(ctx, svc, st, start, end, o)
 			})

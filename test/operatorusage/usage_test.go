@@ -189,6 +189,7 @@ func TestCobraUsageErrorsExit2(t *testing.T) {
 		{[]string{"list", "--storage", store, "--nope"}, "--nope"},
 		{[]string{"restore", "extra"}, `"extra"`},
 		{[]string{"backup", "epoch-ending", "--storage", store}, `"end-epoch"`},
+		{[]string{"backup", "epoch-ending", "--storage", store, "--start-epoch", "5", "--end-epoch", "2"}, "--end-epoch 2 is not above --start-epoch 5"},
 		{[]string{"backup", "state-snapshot", "--storage", store}, "--epoch or --version"},
 		{[]string{"restore", "--storage", store, "--target-version", "latest", "--trust-waypoint", "0:" + strings.Repeat("0", 64)}, "--db"},
 		{[]string{"restore", "--storage", store, "--db", dir, "--target-version", "latest", "--trust-waypoint", "0:zz"}, "--trust-waypoint"},
