@@ -133,21 +133,10 @@ func (c *Config) defaults() error {
 	if c.TPS <= 0 {
 		c.TPS = 50
 	}
-	if c.EpochLength == 0 {
-		c.EpochLength = 600
-	}
 	if c.InitialAccounts == 0 {
 		c.InitialAccounts = 5000
 	}
-	if c.TransactionBatchSize == 0 {
-		c.TransactionBatchSize = 200
-	}
-	if c.MaxChunkSize == 0 {
-		c.MaxChunkSize = 8192
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	sharedDefaults(&c.EpochLength, &c.TransactionBatchSize, &c.MaxChunkSize, &c.Logger)
 	return nil
 }
 
@@ -275,4 +264,22 @@ func pickSignal(rng *rand.Rand, p float64) syscall.Signal {
 		return syscall.SIGKILL
 	}
 	return syscall.SIGTERM
+}
+
+// sharedDefaults fills the node and coordinator settings whose defaults the kill and
+// fault campaigns share: epoch length 600, transaction batches of 200, chunks of at
+// most 8192 bytes, and a discarding logger.
+func sharedDefaults(epochLength, batchSize *uint64, maxChunk *int64, log **slog.Logger) {
+	if *epochLength == 0 {
+		*epochLength = 600
+	}
+	if *batchSize == 0 {
+		*batchSize = 200
+	}
+	if *maxChunk == 0 {
+		*maxChunk = 8192
+	}
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
 }

@@ -106,21 +106,10 @@ func (c *FaultConfig) defaults() error {
 	if c.TPS <= 0 {
 		c.TPS = 100
 	}
-	if c.EpochLength == 0 {
-		c.EpochLength = 600
-	}
 	if c.InitialAccounts == 0 {
 		c.InitialAccounts = 1000
 	}
-	if c.TransactionBatchSize == 0 {
-		c.TransactionBatchSize = 200
-	}
-	if c.MaxChunkSize == 0 {
-		c.MaxChunkSize = 8192
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	sharedDefaults(&c.EpochLength, &c.TransactionBatchSize, &c.MaxChunkSize, &c.Logger)
 	return nil
 }
 
