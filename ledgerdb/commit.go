@@ -290,8 +290,17 @@ func (d *DB) putStateChanges(b *pebble.Batch, v uint64, ws ledger.WriteSet, kbuf
 	return nil
 }
 
-// putNodes adds SMT nodes to b.
+// putNodes adds SMT nodes of committed versions to b, in node groups.
 func putNodes(b *pebble.Batch, nodes []smt.NodeWrite) error {
+	var kbuf []byte
+	return smt.GroupNodeWrites(nodes, func(g smt.NodeKey, enc []byte) error {
+		kbuf = smtGroupKey(kbuf, g)
+		return b.Set(kbuf, enc, nil)
+	})
+}
+
+// putSingleNodes adds SMT nodes of a restored snapshot's version to b, one per record.
+func putSingleNodes(b *pebble.Batch, nodes []smt.NodeWrite) error {
 	var kbuf, vbuf []byte
 	for i := range nodes {
 		kbuf = smtNodeKey(kbuf, nodes[i].Key)

@@ -100,6 +100,33 @@ type dbState struct {
 	// AccumulatorMissing is set between a state snapshot restore and SeedAccumulator:
 	// the store has no accumulator frontier yet.
 	AccumulatorMissing bool `json:"accumulator_missing,omitempty"`
+	// NodeLayout is the layout of the state tree's nodes (nodeLayout); 0 in stores
+	// written before layouts had a number.
+	NodeLayout int `json:"node_layout,omitempty"`
+}
+
+// nodeLayout is the layout this code writes and reads: committed versions store their
+// tree nodes in groups of four levels (tableSMTGroup), a restored snapshot's version one
+// node per record (tableSMTNode). Layout 0 stored every node alone.
+const nodeLayout = 2
+
+// ErrStoreLayout is wrapped by Open when the store's tree nodes are laid out in a way
+// this version does not read.
+var ErrStoreLayout = errors.New("unsupported store layout")
+
+// checkLayout refuses a store whose committed versions use another node layout. A
+// layout-0 store that holds only a restored snapshot (or nothing) reads the same in
+// both layouts.
+func checkLayout(st dbState) error {
+	if st.NodeLayout == nodeLayout {
+		return nil
+	}
+	if st.NodeLayout == 0 && (st.NextVersion == 0 || (st.HasStateBase && st.NextVersion == st.StateBaseVersion+1)) {
+		return nil
+	}
+	return fmt.Errorf("%w: its state tree uses node layout %d and this ledgervault reads layout %d "+
+		"(nodes of committed versions in groups of four levels); restore it again into an empty directory "+
+		"with this version (ledgervault restore), or use the ledgervault release that wrote it", ErrStoreLayout, st.NodeLayout, nodeLayout)
 }
 
 const metaState = "state"
@@ -184,6 +211,9 @@ func (d *DB) load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("decode store state: %w", err)
 		}
+		if err := checkLayout(d.st); err != nil {
+			return err
+		}
 	}
 	if d.st.AccumulatorMissing {
 		d.acc = nil
@@ -207,8 +237,16 @@ func (d *DB) load(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the store.
+// Close closes the store. A writable store first flushes its memtables, so that the
+// directory holds no write-ahead log to replay on the next open (after a bulk load,
+// hundreds of megabytes of it).
 func (d *DB) Close() error {
+	if !d.popts.ReadOnly {
+		if err := d.pdb.Flush(); err != nil {
+			_ = d.pdb.Close()
+			return fmt.Errorf("close ledger store %s: flush: %w", d.dir, err)
+		}
+	}
 	if err := d.pdb.Close(); err != nil {
 		return fmt.Errorf("close ledger store %s: %w", d.dir, err)
 	}
@@ -225,6 +263,7 @@ func (d *DB) state() dbState {
 }
 
 func putState(b *pebble.Batch, st dbState) error {
+	st.NodeLayout = nodeLayout
 	v, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode store state: %w", err)

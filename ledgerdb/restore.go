@@ -528,7 +528,7 @@ func (r *StateRestore) Finish(ctx context.Context) (smt.RootRef, error) {
 	defer d.write.Unlock()
 	b := d.pdb.NewBatch()
 	defer b.Close()
-	if err := putNodes(b, nodes); err != nil {
+	if err := putSingleNodes(b, nodes); err != nil {
 		return smt.RootRef{}, err
 	}
 	rb, err := root.AppendBinary(nil)
@@ -1003,40 +1003,12 @@ var ingestedHook func(first uint64) error
 // ingests.
 const txnIngestDir = "txn-ingest-tmp"
 
-// putNodesSorted passes nodes, grouped by ascending version as ApplyBlock writes them, to
-// set in key order. Each version's few nodes are sorted by index: moving the nodes
-// themselves would cost more than that saves.
+// putNodesSorted passes nodes, as ApplyBlock writes them, to set as node groups in key
+// order.
 func putNodesSorted(set func(k, v []byte) error, nodes []smt.NodeWrite) error {
-	var idx []int32
-	var kbuf, vbuf []byte
-	for lo := 0; lo < len(nodes); {
-		hi := lo + 1
-		for hi < len(nodes) && nodes[hi].Key.Version == nodes[lo].Key.Version {
-			hi++
-		}
-		idx = idx[:0]
-		for i := lo; i < hi; i++ {
-			idx = append(idx, int32(i))
-		}
-		slices.SortFunc(idx, func(x, y int32) int {
-			a, b := &nodes[x].Key, &nodes[y].Key
-			if c := bytes.Compare(a.Path[:], b.Path[:]); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.Depth, b.Depth)
-		})
-		for _, i := range idx {
-			n := &nodes[i]
-			kbuf = smtNodeKey(kbuf, n.Key)
-			var err error
-			if vbuf, err = n.Node.AppendBinary(vbuf[:0]); err != nil {
-				return fmt.Errorf("encode smt node %s: %w", n.Key, err)
-			}
-			if err := set(kbuf, vbuf); err != nil {
-				return err
-			}
-		}
-		lo = hi
-	}
-	return nil
+	var kbuf []byte
+	return smt.GroupNodeWrites(nodes, func(g smt.NodeKey, enc []byte) error {
+		kbuf = smtGroupKey(kbuf, g)
+		return set(kbuf, enc)
+	})
 }

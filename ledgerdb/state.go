@@ -41,10 +41,18 @@ func parseStateValue(b []byte) (key, value []byte, deleted bool, err error) {
 	return key, b[1+w+int(n):], b[0] == valueFlagDeleted, nil
 }
 
-// nodeReader reads SMT nodes from Pebble through the node cache.
+// nodeReader reads SMT nodes from Pebble through the node cache. Two layouts share the
+// store (see smt.GroupNodeWrites): the tree of a restored state snapshot, written at
+// the snapshot's version by StateRestore, is stored one node per record in
+// tableSMTNode (a restore builds it as sorted runs of single nodes); every committed or
+// replayed version stores the nodes it writes in groups of four levels in
+// tableSMTGroup, about a quarter of the records per update.
 type nodeReader struct {
 	pdb   *pebble.DB
 	cache *nodeCache
+	// single and singleVersion: the version whose nodes are stored one per record.
+	single        bool
+	singleVersion uint64
 }
 
 func smtNodeKey(dst []byte, k smt.NodeKey) []byte {
@@ -53,11 +61,25 @@ func smtNodeKey(dst []byte, k smt.NodeKey) []byte {
 	return dst
 }
 
+func smtGroupKey(dst []byte, g smt.NodeKey) []byte {
+	dst = append(dst[:0], tableSMTGroup)
+	dst, _ = g.AppendBinary(dst)
+	return dst
+}
+
 // GetNode implements smt.NodeReader.
 func (r nodeReader) GetNode(ctx context.Context, k smt.NodeKey) (smt.Node, error) {
 	if n, ok := r.cache.get(k); ok {
 		return n, nil
 	}
+	if r.single && k.Version == r.singleVersion {
+		return r.getSingle(k)
+	}
+	return r.getGrouped(k)
+}
+
+// getSingle reads the node stored alone under k.
+func (r nodeReader) getSingle(k smt.NodeKey) (smt.Node, error) {
 	var buf [1 + smt.NodeKeySize]byte
 	v, closer, err := r.pdb.Get(smtNodeKey(buf[:0], k))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -75,8 +97,45 @@ func (r nodeReader) GetNode(ctx context.Context, k smt.NodeKey) (smt.Node, error
 	return n, nil
 }
 
+// getGrouped reads the group that holds k and caches all of its nodes: a descent reads
+// the deeper nodes of the group next when they were written with k.
+func (r nodeReader) getGrouped(k smt.NodeKey) (smt.Node, error) {
+	if err := k.Validate(); err != nil {
+		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, err)
+	}
+	g := k.GroupKey()
+	var buf [1 + smt.NodeKeySize]byte
+	v, closer, err := r.pdb.Get(smtGroupKey(buf[:0], g))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, smt.ErrNodeNotFound)
+	}
+	if err != nil {
+		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, err)
+	}
+	var members [smt.GroupLevels * 4]smt.NodeWrite
+	nodes, err := smt.DecodeGroup(members[:0], g, v)
+	_ = closer.Close()
+	if err != nil {
+		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, err)
+	}
+	found := -1
+	for i := range nodes {
+		r.cache.put(nodes[i].Key, nodes[i].Node)
+		if nodes[i].Key == k {
+			found = i
+		}
+	}
+	if found < 0 {
+		return smt.Node{}, fmt.Errorf("smt node %s: not in its group %s: %w", k, g, smt.ErrNodeNotFound)
+	}
+	return nodes[found].Node, nil
+}
+
 // NodeReader returns the store's SMT node reader.
-func (d *DB) NodeReader() smt.NodeReader { return nodeReader{d.pdb, d.nodes} }
+func (d *DB) NodeReader() smt.NodeReader {
+	st := d.state()
+	return nodeReader{pdb: d.pdb, cache: d.nodes, single: st.HasStateBase, singleVersion: st.StateBaseVersion}
+}
 
 // StateRoot returns the state tree root after version v.
 func (d *DB) StateRoot(ctx context.Context, v uint64) (smt.RootRef, error) {
