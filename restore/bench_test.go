@@ -162,8 +162,11 @@ func BenchmarkRestoreState(b *testing.B) {
 			if os.Getenv("LEDGERVAULT_BENCH_DEBUG") != "" {
 				o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			}
+			stop := startProfile(b, i)
 			var err error
-			if res, err = restore.Run(ctx, w.st, o); err != nil {
+			res, err = restore.Run(ctx, w.st, o)
+			stop()
+			if err != nil {
 				b.Fatal(err)
 			}
 		} else {
