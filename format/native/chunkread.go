@@ -70,14 +70,8 @@ var ErrTooLarge = errors.New("above the size limit")
 // SHA-256 equal the manifest's. Errors name the handle and say what differs.
 func ReadFile(ctx context.Context, st FileOpener, f File, max int64) ([]byte, error) {
 	h := f.Handle
-	if err := storage.ValidateHandle(string(h)); err != nil {
-		return nil, fmt.Errorf("file %q: %w", h, err)
-	}
-	if f.Size < 0 {
-		return nil, fmt.Errorf("file %s: manifest gives a negative size %d: %w", h, f.Size, ErrMismatch)
-	}
-	if f.Size > max {
-		return nil, fmt.Errorf("file %s: manifest size %d bytes exceeds the limit of %d: %w", h, f.Size, max, ErrTooLarge)
+	if err := checkFileDesc(f, max); err != nil {
+		return nil, err
 	}
 	r, err := st.Open(ctx, h)
 	if err != nil {
