@@ -135,7 +135,7 @@ to resume).`,
 	cmd.Flags().StringVar(&target, "target-version", "", "version to restore to, or latest")
 	cmd.Flags().StringVar(&dbDir, "db", "", "database directory to restore into")
 	cmd.Flags().StringVar(&cacheDir, "metadata-cache-dir", "", "keep a local cache of metadata files in this directory")
-	cli.IntVar(cmd.Flags(), &conc, "concurrent-downloads", restore.DefaultConcurrency, 1, restore.MaxConcurrency, "downloads in flight (memory is about 2 x this x the chunk size)")
+	cli.IntVar(cmd.Flags(), &conc, "concurrent-downloads", restore.DefaultConcurrency, 1, restore.MaxConcurrency, "downloads in flight (state chunks are streamed; transaction chunks are held: about 2 x this x their size)")
 	cli.EnumVar(cmd.Flags(), &progress, "progress", "auto", progressModes, "progress display: auto (a bar on a terminal, logs otherwise), bar, log or none")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	cli.Int64Var(cmd.Flags(), &maxRaw, "max-chunk-raw-size", native.DefaultMaxRawSize, 1, cli.MaxInt64, "largest decompressed chunk accepted, in bytes")
