@@ -65,6 +65,11 @@ type Builder struct {
 	// complete but cannot be folded further: it goes to spine.
 	sentinel int
 	spine    []spineEntry
+
+	// With post set (NewSegmentBuilderPostOrder), every node goes to post as it
+	// completes instead of into the output lists; its first error is kept in postErr.
+	post    func(w *NodeWrite) error
+	postErr error
 }
 
 // NewBuilder returns a Builder for the tree with root expectedRoot, writing its nodes
@@ -90,6 +95,12 @@ func (b *Builder) LastKeyHash() (ledger.Hash, bool) { return b.last.KeyHash, b.c
 
 // newNode appends w to the emitted nodes and returns the segment holding it alone.
 func (b *Builder) newNode(w *NodeWrite) segment {
+	if b.post != nil {
+		if b.postErr == nil {
+			b.postErr = b.post(w)
+		}
+		return segment{}
+	}
 	if b.encode {
 		b.arena, _ = w.Key.AppendBinary(b.arena)
 		b.arena = w.Node.appendBinary(b.arena)

@@ -1,10 +1,13 @@
 package smt
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
+
+	"github.com/ledgervault/ledgervault/ledger"
 )
 
 // Node groups: a store may keep the nodes one version writes in groups of four tree
@@ -182,4 +185,24 @@ func nodeLen(b []byte) (int, error) {
 		return 0, errors.New("truncated internal node")
 	}
 	return n, nil
+}
+
+// AppendPostOrderKey appends to dst the key of k in post-order (NodeKeySize bytes):
+// version ‖ path with every bit from depth on set ‖ 0xffff - depth, big-endian. In byte
+// order, a node's key follows the keys of every node of its subtree and of every node
+// left of it, of its version: the order in which a left-to-right build completes nodes
+// (NewSegmentBuilderPostOrder), so that a store can write them as they complete.
+func (k NodeKey) AppendPostOrderKey(dst []byte) []byte {
+	p := k.Path
+	d := int(k.Depth)
+	if d < MaxDepth {
+		i := d >> 3
+		p[i] |= 0xff >> uint(d&7)
+		for j := i + 1; j < ledger.HashSize; j++ {
+			p[j] = 0xff
+		}
+	}
+	dst = binary.BigEndian.AppendUint64(dst, k.Version)
+	dst = append(dst, p[:]...)
+	return binary.BigEndian.AppendUint16(dst, 0xffff-k.Depth)
 }

@@ -73,11 +73,26 @@ func NewSegmentBuilder(version uint64, prev *ledger.Hash, fn func(key, value []b
 	return s
 }
 
+// NewSegmentBuilderPostOrder returns a SegmentBuilder that hands every node all of
+// whose leaves are in the run to fn as the node completes, in post-order: each node
+// after the nodes of its subtree and after every node to its left (the order of
+// PostOrderKey), never before. fn's node is valid only during the call; its first error
+// ends the segment (Add and Finish return it). As with NewSegmentBuilder, nothing is
+// verified before Builder.AddSegment accepts the segment.
+func NewSegmentBuilderPostOrder(version uint64, prev *ledger.Hash, fn func(w *NodeWrite) error) *SegmentBuilder {
+	s := NewSegmentBuilder(version, prev, nil)
+	s.b.emit, s.b.post = true, fn
+	return s
+}
+
 // Add appends the next leaf.
 func (s *SegmentBuilder) Add(l Leaf) error {
 	b := &s.b
 	if b.done {
 		return errors.New("smt segment: already finished")
+	}
+	if b.postErr != nil {
+		return b.postErr
 	}
 	if b.count == 0 {
 		s.seg.first = l.KeyHash
@@ -117,6 +132,9 @@ func (s *SegmentBuilder) Finish() (*Segment, error) {
 	}
 	if b.count == 0 {
 		return nil, errors.New("smt segment: no leaves")
+	}
+	if b.postErr != nil {
+		return nil, b.postErr
 	}
 	if b.encode {
 		if err := b.flush(s.fn); err != nil {
