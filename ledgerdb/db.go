@@ -105,27 +105,29 @@ type dbState struct {
 	NodeLayout int `json:"node_layout,omitempty"`
 }
 
-// nodeLayout is the layout this code writes and reads: committed versions store their
-// tree nodes in groups of four levels (tableSMTGroup), a restored snapshot's version one
-// node per record (tableSMTNode). Layout 0 stored every node alone.
-const nodeLayout = 2
+// nodeLayout is the layout this code writes: committed versions store their tree nodes
+// in groups of four levels (tableSMTGroup), a restored snapshot's version in groups too
+// (tableSMTRestoredGroup) but for the nodes on its chunks' edges, one per record
+// (tableSMTNode). Layout 2 stored every restored node alone, and reads the same (a
+// group not found is looked for alone); layout 0 stored every node alone.
+const nodeLayout = 3
 
 // ErrStoreLayout is wrapped by Open when the store's tree nodes are laid out in a way
 // this version does not read.
 var ErrStoreLayout = errors.New("unsupported store layout")
 
-// checkLayout refuses a store whose committed versions use another node layout. A
-// layout-0 store that holds only a restored snapshot (or nothing) reads the same in
+// checkLayout refuses a store whose committed versions use a node layout this code does
+// not read (0, or one of a later release). A layout-0 store that holds only a restored snapshot (or nothing) reads the same in
 // both layouts.
 func checkLayout(st dbState) error {
-	if st.NodeLayout == nodeLayout {
+	if st.NodeLayout == nodeLayout || st.NodeLayout == 2 {
 		return nil
 	}
 	if st.NodeLayout == 0 && (st.NextVersion == 0 || (st.HasStateBase && st.NextVersion == st.StateBaseVersion+1)) {
 		return nil
 	}
-	return fmt.Errorf("%w: its state tree uses node layout %d and this ledgervault reads layout %d "+
-		"(nodes of committed versions in groups of four levels); restore it again into an empty directory "+
+	return fmt.Errorf("%w: its state tree uses node layout %d and this ledgervault reads layouts 2 and %d "+
+		"(nodes in groups of four levels); restore it again into an empty directory "+
 		"with this version (ledgervault restore), or use the ledgervault release that wrote it", ErrStoreLayout, st.NodeLayout, nodeLayout)
 }
 

@@ -12,11 +12,14 @@ const (
 	tableTxn         byte = 0x02 // version → transaction with output (canonical encoding)
 	tableAccNode     byte = 0x04 // level(1) ‖ index(8) → accumulator node hash
 	tableStateValue  byte = 0x05 // keyHash(32) ‖ ^version(8) → state value record
-	tableSMTNode     byte = 0x06 // smt node key → smt node (the restored snapshot's version)
+	tableSMTNode     byte = 0x06 // smt node key → smt node (the restored snapshot's nodes on chunk edges)
 	tableStateRoot   byte = 0x07 // version → smt root reference
 	tableEpochEnding byte = 0x08 // epoch → epoch-ending ledger info with signatures
 	tableLedgerInfo  byte = 0x09 // version → ledger info with signatures of the block ending there
 	tableSMTGroup    byte = 0x0a // smt group key → smt node group (every committed version)
+	// smt group key in post-order (smt.NodeKey.AppendPostOrderKey) → smt node group (the
+	// restored snapshot's version; its nodes on chunk edges are in tableSMTNode)
+	tableSMTRestoredGroup byte = 0x0b
 )
 
 func versionKey(table byte, v uint64) []byte {

@@ -202,19 +202,24 @@ type ChunkBuilder struct {
 	tree    treeBuilder // owned by the tree goroutine
 }
 
-// treeBuilder is the tree goroutine's part of a ChunkBuilder.
+// treeBuilder is the tree goroutine's part of a ChunkBuilder. It receives the chunk's
+// own nodes in post-order (smt.NewSegmentBuilderPostOrder) and writes each node group
+// when its root completes (smt.PostOrderGrouper), under its post-order key: the table's
+// keys grow as the groups complete. A group whose root also holds leaves of other
+// chunks (the few on the chunk's edges) is still open when the chunk ends: its nodes
+// here are stored one per record instead, through late.
 type treeBuilder struct {
-	r     *StateRestore
-	sb    *smt.SegmentBuilder
-	nodes *sstable.Writer
-	path  string
-	// late holds the nodes that sort before a node already in the nodes' table
-	// (ancestors of those, complete after they were handed out), for the batch:
-	// entries of key (1+NodeKeySize bytes) then value, ending at lateEnds.
+	r       *StateRestore
+	sb      *smt.SegmentBuilder
+	groups  smt.PostOrderGrouper
+	nodes   *sstable.Writer
+	path    string
+	lastKey []byte
+	key     []byte
+	// late holds the nodes stored one per record, for the batch: entries of key
+	// (1+NodeKeySize bytes) then value, ending at lateEnds.
 	late     []byte
 	lateEnds []int
-	lastNode []byte
-	nodeKey  []byte
 }
 
 type treeResult struct {
@@ -234,7 +239,7 @@ const (
 func (r *StateRestore) NewChunk(prev *ledger.Hash) (*ChunkBuilder, error) {
 	c := &ChunkBuilder{r: r, full: make(chan []smt.Leaf, chunkBatches), free: make(chan []smt.Leaf, chunkBatches),
 		result: make(chan treeResult, 1), tree: treeBuilder{r: r}}
-	c.tree.sb = smt.NewSegmentBuilder(r.version, prev, c.tree.node)
+	c.tree.sb = smt.NewSegmentBuilderPostOrder(r.version, prev, c.tree.node)
 	for range chunkBatches - 1 {
 		c.free <- make([]smt.Leaf, 0, chunkBatch)
 	}
@@ -260,6 +265,9 @@ func (c *ChunkBuilder) buildTree() {
 	if err == nil {
 		seg, err = t.sb.Finish()
 	}
+	if err == nil {
+		err = t.closeOpen()
+	}
 	if err == nil && t.nodes != nil {
 		err = t.nodes.Close()
 		t.nodes = nil
@@ -273,26 +281,39 @@ func (c *ChunkBuilder) buildTree() {
 	c.result <- treeResult{seg, err}
 }
 
-// node receives the chunk's own nodes from the segment builder.
-func (t *treeBuilder) node(k, v []byte) error {
-	t.nodeKey = append(append(t.nodeKey[:0], tableSMTNode), k...)
-	if t.lastNode != nil && bytes.Compare(t.nodeKey, t.lastNode) <= 0 {
-		t.late = append(append(t.late, t.nodeKey...), v...)
-		t.lateEnds = append(t.lateEnds, len(t.late))
-		return nil
+// node receives the chunk's own nodes from the segment builder, in post-order.
+func (t *treeBuilder) node(w *smt.NodeWrite) error {
+	g, enc, ok, err := t.groups.Add(w)
+	if err != nil || !ok {
+		return err
+	}
+	t.key = restoredGroupKey(t.key, g)
+	if t.lastKey != nil && bytes.Compare(t.key, t.lastKey) <= 0 {
+		return fmt.Errorf("write smt node groups: internal error: group %s completed out of order", g)
 	}
 	if t.nodes == nil {
 		// Node hashes do not compress: the table is written uncompressed.
-		var err error
 		if t.path, t.nodes, err = t.r.d.createSST(t.r.tmpDir, sstable.NoCompression); err != nil {
 			return err
 		}
 	}
-	if err := t.nodes.Set(t.nodeKey, v); err != nil {
-		return fmt.Errorf("write smt nodes: %w", err)
+	if err := t.nodes.Set(t.key, enc); err != nil {
+		return fmt.Errorf("write smt node groups: %w", err)
 	}
-	t.lastNode = append(t.lastNode[:0], t.nodeKey...)
+	t.lastKey = append(t.lastKey[:0], t.key...)
 	return nil
+}
+
+// closeOpen moves the nodes of the groups still open at the end of the chunk (their
+// roots hold leaves of other chunks too) to late, one per record.
+func (t *treeBuilder) closeOpen() error {
+	return t.groups.Rest(func(k smt.NodeKey, enc []byte) error {
+		t.late = append(t.late, tableSMTNode)
+		t.late, _ = k.AppendBinary(t.late)
+		t.late = append(t.late, enc...)
+		t.lateEnds = append(t.lateEnds, len(t.late))
+		return nil
+	})
 }
 
 func (t *treeBuilder) discard() {

@@ -172,7 +172,8 @@ func testStateRestoreLayout(t *testing.T, legacy bool) {
 	if got.RootHash() != root.RootHash() || got.LeafCount != n {
 		t.Fatalf("restored root %s/%d, want %s/%d", got.RootHash().Short(), got.LeafCount, root.RootHash().Short(), n)
 	}
-	// The node table holds exactly Apply's nodes.
+	// The node tables hold exactly Apply's nodes: in groups, but for a few on the
+	// chunks' edges.
 	want := make(map[string][]byte, len(writes))
 	for _, w := range writes {
 		v, err := w.Node.MarshalBinary()
@@ -181,23 +182,24 @@ func testStateRestoreLayout(t *testing.T, legacy bool) {
 		}
 		want[string(smtNodeKey(nil, w.Key))] = v
 	}
-	lo, hi := tableBounds(tableSMTNode)
-	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		if v, ok := want[string(it.Key())]; !ok || !bytes.Equal(v, it.Value()) {
-			t.Fatalf("node %x: stored %x, Apply writes %x", it.Key(), it.Value(), v)
+	stored := restoredNodes(t, d)
+	for k, v := range stored {
+		if w, ok := want[k]; !ok || !bytes.Equal(v.value, w) {
+			t.Fatalf("node %x: stored %x, Apply writes %x", k, v.value, w)
 		}
-		found++
 	}
-	if err := it.Close(); err != nil {
-		t.Fatal(err)
+	if len(stored) != len(want) {
+		t.Fatalf("store holds %d nodes, Apply writes %d", len(stored), len(want))
 	}
-	if found != len(want) {
-		t.Fatalf("store holds %d nodes, Apply writes %d", found, len(want))
+	singles := 0
+	for _, v := range stored {
+		if !v.grouped {
+			singles++
+		}
+	}
+	// Per chunk edge, at most the open groups on two paths (15 nodes per group level).
+	if limit := len(ends) * 2 * (smt.MaxDepth / smt.GroupLevels) * 15; singles > limit || singles*20 > len(stored) {
+		t.Fatalf("%d of %d nodes stored alone (limit %d)", singles, len(stored), limit)
 	}
 	for i := 0; i < n; i += 997 {
 		kh := smt.KeyHash(recs[i].Key)
@@ -324,8 +326,186 @@ func TestStateRestoreRefusesChunks(t *testing.T) {
 	if err := sr.AddPrepared(ctx, p, proof(n)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := sr.Finish(ctx)
-	if err != nil || got.RootHash() != root.RootHash() {
-		t.Fatalf("finish: %v, root %s want %s", err, got.RootHash().Short(), root.RootHash().Short())
+	stored, err := sr.Finish(ctx)
+	if err != nil || stored.RootHash() != root.RootHash() {
+		t.Fatalf("finish: %v, root %s want %s", err, stored.RootHash().Short(), root.RootHash().Short())
+	}
+}
+
+// storedNode is a node of the restored version as the store holds it.
+type storedNode struct {
+	value   []byte
+	grouped bool
+}
+
+// restoredNodes returns every node of the store's restored node tables (the groups of
+// tableSMTRestoredGroup and the nodes alone in tableSMTNode) by smtNodeKey; a node
+// stored twice fails the test.
+func restoredNodes(t *testing.T, d *DB) map[string]storedNode {
+	t.Helper()
+	out := map[string]storedNode{}
+	add := func(k smt.NodeKey, n smt.Node, grouped bool) {
+		v, err := n.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := string(smtNodeKey(nil, k))
+		if _, dup := out[key]; dup {
+			t.Fatalf("node %s stored twice", k)
+		}
+		out[key] = storedNode{v, grouped}
+	}
+	for _, table := range []byte{tableSMTRestoredGroup, tableSMTNode} {
+		lo, hi := tableBounds(table)
+		it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			if table == tableSMTNode {
+				k, err := smt.DecodeNodeKey(it.Key()[1:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := smt.DecodeNode(it.Value())
+				if err != nil {
+					t.Fatal(err)
+				}
+				add(k, n, false)
+				continue
+			}
+			g := parseRestoredGroupKey(t, it.Key())
+			ms, err := smt.DecodeGroup(nil, g, it.Value())
+			if err != nil {
+				t.Fatalf("group %s: %v", g, err)
+			}
+			for _, m := range ms {
+				add(m.Key, m.Node, true)
+			}
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// parseRestoredGroupKey inverts restoredGroupKey.
+func parseRestoredGroupKey(t *testing.T, b []byte) smt.NodeKey {
+	t.Helper()
+	if len(b) != 1+smt.NodeKeySize || b[0] != tableSMTRestoredGroup {
+		t.Fatalf("malformed restored group key %x", b)
+	}
+	var g smt.NodeKey
+	g.Version = binary.BigEndian.Uint64(b[1:])
+	g.Depth = 0xffff - binary.BigEndian.Uint16(b[1+8+32:])
+	copy(g.Path[:], b[9:41])
+	for i := int(g.Depth); i < smt.MaxDepth; i++ {
+		g.Path[i>>3] &^= 1 << (7 - uint(i&7))
+	}
+	if key := restoredGroupKey(nil, g); !bytes.Equal(key, b) {
+		t.Fatalf("restored group key %x is not the key of group %s", b, g)
+	}
+	return g
+}
+
+// TestLayout2RestoredNodesRead: a store restored before restored nodes were grouped
+// (layout 2: every node of the restored version alone in tableSMTNode) opens and serves
+// the same proofs and values: a group not found is read alone.
+func TestLayout2RestoredNodesRead(t *testing.T) {
+	ctx := context.Background()
+	const n, version = 5000, 4
+	src := smt.NewOverlay(nil)
+	recs := make([]StateRecord, n)
+	ups := make([]smt.Update, n)
+	for i := range recs {
+		recs[i] = StateRecord{Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i)}
+		ups[i] = smt.Update{KeyHash: smt.KeyHash(recs[i].Key), ValueHash: smt.ValueHash(recs[i].Value)}
+	}
+	slices.SortFunc(recs, func(a, b StateRecord) int {
+		ka, kb := smt.KeyHash(a.Key), smt.KeyHash(b.Key)
+		return bytes.Compare(ka[:], kb[:])
+	})
+	root, writes, err := smt.Apply(ctx, src, smt.EmptyRoot(), version, ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Put(writes...)
+	dir := t.TempDir()
+	d, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := d.StartStateRestore(ctx, version, root.RootHash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 1000 {
+		p, err := smt.ProveRange(ctx, src, root, smt.KeyHash(recs[i+999].Key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sr.AddChunk(ctx, recs[i:i+1000], p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sr.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the store as layout 2 laid it out.
+	nodes := restoredNodes(t, d)
+	b := d.pdb.NewBatch()
+	lo, hi := tableBounds(tableSMTRestoredGroup)
+	if err := b.DeleteRange(lo, hi, nil); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range nodes {
+		if err := b.Set([]byte(k), v.value, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := d.get(metaKey(metaState))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	st["node_layout"] = 2
+	raw, _ = json.Marshal(st)
+	if err := b.Set(metaKey(metaState), raw, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = Open(ctx, dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got := restoredNodes(t, d); len(got) != len(writes) {
+		t.Fatalf("rewritten store holds %d nodes, want %d", len(got), len(writes))
+	}
+	for i := 0; i < n; i += 211 {
+		kh := smt.KeyHash(recs[i].Key)
+		want, err := smt.ProveRange(ctx, src, root, kh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have, err := d.StateRangeProof(ctx, version, kh)
+		if err != nil {
+			t.Fatalf("range proof of record %d: %v", i, err)
+		}
+		if !slices.Equal(have.Siblings, want.Siblings) {
+			t.Fatalf("range proof of record %d differs from the source's", i)
+		}
+	}
+	count := 0
+	if err := d.StateValues(ctx, version, 0, 0, func(uint64, []byte, []byte) error { count++; return nil }); err != nil || count != n {
+		t.Fatalf("state values: %d of %d, %v", count, n, err)
 	}
 }

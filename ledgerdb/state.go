@@ -41,16 +41,18 @@ func parseStateValue(b []byte) (key, value []byte, deleted bool, err error) {
 	return key, b[1+w+int(n):], b[0] == valueFlagDeleted, nil
 }
 
-// nodeReader reads SMT nodes from Pebble through the node cache. Two layouts share the
-// store (see smt.GroupNodeWrites): the tree of a restored state snapshot, written at
-// the snapshot's version by StateRestore, is stored one node per record in
-// tableSMTNode (a restore builds it as sorted runs of single nodes); every committed or
-// replayed version stores the nodes it writes in groups of four levels in
-// tableSMTGroup, about a quarter of the records per update.
+// nodeReader reads SMT nodes from Pebble through the node cache. The nodes of every
+// committed or replayed version are stored in groups of four levels (see
+// smt.GroupNodeWrites) in tableSMTGroup, about a quarter of the records per update. The
+// tree of a restored state snapshot, written at the snapshot's version by StateRestore,
+// is stored in groups too, in tableSMTRestoredGroup under post-order keys (the order a
+// restore completes them in), except the nodes of groups whose root holds leaves of more
+// than one chunk: those few, on the chunks' edges, are stored one per record in
+// tableSMTNode (as every restored node was in layout 2).
 type nodeReader struct {
 	pdb   *pebble.DB
 	cache *nodeCache
-	// single and singleVersion: the version whose nodes are stored one per record.
+	// single and singleVersion: the version of the restored snapshot.
 	single        bool
 	singleVersion uint64
 }
@@ -67,15 +69,32 @@ func smtGroupKey(dst []byte, g smt.NodeKey) []byte {
 	return dst
 }
 
+func restoredGroupKey(dst []byte, g smt.NodeKey) []byte {
+	dst = append(dst[:0], tableSMTRestoredGroup)
+	return g.AppendPostOrderKey(dst)
+}
+
 // GetNode implements smt.NodeReader.
 func (r nodeReader) GetNode(ctx context.Context, k smt.NodeKey) (smt.Node, error) {
 	if n, ok := r.cache.get(k); ok {
 		return n, nil
 	}
+	if err := k.Validate(); err != nil {
+		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, err)
+	}
+	var buf [1 + smt.NodeKeySize]byte
 	if r.single && k.Version == r.singleVersion {
+		n, ok, err := r.getGrouped(k, restoredGroupKey(buf[:0], k.GroupKey()))
+		if ok || err != nil {
+			return n, err
+		}
 		return r.getSingle(k)
 	}
-	return r.getGrouped(k)
+	n, ok, err := r.getGrouped(k, smtGroupKey(buf[:0], k.GroupKey()))
+	if err == nil && !ok {
+		err = fmt.Errorf("smt node %s: %w", k, smt.ErrNodeNotFound)
+	}
+	return n, err
 }
 
 // getSingle reads the node stored alone under k.
@@ -97,26 +116,23 @@ func (r nodeReader) getSingle(k smt.NodeKey) (smt.Node, error) {
 	return n, nil
 }
 
-// getGrouped reads the group that holds k and caches all of its nodes: a descent reads
-// the deeper nodes of the group next when they were written with k.
-func (r nodeReader) getGrouped(k smt.NodeKey) (smt.Node, error) {
-	if err := k.Validate(); err != nil {
-		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, err)
-	}
-	g := k.GroupKey()
-	var buf [1 + smt.NodeKeySize]byte
-	v, closer, err := r.pdb.Get(smtGroupKey(buf[:0], g))
+// getGrouped reads the group record under key, which holds k if k exists and is
+// stored in a group, and caches all of its nodes: a descent reads the deeper nodes of
+// the group next when they were written with k. It reports whether it found k.
+func (r nodeReader) getGrouped(k smt.NodeKey, key []byte) (smt.Node, bool, error) {
+	v, closer, err := r.pdb.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, smt.ErrNodeNotFound)
+		return smt.Node{}, false, nil
 	}
 	if err != nil {
-		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, err)
+		return smt.Node{}, false, fmt.Errorf("smt node %s: %w", k, err)
 	}
+	g := k.GroupKey()
 	var members [smt.GroupLevels * 4]smt.NodeWrite
 	nodes, err := smt.DecodeGroup(members[:0], g, v)
 	_ = closer.Close()
 	if err != nil {
-		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, err)
+		return smt.Node{}, false, fmt.Errorf("smt node %s: %w", k, err)
 	}
 	found := -1
 	for i := range nodes {
@@ -126,9 +142,9 @@ func (r nodeReader) getGrouped(k smt.NodeKey) (smt.Node, error) {
 		}
 	}
 	if found < 0 {
-		return smt.Node{}, fmt.Errorf("smt node %s: not in its group %s: %w", k, g, smt.ErrNodeNotFound)
+		return smt.Node{}, false, nil
 	}
-	return nodes[found].Node, nil
+	return nodes[found].Node, true, nil
 }
 
 // NodeReader returns the store's SMT node reader.
