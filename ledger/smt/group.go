@@ -1,6 +1,7 @@
 package smt
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -64,10 +65,14 @@ func slotKey(group NodeKey, s int) NodeKey {
 // groups and calls fn with each group's key and encoding (valid only during the call), in
 // the byte order of the group keys (NodeKey.AppendBinary), as an SSTable needs them.
 func GroupNodeWrites(writes []NodeWrite, fn func(group NodeKey, enc []byte) error) error {
+	// The sort key of a node: its group's key (version, path as four words, depth) and
+	// its slot, compared as integers.
 	type member struct {
-		group NodeKey
-		slot  uint8
-		i     int32
+		version uint64
+		path    [4]uint64
+		depth   uint16
+		slot    uint8
+		i       int32
 	}
 	ms := make([]member, len(writes))
 	for i := range writes {
@@ -75,18 +80,37 @@ func GroupNodeWrites(writes []NodeWrite, fn func(group NodeKey, enc []byte) erro
 		if err := k.Validate(); err != nil {
 			return fmt.Errorf("group smt nodes: %w", err)
 		}
-		ms[i] = member{group: k.GroupKey(), slot: uint8(groupSlot(k)), i: int32(i)}
+		g := k.GroupKey()
+		m := &ms[i]
+		m.version, m.depth, m.slot, m.i = g.Version, g.Depth, uint8(groupSlot(k)), int32(i)
+		for w := range m.path {
+			m.path[w] = binary.BigEndian.Uint64(g.Path[8*w:])
+		}
 	}
 	slices.SortFunc(ms, func(a, b member) int {
-		if c := compareNodeKeys(&a.group, &b.group); c != 0 {
-			return c
+		switch {
+		case a.version != b.version:
+			return cmp.Compare(a.version, b.version)
+		case a.path[0] != b.path[0]:
+			return cmp.Compare(a.path[0], b.path[0])
+		case a.path[1] != b.path[1]:
+			return cmp.Compare(a.path[1], b.path[1])
+		case a.path[2] != b.path[2]:
+			return cmp.Compare(a.path[2], b.path[2])
+		case a.path[3] != b.path[3]:
+			return cmp.Compare(a.path[3], b.path[3])
+		case a.depth != b.depth:
+			return cmp.Compare(a.depth, b.depth)
 		}
-		return int(a.slot) - int(b.slot)
+		return cmp.Compare(a.slot, b.slot)
 	})
+	sameGroup := func(a, b *member) bool {
+		return a.version == b.version && a.path == b.path && a.depth == b.depth
+	}
 	buf := make([]byte, 0, MaxGroupSize)
 	for lo := 0; lo < len(ms); {
 		hi := lo + 1
-		for hi < len(ms) && ms[hi].group == ms[lo].group {
+		for hi < len(ms) && sameGroup(&ms[hi], &ms[lo]) {
 			hi++
 		}
 		buf = buf[:0]
@@ -101,7 +125,7 @@ func GroupNodeWrites(writes []NodeWrite, fn func(group NodeKey, enc []byte) erro
 			buf = append(buf, ms[j].slot)
 			buf = w.Node.appendBinary(buf)
 		}
-		if err := fn(ms[lo].group, buf); err != nil {
+		if err := fn(writes[ms[lo].i].Key.GroupKey(), buf); err != nil {
 			return err
 		}
 		lo = hi
