@@ -1,7 +1,9 @@
 package ledgerdb
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -17,21 +19,41 @@ import (
 //
 // Nodes are immutable once written (a key names one node forever), so a cached node
 // is never stale: a lookup hits only when the slot holds exactly the version asked
-// for. A node read from an older version never displaces a newer one. When full it
-// evicts arbitrary slots (Go's map order is random), which keeps the constantly read
-// upper levels of the tree resident with high probability at no bookkeeping cost.
+// for. A node read from an older version never displaces a newer one.
+//
+// It is set-associative: a position hashes to one set of cacheWays slots. When a set
+// is full, the deepest node in it leaves (ties in turn): a deeper node covers fewer
+// leaves and is read less often, so the upper levels of the tree, which every update
+// reads, stay resident while a bulk commit writes far more nodes than the cache holds.
+// A fixed array costs no map probing and no eviction scans.
 //
 // Nodes of versions at or above the pinned version are not durable yet (a save in
-// progress reads them from here only) and are never evicted.
+// progress reads them from here only) and are never evicted: a pinned node that finds
+// its set full of pinned nodes goes to a small overflow map, emptied as the pinned
+// version rises.
 type nodeCache struct {
-	shards [16]nodeShard
-	max    int // per shard
+	sets   []cacheSet
+	mask   uint64
+	locks  [64]sync.Mutex // set i is guarded by locks[i%64]
 	pinned atomic.Uint64
+
+	overMu   sync.Mutex
+	over     map[nodePos]versionedNode
+	overSize atomic.Int64
 }
 
-type nodeShard struct {
-	mu    sync.Mutex
-	nodes map[nodePos]versionedNode
+// cacheWays is the number of slots of a set.
+const cacheWays = 8
+
+type cacheSet struct {
+	hand uint8 // the next slot to evict among equally deep candidates
+	ways [cacheWays]cacheEntry
+}
+
+type cacheEntry struct {
+	used bool
+	pos  nodePos
+	versionedNode
 }
 
 // nodePos is a position in the tree: a node key without its version.
@@ -46,75 +68,181 @@ type versionedNode struct {
 	node    smt.Node
 }
 
+// newNodeCache returns a cache of about maxNodes nodes (at least one set).
 func newNodeCache(maxNodes int) *nodeCache {
-	c := &nodeCache{max: max(maxNodes/16, 1)}
+	n := uint64(max(maxNodes/cacheWays, 1))
+	n = 1 << (63 - bits.LeadingZeros64(n)) // a power of two, at most maxNodes/cacheWays
+	c := &nodeCache{sets: make([]cacheSet, n), mask: n - 1, over: map[nodePos]versionedNode{}}
 	c.pinned.Store(math.MaxUint64)
-	for i := range c.shards {
-		c.shards[i].nodes = make(map[nodePos]versionedNode)
-	}
 	return c
 }
 
-func (c *nodeCache) shard(k *smt.NodeKey) *nodeShard {
-	return &c.shards[(k.Path[0]^k.Path[31]^byte(k.Depth))&15]
+func (c *nodeCache) set(k *smt.NodeKey) (*cacheSet, *sync.Mutex) {
+	p := &k.Path
+	h := binary.LittleEndian.Uint64(p[0:]) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(p[8:]), 17) ^
+		bits.RotateLeft64(binary.LittleEndian.Uint64(p[16:]), 31) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(p[24:]), 47) ^
+		uint64(k.Depth)*0x9e3779b97f4a7c15
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	i := h & c.mask
+	return &c.sets[i], &c.locks[i%uint64(len(c.locks))]
 }
 
 func (c *nodeCache) get(k smt.NodeKey) (smt.Node, bool) {
-	s := c.shard(&k)
-	s.mu.Lock()
-	e, ok := s.nodes[nodePos{k.Depth, k.Path}]
-	s.mu.Unlock()
-	if !ok || e.version != k.Version {
-		return smt.Node{}, false
+	s, mu := c.set(&k)
+	pos := nodePos{k.Depth, k.Path}
+	mu.Lock()
+	for i := range s.ways {
+		e := &s.ways[i]
+		if e.used && e.pos == pos {
+			if e.version != k.Version {
+				break
+			}
+			n := e.node
+			mu.Unlock()
+			return n, true
+		}
 	}
-	return e.node, true
+	mu.Unlock()
+	if c.overSize.Load() > 0 {
+		c.overMu.Lock()
+		e, ok := c.over[pos]
+		c.overMu.Unlock()
+		if ok && e.version == k.Version {
+			return e.node, true
+		}
+	}
+	return smt.Node{}, false
 }
 
 // put caches n under k unless its slot holds a newer version.
 func (c *nodeCache) put(k smt.NodeKey, n smt.Node) {
-	s := c.shard(&k)
+	s, mu := c.set(&k)
 	pos := nodePos{k.Depth, k.Path}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.nodes[pos]; ok {
-		if e.version <= k.Version {
-			s.nodes[pos] = versionedNode{k.Version, n}
+	pinned := c.pinned.Load()
+	mu.Lock()
+	victim := -1
+	for i := range s.ways {
+		e := &s.ways[i]
+		if !e.used {
+			if victim < 0 || s.ways[victim].used {
+				victim = i
+			}
+			continue
 		}
-		return
+		if e.pos == pos {
+			if e.version <= k.Version {
+				e.versionedNode = versionedNode{k.Version, n}
+			}
+			mu.Unlock()
+			return
+		}
 	}
-	if len(s.nodes) >= c.max {
-		evict := len(s.nodes) / 16
-		pinned := c.pinned.Load()
-		for old, e := range s.nodes {
+	if victim < 0 {
+		// The deepest evictable node leaves; among equally deep ones, in turn.
+		for j := range cacheWays {
+			i := (int(s.hand) + j) % cacheWays
+			e := &s.ways[i]
 			if e.version >= pinned {
 				continue
 			}
-			delete(s.nodes, old)
-			evict--
-			if evict <= 0 {
-				break
+			if victim < 0 || e.pos.Depth > s.ways[victim].pos.Depth {
+				victim = i
 			}
 		}
+		s.hand++
 	}
-	s.nodes[pos] = versionedNode{k.Version, n}
+	if victim >= 0 {
+		s.ways[victim] = cacheEntry{used: true, pos: pos, versionedNode: versionedNode{k.Version, n}}
+		mu.Unlock()
+		if c.overSize.Load() > 0 {
+			c.overMu.Lock()
+			if e, ok := c.over[pos]; ok && e.version <= k.Version {
+				delete(c.over, pos)
+				c.overSize.Add(-1)
+			}
+			c.overMu.Unlock()
+		}
+		return
+	}
+	mu.Unlock()
+	if k.Version < pinned {
+		return // the set is full of pinned nodes; an evictable one need not stay
+	}
+	c.overMu.Lock()
+	if e, ok := c.over[pos]; !ok || e.version <= k.Version {
+		if !ok {
+			c.overSize.Add(1)
+		}
+		c.over[pos] = versionedNode{k.Version, n}
+	}
+	c.overMu.Unlock()
 }
 
-// pin keeps the nodes of version v and later from being evicted.
-func (c *nodeCache) pin(v uint64) { c.pinned.Store(v) }
+// pin keeps the nodes of version v and later from being evicted; the overflow keeps
+// only those.
+func (c *nodeCache) pin(v uint64) {
+	c.pinned.Store(v)
+	c.pruneOverflow(v)
+}
 
 // unpin lets every node be evicted.
-func (c *nodeCache) unpin() { c.pinned.Store(math.MaxUint64) }
+func (c *nodeCache) unpin() {
+	c.pinned.Store(math.MaxUint64)
+	c.pruneOverflow(math.MaxUint64)
+}
+
+// pruneOverflow removes the overflow's nodes of versions below v.
+func (c *nodeCache) pruneOverflow(v uint64) {
+	if c.overSize.Load() == 0 {
+		return
+	}
+	c.overMu.Lock()
+	for pos, e := range c.over {
+		if e.version < v {
+			delete(c.over, pos)
+			c.overSize.Add(-1)
+		}
+	}
+	c.overMu.Unlock()
+}
 
 // dropFrom removes the nodes of version v and later.
 func (c *nodeCache) dropFrom(v uint64) {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		for pos, e := range s.nodes {
-			if e.version >= v {
-				delete(s.nodes, pos)
+	for i := range c.sets {
+		mu := &c.locks[i%len(c.locks)]
+		mu.Lock()
+		s := &c.sets[i]
+		for j := range s.ways {
+			if s.ways[j].used && s.ways[j].version >= v {
+				s.ways[j] = cacheEntry{}
 			}
 		}
-		s.mu.Unlock()
+		mu.Unlock()
 	}
+	c.overMu.Lock()
+	for pos, e := range c.over {
+		if e.version >= v {
+			delete(c.over, pos)
+			c.overSize.Add(-1)
+		}
+	}
+	c.overMu.Unlock()
+}
+
+// len returns the number of nodes cached.
+func (c *nodeCache) len() int {
+	n := 0
+	for i := range c.sets {
+		mu := &c.locks[i%len(c.locks)]
+		mu.Lock()
+		for j := range c.sets[i].ways {
+			if c.sets[i].ways[j].used {
+				n++
+			}
+		}
+		mu.Unlock()
+	}
+	return n + int(c.overSize.Load())
 }
