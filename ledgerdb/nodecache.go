@@ -32,10 +32,14 @@ import (
 // its set full of pinned nodes goes to a small overflow map, emptied as the pinned
 // version rises.
 type nodeCache struct {
-	sets   []cacheSet
-	mask   uint64
-	locks  [64]sync.Mutex // set i is guarded by locks[i%64]
-	pinned atomic.Uint64
+	// The sets, in parts allocated when a node is first put into one: a store that
+	// reads few nodes (a state restore writes its tree without the cache) holds no
+	// memory for the rest.
+	parts    []atomic.Pointer[[]cacheSet]
+	partSets uint64         // sets per part, a power of two
+	mask     uint64         // sets - 1
+	locks    [64]sync.Mutex // set i is guarded by locks[i%64]
+	pinned   atomic.Uint64
 
 	overMu   sync.Mutex
 	over     map[nodePos]versionedNode
@@ -72,12 +76,32 @@ type versionedNode struct {
 func newNodeCache(maxNodes int) *nodeCache {
 	n := uint64(max(maxNodes/cacheWays, 1))
 	n = 1 << (63 - bits.LeadingZeros64(n)) // a power of two, at most maxNodes/cacheWays
-	c := &nodeCache{sets: make([]cacheSet, n), mask: n - 1, over: map[nodePos]versionedNode{}}
+	per := min(n, 512)                     // about 1 MiB of sets
+	c := &nodeCache{parts: make([]atomic.Pointer[[]cacheSet], n/per), partSets: per, mask: n - 1, over: map[nodePos]versionedNode{}}
 	c.pinned.Store(math.MaxUint64)
 	return c
 }
 
-func (c *nodeCache) set(k *smt.NodeKey) (*cacheSet, *sync.Mutex) {
+// setAt returns set i, nil if its part is not allocated and alloc is false.
+func (c *nodeCache) setAt(i uint64, alloc bool) *cacheSet {
+	p := &c.parts[i/c.partSets]
+	sets := p.Load()
+	if sets == nil {
+		if !alloc {
+			return nil
+		}
+		fresh := make([]cacheSet, c.partSets)
+		if !p.CompareAndSwap(nil, &fresh) {
+			sets = p.Load()
+		} else {
+			sets = &fresh
+		}
+	}
+	return &(*sets)[i%c.partSets]
+}
+
+// set returns the index of k's set and its lock.
+func (c *nodeCache) set(k *smt.NodeKey) (uint64, *sync.Mutex) {
 	p := &k.Path
 	h := binary.LittleEndian.Uint64(p[0:]) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(p[8:]), 17) ^
 		bits.RotateLeft64(binary.LittleEndian.Uint64(p[16:]), 31) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(p[24:]), 47) ^
@@ -86,11 +110,15 @@ func (c *nodeCache) set(k *smt.NodeKey) (*cacheSet, *sync.Mutex) {
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33
 	i := h & c.mask
-	return &c.sets[i], &c.locks[i%uint64(len(c.locks))]
+	return i, &c.locks[i%uint64(len(c.locks))]
 }
 
 func (c *nodeCache) get(k smt.NodeKey) (smt.Node, bool) {
-	s, mu := c.set(&k)
+	si, mu := c.set(&k)
+	s := c.setAt(si, false)
+	if s == nil {
+		return c.getOverflow(k)
+	}
 	pos := nodePos{k.Depth, k.Path}
 	mu.Lock()
 	for i := range s.ways {
@@ -105,9 +133,14 @@ func (c *nodeCache) get(k smt.NodeKey) (smt.Node, bool) {
 		}
 	}
 	mu.Unlock()
+	return c.getOverflow(k)
+}
+
+// getOverflow looks k up in the overflow.
+func (c *nodeCache) getOverflow(k smt.NodeKey) (smt.Node, bool) {
 	if c.overSize.Load() > 0 {
 		c.overMu.Lock()
-		e, ok := c.over[pos]
+		e, ok := c.over[nodePos{k.Depth, k.Path}]
 		c.overMu.Unlock()
 		if ok && e.version == k.Version {
 			return e.node, true
@@ -118,7 +151,8 @@ func (c *nodeCache) get(k smt.NodeKey) (smt.Node, bool) {
 
 // put caches n under k unless its slot holds a newer version.
 func (c *nodeCache) put(k smt.NodeKey, n smt.Node) {
-	s, mu := c.set(&k)
+	si, mu := c.set(&k)
+	s := c.setAt(si, true)
 	pos := nodePos{k.Depth, k.Path}
 	pinned := c.pinned.Load()
 	mu.Lock()
@@ -210,10 +244,13 @@ func (c *nodeCache) pruneOverflow(v uint64) {
 
 // dropFrom removes the nodes of version v and later.
 func (c *nodeCache) dropFrom(v uint64) {
-	for i := range c.sets {
-		mu := &c.locks[i%len(c.locks)]
+	for i := range c.mask + 1 {
+		s := c.setAt(i, false)
+		if s == nil {
+			continue
+		}
+		mu := &c.locks[i%uint64(len(c.locks))]
 		mu.Lock()
-		s := &c.sets[i]
 		for j := range s.ways {
 			if s.ways[j].used && s.ways[j].version >= v {
 				s.ways[j] = cacheEntry{}
@@ -234,11 +271,15 @@ func (c *nodeCache) dropFrom(v uint64) {
 // len returns the number of nodes cached.
 func (c *nodeCache) len() int {
 	n := 0
-	for i := range c.sets {
-		mu := &c.locks[i%len(c.locks)]
+	for i := range c.mask + 1 {
+		s := c.setAt(i, false)
+		if s == nil {
+			continue
+		}
+		mu := &c.locks[i%uint64(len(c.locks))]
 		mu.Lock()
-		for j := range c.sets[i].ways {
-			if c.sets[i].ways[j].used {
+		for j := range s.ways {
+			if s.ways[j].used {
 				n++
 			}
 		}

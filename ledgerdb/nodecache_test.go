@@ -151,3 +151,27 @@ func TestNodeCachePinnedOverflow(t *testing.T) {
 		t.Fatal("overflow not empty after unpin")
 	}
 }
+
+// TestNodeCacheAllocatesOnUse checks that the cache holds no sets until nodes are put
+// into them (a state restore, which writes its tree without the cache, keeps the
+// memory), and that lookups allocate nothing.
+func TestNodeCacheAllocatesOnUse(t *testing.T) {
+	c := newNodeCache(1 << 18)
+	parts := func() int {
+		n := 0
+		for i := range c.parts {
+			if c.parts[i].Load() != nil {
+				n++
+			}
+		}
+		return n
+	}
+	k := smt.NodeKey{Version: 1, Depth: 5, Path: ledger.Hash{0x18}}
+	if _, ok := c.get(k); ok || parts() != 0 {
+		t.Fatalf("a lookup in an empty cache: hit %v, %d parts allocated", ok, parts())
+	}
+	c.put(k, smt.Node{IsLeaf: true})
+	if _, ok := c.get(k); !ok || parts() != 1 || len(c.parts) < 32 {
+		t.Fatalf("after one put: hit %v, %d of %d parts allocated", ok, parts(), len(c.parts))
+	}
+}
