@@ -244,20 +244,11 @@ func (c *nodeCache) pruneOverflow(v uint64) {
 
 // dropFrom removes the nodes of version v and later.
 func (c *nodeCache) dropFrom(v uint64) {
-	for i := range c.mask + 1 {
-		s := c.setAt(i, false)
-		if s == nil {
-			continue
+	c.eachEntry(func(e *cacheEntry) {
+		if e.version >= v {
+			*e = cacheEntry{}
 		}
-		mu := &c.locks[i%uint64(len(c.locks))]
-		mu.Lock()
-		for j := range s.ways {
-			if s.ways[j].used && s.ways[j].version >= v {
-				s.ways[j] = cacheEntry{}
-			}
-		}
-		mu.Unlock()
-	}
+	})
 	c.overMu.Lock()
 	for pos, e := range c.over {
 		if e.version >= v {
@@ -271,6 +262,12 @@ func (c *nodeCache) dropFrom(v uint64) {
 // len returns the number of nodes cached.
 func (c *nodeCache) len() int {
 	n := 0
+	c.eachEntry(func(*cacheEntry) { n++ })
+	return n + int(c.overSize.Load())
+}
+
+// eachEntry calls fn with every used slot of the allocated sets, each under its lock.
+func (c *nodeCache) eachEntry(fn func(e *cacheEntry)) {
 	for i := range c.mask + 1 {
 		s := c.setAt(i, false)
 		if s == nil {
@@ -280,10 +277,9 @@ func (c *nodeCache) len() int {
 		mu.Lock()
 		for j := range s.ways {
 			if s.ways[j].used {
-				n++
+				fn(&s.ways[j])
 			}
 		}
 		mu.Unlock()
 	}
-	return n + int(c.overSize.Load())
 }

@@ -223,22 +223,7 @@ func testStateRestoreLayout(t *testing.T, legacy bool) {
 func TestStateRestoreRefusesChunks(t *testing.T) {
 	ctx := context.Background()
 	const n, version = 12000, 3
-	src := smt.NewOverlay(nil)
-	recs := make([]StateRecord, n)
-	ups := make([]smt.Update, n)
-	for i := range recs {
-		recs[i] = StateRecord{Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i)}
-		ups[i] = smt.Update{KeyHash: smt.KeyHash(recs[i].Key), ValueHash: smt.ValueHash(recs[i].Value)}
-	}
-	slices.SortFunc(recs, func(a, b StateRecord) int {
-		ka, kb := smt.KeyHash(a.Key), smt.KeyHash(b.Key)
-		return bytes.Compare(ka[:], kb[:])
-	})
-	root, writes, err := smt.Apply(ctx, src, smt.EmptyRoot(), version, ups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src.Put(writes...)
+	src, recs, root, _ := sourceState(t, n, version)
 	proof := func(end int) smt.RangeProof {
 		p, err := smt.ProveRange(ctx, src, root, smt.KeyHash(recs[end-1].Key))
 		if err != nil {
@@ -415,22 +400,7 @@ func parseRestoredGroupKey(t *testing.T, b []byte) smt.NodeKey {
 func TestLayout2RestoredNodesRead(t *testing.T) {
 	ctx := context.Background()
 	const n, version = 5000, 4
-	src := smt.NewOverlay(nil)
-	recs := make([]StateRecord, n)
-	ups := make([]smt.Update, n)
-	for i := range recs {
-		recs[i] = StateRecord{Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i)}
-		ups[i] = smt.Update{KeyHash: smt.KeyHash(recs[i].Key), ValueHash: smt.ValueHash(recs[i].Value)}
-	}
-	slices.SortFunc(recs, func(a, b StateRecord) int {
-		ka, kb := smt.KeyHash(a.Key), smt.KeyHash(b.Key)
-		return bytes.Compare(ka[:], kb[:])
-	})
-	root, writes, err := smt.Apply(ctx, src, smt.EmptyRoot(), version, ups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src.Put(writes...)
+	src, recs, root, writes := sourceState(t, n, version)
 	dir := t.TempDir()
 	d, err := Open(ctx, dir, Options{})
 	if err != nil {
@@ -508,4 +478,27 @@ func TestLayout2RestoredNodesRead(t *testing.T) {
 	if err := d.StateValues(ctx, version, 0, 0, func(uint64, []byte, []byte) error { count++; return nil }); err != nil || count != n {
 		t.Fatalf("state values: %d of %d, %v", count, n, err)
 	}
+}
+
+// sourceState returns a tree of n records ("k-i" = "v-i") written at version, the
+// records in key-hash order, its root and Apply's nodes.
+func sourceState(t *testing.T, n int, version uint64) (*smt.Overlay, []StateRecord, smt.RootRef, []smt.NodeWrite) {
+	t.Helper()
+	src := smt.NewOverlay(nil)
+	recs := make([]StateRecord, n)
+	ups := make([]smt.Update, n)
+	for i := range recs {
+		recs[i] = StateRecord{Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i)}
+		ups[i] = smt.Update{KeyHash: smt.KeyHash(recs[i].Key), ValueHash: smt.ValueHash(recs[i].Value)}
+	}
+	slices.SortFunc(recs, func(a, b StateRecord) int {
+		ka, kb := smt.KeyHash(a.Key), smt.KeyHash(b.Key)
+		return bytes.Compare(ka[:], kb[:])
+	})
+	root, writes, err := smt.Apply(context.Background(), src, smt.EmptyRoot(), version, ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Put(writes...)
+	return src, recs, root, writes
 }
