@@ -201,20 +201,7 @@ func testStateRestoreLayout(t *testing.T, legacy bool) {
 	if limit := len(ends) * 2 * (smt.MaxDepth / smt.GroupLevels) * 15; singles > limit || singles*20 > len(stored) {
 		t.Fatalf("%d of %d nodes stored alone (limit %d)", singles, len(stored), limit)
 	}
-	for i := 0; i < n; i += 997 {
-		kh := smt.KeyHash(recs[i].Key)
-		want, err := smt.ProveRange(ctx, src, root, kh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		have, err := d.StateRangeProof(ctx, version, kh)
-		if err != nil {
-			t.Fatalf("range proof of record %d: %v", i, err)
-		}
-		if !slices.Equal(have.Siblings, want.Siblings) {
-			t.Fatalf("range proof of record %d differs from the source's", i)
-		}
-	}
+	checkRangeProofs(t, d, src, root, recs, version, 997)
 }
 
 // TestStateRestoreRefusesChunks checks that a chunk prepared after the wrong record, a
@@ -460,20 +447,7 @@ func TestLayout2RestoredNodesRead(t *testing.T) {
 	if got := restoredNodes(t, d); len(got) != len(writes) {
 		t.Fatalf("rewritten store holds %d nodes, want %d", len(got), len(writes))
 	}
-	for i := 0; i < n; i += 211 {
-		kh := smt.KeyHash(recs[i].Key)
-		want, err := smt.ProveRange(ctx, src, root, kh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		have, err := d.StateRangeProof(ctx, version, kh)
-		if err != nil {
-			t.Fatalf("range proof of record %d: %v", i, err)
-		}
-		if !slices.Equal(have.Siblings, want.Siblings) {
-			t.Fatalf("range proof of record %d differs from the source's", i)
-		}
-	}
+	checkRangeProofs(t, d, src, root, recs, version, 211)
 	count := 0
 	if err := d.StateValues(ctx, version, 0, 0, func(uint64, []byte, []byte) error { count++; return nil }); err != nil || count != n {
 		t.Fatalf("state values: %d of %d, %v", count, n, err)
@@ -501,4 +475,24 @@ func sourceState(t *testing.T, n int, version uint64) (*smt.Overlay, []StateReco
 	}
 	src.Put(writes...)
 	return src, recs, root, writes
+}
+
+// checkRangeProofs checks that d serves the source's range proof of every step-th record.
+func checkRangeProofs(t *testing.T, d *DB, src *smt.Overlay, root smt.RootRef, recs []StateRecord, version uint64, step int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < len(recs); i += step {
+		kh := smt.KeyHash(recs[i].Key)
+		want, err := smt.ProveRange(ctx, src, root, kh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have, err := d.StateRangeProof(ctx, version, kh)
+		if err != nil {
+			t.Fatalf("range proof of record %d: %v", i, err)
+		}
+		if !slices.Equal(have.Siblings, want.Siblings) {
+			t.Fatalf("range proof of record %d differs from the source's", i)
+		}
+	}
 }

@@ -20,22 +20,7 @@ import (
 func TestRapidBuilderKeyOrder(t *testing.T) {
 	ctx := context.Background()
 	rapid.Check(t, func(t *rapid.T) {
-		bases := []ledger.Hash{drawHash(t, "base0"), drawHash(t, "base1")}
-		m := map[ledger.Hash]ledger.Hash{}
-		for range rapid.IntRange(1, 60).Draw(t, "leaves") {
-			m[drawKey(t, bases)] = drawHash(t, "value")
-		}
-		leaves := sortedLeaves(m)
-		ups := make([]Update, len(leaves))
-		for i, l := range leaves {
-			ups[i] = Update{KeyHash: l.KeyHash, ValueHash: l.ValueHash}
-		}
-		store := NewOverlay(nil)
-		root, writes, err := Apply(ctx, store, EmptyRoot(), 4, ups)
-		if err != nil {
-			t.Fatalf("apply: %v", err)
-		}
-		store.Put(writes...)
+		store, leaves, root, writes := drawAppliedTree(t, 60, 4)
 		want := map[string]bool{}
 		for _, w := range writes {
 			want[string(w.Key.Bytes())] = true

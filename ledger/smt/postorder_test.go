@@ -17,22 +17,7 @@ import (
 func TestRapidPostOrderSegments(t *testing.T) {
 	ctx := context.Background()
 	rapid.Check(t, func(t *rapid.T) {
-		bases := []ledger.Hash{drawHash(t, "base0"), drawHash(t, "base1")}
-		m := map[ledger.Hash]ledger.Hash{}
-		for range rapid.IntRange(1, 80).Draw(t, "leaves") {
-			m[drawKey(t, bases)] = drawHash(t, "value")
-		}
-		leaves := sortedLeaves(m)
-		ups := make([]Update, len(leaves))
-		for i, l := range leaves {
-			ups[i] = Update{KeyHash: l.KeyHash, ValueHash: l.ValueHash}
-		}
-		store := NewOverlay(nil)
-		root, writes, err := Apply(ctx, store, EmptyRoot(), 4, ups)
-		if err != nil {
-			t.Fatalf("apply: %v", err)
-		}
-		store.Put(writes...)
+		store, leaves, root, _ := drawAppliedTree(t, 80, 4)
 		ends := drawChunkEnds(t, len(leaves))
 		b := NewBuilder(root.Hash, 4)
 		var last []byte
@@ -154,12 +139,7 @@ func TestRapidPostOrderKey(t *testing.T) {
 // post-order key order; Rest hands out exactly the nodes of the groups left open.
 func TestRapidPostOrderGrouper(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		bases := []ledger.Hash{drawHash(t, "base0"), drawHash(t, "base1")}
-		m := map[ledger.Hash]ledger.Hash{}
-		for range rapid.IntRange(1, 120).Draw(t, "leaves") {
-			m[drawKey(t, bases)] = drawHash(t, "value")
-		}
-		leaves := sortedLeaves(m)
+		_, leaves, _, _ := drawAppliedTree(t, 120, 6)
 		skip := rapid.IntRange(0, len(leaves)-1).Draw(t, "leaves before the segment")
 		var prev *ledger.Hash
 		if skip > 0 {
@@ -251,4 +231,27 @@ func TestPostOrderGrouperRefusesTwice(t *testing.T) {
 	if _, _, _, err := p.Add(&w); err == nil {
 		t.Fatal("a node seen twice accepted")
 	}
+}
+
+// drawAppliedTree draws 1 to max leaves (keys clustered around two bases, so that paths
+// share long prefixes) and returns a store holding the tree Apply writes for them at
+// version, the leaves in key order, the root and Apply's nodes.
+func drawAppliedTree(t *rapid.T, max int, version uint64) (*Overlay, []Leaf, RootRef, []NodeWrite) {
+	bases := []ledger.Hash{drawHash(t, "base0"), drawHash(t, "base1")}
+	m := map[ledger.Hash]ledger.Hash{}
+	for range rapid.IntRange(1, max).Draw(t, "leaves") {
+		m[drawKey(t, bases)] = drawHash(t, "value")
+	}
+	leaves := sortedLeaves(m)
+	ups := make([]Update, len(leaves))
+	for i, l := range leaves {
+		ups[i] = Update{KeyHash: l.KeyHash, ValueHash: l.ValueHash}
+	}
+	store := NewOverlay(nil)
+	root, writes, err := Apply(context.Background(), store, EmptyRoot(), version, ups)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	store.Put(writes...)
+	return store, leaves, root, writes
 }

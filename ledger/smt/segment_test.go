@@ -21,22 +21,8 @@ import (
 func TestRapidSegmentsMatchChunks(t *testing.T) {
 	ctx := context.Background()
 	rapid.Check(t, func(t *rapid.T) {
-		bases := []ledger.Hash{drawHash(t, "base0"), drawHash(t, "base1")}
-		m := map[ledger.Hash]ledger.Hash{}
-		for range rapid.IntRange(1, 60).Draw(t, "leaves") {
-			m[drawKey(t, bases)] = drawHash(t, "value")
-		}
-		leaves := sortedLeaves(m)
-		ups := make([]Update, len(leaves))
-		for i, l := range leaves {
-			ups[i] = Update{KeyHash: l.KeyHash, ValueHash: l.ValueHash}
-		}
-		store := NewOverlay(nil)
-		root, writes, err := Apply(ctx, store, EmptyRoot(), 4, ups)
-		if err != nil {
-			t.Fatalf("apply: %v", err)
-		}
-		store.Put(writes...)
+		store, leaves, root, _ := drawAppliedTree(t, 60, 4)
+		var err error
 		defer func(n int) { streamNodes = n }(streamNodes)
 		streamNodes = rapid.SampledFrom([]int{1, 2, 5, 1 << 15}).Draw(t, "stream nodes")
 
