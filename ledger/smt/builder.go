@@ -212,13 +212,10 @@ func (b *Builder) addChunk(leaves []Leaf, proof RangeProof, fn func(key, value [
 		return nil, errors.New("smt builder: empty chunk")
 	}
 	b.resetOutput()
-	b.saved = append(b.saved[:0], b.stack...)
-	savedCount, savedLast, savedHash := b.count, b.last, b.lastHash
+	rollback := b.save()
 	defer func() {
 		if err != nil {
-			b.stack = append(b.stack[:0], b.saved...)
-			b.count, b.last, b.lastHash = savedCount, savedLast, savedHash
-			b.resetOutput()
+			rollback()
 			frozen = nil
 		}
 	}()
@@ -250,6 +247,19 @@ func (b *Builder) addChunk(leaves []Leaf, proof RangeProof, fn func(key, value [
 		return nil, b.flush(fn)
 	}
 	return b.gather(b.frontierNodes())
+}
+
+// save records the frontier, leaf count and last leaf, and returns the function that
+// puts them back and forgets the output of the current call: a rejected chunk or
+// segment leaves the Builder as it was.
+func (b *Builder) save() (rollback func()) {
+	b.saved = append(b.saved[:0], b.stack...)
+	count, last, lastHash := b.count, b.last, b.lastHash
+	return func() {
+		b.stack = append(b.stack[:0], b.saved...)
+		b.count, b.last, b.lastHash = count, last, lastHash
+		b.resetOutput()
+	}
 }
 
 // frontierNodes links the segments of the frontier's subtrees, left to right, which

@@ -182,13 +182,10 @@ func (b *Builder) AddSegment(s *Segment, proof RangeProof, fn func(key, value []
 	b.encode = b.emit && fn != nil
 	defer func() { b.encode = false }()
 	b.resetOutput()
-	b.saved = append(b.saved[:0], b.stack...)
-	savedCount, savedLast, savedHash := b.count, b.last, b.lastHash
+	rollback := b.save()
 	defer func() {
 		if err != nil {
-			b.stack = append(b.stack[:0], b.saved...)
-			b.count, b.last, b.lastHash = savedCount, savedLast, savedHash
-			b.resetOutput()
+			rollback()
 		}
 	}()
 	if b.count > 0 {
