@@ -119,8 +119,8 @@ const nodeLayout = 3
 var ErrStoreLayout = errors.New("unsupported store layout")
 
 // checkLayout refuses a store whose committed versions use a node layout this code does
-// not read (0, or one of a later release). A layout-0 store that holds only a restored snapshot (or nothing) reads the same in
-// both layouts.
+// not read (0, or one of a later release). A layout-0 store that holds only a restored
+// snapshot (or nothing) reads the same in every layout.
 func checkLayout(st dbState) error {
 	if st.NodeLayout == nodeLayout || st.NodeLayout == 2 {
 		return nil

@@ -160,7 +160,7 @@ func (c *nodeCache) put(k smt.NodeKey, n smt.Node) {
 	for i := range s.ways {
 		e := &s.ways[i]
 		if !e.used {
-			if victim < 0 || s.ways[victim].used {
+			if victim < 0 {
 				victim = i
 			}
 			continue
@@ -229,12 +229,17 @@ func (c *nodeCache) unpin() {
 
 // pruneOverflow removes the overflow's nodes of versions below v.
 func (c *nodeCache) pruneOverflow(v uint64) {
+	c.deleteOverflow(func(version uint64) bool { return version < v })
+}
+
+// deleteOverflow removes the overflow's nodes whose version drop selects.
+func (c *nodeCache) deleteOverflow(drop func(version uint64) bool) {
 	if c.overSize.Load() == 0 {
 		return
 	}
 	c.overMu.Lock()
 	for pos, e := range c.over {
-		if e.version < v {
+		if drop(e.version) {
 			delete(c.over, pos)
 			c.overSize.Add(-1)
 		}
@@ -249,14 +254,7 @@ func (c *nodeCache) dropFrom(v uint64) {
 			*e = cacheEntry{}
 		}
 	})
-	c.overMu.Lock()
-	for pos, e := range c.over {
-		if e.version >= v {
-			delete(c.over, pos)
-			c.overSize.Add(-1)
-		}
-	}
-	c.overMu.Unlock()
+	c.deleteOverflow(func(version uint64) bool { return version >= v })
 }
 
 // len returns the number of nodes cached.

@@ -205,17 +205,16 @@ type ChunkBuilder struct {
 // treeBuilder is the tree goroutine's part of a ChunkBuilder. It receives the chunk's
 // own nodes in post-order (smt.NewSegmentBuilderPostOrder) and writes each node group
 // when its root completes (smt.PostOrderGrouper), under its post-order key: the table's
-// keys grow as the groups complete. A group whose root also holds leaves of other
+// keys grow as the groups complete, as the table requires. A group whose root also holds leaves of other
 // chunks (the few on the chunk's edges) is still open when the chunk ends: its nodes
 // here are stored one per record instead, through late.
 type treeBuilder struct {
-	r       *StateRestore
-	sb      *smt.SegmentBuilder
-	groups  smt.PostOrderGrouper
-	nodes   *sstable.Writer
-	path    string
-	lastKey []byte
-	key     []byte
+	r      *StateRestore
+	sb     *smt.SegmentBuilder
+	groups smt.PostOrderGrouper
+	nodes  *sstable.Writer
+	path   string
+	key    []byte
 	// late holds the nodes stored one per record, for the batch: entries of key
 	// (1+NodeKeySize bytes) then value, ending at lateEnds.
 	late     []byte
@@ -287,20 +286,17 @@ func (t *treeBuilder) node(w *smt.NodeWrite) error {
 	if err != nil || !ok {
 		return err
 	}
-	t.key = restoredGroupKey(t.key, g)
-	if t.lastKey != nil && bytes.Compare(t.key, t.lastKey) <= 0 {
-		return fmt.Errorf("write smt node groups: internal error: group %s completed out of order", g)
-	}
 	if t.nodes == nil {
 		// Node hashes do not compress: the table is written uncompressed.
 		if t.path, t.nodes, err = t.r.d.createSST(t.r.tmpDir, sstable.NoCompression); err != nil {
 			return err
 		}
 	}
+	// The table refuses a key that does not follow the one before.
+	t.key = restoredGroupKey(t.key, g)
 	if err := t.nodes.Set(t.key, enc); err != nil {
-		return fmt.Errorf("write smt node groups: %w", err)
+		return fmt.Errorf("write smt node group %s: %w", g, err)
 	}
-	t.lastKey = append(t.lastKey[:0], t.key...)
 	return nil
 }
 

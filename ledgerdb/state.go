@@ -83,14 +83,15 @@ func (r nodeReader) GetNode(ctx context.Context, k smt.NodeKey) (smt.Node, error
 		return smt.Node{}, fmt.Errorf("smt node %s: %w", k, err)
 	}
 	var buf [1 + smt.NodeKeySize]byte
+	g := k.GroupKey()
 	if r.single && k.Version == r.singleVersion {
-		n, ok, err := r.getGrouped(k, restoredGroupKey(buf[:0], k.GroupKey()))
+		n, ok, err := r.getGrouped(k, g, restoredGroupKey(buf[:0], g))
 		if ok || err != nil {
 			return n, err
 		}
 		return r.getSingle(k)
 	}
-	n, ok, err := r.getGrouped(k, smtGroupKey(buf[:0], k.GroupKey()))
+	n, ok, err := r.getGrouped(k, g, smtGroupKey(buf[:0], g))
 	if err == nil && !ok {
 		err = fmt.Errorf("smt node %s: %w", k, smt.ErrNodeNotFound)
 	}
@@ -116,10 +117,10 @@ func (r nodeReader) getSingle(k smt.NodeKey) (smt.Node, error) {
 	return n, nil
 }
 
-// getGrouped reads the group record under key, which holds k if k exists and is
-// stored in a group, and caches all of its nodes: a descent reads the deeper nodes of
+// getGrouped reads the record under key of k's group g, which holds k if k exists and
+// is stored in a group, and caches all of its nodes: a descent reads the deeper nodes of
 // the group next when they were written with k. It reports whether it found k.
-func (r nodeReader) getGrouped(k smt.NodeKey, key []byte) (smt.Node, bool, error) {
+func (r nodeReader) getGrouped(k, g smt.NodeKey, key []byte) (smt.Node, bool, error) {
 	v, closer, err := r.pdb.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return smt.Node{}, false, nil
@@ -127,7 +128,6 @@ func (r nodeReader) getGrouped(k smt.NodeKey, key []byte) (smt.Node, bool, error
 	if err != nil {
 		return smt.Node{}, false, fmt.Errorf("smt node %s: %w", k, err)
 	}
-	g := k.GroupKey()
 	var members [smt.GroupLevels * 4]smt.NodeWrite
 	nodes, err := smt.DecodeGroup(members[:0], g, v)
 	_ = closer.Close()

@@ -350,18 +350,13 @@ type stateChunk struct {
 	elapsed time.Duration
 }
 
-// readStateChunk reads a state chunk, passing each record's key and value to add (valid
-// only during the call), and checks the item count against its manifest entry.
-func readStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk, add func(k, v []byte) error) (int64, error) {
-	return decodeStateChunk(ctx, e, c, native.ReadChunk, add)
-}
-
 // chunkReader is native.ReadChunk or native.StreamChunk.
 type chunkReader func(ctx context.Context, st native.FileOpener, f native.File, lim native.Limits, fn func(rec []byte) error) (int64, error)
 
-// decodeStateChunk reads the state chunk c with read and passes its records, checked
-// against the limits and c's item count, to add.
-func decodeStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk, read chunkReader, add func(k, v []byte) error) (int64, error) {
+// readStateChunk reads the state chunk c with read, passing each record's key and value
+// to add (valid only during the call), and checks the item count against its manifest
+// entry.
+func readStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk, read chunkReader, add func(k, v []byte) error) (int64, error) {
 	want := c.LastIndex - c.FirstIndex + 1
 	var count uint64
 	n, err := read(ctx, e.st, c.File, e.lim, func(rec []byte) error {
@@ -414,7 +409,7 @@ func readStateProof(ctx context.Context, e *env, c *native.StateSnapshotChunk) (
 // and decoded proof.
 func fetchStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk) (*stateChunk, error) {
 	out := &stateChunk{desc: c, leaves: make([]smt.Leaf, 0, min(c.LastIndex-c.FirstIndex+1, 1<<16))}
-	n, err := readStateChunk(ctx, e, c, func(k, v []byte) error {
+	n, err := readStateChunk(ctx, e, c, native.ReadChunk, func(k, v []byte) error {
 		out.leaves = append(out.leaves, smt.Leaf{KeyHash: smt.KeyHash(k), ValueHash: smt.ValueHash(v)})
 		return nil
 	})
@@ -446,7 +441,7 @@ func prepareStateChunk(ctx context.Context, e *env, c *native.StateSnapshotChunk
 	// Streamed, not held: the records go into the chunk's tables, which are only
 	// ingested after the stream's hash check and the chunk's range proof (cb.Abort
 	// discards them otherwise), so a worker holds a read buffer instead of the file.
-	n, err := decodeStateChunk(ctx, e, c, native.StreamChunk, cb.Add)
+	n, err := readStateChunk(ctx, e, c, native.StreamChunk, cb.Add)
 	if err != nil {
 		return nil, err
 	}

@@ -80,21 +80,53 @@ func ReadFile(ctx context.Context, st FileOpener, f File, max int64) ([]byte, er
 	defer r.Close()
 	buf := make([]byte, f.Size+1)
 	n, err := io.ReadFull(r, buf)
-	switch {
-	case err == nil:
-		return nil, fmt.Errorf("file %s: larger than the %d bytes its manifest says: %w", h, f.Size, ErrMismatch)
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-	default:
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("read %s: %w", h, err)
 	}
-	if int64(n) != f.Size {
-		return nil, fmt.Errorf("file %s: %d bytes, its manifest says %d (truncated): %w", h, n, f.Size, ErrMismatch)
+	if err := checkStoredSize(f, int64(n)); err != nil {
+		return nil, err
 	}
 	buf = buf[:n]
-	if sum := sha256.Sum256(buf); sum != f.SHA256 {
-		return nil, fmt.Errorf("file %s: SHA-256 %x, its manifest says %s: %w", h, sum, f.SHA256, ErrMismatch)
+	if err := checkStoredSum(f, sha256.Sum256(buf)); err != nil {
+		return nil, err
 	}
 	return buf, nil
+}
+
+// checkFileDesc checks the handle and size of a file's manifest description before the
+// file is opened.
+func checkFileDesc(f File, max int64) error {
+	h := f.Handle
+	if err := storage.ValidateHandle(string(h)); err != nil {
+		return fmt.Errorf("file %q: %w", h, err)
+	}
+	if f.Size < 0 {
+		return fmt.Errorf("file %s: manifest gives a negative size %d: %w", h, f.Size, ErrMismatch)
+	}
+	if f.Size > max {
+		return fmt.Errorf("file %s: manifest size %d bytes exceeds the limit of %d: %w", h, f.Size, max, ErrTooLarge)
+	}
+	return nil
+}
+
+// checkStoredSize checks the n bytes read of the file f describes, read up to one byte
+// past its manifest size, against that size.
+func checkStoredSize(f File, n int64) error {
+	switch {
+	case n > f.Size:
+		return fmt.Errorf("file %s: larger than the %d bytes its manifest says: %w", f.Handle, f.Size, ErrMismatch)
+	case n != f.Size:
+		return fmt.Errorf("file %s: %d bytes, its manifest says %d (truncated): %w", f.Handle, n, f.Size, ErrMismatch)
+	}
+	return nil
+}
+
+// checkStoredSum checks the SHA-256 of the file f describes against its manifest's.
+func checkStoredSum(f File, sum [sha256.Size]byte) error {
+	if sum != f.SHA256 {
+		return fmt.Errorf("file %s: SHA-256 %x, its manifest says %s: %w", f.Handle, sum, f.SHA256, ErrMismatch)
+	}
+	return nil
 }
 
 // ReadManifest reads a manifest file (at most MaxManifestSize bytes). Its
@@ -172,10 +204,24 @@ func DecodeChunk(name string, stored []byte, f File, lim Limits, fn func(rec []b
 
 func decodeChunk(ctx context.Context, name string, stored []byte, f File, lim Limits, fn func(rec []byte) error) error {
 	lim = lim.Normalize()
+	if err := checkRawSize(name, f, lim); err != nil {
+		return err
+	}
+	return decodeChunkFrom(ctx, name, &byteReader{b: stored}, f, lim, fn)
+}
+
+// checkRawSize checks a chunk's manifest raw size against the limit before decoding.
+func checkRawSize(name string, f File, lim Limits) error {
 	if f.RawSize < 0 || f.RawSize > lim.MaxRawSize {
 		return fmt.Errorf("chunk %s: raw size %d in its manifest is outside [0, %d]: %w", name, f.RawSize, lim.MaxRawSize, ErrTooLarge)
 	}
-	raw, err := decodeRecords(ctx, name, &byteReader{b: stored}, f.RawSize, lim, fn)
+	return nil
+}
+
+// decodeChunkFrom decodes the chunk f describes from src (its raw size checked with
+// checkRawSize, lim normalized), as DecodeChunk does.
+func decodeChunkFrom(ctx context.Context, name string, src io.Reader, f File, lim Limits, fn func(rec []byte) error) error {
+	raw, err := decodeRecords(ctx, name, src, f.RawSize, lim, fn)
 	if errors.Is(err, errRawTooLarge) {
 		return fmt.Errorf("chunk %s: decompresses to more than the %d bytes its manifest says (stopped at the cap; a decompression bomb or a tampered chunk): %w",
 			name, f.RawSize, ErrTooLarge)
@@ -253,15 +299,20 @@ func ScanChunk(ctx context.Context, r io.Reader, h storage.FileHandle, lim Limit
 	return f, nil
 }
 
-// countingReader counts what passes through it.
+// countingReader counts what passes through it and keeps the first read error other
+// than io.EOF (a decoder may report it as something else, or not at all).
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	err error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
 

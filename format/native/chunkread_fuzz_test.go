@@ -9,19 +9,34 @@ import (
 	"github.com/ledgervault/ledgervault/format/native"
 )
 
+// seedChunk is a chunk file the writer wrote, as a fuzz seed.
+type seedChunk struct {
+	stored []byte
+	raw    int64
+}
+
+// seedChunks writes chunks of 0, 1, 7 and 300 records and returns their stored bytes
+// and raw sizes.
+func seedChunks(f *testing.F) []seedChunk {
+	fx := newFixture(f)
+	var out []seedChunk
+	for i, n := range []int{0, 1, 7, 300} {
+		fd := fx.writeChunk(f, "seed"+string(rune('a'+i))+".zst", sampleRecords(n))
+		stored, err := native.ReadFile(context.Background(), fx.st, fd, 1<<30)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, seedChunk{stored, fd.RawSize})
+	}
+	return out
+}
+
 // FuzzDecodeChunk feeds arbitrary stored bytes and raw sizes to the chunk decoder: it
 // must return an error or records, never panic, and never hand out more than the
 // declared raw size.
 func FuzzDecodeChunk(f *testing.F) {
-	fx := newFixture(f)
-	ctx := context.Background()
-	for i, n := range []int{0, 1, 7, 300} {
-		fd := fx.writeChunk(f, "seed"+string(rune('a'+i))+".zst", sampleRecords(n))
-		stored, err := native.ReadFile(ctx, fx.st, fd, 1<<30)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(stored, fd.RawSize)
+	for _, c := range seedChunks(f) {
+		f.Add(c.stored, c.raw)
 	}
 	f.Add(compress(f, framed([]byte("x"))), int64(5))
 	f.Add(compress(f, append(framed([]byte("ok")), 0xFF, 0xFF, 0xFF, 0xFE)), int64(10))

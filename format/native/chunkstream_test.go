@@ -135,16 +135,10 @@ func (m memOpener) Open(context.Context, storage.FileHandle) (io.ReadCloser, err
 // FuzzStreamChunk: StreamChunk accepts exactly what ReadChunk accepts, with the same
 // records, and a file changed after its description was taken is a mismatch.
 func FuzzStreamChunk(f *testing.F) {
-	fx := newFixture(f)
 	ctx := context.Background()
-	for i, n := range []int{0, 1, 7, 300} {
-		fd := fx.writeChunk(f, "seed"+string(rune('a'+i))+".zst", sampleRecords(n))
-		stored, err := native.ReadFile(ctx, fx.st, fd, 1<<30)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(stored, fd.RawSize, uint16(0))
-		f.Add(stored, fd.RawSize, uint16(len(stored)/2+1))
+	for _, c := range seedChunks(f) {
+		f.Add(c.stored, c.raw, uint16(0))
+		f.Add(c.stored, c.raw, uint16(len(c.stored)/2+1))
 	}
 	f.Add(compress(f, framed([]byte("x"))), int64(5), uint16(0))
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd}, int64(0), uint16(2))
