@@ -26,7 +26,11 @@
 //
 //   - Commit a block: ApplyBlock(ctx, store, prevRoot, firstVersion, writeSets) returns
 //     each version's root and the nodes to write; it layers the pending nodes over the
-//     store with an Overlay, which a caller can also use directly around Apply.
+//     store with an Overlay, which a caller can also use directly around Apply. On a
+//     large tree it applies the two halves under the root on two goroutines, each
+//     version's updates of a half touching only that half, and computes each
+//     version's root from the two: the store's NodeReader must be safe for concurrent
+//     use.
 //   - Serve reads at any version: Get, LeafAtIndex, Leaves (in key-hash order, for
 //     snapshot backups), Prove and ProveRange (the range proof of a chunk's last leaf).
 //   - Restore: NewBuilder(root, version), then for each chunk AddChunk(leaves, proof);

@@ -90,15 +90,9 @@ func (u *updater) run(prev RootRef, updates []Update) (RootRef, error) {
 	if err := prev.Validate(); err != nil {
 		return prev, fmt.Errorf("smt apply version %d: %w", version, err)
 	}
-	ups := updates
-	if !slices.IsSortedFunc(ups, cmpUpdate) {
-		ups = slices.Clone(updates)
-		slices.SortFunc(ups, cmpUpdate)
-	}
-	for i := 1; i < len(ups); i++ {
-		if ups[i].KeyHash == ups[i-1].KeyHash {
-			return prev, fmt.Errorf("smt apply version %d: key %s updated twice", version, ups[i].KeyHash)
-		}
+	ups, err := sortedUpdates(version, updates)
+	if err != nil {
+		return prev, err
 	}
 	// About one node per level below the levels the batch shares, per update, plus the
 	// ~2.44 nodes per leaf of a random tree.
@@ -129,6 +123,9 @@ func (u *updater) run(prev RootRef, updates []Update) (RootRef, error) {
 // ApplyBlock applies consecutive versions firstVersion, firstVersion+1, ... (one write
 // set each) on top of prev, each version reading the nodes the earlier ones wrote. It
 // returns the root after each version and every node written, in order.
+//
+// A block on a large tree is applied to the two halves under its root on two
+// goroutines (with the same result): r must be safe for concurrent use.
 func ApplyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion uint64, batches [][]Update) ([]RootRef, []NodeWrite, error) {
 	roots, writes, _, err := applyBlock(ctx, r, prev, firstVersion, batches, false)
 	return roots, writes, err
@@ -144,6 +141,9 @@ func ApplyBlockLive(ctx context.Context, r NodeReader, prev RootRef, firstVersio
 
 // applyBlock implements ApplyBlock and, with wantLive, ApplyBlockLive.
 func applyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion uint64, batches [][]Update, wantLive bool) (roots []RootRef, writes, live []NodeWrite, err error) {
+	if roots, writes, live, ok, err := applySplit(ctx, r, prev, firstVersion, batches, wantLive); err != nil || ok {
+		return roots, writes, live, err
+	}
 	// The per-version estimate of Apply, summed: growing one large slice of nodes by
 	// copying it costs more than the updates.
 	leaves := max(prev.LeafCount, 1)
@@ -200,6 +200,22 @@ func (b *blockReader) GetNode(ctx context.Context, key NodeKey) (Node, error) {
 		return Node{}, fmt.Errorf("get %s: %w", key, ErrNodeNotFound)
 	}
 	return b.base.GetNode(ctx, key)
+}
+
+// sortedUpdates returns version's updates in key order (a sorted copy if they are
+// not), or an error if a key is updated twice.
+func sortedUpdates(version uint64, updates []Update) ([]Update, error) {
+	ups := updates
+	if !slices.IsSortedFunc(ups, cmpUpdate) {
+		ups = slices.Clone(updates)
+		slices.SortFunc(ups, cmpUpdate)
+	}
+	for i := 1; i < len(ups); i++ {
+		if ups[i].KeyHash == ups[i-1].KeyHash {
+			return nil, fmt.Errorf("smt apply version %d: key %s updated twice", version, ups[i].KeyHash)
+		}
+	}
+	return ups, nil
 }
 
 func cmpUpdate(a, b Update) int {
