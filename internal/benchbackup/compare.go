@@ -516,7 +516,11 @@ func PrintCompare(out io.Writer, cfg CompareConfig, r *CompareResult) error {
 		ratio("ledgervault backup, M keys/s", float64(lvb.Items)/lvb.Usage.Wall.Seconds()/1e6, "target >= 1.8")
 	}
 	if tz, ok := r.row(rowTar); ok && okB {
-		ratio("ledgervault backup logical MB/s / tar|zstd db-dir MB/s", (float64(lvb.Bytes)/lvb.Usage.Wall.Seconds())/(float64(tz.Bytes)/tz.Usage.Wall.Seconds()), "target >= 0.5")
+		ratio("ledgervault backup logical MB/s / tar|zstd db-dir MB/s", (float64(lvb.Bytes)/lvb.Usage.Wall.Seconds())/(float64(tz.Bytes)/tz.Usage.Wall.Seconds()), "target >= 0.5 (issue's reading: tar's rate in db-dir bytes)")
+		// DESIGN words the target as half "the logical-bytes rate" of tar | zstd on the
+		// same store: both tools' rates in the state's logical bytes, which is the
+		// ratio of their wall times.
+		ratio("ledgervault backup logical MB/s / tar|zstd logical MB/s", tz.Usage.Wall.Seconds()/lvb.Usage.Wall.Seconds(), "target >= 0.5 (DESIGN's reading: both in logical bytes)")
 	}
 	if rr, ok := r.row(rowResticRest); ok && okR {
 		ratio("restic restore wall / ledgervault verified restore wall", rr.Usage.Wall.Seconds()/lvr.Usage.Wall.Seconds(), "target >= 2")
