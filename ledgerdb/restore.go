@@ -691,34 +691,21 @@ func (d *DB) SaveTransactions(ctx context.Context, first uint64, txns []ledger.T
 	steps := make(chan *txnStep)
 	written := make(chan error, 1)
 	go func() { written <- d.writeTxnSteps(ctx, tmp, steps, st, acc) }()
+	// A step's Apply reads the tree's nodes itself, on two goroutines when the tree is
+	// large (see smt.ApplyBlockLive); after a state restore the lower levels come from
+	// the store.
 	reader := d.NodeReader()
-	// While a step is applied, the paths of its keys and of the next step's are read
-	// into the node cache (see startPrefetch): the next step's with a whole step's
-	// head start, so that its reads come before Apply needs them.
-	cur := newTxnStep(first, txns[:min(txnSaveStep, len(txns))])
-	pf := startPrefetch(ctx, reader, root, cur.all)
 	for lo := 0; lo < len(txns); lo += txnSaveStep {
-		hi := lo + len(cur.txns)
-		var next *txnStep
-		var npf *prefetch
-		if hi < len(txns) {
-			next = newTxnStep(first+uint64(hi), txns[hi:min(hi+txnSaveStep, len(txns))])
-			npf = startPrefetch(ctx, reader, root, next.all)
-		}
-		err = applyTxnStep(ctx, reader, root, cur)
-		pf.stop()
-		if err != nil {
-			npf.stop()
+		s := newTxnStep(first+uint64(lo), txns[lo:min(lo+txnSaveStep, len(txns))])
+		if err = applyTxnStep(ctx, reader, root, s); err != nil {
 			break
 		}
-		s := cur
-		s.sync = hi == len(txns)
+		s.sync = lo+len(s.txns) == len(txns)
 		// Only the newest tree is read again: cache its nodes, not the ones the later
 		// versions of this step replaced.
 		d.cacheNodes(s.live)
 		steps <- s
 		root = s.roots[len(s.roots)-1]
-		cur, pf = next, npf
 	}
 	close(steps)
 	if werr := <-written; err == nil {
@@ -732,7 +719,6 @@ type txnStep struct {
 	first uint64
 	txns  []ledger.TransactionWithOutput
 	ups   [][]smt.Update
-	all   []smt.Update // ups, one after the other
 	roots []smt.RootRef
 	nodes []smt.NodeWrite
 	live  []smt.NodeWrite // the nodes of nodes that the last version's tree holds
@@ -744,40 +730,8 @@ func newTxnStep(first uint64, txns []ledger.TransactionWithOutput) *txnStep {
 	s := &txnStep{first: first, txns: txns, ups: make([][]smt.Update, len(txns))}
 	for i := range txns {
 		s.ups[i] = writeSetUpdates(txns[i].WriteSet)
-		s.all = append(s.all, s.ups[i]...)
 	}
 	return s
-}
-
-// prefetch is a goroutine reading the paths of a step's keys into the node cache.
-type prefetch struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-// startPrefetch starts reading the nodes on the paths of ups in the tree of root (in
-// the order the versions update them) into the node cache: after a state restore the
-// tree's lower levels are not cached, and Apply reading them from Pebble one at a time
-// was most of the cost of a step. Nodes that the steps applied meanwhile replace are
-// read in vain; Apply reads their successors, which are cached.
-func startPrefetch(ctx context.Context, r smt.NodeReader, root smt.RootRef, ups []smt.Update) *prefetch {
-	pctx, cancel := context.WithCancel(ctx)
-	p := &prefetch{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		// An error here (a node missing, ctx ending) is Apply's to report: prefetching
-		// only stops.
-		_ = smt.Prefetch(pctx, r, root, ups)
-	}()
-	return p
-}
-
-// stop ends the prefetch (if any) and waits for its goroutine.
-func (p *prefetch) stop() {
-	if p != nil {
-		p.cancel()
-		<-p.done
-	}
 }
 
 // applyTxnStep applies the write sets of step s on top of root and checks every
