@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/bits"
 	"sync"
 
 	"github.com/ledgervault/ledgervault/ledger"
@@ -107,20 +106,12 @@ func applySplit(ctx context.Context, r NodeReader, prev RootRef, firstVersion ui
 // apply applies each version's updates under side b of the root to that side's
 // subtree, whose root is c.
 func (h *half) apply(ctx context.Context, r NodeReader, c *Child, b int, firstVersion uint64, batches [][]Update) {
-	// The sequential apply's estimate of the nodes written, for this side's updates.
-	leaves, estimate := max(c.LeafCount, 1), 0
+	// The sequential apply's estimate of the nodes written, for about half the updates.
+	estimate := 0
 	for _, batch := range batches {
-		n := len(batch) / 2
-		estimate += (max(bits.Len64(leaves)-bits.Len(uint(n)), 0) + 3) * n
+		estimate += nodeEstimate(c.LeafCount, len(batch)/2)
 	}
-	u := &updater{ctx: ctx, writes: make([]NodeWrite, 0, estimate)}
-	br := &blockReader{base: r, u: u, index: make(map[NodeKey]int32, estimate)}
-	u.r = br
-	u.replaced = func(k NodeKey) {
-		if k.Version >= firstVersion {
-			delete(br.index, k)
-		}
-	}
+	u, br := newBlockUpdater(ctx, r, firstVersion, estimate)
 	h.u, h.br = u, br
 	path := childPath(ledger.ZeroHash, 0, b)
 	cur := childSub(c)

@@ -94,10 +94,7 @@ func (u *updater) run(prev RootRef, updates []Update) (RootRef, error) {
 	if err != nil {
 		return prev, err
 	}
-	// About one node per level below the levels the batch shares, per update, plus the
-	// ~2.44 nodes per leaf of a random tree.
-	perUpdate := max(bits.Len64(prev.LeafCount)-bits.Len(uint(len(ups))), 0) + 3
-	u.writes = slices.Grow(u.writes, perUpdate*len(ups))
+	u.writes = slices.Grow(u.writes, nodeEstimate(prev.LeafCount, len(ups)))
 	cur := emptySub
 	if prev.LeafCount > 0 {
 		cur = sub{count: prev.LeafCount, hash: prev.Hash, leaf: prev.IsLeaf, stored: true, ver: prev.Key.Version}
@@ -146,19 +143,11 @@ func applyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion ui
 	}
 	// The per-version estimate of Apply, summed: growing one large slice of nodes by
 	// copying it costs more than the updates.
-	leaves := max(prev.LeafCount, 1)
 	estimate := 0
 	for _, b := range batches {
-		estimate += (max(bits.Len64(leaves)-bits.Len(uint(len(b))), 0) + 3) * len(b)
+		estimate += nodeEstimate(prev.LeafCount, len(b))
 	}
-	u := &updater{ctx: ctx, writes: make([]NodeWrite, 0, estimate)}
-	br := &blockReader{base: r, u: u, index: make(map[NodeKey]int32, estimate)}
-	u.r = br
-	u.replaced = func(k NodeKey) {
-		if k.Version >= firstVersion {
-			delete(br.index, k)
-		}
-	}
+	u, br := newBlockUpdater(ctx, r, firstVersion, estimate)
 	roots = make([]RootRef, 0, len(batches))
 	root := prev
 	for i, batch := range batches {
@@ -182,6 +171,28 @@ func applyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion ui
 		}
 	}
 	return roots, u.writes, live, nil
+}
+
+// nodeEstimate is about the number of nodes an update of n keys writes in a tree of
+// leaves leaves: one per level below the levels the batch shares, per update, plus the
+// ~2.44 nodes per leaf of a random tree.
+func nodeEstimate(leaves uint64, n int) int {
+	return (max(bits.Len64(max(leaves, 1))-bits.Len(uint(n)), 0) + 3) * n
+}
+
+// newBlockUpdater returns an updater for a block of versions from firstVersion, which
+// reads through a blockReader over r (returned too) and has room for about estimate
+// nodes.
+func newBlockUpdater(ctx context.Context, r NodeReader, firstVersion uint64, estimate int) (*updater, *blockReader) {
+	u := &updater{ctx: ctx, writes: make([]NodeWrite, 0, estimate)}
+	br := &blockReader{base: r, u: u, index: make(map[NodeKey]int32, estimate)}
+	u.r = br
+	u.replaced = func(k NodeKey) {
+		if k.Version >= firstVersion {
+			delete(br.index, k)
+		}
+	}
+	return u, br
 }
 
 // blockReader serves the nodes of the versions of a block applied so far that are still
