@@ -204,10 +204,10 @@ type ChunkBuilder struct {
 
 // treeBuilder is the tree goroutine's part of a ChunkBuilder. It receives the chunk's
 // own nodes in post-order (smt.NewSegmentBuilderPostOrder) and writes each node group
-// when its root completes (smt.PostOrderGrouper), under its post-order key: the table's
-// keys grow as the groups complete, as the table requires. A group whose root also holds leaves of other
-// chunks (the few on the chunk's edges) is still open when the chunk ends: its nodes
-// here are stored one per record instead, through late.
+// when its root completes (smt.PostOrderGrouper), under its post-order key: the
+// table's keys grow as the groups complete, as the table requires. A group whose root
+// also holds leaves of other chunks (the few on the chunk's edges) is still open when
+// the chunk ends: its nodes here are stored one per record instead, through late.
 type treeBuilder struct {
 	r      *StateRestore
 	sb     *smt.SegmentBuilder

@@ -76,8 +76,8 @@ func NewSegmentBuilder(version uint64, prev *ledger.Hash, fn func(key, value []b
 // NewSegmentBuilderPostOrder returns a SegmentBuilder that hands every node all of
 // whose leaves are in the run to fn as the node completes, in post-order: each node
 // after the nodes of its subtree and after every node to its left (the byte order of
-// NodeKey.AppendPostOrderKey), never before. fn's node is valid only during the call; its first error
-// ends the segment (Add and Finish return it). As with NewSegmentBuilder, nothing is
+// NodeKey.AppendPostOrderKey), never before. fn's node is valid only during the call;
+// its first error ends the segment (Add and Finish return it). As with NewSegmentBuilder, nothing is
 // verified before Builder.AddSegment accepts the segment.
 func NewSegmentBuilderPostOrder(version uint64, prev *ledger.Hash, fn func(w *NodeWrite) error) *SegmentBuilder {
 	s := NewSegmentBuilder(version, prev, nil)

@@ -3,7 +3,6 @@ package smt
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 
 	"github.com/ledgervault/ledgervault/ledger"
@@ -54,7 +53,9 @@ func applySplit(ctx context.Context, r NodeReader, prev RootRef, firstVersion ui
 	sorted := make([][]Update, len(batches))
 	for i, b := range batches {
 		if sorted[i], err = sortedUpdates(firstVersion+uint64(i), b); err != nil {
-			return nil, nil, nil, false, err
+			// The sequential apply reports it after the versions before, which may
+			// fail first.
+			return nil, nil, nil, false, nil
 		}
 	}
 	var halves [2]half
@@ -67,7 +68,7 @@ func applySplit(ctx context.Context, r NodeReader, prev RootRef, firstVersion ui
 			// sequential apply in the caller's goroutine, where a caller can recover.
 			defer func() {
 				if p := recover(); p != nil {
-					halves[b].err, halves[b].errAt, halves[b].flat = fmt.Errorf("smt apply block from version %d: panic: %v", firstVersion, p), -1, false
+					halves[b].err, halves[b].errAt = fmt.Errorf("smt apply block from version %d: panic: %v", firstVersion, p), -1
 				}
 			}()
 			halves[b].apply(ctx, r, &n.Children[b], b, firstVersion, sorted)
@@ -93,9 +94,7 @@ func applySplit(ctx context.Context, r NodeReader, prev RootRef, firstVersion ui
 	}
 	live = make([]NodeWrite, 0, len(halves[0].br.index)+len(halves[1].br.index)+1)
 	for b := range halves {
-		for _, j := range halves[b].br.index {
-			live = append(live, halves[b].u.writes[j])
-		}
+		live = halves[b].br.appendLive(live)
 	}
 	if rootWrite >= 0 {
 		live = append(live, writes[rootWrite])
@@ -134,12 +133,9 @@ func (h *half) apply(ctx context.Context, r NodeReader, c *Child, b int, firstVe
 			h.flat = true
 			return
 		}
-		if len(u.writes) > math.MaxInt32 {
-			h.err, h.errAt = fmt.Errorf("smt apply block from version %d: more than %d nodes", firstVersion, math.MaxInt32), i
+		if err := br.indexFrom(from, firstVersion); err != nil {
+			h.err, h.errAt = err, i
 			return
-		}
-		for j := from; j < len(u.writes); j++ {
-			br.index[u.writes[j].Key] = int32(j)
 		}
 		h.subs = append(h.subs, res)
 		h.ends = append(h.ends, len(u.writes))

@@ -156,19 +156,13 @@ func applyBlock(ctx context.Context, r NodeReader, prev RootRef, firstVersion ui
 		if root, err = u.run(root, batch); err != nil {
 			return nil, nil, nil, err
 		}
-		if len(u.writes) > math.MaxInt32 {
-			return nil, nil, nil, fmt.Errorf("smt apply block from version %d: more than %d nodes", firstVersion, math.MaxInt32)
-		}
-		for j := from; j < len(u.writes); j++ {
-			br.index[u.writes[j].Key] = int32(j)
+		if err := br.indexFrom(from, firstVersion); err != nil {
+			return nil, nil, nil, err
 		}
 		roots = append(roots, root)
 	}
 	if wantLive {
-		live = make([]NodeWrite, 0, len(br.index))
-		for _, j := range br.index {
-			live = append(live, u.writes[j])
-		}
+		live = br.appendLive(make([]NodeWrite, 0, len(br.index)))
 	}
 	return roots, u.writes, live, nil
 }
@@ -201,6 +195,26 @@ type blockReader struct {
 	base  NodeReader
 	u     *updater
 	index map[NodeKey]int32
+}
+
+// indexFrom indexes the updater's writes from from on: the nodes the version just
+// applied wrote, for the next versions of the block (of versions from firstVersion).
+func (b *blockReader) indexFrom(from int, firstVersion uint64) error {
+	if len(b.u.writes) > math.MaxInt32 {
+		return fmt.Errorf("smt apply block from version %d: more than %d nodes", firstVersion, math.MaxInt32)
+	}
+	for j := from; j < len(b.u.writes); j++ {
+		b.index[b.u.writes[j].Key] = int32(j)
+	}
+	return nil
+}
+
+// appendLive appends to dst the nodes written in the block that the tree still holds.
+func (b *blockReader) appendLive(dst []NodeWrite) []NodeWrite {
+	for _, j := range b.index {
+		dst = append(dst, b.u.writes[j])
+	}
+	return dst
 }
 
 func (b *blockReader) GetNode(ctx context.Context, key NodeKey) (Node, error) {
