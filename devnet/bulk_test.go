@@ -1,10 +1,12 @@
 package devnet
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
 	"github.com/ledgervault/ledgervault/ledger"
+	"github.com/ledgervault/ledgervault/ledger/smt"
 	"github.com/ledgervault/ledgervault/ledgerdb"
 )
 
@@ -66,5 +68,70 @@ func TestCommitAccounts(t *testing.T) {
 	}
 	if err := h.Verify(sum.LatestLedgerInfo); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCommitAccountsKeyHashOrder checks that the bulk transactions take the new accounts
+// in key-hash order: each transaction's accounts lie above all of the previous one's, so
+// a version writes only its own part of the tree (plus the left edge), and together
+// they create every account number once.
+func TestCommitAccountsKeyHashOrder(t *testing.T) {
+	ctx := context.Background()
+	db, err := ledgerdb.Open(ctx, t.TempDir(), ledgerdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := Config{Secret: []byte("bulk-order"), EpochLength: 1000, BlockSize: 4, GenesisAccounts: 3}
+	if _, err := Genesis(ctx, db, cfg); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(ctx, db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := c.NextVersion()
+	start := c.nextAccount
+	const n, perTxn = 1000, 64
+	if err := c.CommitAccounts(ctx, n, perTxn, 16); err != nil {
+		t.Fatal(err)
+	}
+	if c.NextVersion()-first != (n+perTxn-1)/perTxn {
+		t.Fatalf("%d accounts in %d transactions of %d", n, c.NextVersion()-first, perTxn)
+	}
+	created := make(map[string]bool)
+	var prevMax ledger.Hash
+	for v := first; v < c.NextVersion(); v++ {
+		txn, err := db.Transaction(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws := txn.WriteSet
+		var lo, hi ledger.Hash
+		for i, op := range ws {
+			if i > 0 && string(ws[i-1].Key) >= string(op.Key) {
+				t.Fatalf("version %d: write set not sorted at %d", v, i)
+			}
+			h := smt.KeyHash(op.Key)
+			if i == 0 || bytes.Compare(h[:], lo[:]) < 0 {
+				lo = h
+			}
+			if i == 0 || bytes.Compare(h[:], hi[:]) > 0 {
+				hi = h
+			}
+			created[string(op.Key)] = true
+		}
+		if v > first && bytes.Compare(lo[:], prevMax[:]) <= 0 {
+			t.Fatalf("version %d: lowest key hash %s is not above the previous version's highest %s", v, lo.Short(), prevMax.Short())
+		}
+		prevMax = hi
+	}
+	for a := start; a < start+n; a++ {
+		if !created[string(AccountKey(a))] {
+			t.Fatalf("account %d not created", a)
+		}
+	}
+	if len(created) != n {
+		t.Fatalf("%d accounts created, want %d", len(created), n)
 	}
 }
