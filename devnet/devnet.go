@@ -178,9 +178,15 @@ func Open(ctx context.Context, db *ledgerdb.DB, cfg Config) (*Chain, error) {
 		epoch:   epoch,
 		next:    sum.NextVersion,
 	}
-	// An upper bound of the accounts created so far (at most one per version); a
-	// transfer to an account that does not exist creates it.
-	c.nextAccount = uint64(cfg.GenesisAccounts) + sum.NextVersion
+	// An upper bound of the accounts created so far: the live keys and at most one
+	// deletion per version (bulk blocks create many accounts in one version, so the
+	// version count alone is no bound); a transfer to an account that does not exist
+	// creates it.
+	live, err := db.StateItemCount(ctx, sum.NextVersion-1)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: count the accounts at version %d: %w", sum.NextVersion-1, err)
+	}
+	c.nextAccount = max(uint64(cfg.GenesisAccounts), live) + sum.NextVersion
 	return c, nil
 }
 
