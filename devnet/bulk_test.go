@@ -12,20 +12,7 @@ import (
 
 func TestCommitAccounts(t *testing.T) {
 	ctx := context.Background()
-	db, err := ledgerdb.Open(ctx, t.TempDir(), ledgerdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cfg := Config{Secret: []byte("bulk"), EpochLength: 7, BlockSize: 5, GenesisAccounts: 10}
-	wp, err := Genesis(ctx, db, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Open(ctx, db, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, wp, c := newBulkChain(t, Config{Secret: []byte("bulk"), EpochLength: 7, BlockSize: 5, GenesisAccounts: 10})
 	if err := c.CommitAccounts(ctx, 1000, 30, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -77,19 +64,7 @@ func TestCommitAccounts(t *testing.T) {
 // they create every account number once.
 func TestCommitAccountsKeyHashOrder(t *testing.T) {
 	ctx := context.Background()
-	db, err := ledgerdb.Open(ctx, t.TempDir(), ledgerdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cfg := Config{Secret: []byte("bulk-order"), EpochLength: 1000, BlockSize: 4, GenesisAccounts: 3}
-	if _, err := Genesis(ctx, db, cfg); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Open(ctx, db, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, _, c := newBulkChain(t, Config{Secret: []byte("bulk-order"), EpochLength: 1000, BlockSize: 4, GenesisAccounts: 3})
 	first := c.NextVersion()
 	start := c.nextAccount
 	const n, perTxn = 1000, 64
@@ -134,4 +109,25 @@ func TestCommitAccountsKeyHashOrder(t *testing.T) {
 	if len(created) != n {
 		t.Fatalf("%d accounts created, want %d", len(created), n)
 	}
+}
+
+// newBulkChain opens a store in a temporary directory (closed when the test ends),
+// commits cfg's genesis and returns the store, the waypoint and the chain on top.
+func newBulkChain(t *testing.T, cfg Config) (*ledgerdb.DB, ledger.Waypoint, *Chain) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := ledgerdb.Open(ctx, t.TempDir(), ledgerdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	wp, err := Genesis(ctx, db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(ctx, db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, wp, c
 }
