@@ -93,7 +93,7 @@ func (r nodeReader) GetNode(ctx context.Context, k smt.NodeKey) (smt.Node, error
 	}
 	n, ok, err := r.getGrouped(k, g, smtGroupKey(buf[:0], g))
 	if err == nil && !ok {
-		err = fmt.Errorf("smt node %s: %w", k, smt.ErrNodeNotFound)
+		err = fmt.Errorf("smt node %s (in group %s, table %#x): %w", k, g, tableSMTGroup, smt.ErrNodeNotFound)
 	}
 	return n, err
 }
