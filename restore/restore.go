@@ -112,7 +112,6 @@ var ErrTargetNotEmpty = errors.New("target directory is not empty")
 // ErrVerification marks a restore whose end check failed.
 var ErrVerification = errors.New("restored database does not match the verified commitments")
 
-// Run restores the database in o.DBDir from st.
 // DefaultBlockCacheSize is the Pebble block cache of the database a restore writes when
 // Options.DB.CacheSize is not set. A restore's reads are the transaction replay's first
 // touches of the restored tree's lower levels, random and rarely repeated, while the node
@@ -121,6 +120,7 @@ var ErrVerification = errors.New("restored database does not match the verified 
 // instead of 461-467 MiB.
 const DefaultBlockCacheSize = 32 << 20
 
+// Run restores the database in o.DBDir from st.
 func Run(ctx context.Context, st storage.Store, o Options) (*Result, error) {
 	start := time.Now()
 	if o.DBDir == "" {
