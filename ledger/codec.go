@@ -85,6 +85,31 @@ func Encode(v any) ([]byte, error) {
 	return b, nil
 }
 
+// EncodeTo writes the canonical encoding of v (see Encode) into buf, which it resets
+// first: a caller encoding many values reuses one buffer.
+func EncodeTo(buf *bytes.Buffer, v any) error {
+	buf.Reset()
+	if err := encMode.MarshalToBuffer(v, buf); err != nil {
+		return fmt.Errorf("encode %T: %w", v, err)
+	}
+	return nil
+}
+
+// DecodeBounded decodes b into v, which must be a pointer, after checking that b is at
+// most limit bytes long, with the decoder's structural limits, but without checking that
+// b is canonical: for records a store wrote itself and encodes again before they leave
+// it, where the check would only repeat that encoding. It does not validate the value's
+// own invariants.
+func DecodeBounded(b []byte, limit int, v any) error {
+	if len(b) > limit {
+		return fmt.Errorf("decode %T: %d bytes exceeds the limit of %d", v, len(b), limit)
+	}
+	if err := decMode.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
+	}
+	return nil
+}
+
 // DecodeCanonical decodes b into v, which must be a pointer, after checking that b is at
 // most limit bytes long; it rejects any input that is not the canonical encoding of the
 // decoded value. It does not validate the value's own invariants: typed decoders do.

@@ -176,14 +176,14 @@ func (d *DB) CommitBlock(ctx context.Context, pb *PreparedBlock, li ledger.Ledge
 
 	b := d.pdb.NewBatch()
 	defer b.Close()
-	var kbuf, vbuf []byte
+	var kbuf, vbuf, tbuf []byte
 	for i := range pb.txns {
 		v := pb.first + uint64(i)
-		enc, err := pb.txns[i].Encode()
-		if err != nil {
+		var err error
+		if tbuf, err = appendTxnRecord(tbuf[:0], &pb.txns[i]); err != nil {
 			return fmt.Errorf("commit block: encode transaction %d: %w", v, err)
 		}
-		if err := b.Set(versionKey(tableTxn, v), enc, nil); err != nil {
+		if err := b.Set(versionKey(tableTxn, v), tbuf, nil); err != nil {
 			return err
 		}
 		if err := d.putStateChanges(b, v, pb.writeSet[i], &kbuf, &vbuf); err != nil {

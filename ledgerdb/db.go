@@ -110,9 +110,14 @@ type dbState struct {
 // nodeLayout is the layout this code writes: committed versions store their tree nodes
 // in groups of four levels (tableSMTGroup), a restored snapshot's version in groups too
 // (tableSMTRestoredGroup) but for the nodes on its chunks' edges, one per record
-// (tableSMTNode). Layout 2 stored every restored node alone, and reads the same (a
-// group not found is looked for alone); layout 0 stored every node alone.
-const nodeLayout = 3
+// (tableSMTNode), and transaction records reference their write sets' values in
+// tableStateValue instead of holding them (txnRecordByRef). Layout 3 held the values in
+// the transaction records and layout 2 besides stored every restored node alone; both
+// read the same (a record without the tag is a whole transaction, a group not found is
+// looked for alone), and a store of either takes new commits in this layout. Layout 0
+// stored every node alone. The number is raised with every change an older release
+// would misread, so that the older release refuses the store instead.
+const nodeLayout = 4
 
 // ErrStoreLayout is wrapped by Open when the store's tree nodes are laid out in a way
 // this version does not read.
@@ -122,14 +127,14 @@ var ErrStoreLayout = errors.New("unsupported store layout")
 // not read (0, or one of a later release). A layout-0 store that holds only a restored
 // snapshot (or nothing) reads the same in every layout.
 func checkLayout(st dbState) error {
-	if st.NodeLayout == nodeLayout || st.NodeLayout == 2 {
+	if st.NodeLayout == nodeLayout || st.NodeLayout == 3 || st.NodeLayout == 2 {
 		return nil
 	}
 	if st.NodeLayout == 0 && (st.NextVersion == 0 || (st.HasStateBase && st.NextVersion == st.StateBaseVersion+1)) {
 		return nil
 	}
-	return fmt.Errorf("%w: its state tree uses node layout %d and this ledgervault reads layouts 2 and %d "+
-		"(nodes in groups of four levels); restore it again into an empty directory "+
+	return fmt.Errorf("%w: it uses store layout %d and this ledgervault reads layouts 2 to %d "+
+		"(tree nodes in groups of four levels); restore it again into an empty directory "+
 		"with this version (ledgervault restore), or use the ledgervault release that wrote it", ErrStoreLayout, st.NodeLayout, nodeLayout)
 }
 

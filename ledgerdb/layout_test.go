@@ -119,7 +119,8 @@ func TestOldNodeLayoutRefused(t *testing.T) {
 		ok    bool
 	}{
 		{"committed", map[string]any{"next_version": 40, "latest_epoch": 1}, false},
-		{"future", map[string]any{"next_version": 40, "node_layout": 4}, false},
+		{"future", map[string]any{"next_version": 40, "node_layout": 5}, false},
+		{"layout-3", map[string]any{"next_version": 8, "first_txn_version": 8, "has_state_base": true, "state_base_version": 7, "accumulator_missing": true, "node_layout": 3}, true},
 		{"layout-2", map[string]any{"next_version": 8, "first_txn_version": 8, "has_state_base": true, "state_base_version": 7, "accumulator_missing": true, "node_layout": 2}, true},
 		{"restored-only", map[string]any{"next_version": 8, "first_txn_version": 8, "has_state_base": true, "state_base_version": 7, "accumulator_missing": true}, true},
 		{"restored-and-replayed", map[string]any{"next_version": 9, "first_txn_version": 8, "has_state_base": true, "state_base_version": 7, "accumulator_missing": true}, false},

@@ -126,7 +126,18 @@ func (d *DB) Transactions(ctx context.Context, first, count uint64, fn func(vers
 	if next := d.state().NextVersion; end > next && count > 0 {
 		return fmt.Errorf("transaction %d: only %d versions committed: %w", max(first, next), next, ErrNotFound)
 	}
-	return d.scanVersions(ctx, tableTxn, first, end, "transaction", fn)
+	r := newTxnReader(d.pdb)
+	err := d.scanVersions(ctx, tableTxn, first, end, "transaction", func(v uint64, rec []byte) error {
+		raw, err := r.canonical(v, rec)
+		if err != nil {
+			return err
+		}
+		return fn(v, raw)
+	})
+	if cerr := r.close(); err == nil && cerr != nil {
+		err = fmt.Errorf("transactions [%d, +%d): close state values: %w", first, count, cerr)
+	}
+	return err
 }
 
 // scanVersions iterates table over keys [start, end) and requires every one present.
@@ -176,9 +187,17 @@ func (d *DB) Transaction(ctx context.Context, v uint64) (ledger.TransactionWithO
 	if st := d.state(); v >= st.NextVersion {
 		return ledger.TransactionWithOutput{}, fmt.Errorf("transaction %d: only %d versions committed: %w", v, st.NextVersion, ErrNotFound)
 	}
-	b, err := d.get(versionKey(tableTxn, v))
+	rec, err := d.get(versionKey(tableTxn, v))
 	if err != nil {
 		return ledger.TransactionWithOutput{}, fmt.Errorf("transaction %d: %w", v, err)
+	}
+	r := newTxnReader(d.pdb)
+	b, err := r.canonical(v, rec)
+	if cerr := r.close(); err == nil && cerr != nil {
+		err = fmt.Errorf("transaction %d: close state values: %w", v, cerr)
+	}
+	if err != nil {
+		return ledger.TransactionWithOutput{}, err
 	}
 	t, err := ledger.DecodeTransactionWithOutput(b)
 	if err != nil {

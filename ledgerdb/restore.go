@@ -813,7 +813,7 @@ type txnGroup struct {
 	b           *pebble.Batch
 	nodes       int // nodes written into tables[2]
 	key, vkey   []byte
-	buf         []byte
+	buf, rec    []byte
 	vals        []stateChange
 	accNodes    []accWrite
 }
@@ -847,11 +847,11 @@ func (g *txnGroup) add(s *txnStep) error {
 	for i := range s.txns {
 		v := s.first + uint64(i)
 		t := &s.txns[i]
-		enc, err := t.Encode()
-		if err != nil {
+		var err error
+		if g.rec, err = appendTxnRecord(g.rec[:0], t); err != nil {
 			return fmt.Errorf("save transaction %d: %w", v, err)
 		}
-		if err := g.tables[0].Set(putVersionKey(g.key, tableTxn, v), enc); err != nil {
+		if err := g.tables[0].Set(putVersionKey(g.key, tableTxn, v), g.rec); err != nil {
 			return fmt.Errorf("write transaction %d: %w", v, err)
 		}
 		if g.buf, err = s.roots[i].AppendBinary(g.buf[:0]); err != nil {
