@@ -8,7 +8,7 @@
 // Every key starts with a table byte; numbers are big-endian so byte order is numeric:
 //
 //	0x01 meta           name → store state (JSON), restore progress
-//	0x02 transactions   version → canonical TransactionWithOutput
+//	0x02 transactions   version → 0x01 ‖ TransactionWithOutput, its values left out (txnrecord.go)
 //	0x04 accumulator    level ‖ index → hash of a perfect subtree (RFC 6962)
 //	0x05 state values   SHA-256(key) ‖ ^version → flag ‖ uvarint(len key) ‖ key ‖ value
 //	0x06 tree nodes     smt.NodeKey (version ‖ path ‖ depth) → smt.Node
@@ -164,6 +164,8 @@ func Open(ctx context.Context, dir string, o Options) (*DB, error) {
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       32,
 		FormatMajorVersion:          pebble.FormatNewest,
+		// Obsolete WAL files are deleted, not kept for reuse (see logDeletingCleaner).
+		Cleaner: logDeletingCleaner{},
 	}
 	// Tree nodes and state values are read by exact key: bloom filters let a point read
 	// skip every table that does not hold the key.
@@ -328,6 +330,26 @@ func (d *DB) SetMeta(ctx context.Context, name string, value []byte) error {
 	}
 	return nil
 }
+
+// logDeletingCleaner deletes obsolete files as Pebble's DeleteCleaner does, and also
+// keeps Pebble from recycling WAL files. By default Pebble keeps up to
+// MemTableStopWritesThreshold+1 obsolete logs to write the next ones over: each as large as
+// the batches it held (a bulk commit of `node init` writes one of 60 MB), and all of them
+// left in the directory after a clean close, where they are the store's disk usage and
+// what an operator's file-level backup of it copies (72 MB of a 349 MB node store at 500k
+// accounts, 80 of 903 at 2M). Pebble does not recycle when the cleaner needs the files'
+// contents (obsolete_files.go: base.NeedsFileContents, an interface of one unexported
+// method); ArchiveCleaner has that marker, and embedding it one level deeper than
+// DeleteCleaner promotes the marker while DeleteCleaner's Clean and String take
+// precedence. A node's commit rate was the same either way (node run of 22k versions
+// after node init of 500k accounts: 2.97-3.61 s recycling, 3.07 s not);
+// TestNoObsoleteLogsAfterClose fails if a Pebble upgrade recycles again.
+type logDeletingCleaner struct {
+	pebble.DeleteCleaner
+	archiveMarker
+}
+
+type archiveMarker struct{ pebble.ArchiveCleaner }
 
 // pebbleLogger routes Pebble's messages to slog.
 type pebbleLogger struct{ l *slog.Logger }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -157,5 +158,38 @@ func TestOldNodeLayoutRefused(t *testing.T) {
 				t.Fatalf("error %q: want ErrStoreLayout naming the store and what to do", err)
 			}
 		})
+	}
+}
+
+// TestNoObsoleteLogsAfterClose commits, closes and reopens a store three times and checks
+// that only the current WAL file remains: Pebble would otherwise keep the logs made
+// obsolete by each flush for reuse, as large as the batches they held.
+func TestNoObsoleteLogsAfterClose(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := devnet.Config{EpochLength: 50, BlockSize: 7, GenesisAccounts: 300}
+	db, _ := newChain(t, dir, cfg, 60)
+	for round := 1; round <= 3; round++ {
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(logs) > 1 {
+			t.Fatalf("round %d: %d WAL files after close, want only the current one: %v", round, len(logs), logs)
+		}
+		db = openDB(t, dir)
+		c, err := devnet.Open(ctx, db, withSecret(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CommitUntil(ctx, uint64(60+40*round)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
