@@ -110,11 +110,13 @@ type dbState struct {
 // nodeLayout is the layout this code writes: committed versions store their tree nodes
 // in groups of four levels (tableSMTGroup), a restored snapshot's version in groups too
 // (tableSMTRestoredGroup) but for the nodes on its chunks' edges, one per record
-// (tableSMTNode), and transaction records reference their write sets' values in
-// tableStateValue instead of holding them (txnRecordByRef). Layout 3 held the values in
-// the transaction records and layout 2 besides stored every restored node alone; both
-// read the same (a record without the tag is a whole transaction, a group not found is
-// looked for alone), and a store of either takes new commits in this layout. Layout 0
+// (tableSMTNode); groups are in the compact encoding (smt groupcodec.go), and
+// transaction records reference their write sets' values in tableStateValue instead of
+// holding them (txnRecordByRef). Layout 3 wrote groups in the plain encoding and held
+// the values in the transaction records, layout 2 besides stored every restored node
+// alone; both read the same (a group starts with its encoding's marker, a record without
+// the tag is a whole transaction, a group not found is looked for alone), and a store of
+// either takes new commits in this layout. Layout 0
 // stored every node alone. The number is raised with every change an older release
 // would misread, so that the older release refuses the store instead.
 const nodeLayout = 4

@@ -1,6 +1,7 @@
 package ledgerdb_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,5 +192,111 @@ func TestNoObsoleteLogsAfterClose(t *testing.T) {
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPlainGroupsRead rewrites every node group of a committed store in the plain
+// encoding of layouts 2 and 3 (slot ‖ node per member) and marks the store layout 3: it
+// reads the same (state, root, proofs), commits on top in the compact encoding, and the
+// versions committed after read alongside the old groups.
+func TestPlainGroupsRead(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := devnet.Config{EpochLength: 50, BlockSize: 7, GenesisAccounts: 300}
+	db, _ := newChain(t, dir, cfg, 120)
+	root, err := db.StateRoot(ctx, 120)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := modelAt(t, db, 120)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pdb, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{rawTableSMTGroup}, UpperBound: []byte{rawTableSMTGroup + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pdb.NewBatch()
+	rewritten := 0
+	for it.First(); it.Valid(); it.Next() {
+		g, err := smt.DecodeNodeKey(it.Key()[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Value()[0] != 0x00 {
+			t.Fatalf("group %s is not in the compact encoding", g)
+		}
+		members, err := smt.DecodeGroup(nil, g, it.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plain []byte
+		for _, m := range members {
+			s := 1
+			for i := int(g.Depth); i < int(m.Key.Depth); i++ {
+				s = s<<1 | int(m.Key.Path[i/8]>>(7-i%8)&1)
+			}
+			plain = append(plain, byte(s))
+			if plain, err = m.Node.AppendBinary(plain); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Set(bytes.Clone(it.Key()), plain, nil); err != nil {
+			t.Fatal(err)
+		}
+		rewritten++
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	setLayout(t, pdb, 3)
+	if err := pdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rewritten == 0 {
+		t.Fatal("no group to rewrite")
+	}
+	db = openDB(t, dir)
+	defer db.Close()
+	if got := modelAt(t, db, 120); len(got) != len(want) {
+		t.Fatalf("rewritten store: %d keys, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		p, err := db.StateProof(ctx, 120, smt.KeyHash([]byte(k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vh := smt.ValueHash(v)
+		if err := p.Verify(root.RootHash(), smt.KeyHash([]byte(k)), &vh); err != nil {
+			t.Fatalf("proof of %q from plain groups: %v", k, err)
+		}
+	}
+	c, err := devnet.Open(ctx, db, withSecret(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CommitUntil(ctx, 160); err != nil {
+		t.Fatal(err)
+	}
+	later, err := db.StateRoot(ctx, 160)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range modelAt(t, db, 160) {
+		p, err := db.StateProof(ctx, 160, smt.KeyHash([]byte(k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vh := smt.ValueHash(v)
+		if err := p.Verify(later.RootHash(), smt.KeyHash([]byte(k)), &vh); err != nil {
+			t.Fatalf("proof of %q at 160 over plain and compact groups: %v", k, err)
+		}
 	}
 }

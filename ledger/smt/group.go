@@ -24,8 +24,9 @@ const GroupLevels = 4
 
 const groupSlots = 1<<GroupLevels - 1
 
-// MaxGroupSize is the largest encoded node group.
-const MaxGroupSize = groupSlots * (1 + maxNodeSize)
+// MaxGroupSize is the largest encoded node group, in either encoding (see
+// groupcodec.go).
+const MaxGroupSize = 1 + groupSlots*(1+max(maxNodeSize, maxCompactNodeSize))
 
 // GroupKey returns the key of the group that holds the node with key k: the same
 // version, the group's root depth and the node's path cut to that depth.
@@ -108,12 +109,13 @@ func GroupNodeWrites(writes []NodeWrite, fn func(group NodeKey, enc []byte) erro
 		return a.version == b.version && a.path == b.path && a.depth == b.depth
 	}
 	buf := make([]byte, 0, MaxGroupSize)
+	var gm groupMembers
 	for lo := 0; lo < len(ms); {
 		hi := lo + 1
 		for hi < len(ms) && sameGroup(&ms[hi], &ms[lo]) {
 			hi++
 		}
-		buf = buf[:0]
+		gm.has = 0
 		for j := lo; j < hi; j++ {
 			if j > lo && ms[j].slot == ms[j-1].slot {
 				return fmt.Errorf("group smt nodes: node %s written twice", writes[ms[j].i].Key)
@@ -122,9 +124,9 @@ func GroupNodeWrites(writes []NodeWrite, fn func(group NodeKey, enc []byte) erro
 			if err := w.Node.Validate(); err != nil {
 				return fmt.Errorf("group smt nodes: node %s: %w", w.Key, err)
 			}
-			buf = append(buf, ms[j].slot)
-			buf = w.Node.appendBinary(buf)
+			gm.set(int(ms[j].slot), &w.Node)
 		}
+		buf = appendCompactGroup(buf[:0], ms[lo].version, &gm)
 		if err := fn(writes[ms[lo].i].Key.GroupKey(), buf); err != nil {
 			return err
 		}
@@ -133,9 +135,10 @@ func GroupNodeWrites(writes []NodeWrite, fn func(group NodeKey, enc []byte) erro
 	return nil
 }
 
-// DecodeGroup decodes and validates the encoding of the group with key group (slot ‖
-// node encoding for each node, slots strictly increasing) and appends its nodes, with
-// their keys, to dst. Any malformed input is an error.
+// DecodeGroup decodes and validates the encoding of the group with key group, compact
+// (groupcodec.go) or plain (slot ‖ node encoding for each node, slots strictly
+// increasing), and appends its nodes, with their keys, to dst. Any malformed input is an
+// error.
 func DecodeGroup(dst []NodeWrite, group NodeKey, b []byte) ([]NodeWrite, error) {
 	if err := group.Validate(); err != nil {
 		return dst, fmt.Errorf("smt node group: %w", err)
@@ -148,6 +151,9 @@ func DecodeGroup(dst []NodeWrite, group NodeKey, b []byte) ([]NodeWrite, error) 
 	}
 	if len(b) > MaxGroupSize {
 		return dst, fmt.Errorf("smt node group %s: %d bytes exceed %d", group, len(b), MaxGroupSize)
+	}
+	if b[0] == groupCompact {
+		return decodeCompactGroup(dst, group, b[1:])
 	}
 	last := 0
 	for len(b) > 0 {

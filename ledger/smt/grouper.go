@@ -12,15 +12,14 @@ import "fmt"
 type PostOrderGrouper struct {
 	open  []*openGroup
 	spare []*openGroup
+	root  groupMembers // a group that is its root alone
 	enc   []byte
 }
 
-// openGroup is a group whose root has not arrived: its members' encodings in buf, the
-// one in slot s at buf[start[s]:end[s]] (end[s] == 0: none).
+// openGroup is a group whose root has not arrived: its members so far.
 type openGroup struct {
-	key        NodeKey
-	buf        []byte
-	start, end [groupSlots + 1]int32
+	key NodeKey
+	m   groupMembers
 }
 
 // Add takes the next node. When w is a group's root it returns the group's key and
@@ -38,36 +37,32 @@ func (p *PostOrderGrouper) Add(w *NodeWrite) (NodeKey, []byte, bool, error) {
 			var o *openGroup
 			if n := len(p.spare); n > 0 {
 				o, p.spare = p.spare[n-1], p.spare[:n-1]
-				*o = openGroup{key: g, buf: o.buf[:0]}
 			} else {
-				o = &openGroup{key: g}
+				o = new(openGroup)
 			}
+			o.key, o.m.has = g, 0
 			p.open = append(p.open, o)
 			i = len(p.open) - 1
 		}
 		o := p.open[i]
-		if o.end[s] != 0 {
+		if o.m.holds(s) {
 			return NodeKey{}, nil, false, fmt.Errorf("smt node group %s: node %s twice", g, w.Key)
 		}
-		o.start[s] = int32(len(o.buf))
-		o.buf = w.Node.appendBinary(o.buf)
-		o.end[s] = int32(len(o.buf))
+		o.m.set(s, &w.Node)
 		return NodeKey{}, nil, false, nil
 	}
-	p.enc = append(p.enc[:0], 1)
-	p.enc = w.Node.appendBinary(p.enc)
-	if i >= 0 {
-		o := p.open[i]
-		for s := 2; s <= groupSlots; s++ {
-			if o.end[s] != 0 {
-				p.enc = append(p.enc, byte(s))
-				p.enc = append(p.enc, o.buf[o.start[s]:o.end[s]]...)
-			}
-		}
-		p.open[i] = p.open[len(p.open)-1]
-		p.open = p.open[:len(p.open)-1]
-		p.spare = append(p.spare, o)
+	if i < 0 {
+		p.root.has = 0
+		p.root.set(1, &w.Node)
+		p.enc = appendCompactGroup(p.enc[:0], g.Version, &p.root)
+		return g, p.enc, true, nil
 	}
+	o := p.open[i]
+	o.m.set(1, &w.Node)
+	p.enc = appendCompactGroup(p.enc[:0], g.Version, &o.m)
+	p.open[i] = p.open[len(p.open)-1]
+	p.open = p.open[:len(p.open)-1]
+	p.spare = append(p.spare, o)
 	return g, p.enc, true, nil
 }
 
@@ -77,10 +72,11 @@ func (p *PostOrderGrouper) Add(w *NodeWrite) (NodeKey, []byte, bool, error) {
 func (p *PostOrderGrouper) Rest(fn func(k NodeKey, enc []byte) error) error {
 	for _, o := range p.open {
 		for s := 2; s <= groupSlots; s++ {
-			if o.end[s] == 0 {
+			if !o.m.holds(s) {
 				continue
 			}
-			if err := fn(slotKey(o.key, s), o.buf[o.start[s]:o.end[s]]); err != nil {
+			p.enc = o.m.nodes[s].appendBinary(p.enc[:0])
+			if err := fn(slotKey(o.key, s), p.enc); err != nil {
 				return err
 			}
 		}
