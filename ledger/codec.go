@@ -114,11 +114,8 @@ func DecodeBounded(b []byte, limit int, v any) error {
 // most limit bytes long; it rejects any input that is not the canonical encoding of the
 // decoded value. It does not validate the value's own invariants: typed decoders do.
 func DecodeCanonical(b []byte, limit int, v any) error {
-	if len(b) > limit {
-		return fmt.Errorf("decode %T: %d bytes exceeds the limit of %d", v, len(b), limit)
-	}
-	if err := decMode.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("decode %T: %w", v, err)
+	if err := DecodeBounded(b, limit, v); err != nil {
+		return err
 	}
 	buf := getBuf()
 	defer putBuf(buf)

@@ -37,15 +37,7 @@ func (quietPebble) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format
 func TestCommittedNodesAreGrouped(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, _ := newChain(t, dir, devnet.Config{EpochLength: 50, BlockSize: 7, GenesisAccounts: 300}, 120)
-	root, err := db.StateRoot(ctx, 120)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := modelAt(t, db, 120)
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	root, want := closedChain(t, dir, devnet.Config{EpochLength: 50, BlockSize: 7, GenesisAccounts: 300}, 120)
 	pdb, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: quietPebble{}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +77,7 @@ func TestCommittedNodesAreGrouped(t *testing.T) {
 		t.Fatalf("%d nodes in %d groups: want at least two nodes per group on average", nodes, groups)
 	}
 	t.Logf("%d nodes in %d groups", nodes, groups)
-	db = openDB(t, dir)
+	db := openDB(t, dir)
 	defer db.Close()
 	if got := modelAt(t, db, 120); len(got) != len(want) {
 		t.Fatalf("reopened store: %d keys, want %d", len(got), len(want))
@@ -99,13 +91,38 @@ func TestCommittedNodesAreGrouped(t *testing.T) {
 		if err != nil || string(got) != string(v) {
 			t.Fatalf("value of %q: %q %v", k, got, err)
 		}
-		p, err := db.StateProof(ctx, 120, smt.KeyHash([]byte(k)))
+	}
+	checkProofs(t, db, 120, root, want)
+}
+
+// closedChain commits a devnet chain to version last in dir and closes it; it returns
+// the root and the state at last.
+func closedChain(t *testing.T, dir string, cfg devnet.Config, last uint64) (smt.RootRef, map[string][]byte) {
+	t.Helper()
+	db, _ := newChain(t, dir, cfg, last)
+	root, err := db.StateRoot(context.Background(), last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := modelAt(t, db, last)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return root, want
+}
+
+// checkProofs checks the store's proof of every key of state (the state at version v)
+// against root.
+func checkProofs(t *testing.T, db *ledgerdb.DB, v uint64, root smt.RootRef, state map[string][]byte) {
+	t.Helper()
+	for k, val := range state {
+		p, err := db.StateProof(context.Background(), v, smt.KeyHash([]byte(k)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		vh := smt.ValueHash(v)
+		vh := smt.ValueHash(val)
 		if err := p.Verify(root.RootHash(), smt.KeyHash([]byte(k)), &vh); err != nil {
-			t.Fatalf("proof of %q: %v", k, err)
+			t.Fatalf("proof of %q at %d: %v", k, v, err)
 		}
 	}
 }
@@ -203,15 +220,7 @@ func TestPlainGroupsRead(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := devnet.Config{EpochLength: 50, BlockSize: 7, GenesisAccounts: 300}
-	db, _ := newChain(t, dir, cfg, 120)
-	root, err := db.StateRoot(ctx, 120)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := modelAt(t, db, 120)
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	root, want := closedChain(t, dir, cfg, 120)
 	pdb, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
 	if err != nil {
 		t.Fatal(err)
@@ -263,21 +272,12 @@ func TestPlainGroupsRead(t *testing.T) {
 	if rewritten == 0 {
 		t.Fatal("no group to rewrite")
 	}
-	db = openDB(t, dir)
+	db := openDB(t, dir)
 	defer db.Close()
 	if got := modelAt(t, db, 120); len(got) != len(want) {
 		t.Fatalf("rewritten store: %d keys, want %d", len(got), len(want))
 	}
-	for k, v := range want {
-		p, err := db.StateProof(ctx, 120, smt.KeyHash([]byte(k)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		vh := smt.ValueHash(v)
-		if err := p.Verify(root.RootHash(), smt.KeyHash([]byte(k)), &vh); err != nil {
-			t.Fatalf("proof of %q from plain groups: %v", k, err)
-		}
-	}
+	checkProofs(t, db, 120, root, want)
 	c, err := devnet.Open(ctx, db, withSecret(cfg))
 	if err != nil {
 		t.Fatal(err)
@@ -289,14 +289,5 @@ func TestPlainGroupsRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range modelAt(t, db, 160) {
-		p, err := db.StateProof(ctx, 160, smt.KeyHash([]byte(k)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		vh := smt.ValueHash(v)
-		if err := p.Verify(later.RootHash(), smt.KeyHash([]byte(k)), &vh); err != nil {
-			t.Fatalf("proof of %q at 160 over plain and compact groups: %v", k, err)
-		}
-	}
+	checkProofs(t, db, 160, later, modelAt(t, db, 160))
 }

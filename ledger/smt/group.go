@@ -158,13 +158,10 @@ func DecodeGroup(dst []NodeWrite, group NodeKey, b []byte) ([]NodeWrite, error) 
 	last := 0
 	for len(b) > 0 {
 		s := int(b[0])
-		if s <= last || s > groupSlots {
-			return dst, fmt.Errorf("smt node group %s: slot %d after slot %d", group, s, last)
+		if err := checkSlot(group, s, last); err != nil {
+			return dst, err
 		}
 		last = s
-		if int(group.Depth)+slotDepth(s) > MaxDepth {
-			return dst, fmt.Errorf("smt node group %s: slot %d is below depth %d", group, s, MaxDepth)
-		}
 		k := slotKey(group, s)
 		n, err := nodeLen(b[1:])
 		if err != nil {
@@ -181,6 +178,18 @@ func DecodeGroup(dst []NodeWrite, group NodeKey, b []byte) ([]NodeWrite, error) 
 		b = b[1+n:]
 	}
 	return dst, nil
+}
+
+// checkSlot checks that slot s may follow slot last (0 for none) in a group's encoding:
+// slots strictly increase, and no slot lies below the tree's deepest level.
+func checkSlot(group NodeKey, s, last int) error {
+	if s <= last || s > groupSlots {
+		return fmt.Errorf("smt node group %s: slot %d after slot %d", group, s, last)
+	}
+	if int(group.Depth)+slotDepth(s) > MaxDepth {
+		return fmt.Errorf("smt node group %s: slot %d is below depth %d", group, s, MaxDepth)
+	}
+	return nil
 }
 
 // nodeLen returns the length of the node encoding that starts b, from its tag and flags.

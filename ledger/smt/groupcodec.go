@@ -116,13 +116,10 @@ func decodeCompactGroup(dst []NodeWrite, group NodeKey, b []byte) ([]NodeWrite, 
 	last := 0
 	for len(b) > 0 {
 		s := int(b[0])
-		if s <= last || s > groupSlots {
-			return dst, fmt.Errorf("smt node group %s: slot %d after slot %d", group, s, last)
+		if err := checkSlot(group, s, last); err != nil {
+			return dst, err
 		}
 		last = s
-		if int(group.Depth)+slotDepth(s) > MaxDepth {
-			return dst, fmt.Errorf("smt node group %s: slot %d is below depth %d", group, s, MaxDepth)
-		}
 		n := &m.nodes[s]
 		m.has |= 1 << s
 		rest, err := decodeCompactNode(n, &inGroup[s], group.Version, b[1:])
