@@ -268,3 +268,62 @@ func BenchmarkGroupNodeWrites(b *testing.B) {
 	b.ReportMetric(n/grouped.Seconds(), "nodes/s")
 	b.ReportMetric(n/sorted.Seconds(), "baseline-sort-nodes/s")
 }
+
+// BenchmarkDecodeGroup decodes the groups of a 65536-key update of a 100k-key tree (the
+// shape of a commit's groups): compact groups as this code writes them, and, as the
+// baseline of the same run, the same groups in the plain encoding of store layouts 2
+// and 3, which needs no hashing to decode.
+func BenchmarkDecodeGroup(b *testing.B) {
+	ctx := context.Background()
+	base, root, _ := benchTree(b)
+	ups := make([]Update, 1<<16)
+	for i := range ups {
+		ups[i] = Update{KeyHash: benchKey(uint64(i) * 31), ValueHash: benchKey(uint64(i) + 1<<41)}
+	}
+	_, writes, err := Apply(ctx, NewOverlay(base), root, 2, ups)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type group struct {
+		key            NodeKey
+		compact, plain []byte
+	}
+	var groups []group
+	var compactBytes, plainBytes int
+	if err := GroupNodeWrites(writes, func(k NodeKey, enc []byte) error {
+		nodes, err := DecodeGroup(nil, k, enc)
+		if err != nil {
+			return err
+		}
+		g := group{key: k, compact: slices.Clone(enc), plain: appendPlainGroup(nil, nodes)}
+		compactBytes += len(g.compact)
+		plainBytes += len(g.plain)
+		groups = append(groups, g)
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	var compact, plain time.Duration
+	var dst []NodeWrite
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		for _, g := range groups {
+			if dst, err = DecodeGroup(dst[:0], g.key, g.compact); err != nil {
+				b.Fatal(err)
+			}
+		}
+		compact += time.Since(t0)
+		t0 = time.Now()
+		for _, g := range groups {
+			if dst, err = DecodeGroup(dst[:0], g.key, g.plain); err != nil {
+				b.Fatal(err)
+			}
+		}
+		plain += time.Since(t0)
+	}
+	n := float64(len(groups) * b.N)
+	b.ReportMetric(n/compact.Seconds(), "groups/s")
+	b.ReportMetric(n/plain.Seconds(), "baseline-plain-groups/s")
+	b.ReportMetric(float64(compactBytes)/float64(plainBytes), "compact/plain-bytes")
+}
