@@ -237,10 +237,10 @@ func BenchmarkInternalHash(b *testing.B) {
 	}
 }
 
-// BenchmarkGroupNodeWrites groups the nodes one version of 65536 updates (half new
-// keys) writes in a tree of 1M leaves (a bulk commit of node init), and reports nodes/s;
-// the baseline in the same run sorts the same nodes by key alone.
-func BenchmarkGroupNodeWrites(b *testing.B) {
+// benchUpdateWrites returns the node writes of one version of 65536 updates (half new
+// keys) in the benchmark tree.
+func benchUpdateWrites(b *testing.B) []NodeWrite {
+	b.Helper()
 	ctx := context.Background()
 	base, root, _ := benchTree(b)
 	ups := make([]Update, 1<<16)
@@ -251,6 +251,14 @@ func BenchmarkGroupNodeWrites(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return writes
+}
+
+// BenchmarkGroupNodeWrites groups the nodes one version of 65536 updates (half new
+// keys) writes in a tree of 1M leaves (a bulk commit of node init), and reports nodes/s;
+// the baseline in the same run sorts the same nodes by key alone.
+func BenchmarkGroupNodeWrites(b *testing.B) {
+	writes := benchUpdateWrites(b)
 	b.ResetTimer()
 	var grouped, sorted time.Duration
 	for i := 0; i < b.N; i++ {
@@ -269,21 +277,12 @@ func BenchmarkGroupNodeWrites(b *testing.B) {
 	b.ReportMetric(n/sorted.Seconds(), "baseline-sort-nodes/s")
 }
 
-// BenchmarkDecodeGroup decodes the groups of a 65536-key update of a 100k-key tree (the
-// shape of a commit's groups): compact groups as this code writes them, and, as the
-// baseline of the same run, the same groups in the plain encoding of store layouts 2
-// and 3, which needs no hashing to decode.
+// BenchmarkDecodeGroup decodes the groups of the same update (benchUpdateWrites): compact
+// groups as this code writes them, and, as the baseline of the same run, the same groups
+// in the plain encoding of store layouts 2 and 3, which needs no hashing to decode.
 func BenchmarkDecodeGroup(b *testing.B) {
-	ctx := context.Background()
-	base, root, _ := benchTree(b)
-	ups := make([]Update, 1<<16)
-	for i := range ups {
-		ups[i] = Update{KeyHash: benchKey(uint64(i) * 31), ValueHash: benchKey(uint64(i) + 1<<41)}
-	}
-	_, writes, err := Apply(ctx, NewOverlay(base), root, 2, ups)
-	if err != nil {
-		b.Fatal(err)
-	}
+	writes := benchUpdateWrites(b)
+	var err error
 	type group struct {
 		key            NodeKey
 		compact, plain []byte
