@@ -1,7 +1,6 @@
 package killcampaign
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,14 +11,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ledgervault/ledgervault/backupservice"
 	"github.com/ledgervault/ledgervault/internal/faultinject"
 	"github.com/ledgervault/ledgervault/storage/shell"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // FaultConfig configures a fault campaign (RunFaults). Zero values take the
@@ -644,41 +644,45 @@ func scrapeRetries(ctx context.Context, addr string) (retries, transient map[str
 	if resp.StatusCode != http.StatusOK {
 		return nil, nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return parseCounters(b, "ledgervault_coordinator_retries_total", nil),
-		parseCounters(b, "ledgervault_coordinator_failures_total", map[string]string{"class": "transient"}), nil
+	fams, err := parseMetrics(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return counters(fams, "ledgervault_coordinator_retries_total", nil),
+		counters(fams, "ledgervault_coordinator_failures_total", map[string]string{"class": "transient"}), nil
 }
 
-// parseCounters returns the values of metric name in a Prometheus text page, by
-// their "kind" label, keeping only samples whose other labels match want.
-func parseCounters(page []byte, name string, want map[string]string) map[string]float64 {
+// parseMetrics parses a Prometheus text exposition page (client_golang's expfmt).
+func parseMetrics(page []byte) (map[string]*dto.MetricFamily, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(page))
+	if err != nil {
+		return nil, fmt.Errorf("parse /metrics: %w", err)
+	}
+	return fams, nil
+}
+
+// counters returns the values of the counter (or untyped metric) name by their "kind"
+// label, keeping only samples whose other labels match want.
+func counters(fams map[string]*dto.MetricFamily, name string, want map[string]string) map[string]float64 {
 	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(page))
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name+"{")
-		if !ok {
-			continue
-		}
-		labels, value, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			continue
-		}
-		got := map[string]string{}
-		for _, kv := range strings.Split(labels, ",") {
-			if k, val, ok := strings.Cut(kv, "="); ok {
-				got[k] = strings.Trim(val, `"`)
-			}
+	for _, m := range fams[name].GetMetric() {
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
 		}
 		match := true
 		for k, val := range want {
-			match = match && got[k] == val
+			match = match && labels[k] == val
 		}
-		if match {
-			out[got["kind"]] = v
+		if !match {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			out[labels["kind"]] = m.GetCounter().GetValue()
+		case m.Untyped != nil:
+			out[labels["kind"]] = m.GetUntyped().GetValue()
 		}
 	}
 	return out

@@ -13,20 +13,33 @@ const metricsPage = `# HELP ledgervault_coordinator_retries_total Retries by kin
 ledgervault_coordinator_retries_total{kind="transaction"} 3
 ledgervault_coordinator_retries_total{kind="metadata"} 4
 ledgervault_coordinator_retries_total_other{kind="poll"} 99
+# HELP ledgervault_coordinator_failures_total Failures by kind and class.
+# TYPE ledgervault_coordinator_failures_total counter
 ledgervault_coordinator_failures_total{class="transient",kind="transaction"} 5
 ledgervault_coordinator_failures_total{class="permanent",kind="transaction"} 7
 ledgervault_coordinator_failures_total{kind="poll",class="transient"} 1e+00
-ledgervault_coordinator_failures_total{class="transient",kind="metadata"} nope
 `
 
 func TestParseCounters(t *testing.T) {
-	r := parseCounters([]byte(metricsPage), "ledgervault_coordinator_retries_total", nil)
+	fams, err := parseMetrics([]byte(metricsPage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := counters(fams, "ledgervault_coordinator_retries_total", nil)
 	if len(r) != 2 || r["transaction"] != 3 || r["metadata"] != 4 {
 		t.Errorf("retries: %v", r)
 	}
-	f := parseCounters([]byte(metricsPage), "ledgervault_coordinator_failures_total", map[string]string{"class": "transient"})
+	f := counters(fams, "ledgervault_coordinator_failures_total", map[string]string{"class": "transient"})
 	if len(f) != 2 || f["transaction"] != 5 || f["poll"] != 1 {
 		t.Errorf("transient failures: %v", f)
+	}
+	if got := counters(fams, "absent_total", nil); len(got) != 0 {
+		t.Errorf("absent metric: %v", got)
+	}
+	// A page that is not the exposition format is an error, not a count of zero.
+	bad := metricsPage + "ledgervault_coordinator_failures_total{class=\"transient\",kind=\"metadata\"} nope\n"
+	if _, err := parseMetrics([]byte(bad)); err == nil {
+		t.Error("page with a sample that is not a number parses")
 	}
 }
 
@@ -34,15 +47,13 @@ func FuzzParseCounters(f *testing.F) {
 	f.Add([]byte(metricsPage))
 	f.Add([]byte(`x{kind="a",=} 1`))
 	f.Fuzz(func(t *testing.T, page []byte) {
-		// Every counter comes from one sample line of the metric.
-		samples := 0
-		for _, l := range strings.Split(string(page), "\n") {
-			if strings.HasPrefix(l, "x{") {
-				samples++
-			}
+		fams, err := parseMetrics(page)
+		if err != nil {
+			return
 		}
-		if got := parseCounters(page, "x", map[string]string{"class": "transient"}); len(got) > samples {
-			t.Errorf("%d counters from %d sample lines: %v", len(got), samples, got)
+		// Every counter comes from one sample of the metric.
+		if got := counters(fams, "x", map[string]string{"class": "transient"}); len(got) > len(fams["x"].GetMetric()) {
+			t.Errorf("%d counters from %d samples: %v", len(got), len(fams["x"].GetMetric()), got)
 		}
 	})
 }
