@@ -117,9 +117,9 @@ type dbState struct {
 // the values in the transaction records, layout 2 besides stored every restored node
 // alone; both read the same (a group starts with its encoding's marker, a record without
 // the tag is a whole transaction, a group not found is looked for alone), and a store of
-// either takes new commits in this layout. Layout 0
-// stored every node alone. The number is raised with every change an older release
-// would misread, so that the older release refuses the store instead.
+// either takes new commits in this layout. Layout 0 stored every node alone. The number
+// is raised with every change an older release would misread, so that the older release
+// refuses the store instead.
 const nodeLayout = 4
 
 // ErrStoreLayout is wrapped by Open when the store's tree nodes are laid out in a way

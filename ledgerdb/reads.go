@@ -192,16 +192,12 @@ func (d *DB) Transaction(ctx context.Context, v uint64) (ledger.TransactionWithO
 		return ledger.TransactionWithOutput{}, fmt.Errorf("transaction %d: %w", v, err)
 	}
 	r := newTxnReader(d.pdb)
-	b, err := r.canonical(v, rec)
+	t, err := r.transaction(v, rec)
 	if cerr := r.close(); err == nil && cerr != nil {
 		err = fmt.Errorf("transaction %d: close state values: %w", v, cerr)
 	}
 	if err != nil {
 		return ledger.TransactionWithOutput{}, err
-	}
-	t, err := ledger.DecodeTransactionWithOutput(b)
-	if err != nil {
-		return ledger.TransactionWithOutput{}, fmt.Errorf("transaction %d: %w", v, err)
 	}
 	return t, nil
 }

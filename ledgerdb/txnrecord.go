@@ -2,8 +2,6 @@ package ledgerdb
 
 import (
 	"bytes"
-	"cmp"
-	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -74,11 +72,10 @@ type txnReader struct {
 	out  bytes.Buffer
 }
 
-// txnOpRef is one write of a value to look up: the operation's key hash (its first
-// eight bytes as an integer, to sort by) and index, then where its value is in vals.
+// txnOpRef is one write of a value to look up: the operation's key hash and index, then
+// where its value is in vals.
 type txnOpRef struct {
 	kh         ledger.Hash
-	head       uint64
 	i          int
 	start, end int
 }
@@ -104,11 +101,8 @@ func (r *txnReader) canonical(v uint64, rec []byte) ([]byte, error) {
 	if rec[0] != txnRecordByRef {
 		return rec, nil
 	}
-	t, err := decodeTxnRecord(rec[1:])
+	t, err := r.byRef(v, rec[1:])
 	if err != nil {
-		return nil, fmt.Errorf("transaction %d: decode record: %w", v, err)
-	}
-	if err := r.fillValues(v, t.WriteSet); err != nil {
 		return nil, err
 	}
 	if err := ledger.EncodeTo(&r.out, &t); err != nil {
@@ -117,25 +111,53 @@ func (r *txnReader) canonical(v uint64, rec []byte) ([]byte, error) {
 	return r.out.Bytes(), nil
 }
 
+// transaction returns the transaction of version v stored as rec, validated as
+// ledger.DecodeTransactionWithOutput validates it. Its write set's values are valid
+// until the next call.
+func (r *txnReader) transaction(v uint64, rec []byte) (ledger.TransactionWithOutput, error) {
+	if len(rec) == 0 || rec[0] != txnRecordByRef {
+		t, err := ledger.DecodeTransactionWithOutput(rec)
+		if err != nil {
+			return t, fmt.Errorf("transaction %d: %w", v, err)
+		}
+		return t, nil
+	}
+	t, err := r.byRef(v, rec[1:])
+	if err != nil {
+		return t, err
+	}
+	if err := t.Validate(); err != nil {
+		return ledger.TransactionWithOutput{}, fmt.Errorf("transaction %d: %w", v, err)
+	}
+	return t, nil
+}
+
+// byRef decodes a by-reference record b (after its tag) of version v and puts its
+// values back.
+func (r *txnReader) byRef(v uint64, b []byte) (ledger.TransactionWithOutput, error) {
+	t, err := decodeTxnRecord(b)
+	if err != nil {
+		return t, fmt.Errorf("transaction %d: decode record: %w", v, err)
+	}
+	if err := r.fillValues(v, t.WriteSet); err != nil {
+		return ledger.TransactionWithOutput{}, err
+	}
+	return t, nil
+}
+
 // fillValues sets the value of every write of ws (version v) from tableStateValue; the
 // value records must hold the same keys and deletions.
 func (r *txnReader) fillValues(v uint64, ws ledger.WriteSet) error {
 	r.ops = r.ops[:0]
 	for i := range ws {
 		if !ws[i].Deleted {
-			kh := smt.KeyHash(ws[i].Key)
-			r.ops = append(r.ops, txnOpRef{kh: kh, head: binary.BigEndian.Uint64(kh[:8]), i: i})
+			r.ops = append(r.ops, txnOpRef{kh: smt.KeyHash(ws[i].Key), i: i})
 		}
 	}
 	if len(r.ops) == 0 {
 		return nil
 	}
-	slices.SortFunc(r.ops, func(a, b txnOpRef) int {
-		if c := cmp.Compare(a.head, b.head); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.kh[8:], b.kh[8:])
-	})
+	slices.SortFunc(r.ops, func(a, b txnOpRef) int { return bytes.Compare(a.kh[:], b.kh[:]) })
 	if r.it == nil {
 		lo, hi := tableBounds(tableStateValue)
 		it, err := r.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
